@@ -1,0 +1,8 @@
+// The umbrella header: everything eddy offers.
+#pragma once
+
+#include "eddy/clock.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/handle.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/source_location.hpp"

@@ -1,0 +1,75 @@
+// The loop's clock: monotonic, nanosecond resolution, injectable.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace eddy {
+
+/// Source of the loop's time. The default (when LoopOptions::clock is null) is
+/// the monotonic system clock that libuv uses (uv_hrtime), read directly
+/// without a virtual call.
+///
+/// `Clock::time_point` is the type of every deadline in eddy: nanoseconds on
+/// the loop's own time line, whose epoch is arbitrary.
+class Clock {
+ public:
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<Clock, duration>;
+  static constexpr bool is_steady = true;
+
+  Clock() = default;
+  Clock(const Clock&) = delete;
+  Clock& operator=(const Clock&) = delete;
+  virtual ~Clock();
+
+  /// The current time. Must never go backwards.
+  virtual time_point now() const noexcept = 0;
+};
+
+/// The real monotonic clock (uv_hrtime), as an object, for code that wants to
+/// pass a clock explicitly.
+class MonotonicClock final : public Clock {
+ public:
+  time_point now() const noexcept override;
+};
+
+/// A clock that only moves when told to, or when a loop using it would
+/// otherwise sleep: then the loop jumps it straight to the next timer's
+/// deadline. Timeout logic that would take seconds runs in microseconds and
+/// deterministically.
+///
+/// Rules of a loop on a VirtualClock:
+/// - When an iteration finds nothing ready and timers pending, time jumps to
+///   the earliest deadline (I/O that is ready is still polled first, with a
+///   zero timeout). With no timers pending the loop blocks as usual, for
+///   example until a call_soon_threadsafe arrives.
+/// - advance() moves time forward by hand; it never moves backwards.
+///
+/// Thread safety: now() may be read from any thread; advance() is meant for
+/// the loop's thread.
+///
+///     auto clock = std::make_shared<eddy::VirtualClock>();
+///     eddy::Loop loop(eddy::LoopOptions().use_clock(clock));  // call_later(3600, f): f runs at
+///     once
+class VirtualClock final : public Clock {
+ public:
+  explicit VirtualClock(time_point start = time_point{}) noexcept
+      : now_(start.time_since_epoch().count()) {}
+
+  time_point now() const noexcept override {
+    return time_point{duration{now_.load(std::memory_order_relaxed)}};
+  }
+  /// Moves time forward by `d` (a negative `d` is ignored).
+  void advance(duration d) noexcept;
+  /// Moves time forward to `t`; does nothing if `t` is not in the future.
+  void advance_to(time_point t) noexcept;
+
+ private:
+  std::atomic<std::int64_t> now_;
+};
+
+}  // namespace eddy

@@ -1,0 +1,131 @@
+// detail::TimerQueue: eddy's own timer heap, driven by one libuv timer.
+// Internal to eddy: include <eddy/loop.hpp> instead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "eddy/detail/callback.hpp"
+
+namespace eddy::detail {
+
+/// Pending timers: a 4-ary min-heap of {deadline, sequence, slot} over a slab
+/// of slots that hold the callbacks.
+///
+/// Invariants:
+/// - Heap order is (deadline, sequence): equal deadlines fire in the order
+///   they were scheduled.
+/// - A slot is free, scheduled (in the heap), ready (handed to the ready
+///   queue, not yet run) or cancelled. A slot is reused only after its
+///   generation is bumped, so a stale TimerId never touches a newer timer.
+/// - Cancelling destroys the callback at once; a cancelled slot still in the
+///   heap is removed lazily when it reaches the top, or all at once when
+///   cancelled entries make up more than half of a heap of 64 or more
+///   (compaction is O(n), so cancel is amortised O(1)).
+/// - Slot states are kept in a dense byte array apart from the callbacks, so
+///   compaction scans 1 byte per timer instead of a cache line.
+class TimerQueue {
+ public:
+  struct TimerId {
+    std::uint32_t slot = 0;
+    std::uint32_t generation = 0;
+  };
+
+  enum class SlotState : std::uint8_t { free, scheduled, ready, cancelled };
+
+  /// Bytes of eddy-owned memory per pending timer (heap entry + slot), not
+  /// counting captures too large for the callback's inline buffer.
+  static constexpr std::size_t bytes_per_timer() noexcept {
+    return sizeof(Entry) + sizeof(Callback) + sizeof(std::uint32_t) + sizeof(SlotState);
+  }
+
+  TimerQueue() = default;
+  TimerQueue(const TimerQueue&) = delete;
+  TimerQueue& operator=(const TimerQueue&) = delete;
+
+  TimerId add(std::int64_t when, Callback&& cb);
+
+  /// Cancels a scheduled or ready timer: destroys its callback now. Returns
+  /// false if `id` already ran or was cancelled.
+  bool cancel(TimerId id) noexcept;
+
+  /// True if `id` names a timer that was cancelled and whose slot is not yet reused.
+  bool is_cancelled(TimerId id) const noexcept {
+    return id.slot < states_.size() && generations_[id.slot] == id.generation &&
+           states_[id.slot] == SlotState::cancelled;
+  }
+
+  /// True if no timer is scheduled (cancelled entries not yet removed do not count).
+  bool empty() const noexcept { return heap_.size() == cancelled_in_heap_; }
+  /// Slots not free: scheduled, ready or cancelled-but-not-yet-removed timers.
+  std::size_t slots_in_use() const noexcept { return callbacks_.size() - free_slots_.size(); }
+  /// Number of scheduled, not cancelled timers.
+  std::size_t size() const noexcept { return heap_.size() - cancelled_in_heap_; }
+
+  /// Deadline of the earliest scheduled timer. Precondition: !empty().
+  std::int64_t next_deadline() noexcept {
+    drop_cancelled_top();
+    return heap_.front().when;
+  }
+
+  /// Takes every timer whose deadline is <= now off the heap in (deadline,
+  /// sequence) order, marks it ready and calls `sink(slot)` for it.
+  template <class Sink>
+  void pop_due(std::int64_t now, Sink&& sink) {
+    while (!heap_.empty()) {
+      const Entry& top = heap_.front();
+      if (top.when > now) break;
+      std::uint32_t slot = top.slot;
+      pop_top();
+      if (states_[slot] == SlotState::cancelled) {
+        --cancelled_in_heap_;
+        release(slot);
+        continue;
+      }
+      states_[slot] = SlotState::ready;
+      sink(slot);
+    }
+  }
+
+  /// For a slot handed out by pop_due: takes its callback (empty if the timer
+  /// was cancelled meanwhile) and frees the slot.
+  Callback take_ready(std::uint32_t slot) noexcept {
+    Callback cb = std::move(callbacks_[slot]);
+    release(slot);
+    return cb;
+  }
+
+  /// The slot's generation, for building a TimerId.
+  std::uint32_t generation(std::uint32_t slot) const noexcept { return generations_[slot]; }
+
+  /// Destroys every callback and forgets every timer.
+  void clear() noexcept;
+
+ private:
+  struct Entry {
+    std::int64_t when;
+    std::uint64_t sequence;
+    std::uint32_t slot;
+  };
+  static bool earlier(const Entry& a, const Entry& b) noexcept {
+    return a.when < b.when || (a.when == b.when && a.sequence < b.sequence);
+  }
+
+  void sift_up(std::size_t i) noexcept;
+  void sift_down(std::size_t i) noexcept;
+  void pop_top() noexcept;
+  void drop_cancelled_top() noexcept;
+  void compact() noexcept;
+  void release(std::uint32_t slot) noexcept;
+
+  std::vector<Entry> heap_;
+  std::vector<Callback> callbacks_;
+  std::vector<std::uint32_t> generations_;
+  std::vector<SlotState> states_;
+  std::vector<std::uint32_t> free_slots_;
+  std::size_t cancelled_in_heap_ = 0;
+  std::uint64_t next_sequence_ = 0;
+};
+
+}  // namespace eddy::detail

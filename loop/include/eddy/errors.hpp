@@ -1,0 +1,96 @@
+// eddy's exception types, in one place (mirrors asyncio.exceptions).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace eddy {
+
+/// Base of every error eddy throws for misuse of its API.
+///
+/// Messages name the object and the rule broken, for example
+/// "eddy::Loop::call_soon: the loop is closed".
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The loop was used in a state that forbids the call (asyncio raises RuntimeError).
+class RuntimeError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A scheduling or running call was made on a closed loop.
+class LoopClosedError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
+/// run_forever()/run_once() on a loop that is already running, close() on a running
+/// loop, or running a loop while another loop runs on the same thread.
+class LoopRunningError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
+/// A method that is not thread-safe was called from a thread other than the one
+/// running the loop. Checked in every build, not only in debug mode.
+class WrongThreadError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
+/// get_running_loop() was called where no loop is running.
+class NoRunningLoopError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
+/// An operation is not allowed in the object's current state, for example
+/// result() on a pending Future or set_result() on a done one.
+/// Mirrors: asyncio.InvalidStateError.
+class InvalidStateError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An operation did not finish before its deadline. Mirrors: asyncio.TimeoutError
+/// (the builtin TimeoutError since Python 3.11).
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The awaited operation was cancelled. Mirrors: asyncio.CancelledError.
+///
+/// Deliberately *not* derived from std::exception, for the reason asyncio made
+/// CancelledError a BaseException in Python 3.8: a generic
+/// `catch (const std::exception&)` in user code must not swallow a
+/// cancellation by accident. Catch it by name (`catch (const
+/// eddy::CancelledError&)`) when you mean to, or with `catch (...)`.
+class CancelledError {
+ public:
+  explicit CancelledError(std::string message = {}) : message_(std::move(message)) {}
+
+  /// The message given to cancel(msg); empty if none was given.
+  const std::string& message() const noexcept { return message_; }
+  /// "CancelledError" or "CancelledError: <message>", for reports.
+  std::string describe() const {
+    return message_.empty() ? std::string("CancelledError") : "CancelledError: " + message_;
+  }
+
+ private:
+  std::string message_;
+};
+
+namespace detail {
+// Builds "eddy::Loop::<method>: <rule>"; the throw helpers are out of line so
+// that the hot paths that check for misuse stay small.
+[[noreturn]] void throw_loop_closed(const char* method);
+[[noreturn]] void throw_wrong_thread(const char* method);
+[[noreturn]] void throw_invalid_delay(const char* method, double value);
+}  // namespace detail
+
+}  // namespace eddy

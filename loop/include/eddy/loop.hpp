@@ -1,0 +1,363 @@
+// Loop: the event loop. Mirrors: asyncio.AbstractEventLoop / BaseEventLoop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eddy/clock.hpp"
+#include "eddy/detail/callback.hpp"
+#include "eddy/detail/ready_queue.hpp"
+#include "eddy/detail/timer_queue.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/handle.hpp"
+#include "eddy/source_location.hpp"
+
+struct uv_loop_s;  // libuv's uv_loop_t; include <uv.h> to use it
+
+namespace eddy {
+
+namespace detail {
+struct UvHandles;
+/// An address unique to the calling thread while it lives (cheaper than
+/// std::this_thread::get_id() on the hot path).
+inline std::uintptr_t this_thread_token() noexcept {
+  static thread_local char marker;
+  return reinterpret_cast<std::uintptr_t>(&marker);
+}
+}  // namespace detail
+
+/// What went wrong, passed to the exception handler. Mirrors the context
+/// dict of asyncio's loop.call_exception_handler().
+struct ExceptionContext {
+  /// Always set: one line saying what happened.
+  std::string message;
+  /// The exception, if one was thrown (null for reports such as a slow callback).
+  std::exception_ptr exception;
+  /// The callback involved, described ("call_soon callback #42"), if any.
+  std::string handle;
+  /// The future or task involved, described, if any (set by futures/).
+  std::string future;
+  /// Where the object involved was created, if known.
+  SourceLocation source;
+};
+
+/// How a Loop is made. Chain the setters:
+///
+///     eddy::Loop loop(eddy::LoopOptions().use_clock(clock).debug(true));
+///     eddy::Loop embedded(eddy::LoopOptions().attach_to(&host_uv_loop));
+///
+/// (Setters rather than designated initializers: g++ 12 warns under -Wextra
+/// about every field a designated initializer leaves out.)
+struct LoopOptions {
+  /// Attach to a host's libuv loop instead of creating one. The host keeps
+  /// ownership and calls uv_run(); eddy's callbacks and timers run inside it.
+  LoopOptions& attach_to(uv_loop_s* host) noexcept {
+    host_loop = host;
+    return *this;
+  }
+  /// The loop's clock; by default the monotonic system clock (uv_hrtime).
+  /// Pass a VirtualClock to test timer logic in virtual time.
+  LoopOptions& use_clock(std::shared_ptr<Clock> c) noexcept {
+    clock = std::move(c);
+    return *this;
+  }
+  /// Debug mode; by default taken from the environment (EDDY_DEBUG=1).
+  LoopOptions& debug(bool enabled) noexcept {
+    debug_mode = enabled;
+    return *this;
+  }
+
+  uv_loop_s* host_loop = nullptr;
+  std::shared_ptr<Clock> clock;
+  std::optional<bool> debug_mode;
+};
+
+/// Counters kept in every build (a few increments per iteration).
+struct LoopStats {
+  std::uint64_t iterations = 0;       ///< ready-queue passes run
+  std::uint64_t callbacks_run = 0;    ///< callbacks invoked (cancelled ones are not)
+  std::uint64_t callback_errors = 0;  ///< callbacks that threw
+  std::size_t ready = 0;              ///< callbacks queued now
+  std::size_t timers = 0;             ///< timers scheduled now (not cancelled)
+  std::size_t bytes_per_timer = 0;    ///< eddy's memory per scheduled timer
+};
+
+/// A single-threaded event loop on libuv. Mirrors: asyncio's event loop.
+///
+/// Scheduling: call_soon (FIFO), call_later / call_at (deadline order, equal
+/// deadlines in scheduling order), call_soon_threadsafe (from any thread).
+/// One iteration runs exactly the callbacks that were ready when it began:
+/// first those queued by call_soon, then the timers that fell due, in that
+/// order; anything scheduled meanwhile runs in a later iteration. Between
+/// iterations libuv polls for I/O (with a zero timeout while callbacks are
+/// ready).
+///
+/// Thread safety: only call_soon_threadsafe may be called from any thread.
+/// Every other method, while the loop runs, must be called on the thread that
+/// runs it; eddy checks this in every build and throws WrongThreadError. A loop
+/// that is not running may be prepared from any one thread at a time. An
+/// attached loop (LoopOptions::attach_to) belongs to the thread that created it.
+///
+/// Errors: a callback that throws never escapes the loop; the exception goes
+/// to the exception handler and the loop goes on.
+///
+/// Invariants:
+/// - The idle handle is active exactly while callbacks are ready (or the loop
+///   is stopping, or a VirtualClock has timers to jump to), so libuv polls
+///   with a zero timeout then and blocks otherwise.
+/// - The libuv timer is armed for the earliest eddy deadline (real clock
+///   only); it only wakes the poll, eddy's heap decides what is due.
+/// - Every callback is run or destroyed exactly once, close() included.
+class Loop {
+ public:
+  using ExceptionHandler = std::function<void(Loop&, const ExceptionContext&)>;
+
+  /// A loop that owns a new libuv loop, on the system monotonic clock.
+  Loop();
+  explicit Loop(LoopOptions options);
+  /// Closes the loop if it is not closed (callbacks still queued are destroyed
+  /// without running). Destroying a running loop terminates the program.
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // ------------------------------------------------------------ scheduling
+
+  /// Schedules `f(args...)` to run on the next iteration. Mirrors:
+  /// asyncio.loop.call_soon. FIFO: callbacks run in the order they were
+  /// scheduled. `args` are stored by value. Never allocates for a callable of
+  /// up to three pointers of captures (in the steady state).
+  /// Throws LoopClosedError after close(), WrongThreadError from another
+  /// thread while the loop runs.
+  template <class F, class... Args>
+  Handle call_soon(F&& f, Args&&... args) {
+    check_usable("call_soon");
+    std::uint64_t seq =
+        ready_.push(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+    if (!idle_active_) start_idle();
+    return Handle(this, Handle::Kind::ready, seq);
+  }
+
+  /// Schedules `f(args...)` from any thread. Mirrors:
+  /// asyncio.loop.call_soon_threadsafe. The callback runs on the loop's
+  /// thread; calls from one thread keep their order. The loop is woken only
+  /// when its inbox goes from empty to non-empty.
+  /// Throws LoopClosedError if the loop is closed (the callable is destroyed).
+  template <class F, class... Args>
+  Handle call_soon_threadsafe(F&& f, Args&&... args) {
+    return post_threadsafe(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+  }
+
+  /// Schedules `f(args...)` to run `delay` seconds from now. Mirrors:
+  /// asyncio.loop.call_later. Sub-millisecond delays are honoured (eddy keeps
+  /// its own nanosecond deadlines; libuv's timer only wakes it). A negative
+  /// delay means "due now"; a huge one never fires and never overflows.
+  /// Throws std::invalid_argument for NaN or infinite delays.
+  template <class F, class... Args>
+  TimerHandle call_later(double delay, F&& f, Args&&... args) {
+    check_usable("call_later");
+    std::int64_t when = add_saturating(now_ns(), seconds_to_ns("call_later", delay));
+    return schedule_timer(when,
+                          detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+  }
+  template <class Rep, class Period, class F, class... Args>
+  TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& f, Args&&... args) {
+    check_usable("call_later");
+    std::int64_t when = add_saturating(now_ns(), duration_to_ns("call_later", delay));
+    return schedule_timer(when,
+                          detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+  }
+
+  /// Schedules `f(args...)` for the absolute time `when` (seconds on the
+  /// loop's clock, as returned by time()). Mirrors: asyncio.loop.call_at.
+  /// A time in the past means "due now". Throws std::invalid_argument for NaN
+  /// or infinite times.
+  template <class F, class... Args>
+  TimerHandle call_at(double when, F&& f, Args&&... args) {
+    check_usable("call_at");
+    return schedule_timer(seconds_to_ns("call_at", when),
+                          detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+  }
+  template <class F, class... Args>
+  TimerHandle call_at(Clock::time_point when, F&& f, Args&&... args) {
+    check_usable("call_at");
+    return schedule_timer(when.time_since_epoch().count(),
+                          detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+  }
+
+  /// The loop's time in seconds (monotonic, sub-microsecond). Mirrors: asyncio.loop.time.
+  double time() const noexcept { return static_cast<double>(now_ns()) * 1e-9; }
+  /// The loop's time as a time point.
+  Clock::time_point now() const noexcept { return Clock::time_point{Clock::duration{now_ns()}}; }
+
+  // ------------------------------------------------------------ running
+
+  /// Runs iterations until stop() is called. Mirrors: asyncio.loop.run_forever.
+  /// With nothing scheduled it blocks (until a threadsafe call or I/O arrives).
+  /// If stop() was called before, runs exactly one iteration.
+  /// Throws LoopClosedError on a closed loop, LoopRunningError if this or
+  /// another loop is already running on this thread.
+  void run_forever();
+
+  /// Runs one step without blocking: callbacks that are ready, timers that
+  /// are due, then one libuv poll with a zero timeout. For a foreign main
+  /// loop (GUI, game) that waits on backend_fd() itself. On a VirtualClock,
+  /// a step that finds nothing ready jumps to the next deadline.
+  void run_once();
+
+  /// Asks the loop to stop: the current iteration finishes, then run_forever
+  /// returns. Callbacks scheduled meanwhile run first on the next run.
+  /// Mirrors: asyncio.loop.stop.
+  void stop();
+
+  /// Closes the loop: queued callbacks and timers are destroyed without
+  /// running; every later scheduling call throws LoopClosedError. Idempotent.
+  /// Throws LoopRunningError if the loop is running, and RuntimeError (the
+  /// loop left open) if an owned libuv loop still has handles that are not
+  /// eddy's. Mirrors: asyncio.loop.close.
+  void close();
+
+  bool is_running() const noexcept { return running_; }
+  bool is_closed() const noexcept { return closed_; }
+
+  // ------------------------------------------------------------ embedding
+
+  /// The libuv loop eddy runs on (owned, or the host's).
+  uv_loop_s* uv_loop() const noexcept { return uv_; }
+  /// libuv's backend file descriptor: readable when the loop has work.
+  int backend_fd() const noexcept;
+  /// Milliseconds a foreign main loop may wait on backend_fd() before calling
+  /// run_once(): 0 if callbacks are ready, -1 if nothing is scheduled.
+  int backend_timeout() const noexcept;
+
+  // ------------------------------------------------------------ errors
+
+  /// Mirrors: asyncio.loop.set_exception_handler. An empty handler restores
+  /// the default one.
+  void set_exception_handler(ExceptionHandler handler);
+  /// The handler set by set_exception_handler (empty if the default is in use).
+  const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
+  /// Passes `context` to the handler; if the handler throws, the default
+  /// handler reports both. Never throws.
+  void call_exception_handler(const ExceptionContext& context) noexcept;
+  /// Writes the context to stderr (never stdout).
+  void default_exception_handler(const ExceptionContext& context) noexcept;
+
+  // ------------------------------------------------------------ debug
+
+  /// Debug mode: reports callbacks that run longer than
+  /// slow_callback_duration() through the exception handler. EDDY_DEBUG=1 in
+  /// the environment turns it on for loops created without an explicit choice.
+  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  bool get_debug() const noexcept { return debug_; }
+  /// Threshold for slow-callback reports, in seconds (default 0.1).
+  void set_slow_callback_duration(double seconds);
+  double slow_callback_duration() const noexcept { return static_cast<double>(slow_ns_) * 1e-9; }
+
+  /// Always-on counters.
+  LoopStats stats() const noexcept;
+
+ private:
+  friend class Handle;
+  friend struct detail::UvHandles;
+
+  void check_usable(const char* method) const {
+    if (closed_) [[unlikely]]
+      detail::throw_loop_closed(method);
+    std::uintptr_t owner = owner_thread_.load(std::memory_order_relaxed);
+    if (owner != 0 && owner != detail::this_thread_token()) [[unlikely]]
+      detail::throw_wrong_thread(method);
+  }
+
+  void check_thread(const char* method) const;
+  std::int64_t now_ns() const noexcept;
+  static std::int64_t seconds_to_ns(const char* method, double seconds);
+  template <class Rep, class Period>
+  static std::int64_t duration_to_ns(const char* method, std::chrono::duration<Rep, Period> d) {
+    return seconds_to_ns(method, std::chrono::duration<double>(d).count());
+  }
+  static std::int64_t add_saturating(std::int64_t a, std::int64_t b) noexcept {
+    std::int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+  }
+
+  void start_idle() noexcept;
+  void arm_timer(std::int64_t deadline) noexcept;
+  TimerHandle schedule_timer(std::int64_t when, detail::Callback cb);
+  Handle post_threadsafe(detail::Callback cb);
+
+  // Called from libuv.
+  void on_idle();
+  void on_timer() noexcept;
+  void on_async();
+
+  void run_ready();
+  void run_callback(detail::Callback& cb, std::uint64_t seq);
+  void fire_timer(std::uint32_t slot);
+  std::string describe_callback(std::uint64_t seq) const;
+  void report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcept;
+  void update_idle_and_timer() noexcept;
+  void prepare_step() noexcept;
+  void begin_run(const char* method);
+  void end_run() noexcept;
+  void release_everything() noexcept;
+
+  bool cancel_handle(const Handle& h) noexcept;
+  bool handle_cancelled(const Handle& h) const noexcept;
+
+  // Hot state first.
+  detail::ReadyQueue ready_;
+  bool idle_active_ = false;
+  bool closed_ = false;
+  bool running_ = false;
+  bool stopping_ = false;
+  bool debug_ = false;
+  bool virtual_time_ = false;
+  bool dispatching_ = false;  // inside run_ready
+  bool in_run_forever_ = false;
+  bool firing_timer_ = false;                    // the callback being run is a timer's
+  std::atomic<std::uintptr_t> owner_thread_{0};  // 0: any thread may prepare the loop
+
+  detail::TimerQueue timers_;
+  std::int64_t armed_deadline_ = INT64_MAX;  // what the libuv timer is armed for
+
+  // call_soon_threadsafe inbox. Lock order: inbox_mutex_ is a leaf lock, never
+  // held while user code runs (callbacks are destroyed outside it).
+  std::mutex inbox_mutex_;
+  std::vector<detail::Callback> inbox_;        // guarded by inbox_mutex_
+  std::uint64_t inbox_first_id_ = 0;           // guarded: id of inbox_[0]
+  bool inbox_closed_ = false;                  // guarded
+  std::vector<detail::Callback> inbox_spare_;  // loop thread only
+  // The last drained batch, to find a threadsafe Handle's entry in ready_.
+  std::uint64_t batch_first_id_ = 0, batch_count_ = 0, batch_first_seq_ = 0;
+
+  std::shared_ptr<Clock> clock_;
+  VirtualClock* virtual_clock_ = nullptr;
+  uv_loop_s* uv_ = nullptr;
+  bool owns_uv_ = false;
+  detail::UvHandles* handles_ = nullptr;
+
+  ExceptionHandler exception_handler_;
+  std::int64_t slow_ns_ = 100'000'000;
+  LoopStats stats_{};
+};
+
+/// The loop running on this thread. Mirrors: asyncio.get_running_loop.
+/// Throws NoRunningLoopError when none is running.
+Loop& get_running_loop();
+/// The loop running on this thread, or nullptr.
+Loop* try_get_running_loop() noexcept;
+
+}  // namespace eddy

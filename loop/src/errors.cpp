@@ -1,0 +1,26 @@
+#include "eddy/errors.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+namespace eddy::detail {
+
+void throw_loop_closed(const char* method) {
+  throw LoopClosedError(std::string("eddy::Loop::") + method + ": the loop is closed");
+}
+
+void throw_wrong_thread(const char* method) {
+  throw WrongThreadError(std::string("eddy::Loop::") + method +
+                         ": called from a thread other than the one running the loop "
+                         "(only call_soon_threadsafe may be)");
+}
+
+void throw_invalid_delay(const char* method, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%g", value);
+  throw std::invalid_argument(std::string("eddy::Loop::") + method +
+                              ": the time must be finite, got " + text);
+}
+
+}  // namespace eddy::detail

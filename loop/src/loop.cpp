@@ -1,0 +1,645 @@
+// Loop: the engine behind eddy/loop.hpp.
+//
+// How an eddy iteration maps onto a libuv iteration:
+//
+//   libuv: [timers] [pending] [idle] [prepare] [poll] [check] [closing]
+//   eddy:   wake     -        RUN     -         drain  -       -
+//
+// - RUN (on_idle -> run_ready): move due timers behind the callbacks already
+//   queued, then run exactly the entries queued at that moment. Entries queued
+//   meanwhile wait for the next pass. The idle handle stays active while
+//   anything is ready, which makes libuv poll with a zero timeout.
+// - wake (on_timer): the one libuv timer, armed for eddy's earliest deadline,
+//   only restarts the idle handle; eddy's heap decides what is due.
+// - drain (on_async): call_soon_threadsafe's inbox is swapped out in one
+//   batch and appended to the ready queue.
+#include "eddy/loop.hpp"
+
+#include <uv.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace eddy {
+
+namespace {
+thread_local Loop* tls_running_loop = nullptr;
+
+constexpr std::int64_t kNever = INT64_MAX;
+// 292 years: the largest delay that fits in int64 nanoseconds; beyond it, "never".
+constexpr double kMaxSeconds = 9.2e9;
+
+void fail_uv(const char* what, int code) {
+  throw RuntimeError(std::string("eddy::Loop: ") + what + " failed: " + uv_err_name(code) + " (" +
+                     uv_strerror(code) + ")");
+}
+
+std::string describe_exception(const std::exception_ptr& e) {
+  if (!e) return {};
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (const CancelledError& cancelled) {
+    return cancelled.describe();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+bool debug_from_environment() {
+  const char* v = std::getenv("EDDY_DEBUG");
+  return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+}
+}  // namespace
+
+// The libuv handles of one Loop. They live in their own allocation because
+// libuv owns them until their close callbacks run, which (for an attached
+// loop) may be after the Loop is gone: the block frees itself then.
+struct detail::UvHandles {
+  uv_idle_t idle;
+  uv_timer_t timer;
+  uv_async_t async;
+  Loop* loop;
+  int open = 0;
+
+  static UvHandles* of(uv_handle_t* h) { return static_cast<UvHandles*>(h->data); }
+  static void idle_cb(uv_idle_t* h) { of(reinterpret_cast<uv_handle_t*>(h))->loop->on_idle(); }
+  static void timer_cb(uv_timer_t* h) { of(reinterpret_cast<uv_handle_t*>(h))->loop->on_timer(); }
+  static void async_cb(uv_async_t* h) { of(reinterpret_cast<uv_handle_t*>(h))->loop->on_async(); }
+  static void close_cb(uv_handle_t* h) {
+    UvHandles* self = of(h);
+    if (--self->open == 0) delete self;
+  }
+  bool owns(const uv_handle_t* h) const {
+    return h == reinterpret_cast<const uv_handle_t*>(&idle) ||
+           h == reinterpret_cast<const uv_handle_t*>(&timer) ||
+           h == reinterpret_cast<const uv_handle_t*>(&async);
+  }
+  void close_all() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle), close_cb);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), close_cb);
+    uv_close(reinterpret_cast<uv_handle_t*>(&async), close_cb);
+  }
+};
+
+// ------------------------------------------------------------------ life cycle
+
+Loop::Loop() : Loop(LoopOptions{}) {}
+
+Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
+  virtual_clock_ = dynamic_cast<VirtualClock*>(clock_.get());
+  virtual_time_ = virtual_clock_ != nullptr;
+  debug_ = options.debug_mode.has_value() ? *options.debug_mode : debug_from_environment();
+
+  if (options.host_loop != nullptr) {
+    uv_ = options.host_loop;
+    owner_thread_.store(detail::this_thread_token(), std::memory_order_relaxed);
+  } else {
+    auto owned = std::make_unique<uv_loop_t>();
+    if (int rc = uv_loop_init(owned.get()); rc != 0) fail_uv("uv_loop_init", rc);
+    uv_ = owned.release();
+    owns_uv_ = true;
+  }
+
+  handles_ = new detail::UvHandles;
+  handles_->loop = this;
+  uv_idle_init(uv_, &handles_->idle);
+  uv_timer_init(uv_, &handles_->timer);
+  int rc = uv_async_init(uv_, &handles_->async, &detail::UvHandles::async_cb);
+  handles_->open = 3;
+  handles_->idle.data = handles_->timer.data = handles_->async.data = handles_;
+  if (rc != 0) {
+    handles_->close_all();
+    if (owns_uv_) {
+      uv_run(uv_, UV_RUN_DEFAULT);
+      uv_loop_close(uv_);
+      delete uv_;
+    }
+    fail_uv("uv_async_init", rc);
+  }
+  // The async handle keeps a libuv loop alive only while eddy runs it
+  // (run_forever): an attached host's uv_run may end when eddy has no work.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->async));
+}
+
+Loop::~Loop() {
+  if (running_) {
+    std::fputs("eddy: a running Loop was destroyed\n", stderr);
+    std::terminate();
+  }
+  if (closed_) return;
+  try {
+    close();
+  } catch (const std::exception& e) {
+    // An owned libuv loop that still has foreign handles cannot be closed;
+    // eddy's own part is released and the uv_loop_t is left to those handles.
+    std::fprintf(stderr, "eddy: ~Loop: %s; the uv_loop_t is leaked\n", e.what());
+    owns_uv_ = false;
+    closed_ = true;
+    release_everything();
+  }
+}
+
+void Loop::close() {
+  if (running_) throw LoopRunningError("eddy::Loop::close: cannot close a running loop");
+  if (closed_) return;
+  if (owns_uv_) {
+    // Closing a libuv loop with live handles is an error, not a leak: refuse
+    // before anything is destroyed, so the caller can close them and retry.
+    struct Count {
+      const detail::UvHandles* ours;
+      int open = 0;
+    } count{handles_};
+    uv_walk(
+        uv_,
+        [](uv_handle_t* h, void* arg) {
+          auto* c = static_cast<Count*>(arg);
+          if (!c->ours->owns(h) && !uv_is_closing(h)) ++c->open;
+        },
+        &count);
+    if (count.open != 0) {
+      throw RuntimeError("eddy::Loop::close: " + std::to_string(count.open) +
+                         " libuv handle(s) not created by eddy are still open on the loop's "
+                         "uv_loop_t; close them first");
+    }
+  }
+  release_everything();
+}
+
+void Loop::release_everything() noexcept {
+  // Destroy everything queued. A destructor may schedule again (it is not an
+  // error yet), so repeat until the ready queue, the timers and the inbox are
+  // all empty; then close the inbox so that other threads get LoopClosedError.
+  for (;;) {
+    bool destroyed = false;
+    if (!ready_.empty()) {
+      ready_.clear();
+      destroyed = true;
+    }
+    if (timers_.slots_in_use() != 0) {
+      timers_.clear();
+      destroyed = true;
+    }
+    std::vector<detail::Callback> taken;
+    {
+      std::lock_guard lock(inbox_mutex_);
+      if (inbox_.empty() && !destroyed) {
+        inbox_closed_ = true;
+        break;
+      }
+      taken.swap(inbox_);
+    }
+    taken.clear();  // outside the lock: destructors may call call_soon_threadsafe
+  }
+  closed_ = true;
+  if (idle_active_) uv_idle_stop(&handles_->idle);
+  idle_active_ = false;
+  handles_->close_all();
+  handles_ = nullptr;
+  if (owns_uv_) {
+    uv_run(uv_, UV_RUN_DEFAULT);  // runs the close callbacks
+    if (uv_loop_close(uv_) == 0) {
+      delete uv_;
+    } else {
+      std::fputs("eddy: the owned uv_loop_t still has handles; it is leaked\n", stderr);
+    }
+    owns_uv_ = false;
+    uv_ = nullptr;
+  }
+}
+
+// ------------------------------------------------------------------ time
+
+std::int64_t Loop::now_ns() const noexcept {
+  if (clock_) return clock_->now().time_since_epoch().count();
+  return static_cast<std::int64_t>(uv_hrtime());
+}
+
+std::int64_t Loop::seconds_to_ns(const char* method, double seconds) {
+  if (!std::isfinite(seconds)) detail::throw_invalid_delay(method, seconds);
+  if (seconds >= kMaxSeconds) return kNever;
+  if (seconds <= -kMaxSeconds) return -kNever;
+  return static_cast<std::int64_t>(std::llround(seconds * 1e9));
+}
+
+// ------------------------------------------------------------------ scheduling
+
+void Loop::start_idle() noexcept {
+  uv_idle_start(&handles_->idle, &detail::UvHandles::idle_cb);
+  idle_active_ = true;
+}
+
+void Loop::arm_timer(std::int64_t deadline) noexcept {
+  std::int64_t remaining = deadline - now_ns();
+  std::uint64_t ms =
+      remaining <= 0 ? 0 : static_cast<std::uint64_t>((remaining + 999'999) / 1'000'000);
+  uv_update_time(uv_);  // libuv counts from its cached time; refresh it first
+  uv_timer_start(&handles_->timer, &detail::UvHandles::timer_cb, ms, 0);
+  armed_deadline_ = deadline;
+}
+
+TimerHandle Loop::schedule_timer(std::int64_t when, detail::Callback cb) {
+  detail::TimerQueue::TimerId id = timers_.add(when, std::move(cb));
+  if (!dispatching_) {
+    // Outside a pass (before running, or from a host's libuv callback): make
+    // sure libuv wakes for it. Inside a pass, run_ready re-arms once at the end.
+    if (virtual_time_) {
+      if (!idle_active_) start_idle();
+    } else if (when < armed_deadline_) {
+      arm_timer(when);
+    }
+  }
+  std::uint64_t raw = (static_cast<std::uint64_t>(id.generation) << 32) | id.slot;
+  return TimerHandle(this, raw, Clock::time_point{Clock::duration{when}});
+}
+
+Handle Loop::post_threadsafe(detail::Callback cb) {
+  std::unique_lock lock(inbox_mutex_);
+  if (inbox_closed_) {
+    lock.unlock();
+    detail::throw_loop_closed("call_soon_threadsafe");
+  }
+  bool was_empty = inbox_.empty();
+  inbox_.push_back(std::move(cb));
+  std::uint64_t id = inbox_first_id_ + inbox_.size() - 1;
+  // Wake the loop only on the empty -> non-empty transition: the loop drains the
+  // whole inbox at once. Sent under the lock so close() cannot free the handle
+  // between our check of inbox_closed_ and the send.
+  if (was_empty) uv_async_send(&handles_->async);
+  return Handle(this, Handle::Kind::threadsafe, id);
+}
+
+void Loop::on_async() {
+  std::uint64_t first_id;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.swap(inbox_spare_);
+    first_id = inbox_first_id_;
+    inbox_first_id_ += inbox_spare_.size();
+  }
+  if (inbox_spare_.empty()) return;
+  batch_first_id_ = first_id;
+  batch_count_ = inbox_spare_.size();
+  batch_first_seq_ = ready_.tail_seq();
+  for (detail::Callback& cb : inbox_spare_)
+    ready_.push(std::move(cb));
+  inbox_spare_.clear();
+  if (!idle_active_) start_idle();
+}
+
+void Loop::on_timer() noexcept {
+  armed_deadline_ = kNever;
+  if (!idle_active_) start_idle();
+}
+
+// ------------------------------------------------------------------ handles
+
+bool Handle::cancel() {
+  if (loop_ == nullptr || cancelled_) return false;
+  loop_->check_thread("Handle::cancel");
+  cancelled_ = true;
+  return loop_->cancel_handle(*this);
+}
+
+bool Handle::cancelled() const noexcept {
+  return cancelled_ || (loop_ != nullptr && loop_->handle_cancelled(*this));
+}
+
+bool Loop::cancel_handle(const Handle& h) noexcept {
+  if (closed_) return false;
+  switch (h.kind_) {
+    case Handle::Kind::ready: {
+      detail::Callback* cb = ready_.find(h.id_);
+      if (cb == nullptr || !*cb) return false;
+      detail::Callback victim = std::move(*cb);
+      return true;  // victim destroyed here, after the queue is consistent
+    }
+    case Handle::Kind::threadsafe: {
+      detail::Callback victim;
+      {
+        std::lock_guard lock(inbox_mutex_);
+        if (h.id_ >= inbox_first_id_ && h.id_ - inbox_first_id_ < inbox_.size()) {
+          victim = std::move(inbox_[h.id_ - inbox_first_id_]);
+        }
+      }
+      if (victim) return true;
+      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_count_) {
+        detail::Callback* cb = ready_.find(batch_first_seq_ + (h.id_ - batch_first_id_));
+        if (cb != nullptr && *cb) {
+          victim = std::move(*cb);
+          return true;
+        }
+      }
+      return false;
+    }
+    case Handle::Kind::timer:
+      return timers_.cancel(
+          {static_cast<std::uint32_t>(h.id_), static_cast<std::uint32_t>(h.id_ >> 32)});
+    case Handle::Kind::none:
+      break;
+  }
+  return false;
+}
+
+bool Loop::handle_cancelled(const Handle& h) const noexcept {
+  if (closed_) return false;
+  switch (h.kind_) {
+    case Handle::Kind::ready: {
+      const detail::Callback* cb = const_cast<detail::ReadyQueue&>(ready_).find(h.id_);
+      return cb != nullptr && !*cb;
+    }
+    case Handle::Kind::timer:
+      return timers_.is_cancelled(
+          {static_cast<std::uint32_t>(h.id_), static_cast<std::uint32_t>(h.id_ >> 32)});
+    default:
+      return false;
+  }
+}
+
+// ------------------------------------------------------------------ running
+
+void Loop::check_thread(const char* method) const {
+  std::uintptr_t owner = owner_thread_.load(std::memory_order_relaxed);
+  if (owner != 0 && owner != detail::this_thread_token()) detail::throw_wrong_thread(method);
+}
+
+void Loop::begin_run(const char* method) {
+  check_usable(method);
+  if (running_) {
+    throw LoopRunningError(std::string("eddy::Loop::") + method + ": this loop is already running");
+  }
+  if (tls_running_loop != nullptr) {
+    throw LoopRunningError(std::string("eddy::Loop::") + method +
+                           ": another loop is already running on this thread");
+  }
+  running_ = true;
+  tls_running_loop = this;
+  if (owns_uv_) owner_thread_.store(detail::this_thread_token(), std::memory_order_relaxed);
+}
+
+void Loop::end_run() noexcept {
+  running_ = false;
+  tls_running_loop = nullptr;
+  if (owns_uv_) owner_thread_.store(0, std::memory_order_relaxed);
+}
+
+void Loop::run_forever() {
+  begin_run("run_forever");
+  in_run_forever_ = true;
+  auto* async = reinterpret_cast<uv_handle_t*>(&handles_->async);
+  uv_ref(async);
+  struct Guard {
+    Loop* self;
+    uv_handle_t* async;
+    ~Guard() {
+      uv_unref(async);
+      self->in_run_forever_ = false;
+      self->stopping_ = false;
+      self->end_run();
+    }
+  } guard{this, async};
+  if (stopping_) {
+    // stop() came first: exactly one iteration.
+    prepare_step();
+    uv_run(uv_, UV_RUN_NOWAIT);
+  } else {
+    uv_run(uv_, UV_RUN_DEFAULT);
+  }
+}
+
+void Loop::run_once() {
+  begin_run("run_once");
+  struct Guard {
+    Loop* self;
+    ~Guard() { self->end_run(); }
+  } guard{this};
+  prepare_step();
+  uv_run(uv_, UV_RUN_NOWAIT);
+}
+
+void Loop::prepare_step() noexcept {
+  // A single non-blocking libuv iteration runs eddy's pass only if the idle
+  // handle is active: make it so when timers are due (or, on a virtual clock,
+  // pending), since libuv's coarse timer may not have fired yet.
+  if (idle_active_ || timers_.empty()) return;
+  if (virtual_time_ || timers_.next_deadline() <= now_ns()) start_idle();
+}
+
+void Loop::stop() {
+  check_thread("stop");
+  stopping_ = true;
+  if (in_run_forever_) {
+    uv_stop(uv_);
+    if (!idle_active_) start_idle();
+  }
+}
+
+void Loop::on_idle() {
+  run_ready();
+}
+
+void Loop::run_ready() {
+  // An attached loop is driven by its host's uv_run: the pass itself counts as
+  // running, for get_running_loop() and for the thread rules.
+  bool host_driven = !running_;
+  if (host_driven) {
+    running_ = true;
+    tls_running_loop = this;
+  }
+  dispatching_ = true;
+  ++stats_.iterations;
+
+  if (!timers_.empty()) {
+    std::int64_t now = now_ns();
+    if (virtual_time_ && ready_.empty()) {
+      std::int64_t next = timers_.next_deadline();
+      if (next > now && next != kNever) {
+        virtual_clock_->advance_to(Clock::time_point{Clock::duration{next}});
+        now = next;
+      }
+    }
+    timers_.pop_due(now, [this](std::uint32_t slot) {
+      ready_.push([loop = this, slot] { loop->fire_timer(slot); });
+    });
+  }
+
+  for (std::size_t n = ready_.size(); n != 0; --n) {
+    std::uint64_t seq = ready_.head_seq();
+    detail::Callback cb = ready_.pop();
+    if (cb) run_callback(cb, seq);
+  }
+
+  dispatching_ = false;
+  update_idle_and_timer();
+  if (host_driven) {
+    running_ = false;
+    tls_running_loop = nullptr;
+  }
+}
+
+void Loop::run_callback(detail::Callback& cb, std::uint64_t seq) {
+  ++stats_.callbacks_run;
+  firing_timer_ = false;
+  try {
+    if (debug_) [[unlikely]] {
+      std::int64_t start = now_ns();
+      cb();
+      std::int64_t took = now_ns() - start;
+      if (took >= slow_ns_) report_slow_callback(seq, took);
+    } else {
+      cb();
+    }
+  } catch (...) {
+    ++stats_.callback_errors;
+    ExceptionContext context;
+    context.handle = describe_callback(seq);
+    context.message = "Exception in " + context.handle;
+    context.exception = std::current_exception();
+    call_exception_handler(context);
+  }
+}
+
+void Loop::fire_timer(std::uint32_t slot) {
+  detail::Callback cb = timers_.take_ready(slot);
+  if (!cb) {
+    --stats_.callbacks_run;  // cancelled after it fell due: nothing ran
+    return;
+  }
+  firing_timer_ = true;
+  cb();
+}
+
+std::string Loop::describe_callback(std::uint64_t seq) const {
+  return std::string(firing_timer_ ? "timer callback" : "callback") + " #" + std::to_string(seq);
+}
+
+void Loop::report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcept {
+  try {
+    char text[96];
+    std::snprintf(text, sizeof text, " took %.3f seconds (slow_callback_duration is %.3f)",
+                  static_cast<double>(took_ns) * 1e-9, slow_callback_duration());
+    ExceptionContext context;
+    context.handle = describe_callback(seq);
+    context.message = "Executing " + context.handle + text;
+    call_exception_handler(context);
+  } catch (...) {
+    // Out of memory while describing a slow callback: nothing useful to do.
+  }
+}
+
+void Loop::update_idle_and_timer() noexcept {
+  bool want_idle = !ready_.empty() || stopping_;
+  if (!timers_.empty()) {
+    std::int64_t next = timers_.next_deadline();
+    if (virtual_time_) {
+      want_idle = want_idle || next != kNever;
+    } else if (next <= now_ns()) {
+      want_idle = true;  // already due: the next pass takes it, no need to sleep
+    } else if (next != armed_deadline_) {
+      arm_timer(next);
+    }
+  } else if (armed_deadline_ != kNever) {
+    uv_timer_stop(&handles_->timer);
+    armed_deadline_ = kNever;
+  }
+  if (want_idle != idle_active_) {
+    if (want_idle) {
+      start_idle();
+    } else {
+      uv_idle_stop(&handles_->idle);
+      idle_active_ = false;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ embedding
+
+int Loop::backend_fd() const noexcept {
+  return closed_ ? -1 : uv_backend_fd(uv_);
+}
+
+int Loop::backend_timeout() const noexcept {
+  if (closed_) return -1;
+  if (!ready_.empty() || stopping_) return 0;
+  return uv_backend_timeout(uv_);
+}
+
+// ------------------------------------------------------------------ errors
+
+void Loop::set_exception_handler(ExceptionHandler handler) {
+  exception_handler_ = std::move(handler);
+}
+
+void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
+  if (!exception_handler_) {
+    default_exception_handler(context);
+    return;
+  }
+  try {
+    exception_handler_(*this, context);
+  } catch (...) {
+    try {
+      ExceptionContext failure;
+      failure.message = "Unhandled error in exception handler";
+      failure.exception = std::current_exception();
+      failure.handle = context.handle;
+      failure.future = context.future;
+      failure.source = context.source;
+      default_exception_handler(failure);
+    } catch (...) {
+    }
+    default_exception_handler(context);
+  }
+}
+
+void Loop::default_exception_handler(const ExceptionContext& context) noexcept {
+  try {
+    std::string text = "eddy: " + context.message + "\n";
+    if (context.exception) text += "  exception: " + describe_exception(context.exception) + "\n";
+    if (!context.handle.empty()) text += "  handle: " + context.handle + "\n";
+    if (!context.future.empty()) text += "  future: " + context.future + "\n";
+    if (context.source.known()) {
+      text += std::string("  created at: ") + context.source.file + ":" +
+              std::to_string(context.source.line) + " (" + context.source.function + ")\n";
+    }
+    std::fwrite(text.data(), 1, text.size(), stderr);  // one write: lines stay together
+  } catch (...) {
+    std::fputs("eddy: an error occurred and could not be described (out of memory)\n", stderr);
+  }
+}
+
+// ------------------------------------------------------------------ debug, stats
+
+void Loop::set_slow_callback_duration(double seconds) {
+  if (!(seconds >= 0) || !std::isfinite(seconds)) {
+    throw std::invalid_argument(
+        "eddy::Loop::set_slow_callback_duration: the duration must be finite and >= 0");
+  }
+  slow_ns_ = static_cast<std::int64_t>(seconds * 1e9);
+}
+
+LoopStats Loop::stats() const noexcept {
+  LoopStats s = stats_;
+  s.ready = ready_.size();
+  s.timers = timers_.size();
+  s.bytes_per_timer = detail::TimerQueue::bytes_per_timer();
+  return s;
+}
+
+// ------------------------------------------------------------------ running loop
+
+Loop& get_running_loop() {
+  if (tls_running_loop == nullptr)
+    throw NoRunningLoopError("eddy::get_running_loop: no running event loop");
+  return *tls_running_loop;
+}
+
+Loop* try_get_running_loop() noexcept {
+  return tls_running_loop;
+}
+
+}  // namespace eddy

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages eddy needs that are missing (as root, or through
+# sudo). Safe to run again: it does nothing when everything is there.
+set -euo pipefail
+
+packages=(g++ clang meson ninja-build pkg-config libuv1-dev libgtest-dev libgmock-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+
+echo "eddy: installing missing Debian packages: ${missing[*]}" >&2
+if [[ $(id -u) == 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "eddy: run as root, or install them yourself: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,56 @@
+// Shared test support: a fixture whose loop runs on a VirtualClock and is
+// checked to close cleanly, and `Counted`, which counts constructions and
+// destructions to catch leaks and double destruction.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include <eddy/loop.hpp>
+
+namespace eddy::testing {
+
+/// Counts live instances; copies and moves count as constructions.
+struct Counted {
+  static inline int constructed = 0;
+  static inline int destroyed = 0;
+  static void reset() { constructed = destroyed = 0; }
+  static int alive() { return constructed - destroyed; }
+
+  Counted() { ++constructed; }
+  Counted(const Counted&) { ++constructed; }
+  Counted(Counted&&) noexcept { ++constructed; }
+  Counted& operator=(const Counted&) = default;
+  Counted& operator=(Counted&&) noexcept = default;
+  ~Counted() { ++destroyed; }
+};
+
+/// A loop on a virtual clock. TearDown closes it and checks that it closed.
+class LoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Counted::reset(); }
+  void TearDown() override {
+    if (!loop.is_closed()) {
+      EXPECT_FALSE(loop.is_running());
+      loop.close();
+    }
+    EXPECT_TRUE(loop.is_closed());
+  }
+
+  /// Runs until `stop()` is called from a callback, with a safety net so a
+  /// broken test fails instead of hanging: a virtual-time timer far away.
+  void run_until_stopped(double virtual_limit_seconds = 1e6) {
+    auto guard = loop.call_later(virtual_limit_seconds, [this] {
+      ADD_FAILURE() << "the loop ran into the virtual time limit";
+      loop.stop();
+    });
+    loop.run_forever();
+    guard.cancel();
+  }
+
+  std::shared_ptr<VirtualClock> clock = std::make_shared<VirtualClock>();
+  Loop loop{LoopOptions().use_clock(clock).debug(false)};
+};
+
+}  // namespace eddy::testing
