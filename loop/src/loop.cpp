@@ -124,6 +124,14 @@ Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
   // The async handle keeps a libuv loop alive only while eddy runs it
   // (run_forever): an attached host's uv_run may end when eddy has no work.
   uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->async));
+  if (owns_uv_) {
+    // One zero-timeout poll registers the async handle's fd with the backend,
+    // so that backend_fd() wakes a foreign main loop for call_soon_threadsafe
+    // even before the first run_once().
+    uv_ref(reinterpret_cast<uv_handle_t*>(&handles_->async));
+    uv_run(uv_, UV_RUN_NOWAIT);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->async));
+  }
 }
 
 Loop::~Loop() {
@@ -336,9 +344,18 @@ bool Loop::cancel_handle(const Handle& h) noexcept {
       }
       return false;
     }
-    case Handle::Kind::timer:
-      return timers_.cancel(
+    case Handle::Kind::timer: {
+      bool cancelled = timers_.cancel(
           {static_cast<std::uint32_t>(h.id_), static_cast<std::uint32_t>(h.id_ >> 32)});
+      if (cancelled && !dispatching_ && timers_.empty() && armed_deadline_ != kNever) {
+        // The last timer is gone: an armed libuv timer would keep uv_run (a
+        // host's, for an attached loop) alive until the cancelled deadline.
+        // Inside a pass, run_ready re-arms (or stops) the timer at its end.
+        uv_timer_stop(&handles_->timer);
+        armed_deadline_ = kNever;
+      }
+      return cancelled;
+    }
     case Handle::Kind::none:
       break;
   }
@@ -351,6 +368,21 @@ bool Loop::handle_cancelled(const Handle& h) const noexcept {
     case Handle::Kind::ready: {
       const detail::Callback* cb = const_cast<detail::ReadyQueue&>(ready_).find(h.id_);
       return cb != nullptr && !*cb;
+    }
+    case Handle::Kind::threadsafe: {
+      // A cancelled entry stays in place, empty, like a ready one.
+      auto& self = const_cast<Loop&>(*this);
+      {
+        std::lock_guard lock(self.inbox_mutex_);
+        if (h.id_ >= inbox_first_id_ && h.id_ - inbox_first_id_ < inbox_.size()) {
+          return !inbox_[h.id_ - inbox_first_id_];
+        }
+      }
+      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_count_) {
+        const detail::Callback* cb = self.ready_.find(batch_first_seq_ + (h.id_ - batch_first_id_));
+        return cb != nullptr && !*cb;
+      }
+      return false;
     }
     case Handle::Kind::timer:
       return timers_.is_cancelled(
@@ -413,10 +445,18 @@ void Loop::run_forever() {
 
 void Loop::run_once() {
   begin_run("run_once");
+  // Referencing the async handle keeps libuv from skipping the poll when
+  // nothing else is active: call_soon_threadsafe callbacks must be drained.
+  auto* async = reinterpret_cast<uv_handle_t*>(&handles_->async);
+  uv_ref(async);
   struct Guard {
     Loop* self;
-    ~Guard() { self->end_run(); }
-  } guard{this};
+    uv_handle_t* async;
+    ~Guard() {
+      uv_unref(async);
+      self->end_run();
+    }
+  } guard{this, async};
   prepare_step();
   uv_run(uv_, UV_RUN_NOWAIT);
 }
@@ -565,6 +605,10 @@ int Loop::backend_fd() const noexcept {
 int Loop::backend_timeout() const noexcept {
   if (closed_) return -1;
   if (!ready_.empty() || stopping_) return 0;
+  // libuv answers 0 for a loop with no active handle ("uv_run would return");
+  // for a foreign main loop that means "wait for the fd" (a threadsafe call).
+  // Only for an owned loop, whose async fd the constructor registered.
+  if (owns_uv_ && uv_loop_alive(uv_) == 0) return -1;
   return uv_backend_timeout(uv_);
 }
 

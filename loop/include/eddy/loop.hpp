@@ -27,6 +27,9 @@ struct uv_loop_s;  // libuv's uv_loop_t; include <uv.h> to use it
 
 namespace eddy {
 
+template <class T>
+class Future;  // futures/: <eddy/future.hpp>
+
 namespace detail {
 struct UvHandles;
 /// An address unique to the calling thread while it lives (cheaper than
@@ -202,6 +205,20 @@ class Loop {
   Clock::time_point now() const noexcept { return Clock::time_point{Clock::duration{now_ns()}}; }
 
   // ------------------------------------------------------------ running
+
+  /// A new pending Future<T> bound to this loop. Mirrors:
+  /// asyncio.loop.create_future. Defined in <eddy/future.hpp>.
+  template <class T = void>
+  auto create_future(SourceLocation where = SourceLocation::current());
+
+  /// Runs the loop until `future` is done and returns its result (or
+  /// rethrows its exception). Mirrors: asyncio.loop.run_until_complete.
+  /// Returns at once if the future is already done. Throws
+  /// std::invalid_argument for a future of another loop, and RuntimeError if
+  /// the loop was stopped before the future completed. Defined in
+  /// <eddy/future.hpp>.
+  template <class T>
+  T run_until_complete(Future<T> future);
 
   /// Runs iterations until stop() is called. Mirrors: asyncio.loop.run_forever.
   /// With nothing scheduled it blocks (until a threadsafe call or I/O arrives).

@@ -1,4 +1,5 @@
-// detail::Callback: a move-only `void()` callable with a small inline buffer.
+// detail::SmallFunction / detail::Callback: move-only callables with a small
+// inline buffer.
 // Internal to eddy: include <eddy/loop.hpp> instead.
 #pragma once
 
@@ -12,7 +13,11 @@
 
 namespace eddy::detail {
 
-/// A type-erased, move-only `void()` callable.
+template <class Signature>
+class SmallFunction;
+
+/// A type-erased, move-only `void(Args...)` callable. `Callback` (below) is
+/// the loop's `void()` one.
 ///
 /// Invariants:
 /// - A callable of up to `inline_size` bytes (three pointers) whose move
@@ -22,16 +27,17 @@ namespace eddy::detail {
 /// - `ops_ == nullptr` exactly when empty. A callable that is trivially
 ///   copyable is relocated with memcpy and has no destroy step
 ///   (`ops_->relocate == nullptr`, `ops_->destroy == nullptr`).
-class Callback {
+template <class... Args>
+class SmallFunction<void(Args...)> {
  public:
   static constexpr std::size_t inline_size = 3 * sizeof(void*);
 
-  Callback() noexcept = default;
+  SmallFunction() noexcept = default;
 
   template <class F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, Callback> &&
-           std::is_invocable_v<std::decay_t<F>&>)
-      Callback(F&& f) {  // NOLINT(google-explicit-constructor): callables convert implicitly
+  requires(!std::is_same_v<std::remove_cvref_t<F>, SmallFunction> &&
+           std::is_invocable_v<std::decay_t<F>&, Args...>)
+      SmallFunction(F&& f) {  // NOLINT(google-explicit-constructor): callables convert implicitly
     using Fn = std::decay_t<F>;
     if constexpr (fits_inline<Fn>) {
       ::new (static_cast<void*>(storage_)) Fn(std::forward<F>(f));
@@ -42,22 +48,22 @@ class Callback {
     ops_ = &ops_for<Fn>;
   }
 
-  Callback(Callback&& other) noexcept { take(other); }
-  Callback& operator=(Callback&& other) noexcept {
+  SmallFunction(SmallFunction&& other) noexcept { take(other); }
+  SmallFunction& operator=(SmallFunction&& other) noexcept {
     if (this != &other) {
       reset();
       take(other);
     }
     return *this;
   }
-  Callback(const Callback&) = delete;
-  Callback& operator=(const Callback&) = delete;
-  ~Callback() { reset(); }
+  SmallFunction(const SmallFunction&) = delete;
+  SmallFunction& operator=(const SmallFunction&) = delete;
+  ~SmallFunction() { reset(); }
 
   explicit operator bool() const noexcept { return ops_ != nullptr; }
 
   /// Calls the callable. Precondition: not empty.
-  void operator()() { ops_->invoke(storage_); }
+  void operator()(Args... args) { ops_->invoke(storage_, std::forward<Args>(args)...); }
 
   /// Destroys the callable (and what it captured) now; leaves this empty.
   void reset() noexcept {
@@ -75,7 +81,7 @@ class Callback {
 
  private:
   struct Ops {
-    void (*invoke)(void* storage);
+    void (*invoke)(void* storage, Args... args);
     void (*relocate)(void* to, void* from) noexcept;  // null: memcpy the buffer
     void (*destroy)(void* storage) noexcept;          // null: nothing to destroy
   };
@@ -98,8 +104,8 @@ class Callback {
   }
 
   template <class Fn>
-  static void invoke_fn(void* storage) {
-    std::invoke(*target<Fn>(storage));
+  static void invoke_fn(void* storage, Args... args) {
+    std::invoke(*target<Fn>(storage), std::forward<Args>(args)...);
   }
   template <class Fn>
   static void relocate_fn(void* to, void* from) noexcept {
@@ -123,7 +129,7 @@ class Callback {
       trivial_inline<Fn> ? nullptr : &destroy_fn<Fn>,
   };
 
-  void take(Callback& other) noexcept {
+  void take(SmallFunction& other) noexcept {
     ops_ = other.ops_;
     if (ops_ != nullptr) {
       if (ops_->relocate == nullptr) {
@@ -138,6 +144,9 @@ class Callback {
   alignas(void*) unsigned char storage_[inline_size];
   const Ops* ops_ = nullptr;
 };
+
+/// The loop's callback type: what call_soon and the timers store.
+using Callback = SmallFunction<void()>;
 
 /// Binds `f` to `args` (by value), as asyncio's call_soon(callback, *args) does.
 template <class F, class... Args>

@@ -1,0 +1,305 @@
+// ConcurrentFuture<T> and wrap_future: concurrent.futures.Future's rules, and
+// the bridge to a loop's Future<T> in both directions, across threads.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <eddy/concurrent_future.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Counted;
+using testing::LoopTest;
+
+TEST(ConcurrentFuture, StartsPendingAndNotRunning) {
+  ConcurrentFuture<int> f;
+  EXPECT_EQ(f.state(), ConcurrentState::pending);
+  EXPECT_FALSE(f.done());
+  EXPECT_FALSE(f.running());
+  EXPECT_FALSE(f.cancelled());
+}
+
+TEST(ConcurrentFuture, ResultBlocksUntilAnotherThreadSetsIt) {
+  ConcurrentFuture<std::string> f;
+  std::atomic<bool> waiting{false};
+  std::thread producer([f, &waiting]() mutable {
+    while (!waiting.load())
+      std::this_thread::yield();
+    f.set_result("from another thread");
+  });
+  waiting.store(true);
+  EXPECT_EQ(f.result(), "from another thread");
+  EXPECT_TRUE(f.done());
+  producer.join();
+}
+
+TEST(ConcurrentFuture, ResultWithAnExpiredTimeoutThrowsTimeoutError) {
+  ConcurrentFuture<int> f;
+  EXPECT_THROW(f.result(0.0), TimeoutError);
+  EXPECT_THROW(f.result(1ms), TimeoutError);
+  EXPECT_THROW(f.exception(0.0), TimeoutError);
+  EXPECT_FALSE(f.done());  // a timeout changes nothing
+}
+
+TEST(ConcurrentFuture, ResultRethrowsTheStoredException) {
+  ConcurrentFuture<int> f;
+  f.set_exception(std::runtime_error("worker failed"));
+  EXPECT_THROW(
+      {
+        try {
+          f.result();
+        } catch (const std::runtime_error& e) {
+          EXPECT_STREQ(e.what(), "worker failed");
+          throw;
+        }
+      },
+      std::runtime_error);
+  EXPECT_NE(f.exception(), nullptr);
+}
+
+TEST(ConcurrentFuture, ExceptionIsNullForAResult) {
+  ConcurrentFuture<int> f;
+  f.set_result(3);
+  EXPECT_EQ(f.exception(), nullptr);
+  EXPECT_EQ(f.result(), 3);
+}
+
+TEST(ConcurrentFuture, CancelSucceedsOnlyWhilePending) {
+  ConcurrentFuture<int> pending;
+  EXPECT_TRUE(pending.cancel());
+  EXPECT_TRUE(pending.cancel());  // already cancelled: still true, as in concurrent.futures
+  EXPECT_TRUE(pending.cancelled());
+  EXPECT_THROW(pending.result(), CancelledError);
+  EXPECT_THROW(pending.exception(), CancelledError);
+
+  ConcurrentFuture<int> running;
+  EXPECT_TRUE(running.set_running_or_notify_cancel());
+  EXPECT_TRUE(running.running());
+  EXPECT_FALSE(running.cancel());
+
+  ConcurrentFuture<int> finished;
+  finished.set_result(1);
+  EXPECT_FALSE(finished.cancel());
+  EXPECT_EQ(finished.result(), 1);
+}
+
+TEST(ConcurrentFuture, SetRunningOrNotifyCancelReportsACancelledFuture) {
+  ConcurrentFuture<void> f;
+  f.cancel();
+  EXPECT_FALSE(f.set_running_or_notify_cancel());
+}
+
+TEST(ConcurrentFuture, SetRunningOrNotifyCancelTwiceIsAnError) {
+  ConcurrentFuture<void> f;
+  EXPECT_TRUE(f.set_running_or_notify_cancel());
+  EXPECT_THROW(f.set_running_or_notify_cancel(), InvalidStateError);
+}
+
+TEST(ConcurrentFuture, SettingADoneFutureThrowsInvalidStateError) {
+  ConcurrentFuture<int> f;
+  f.set_result(1);
+  EXPECT_THROW(f.set_result(2), InvalidStateError);
+  EXPECT_THROW(f.set_exception(std::runtime_error("late")), InvalidStateError);
+  EXPECT_EQ(f.result(), 1);
+
+  ConcurrentFuture<int> cancelled;
+  cancelled.cancel();
+  EXPECT_THROW(cancelled.set_result(2), InvalidStateError);
+}
+
+TEST(ConcurrentFuture, SetExceptionRejectsANullException) {
+  ConcurrentFuture<int> f;
+  EXPECT_THROW(f.set_exception(std::exception_ptr{}), std::invalid_argument);
+  EXPECT_FALSE(f.done());
+}
+
+TEST(ConcurrentFuture, DoneCallbacksRunOnTheCompletingThreadInOrder) {
+  ConcurrentFuture<int> f;
+  std::vector<int> order;
+  std::thread::id ran_on;
+  f.add_done_callback([&](ConcurrentFuture<int>& self) {
+    ran_on = std::this_thread::get_id();
+    order.push_back(self.result());
+  });
+  f.add_done_callback([&](ConcurrentFuture<int>&) { order.push_back(-1); });
+  std::thread producer([f]() mutable { f.set_result(7); });
+  std::thread::id producer_id = producer.get_id();
+  producer.join();
+  EXPECT_EQ(ran_on, producer_id);
+  EXPECT_EQ(order, (std::vector<int>{7, -1}));
+}
+
+TEST(ConcurrentFuture, ACallbackAddedToADoneFutureRunsAtOnce) {
+  ConcurrentFuture<int> f;
+  f.set_result(1);
+  bool ran = false;
+  f.add_done_callback([&](ConcurrentFuture<int>&) { ran = true; });
+  EXPECT_TRUE(ran);
+}
+
+TEST(ConcurrentFuture, AThrowingCallbackIsReportedOnStderrAndTheNextStillRuns) {
+  ConcurrentFuture<int> f;
+  bool second = false;
+  f.add_done_callback([](ConcurrentFuture<int>&) { throw std::runtime_error("callback broke"); });
+  f.add_done_callback([&](ConcurrentFuture<int>&) { second = true; });
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  f.set_result(1);
+  std::string out = ::testing::internal::GetCapturedStdout();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(second);
+  EXPECT_NE(err.find("callback broke"), std::string::npos);
+  EXPECT_EQ(out, "");
+}
+
+TEST(ConcurrentFuture, AMoveOnlyResultCanBeMovedOut) {
+  ConcurrentFuture<std::unique_ptr<int>> f;
+  f.set_result(std::make_unique<int>(9));
+  std::unique_ptr<int> taken = std::move(f.result());
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(*taken, 9);
+}
+
+TEST(ConcurrentFuture, ManyWaitersAreAllWoken) {
+  ConcurrentFuture<int> f;
+  std::atomic<int> sum{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 4; ++i) {
+    waiters.emplace_back([f, &sum]() mutable { sum += f.result(); });
+  }
+  f.set_result(5);
+  for (auto& t : waiters)
+    t.join();
+  EXPECT_EQ(sum.load(), 20);
+}
+
+// ------------------------------------------------------------------ wrap_future
+
+TEST_F(LoopTest, WrapFutureDeliversAResultFromAnotherThreadOnTheLoopThread) {
+  ConcurrentFuture<int> source;
+  Future<int> wrapped = wrap_future(source, loop);
+  std::thread::id loop_thread = std::this_thread::get_id();
+  std::thread::id callback_thread;
+  wrapped.add_done_callback([&] { callback_thread = std::this_thread::get_id(); });
+  std::thread worker([source]() mutable {
+    source.set_running_or_notify_cancel();
+    source.set_result(41 + 1);
+  });
+  EXPECT_EQ(loop.run_until_complete(wrapped), 42);
+  worker.join();
+  loop.run_once();  // the done callback registered above runs after run_until_complete's
+  EXPECT_EQ(callback_thread, loop_thread);
+}
+
+TEST_F(LoopTest, WrapFutureDeliversAnException) {
+  ConcurrentFuture<int> source;
+  Future<int> wrapped = wrap_future(source, loop);
+  std::thread worker(
+      [source]() mutable { source.set_exception(std::runtime_error("job failed")); });
+  EXPECT_THROW(loop.run_until_complete(wrapped), std::runtime_error);
+  worker.join();
+}
+
+TEST_F(LoopTest, WrapFutureOfADoneSourceCompletesOnTheNextIterations) {
+  ConcurrentFuture<std::string> source;
+  source.set_result("ready");
+  Future<std::string> wrapped = wrap_future(source, loop);
+  EXPECT_FALSE(wrapped.done());  // delivered through the loop, never inline
+  EXPECT_EQ(loop.run_until_complete(wrapped), "ready");
+}
+
+TEST_F(LoopTest, CancellingTheConcurrentFutureCancelsTheWrappedOne) {
+  ConcurrentFuture<int> source;
+  Future<int> wrapped = wrap_future(source, loop);
+  std::thread canceller([source]() mutable { source.cancel(); });
+  canceller.join();
+  EXPECT_THROW(loop.run_until_complete(wrapped), CancelledError);
+  EXPECT_TRUE(wrapped.cancelled());
+}
+
+TEST_F(LoopTest, CancellingTheWrappedFutureCancelsAPendingConcurrentFuture) {
+  ConcurrentFuture<int> source;
+  Future<int> wrapped = wrap_future(source, loop);
+  EXPECT_TRUE(wrapped.cancel());
+  loop.run_once();  // the wrapped future's done callbacks run
+  EXPECT_TRUE(source.cancelled());
+  loop.run_once();  // the source's cancellation echoes back and finds the wrapped one done
+  EXPECT_TRUE(wrapped.cancelled());
+}
+
+TEST_F(LoopTest, CancellingTheWrappedFutureDoesNotStopARunningJob) {
+  ConcurrentFuture<int> source;
+  ASSERT_TRUE(source.set_running_or_notify_cancel());
+  Future<int> wrapped = wrap_future(source, loop);
+  wrapped.cancel();
+  loop.run_once();
+  EXPECT_FALSE(source.cancelled());
+  source.set_result(1);  // the job finishes; the result is dropped, nothing breaks
+  loop.run_once();
+  EXPECT_TRUE(wrapped.cancelled());
+}
+
+TEST_F(LoopTest, WrapFutureCarriesAMoveOnlyResult) {
+  ConcurrentFuture<std::unique_ptr<int>> source;
+  Future<std::unique_ptr<int>> wrapped = wrap_future(source, loop);
+  std::thread worker([source]() mutable { source.set_result(std::make_unique<int>(5)); });
+  std::unique_ptr<int> value = loop.run_until_complete(wrapped);
+  worker.join();
+  ASSERT_NE(value, nullptr);
+  EXPECT_EQ(*value, 5);
+}
+
+TEST_F(LoopTest, ResultsDeliveredAfterTheLoopClosedAreDroppedWithoutLeaks) {
+  ConcurrentFuture<Counted> source;
+  { Future<Counted> wrapped = wrap_future(source, loop); }
+  loop.close();
+  std::thread worker([source]() mutable { source.set_result(Counted{}); });
+  worker.join();
+  EXPECT_TRUE(source.done());
+  EXPECT_EQ(Counted::alive(), 1);  // only the value the source still holds
+}
+
+TEST_F(LoopTest, ManyThreadsCompleteManyWrappedFuturesEachExactlyOnce) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  std::vector<ConcurrentFuture<int>> sources(kThreads * kPerThread);
+  std::vector<Future<int>> wrapped;
+  wrapped.reserve(sources.size());
+  for (auto& s : sources)
+    wrapped.push_back(wrap_future(s, loop));
+  int completed = 0;
+  long long sum = 0;
+  for (auto& w : wrapped) {
+    w.add_done_callback([&](Future<int>& f) {
+      ++completed;
+      sum += f.result();
+      if (completed == kThreads * kPerThread) loop.stop();
+    });
+  }
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&sources, t] {
+      for (int i = t * kPerThread; i < (t + 1) * kPerThread; ++i)
+        sources[i].set_result(i);
+    });
+  }
+  loop.run_forever();
+  for (auto& w : workers)
+    w.join();
+  const long long n = kThreads * kPerThread;
+  EXPECT_EQ(completed, n);
+  EXPECT_EQ(sum, n * (n - 1) / 2);
+}
+
+}  // namespace
+}  // namespace eddy

@@ -1,0 +1,1028 @@
+// Tests for eddy::Future<T> (eddy/future.hpp): the rules of asyncio.Future,
+// Loop::run_until_complete, object lifetimes and the allocation budget.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <eddy/future.hpp>
+
+#include "loop_test.hpp"
+
+// ---------------------------------------------------------------- allocation counting
+//
+// The global operator new of this test binary is replaced so that the
+// allocation test can count heap allocations. Counting is off except inside
+// an AllocationCounter's lifetime, so gtest and the other tests are unaffected.
+// The standard library's nothrow forms forward to these; its aligned forms use
+// aligned_alloc/free among themselves.
+namespace {
+std::atomic<bool> g_count_allocations{false};
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_count_allocations.load(std::memory_order_relaxed)) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (size == 0) size = 1;
+  if (void* p = std::malloc(size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) {
+  return ::operator new(size);
+}
+// Not inlined: g++ would otherwise see free() meet a pointer from operator new
+// at the call sites and warn (-Wmismatched-new-delete), though the pair matches.
+[[gnu::noinline]] void operator delete(void* p) noexcept {
+  std::free(p);
+}
+[[gnu::noinline]] void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  ::operator delete(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  ::operator delete[](p);
+}
+
+namespace eddy {
+namespace {
+
+using testing::Counted;
+
+/// Counts the heap allocations made while it lives (on any thread).
+class AllocationCounter {
+ public:
+  AllocationCounter() noexcept {
+    g_allocations.store(0, std::memory_order_relaxed);
+    g_count_allocations.store(true, std::memory_order_relaxed);
+  }
+  ~AllocationCounter() { stop(); }
+  AllocationCounter(const AllocationCounter&) = delete;
+  AllocationCounter& operator=(const AllocationCounter&) = delete;
+  /// Stops counting and returns the count.
+  long stop() noexcept {
+    g_count_allocations.store(false, std::memory_order_relaxed);
+    return g_allocations.load(std::memory_order_relaxed);
+  }
+};
+
+/// The loop fixture, plus a recorder for the loop's exception handler.
+class FutureTest : public testing::LoopTest {
+ protected:
+  /// Routes the loop's exception handler into `reports`.
+  void record_reports() {
+    loop.set_exception_handler(
+        [this](Loop&, const ExceptionContext& context) { reports.push_back(context); });
+  }
+
+  std::vector<ExceptionContext> reports;
+};
+
+/// what() of the std::exception in `error`.
+std::string what_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "<not a std::exception>";
+  }
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// ------------------------------------------------------------------ creation and state
+
+TEST_F(FutureTest, CreateFutureGivesAPendingFutureBoundToTheLoop) {
+  Future<int> f = loop.create_future<int>();
+  ASSERT_TRUE(f.valid());
+  EXPECT_EQ(&f.get_loop(), &loop);
+  EXPECT_EQ(f.state(), FutureState::pending);
+  EXPECT_FALSE(f.done());
+  EXPECT_FALSE(f.cancelled());
+}
+
+TEST_F(FutureTest, SetResultFinishesTheFutureWithThatResult) {
+  Future<int> f = loop.create_future<int>();
+  f.set_result(42);
+  EXPECT_EQ(f.state(), FutureState::finished);
+  EXPECT_TRUE(f.done());
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_EQ(f.result(), 42);
+}
+
+TEST_F(FutureTest, CopiesOfAFutureShareOneState) {
+  Future<int> f = loop.create_future<int>();
+  Future<int> copy = f;
+  copy.set_result(7);
+  EXPECT_TRUE(f.done());
+  EXPECT_EQ(f.result(), 7);
+}
+
+TEST_F(FutureTest, AFutureOfVoidFinishesWithSetResult) {
+  Future<void> f = loop.create_future<void>();
+  EXPECT_FALSE(f.done());
+  f.set_result();
+  EXPECT_EQ(f.state(), FutureState::finished);
+  static_assert(std::is_void_v<decltype(f.result())>);
+  EXPECT_NO_THROW(f.result());
+  EXPECT_EQ(f.exception(), nullptr);
+}
+
+TEST_F(FutureTest, RunUntilCompleteWorksForAFutureOfVoid) {
+  Future<void> f = loop.create_future();  // void is the default
+  static_assert(std::is_same_v<decltype(f), Future<void>>);
+  loop.call_soon([f]() mutable { f.set_result(); });
+  static_assert(std::is_void_v<decltype(loop.run_until_complete(f))>);
+  loop.run_until_complete(f);
+  EXPECT_TRUE(f.done());
+}
+
+TEST_F(FutureTest, AMoveOnlyResultCanBeMovedOutOfResult) {
+  Future<std::unique_ptr<int>> f = loop.create_future<std::unique_ptr<int>>();
+  f.set_result(std::make_unique<int>(7));
+  std::unique_ptr<int> taken = std::move(f.result());
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(*taken, 7);
+}
+
+TEST_F(FutureTest, RunUntilCompleteReturnsAMoveOnlyResult) {
+  Future<std::unique_ptr<int>> f = loop.create_future<std::unique_ptr<int>>();
+  loop.call_later(1.0, [f]() mutable { f.set_result(std::make_unique<int>(9)); });
+  std::unique_ptr<int> result = loop.run_until_complete(f);
+  ASSERT_NE(result, nullptr);
+  EXPECT_EQ(*result, 9);
+}
+
+// ------------------------------------------------------------------ result() and exception()
+
+TEST_F(FutureTest, ResultOnAPendingFutureThrowsInvalidStateError) {
+  Future<int> f = loop.create_future<int>();
+  try {
+    f.result();
+    FAIL() << "result() on a pending future did not throw";
+  } catch (const InvalidStateError& e) {
+    EXPECT_TRUE(contains(e.what(), "result")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "pending")) << e.what();
+  }
+  EXPECT_FALSE(f.done());
+}
+
+TEST_F(FutureTest, ExceptionOnAPendingFutureThrowsInvalidStateError) {
+  Future<int> f = loop.create_future<int>();
+  try {
+    f.exception();
+    FAIL() << "exception() on a pending future did not throw";
+  } catch (const InvalidStateError& e) {
+    EXPECT_TRUE(contains(e.what(), "exception")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "pending")) << e.what();
+  }
+  EXPECT_FALSE(f.done());
+}
+
+TEST_F(FutureTest, ResultOnACancelledFutureThrowsCancelledErrorWithTheCancelMessage) {
+  Future<int> f = loop.create_future<int>();
+  f.cancel("shutting down");
+  try {
+    f.result();
+    FAIL() << "result() on a cancelled future did not throw";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "shutting down");
+    EXPECT_EQ(e.describe(), "CancelledError: shutting down");
+  }
+}
+
+TEST_F(FutureTest, ExceptionOnACancelledFutureThrowsCancelledErrorWithTheCancelMessage) {
+  Future<int> f = loop.create_future<int>();
+  f.cancel("shutting down");
+  try {
+    f.exception();
+    FAIL() << "exception() on a cancelled future did not throw";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "shutting down");
+  }
+}
+
+TEST_F(FutureTest, ACancelWithoutAMessageGivesCancelledErrorAnEmptyMessage) {
+  Future<void> f = loop.create_future();
+  f.cancel();
+  try {
+    f.result();
+    FAIL() << "result() on a cancelled future did not throw";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "");
+    EXPECT_EQ(e.describe(), "CancelledError");
+  }
+}
+
+TEST_F(FutureTest, ResultOnAFailedFutureRethrowsTheStoredException) {
+  Future<int> f = loop.create_future<int>();
+  f.set_exception(std::out_of_range("no such key"));
+  EXPECT_EQ(f.state(), FutureState::finished);
+  EXPECT_TRUE(f.done());
+  EXPECT_FALSE(f.cancelled());
+  try {
+    f.result();
+    FAIL() << "result() on a failed future did not throw";
+  } catch (const std::out_of_range& e) {
+    EXPECT_STREQ(e.what(), "no such key");
+  }
+}
+
+TEST_F(FutureTest, ResultOnAFailedFutureRethrowsTheSameObjectEachTime) {
+  Future<int> f = loop.create_future<int>();
+  f.set_exception(std::runtime_error("boom"));
+  const void* first = nullptr;
+  const void* second = nullptr;
+  try {
+    f.result();
+  } catch (const std::runtime_error& e) {
+    first = &e;
+  }
+  try {
+    f.result();
+  } catch (const std::runtime_error& e) {
+    second = &e;
+  }
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first, second);
+}
+
+TEST_F(FutureTest, ExceptionReturnsTheStoredException) {
+  Future<int> f = loop.create_future<int>();
+  std::exception_ptr error = std::make_exception_ptr(std::runtime_error("boom"));
+  f.set_exception(error);
+  EXPECT_EQ(f.exception(), error);
+  EXPECT_EQ(what_of(f.exception()), "boom");
+}
+
+TEST_F(FutureTest, ExceptionOnAFutureWithAResultIsNull) {
+  Future<int> f = loop.create_future<int>();
+  f.set_result(1);
+  EXPECT_EQ(f.exception(), nullptr);
+}
+
+// ------------------------------------------------------------------ set_result / set_exception
+
+TEST_F(FutureTest, SetResultOnAFinishedFutureThrowsInvalidStateErrorAndChangesNothing) {
+  Future<int> f = loop.create_future<int>();
+  int runs = 0;
+  f.add_done_callback([&runs] { ++runs; });
+  f.set_result(1);
+  try {
+    f.set_result(2);
+    FAIL() << "set_result() on a finished future did not throw";
+  } catch (const InvalidStateError& e) {
+    EXPECT_TRUE(contains(e.what(), "set_result")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "done")) << e.what();
+  }
+  EXPECT_EQ(f.state(), FutureState::finished);
+  EXPECT_EQ(f.result(), 1);
+  EXPECT_EQ(loop.stats().ready, 1u);  // callbacks were not scheduled a second time
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(FutureTest, SetResultOnACancelledFutureThrowsInvalidStateErrorAndChangesNothing) {
+  Future<int> f = loop.create_future<int>();
+  f.cancel("first");
+  EXPECT_THROW(f.set_result(2), InvalidStateError);
+  EXPECT_EQ(f.state(), FutureState::cancelled);
+  try {
+    f.result();
+    FAIL() << "result() on a cancelled future did not throw";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "first");
+  }
+}
+
+TEST_F(FutureTest, SetExceptionOnAFinishedFutureThrowsInvalidStateErrorAndChangesNothing) {
+  Future<int> f = loop.create_future<int>();
+  f.set_result(1);
+  try {
+    f.set_exception(std::runtime_error("late"));
+    FAIL() << "set_exception() on a finished future did not throw";
+  } catch (const InvalidStateError& e) {
+    EXPECT_TRUE(contains(e.what(), "set_exception")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "done")) << e.what();
+  }
+  EXPECT_EQ(f.result(), 1);
+  EXPECT_EQ(f.exception(), nullptr);
+}
+
+TEST_F(FutureTest, SetExceptionOnACancelledFutureThrowsInvalidStateErrorAndChangesNothing) {
+  Future<int> f = loop.create_future<int>();
+  f.cancel("first");
+  EXPECT_THROW(f.set_exception(std::runtime_error("late")), InvalidStateError);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW(f.exception(), CancelledError);
+}
+
+TEST_F(FutureTest, SetResultOrSetExceptionOnAFailedFutureThrowsInvalidStateError) {
+  Future<int> f = loop.create_future<int>();
+  std::exception_ptr error = std::make_exception_ptr(std::runtime_error("first"));
+  f.set_exception(error);
+  EXPECT_THROW(f.set_result(1), InvalidStateError);
+  EXPECT_THROW(f.set_exception(std::runtime_error("second")), InvalidStateError);
+  EXPECT_EQ(f.exception(), error);
+}
+
+TEST_F(FutureTest, SetExceptionWithANullExceptionPtrThrowsInvalidArgument) {
+  Future<int> f = loop.create_future<int>();
+  EXPECT_THROW(f.set_exception(std::exception_ptr()), std::invalid_argument);
+  EXPECT_THROW(f.set_exception(nullptr), std::invalid_argument);
+  EXPECT_EQ(f.state(), FutureState::pending);
+  f.set_result(3);  // still usable
+  EXPECT_EQ(f.result(), 3);
+}
+
+// ------------------------------------------------------------------ cancel()
+
+TEST_F(FutureTest, CancelOnAPendingFutureReturnsTrueAndCancelsIt) {
+  Future<int> f = loop.create_future<int>();
+  EXPECT_TRUE(f.cancel());
+  EXPECT_EQ(f.state(), FutureState::cancelled);
+  EXPECT_TRUE(f.done());
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(FutureTest, CancelOnAFinishedFutureReturnsFalseAndChangesNothing) {
+  Future<int> with_result = loop.create_future<int>();
+  with_result.set_result(5);
+  EXPECT_FALSE(with_result.cancel("too late"));
+  EXPECT_EQ(with_result.state(), FutureState::finished);
+  EXPECT_EQ(with_result.result(), 5);
+
+  Future<int> failed = loop.create_future<int>();
+  failed.set_exception(std::runtime_error("boom"));
+  EXPECT_FALSE(failed.cancel("too late"));
+  EXPECT_EQ(failed.state(), FutureState::finished);
+  EXPECT_EQ(what_of(failed.exception()), "boom");
+}
+
+TEST_F(FutureTest, CancelOnACancelledFutureReturnsFalseAndKeepsTheFirstMessage) {
+  Future<int> f = loop.create_future<int>();
+  int runs = 0;
+  f.add_done_callback([&runs] { ++runs; });
+  EXPECT_TRUE(f.cancel("first"));
+  EXPECT_FALSE(f.cancel("second"));
+  try {
+    f.result();
+    FAIL() << "result() on a cancelled future did not throw";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "first");
+  }
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+}
+
+// ------------------------------------------------------------------ done callbacks
+
+TEST_F(FutureTest, DoneCallbacksRunInRegistrationOrder) {
+  Future<int> f = loop.create_future<int>();
+  std::vector<int> order;
+  for (int i = 0; i < 5; ++i) {
+    f.add_done_callback([&order, i] { order.push_back(i); });
+  }
+  f.set_result(0);
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST_F(FutureTest, SetResultNeverRunsDoneCallbacksInline) {
+  Future<int> f = loop.create_future<int>();
+  int runs = 0;
+  f.add_done_callback([&runs] { ++runs; });
+  f.set_result(1);
+  EXPECT_EQ(runs, 0);
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(FutureTest, SetExceptionNeverRunsDoneCallbacksInline) {
+  Future<int> f = loop.create_future<int>();
+  int runs = 0;
+  f.add_done_callback([&runs](Future<int>& g) {
+    ++runs;
+    EXPECT_EQ(what_of(g.exception()), "boom");
+  });
+  f.set_exception(std::runtime_error("boom"));
+  EXPECT_EQ(runs, 0);
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(FutureTest, CancelNeverRunsDoneCallbacksInline) {
+  Future<int> f = loop.create_future<int>();
+  int runs = 0;
+  f.add_done_callback([&runs](Future<int>& g) {
+    ++runs;
+    EXPECT_TRUE(g.cancelled());
+  });
+  f.cancel();
+  EXPECT_EQ(runs, 0);
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(FutureTest, ADoneCallbackReceivesTheFuture) {
+  Future<int> f = loop.create_future<int>();
+  Future<int> seen;
+  f.add_done_callback([&seen](Future<int>& g) { seen = g; });
+  f.set_result(42);
+  loop.run_once();
+  ASSERT_TRUE(seen.valid());
+  EXPECT_EQ(seen.result(), 42);
+  EXPECT_EQ(&seen.result(), &f.result());  // the same shared state, not a copy
+}
+
+TEST_F(FutureTest, ADoneCallbackMayTakeNoArgument) {
+  Future<std::string> f = loop.create_future<std::string>();
+  bool ran = false;
+  f.add_done_callback([&ran] { ran = true; });
+  f.set_result("x");
+  loop.run_once();
+  EXPECT_TRUE(ran);
+}
+
+TEST_F(FutureTest, ADoneCallbackAddedToADoneFutureIsScheduledAtOnce) {
+  Future<int> f = loop.create_future<int>();
+  f.set_result(1);
+  loop.run_once();  // nothing to run: the future had no callbacks
+  int runs = 0;
+  f.add_done_callback([&runs] { ++runs; });
+  EXPECT_EQ(runs, 0);  // not inline
+  EXPECT_EQ(loop.stats().ready, 1u);
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(FutureTest, ADoneCallbackAddedToACancelledFutureIsScheduledAtOnce) {
+  Future<int> f = loop.create_future<int>();
+  f.cancel();
+  int runs = 0;
+  f.add_done_callback([&runs] { ++runs; });
+  EXPECT_EQ(runs, 0);
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(FutureTest, ADoneCallbackAddedByADoneCallbackRunsOnTheNextIteration) {
+  Future<int> f = loop.create_future<int>();
+  std::vector<std::string> order;
+  f.add_done_callback([&order](Future<int>& g) {
+    order.push_back("first");
+    g.add_done_callback([&order] { order.push_back("added"); });
+  });
+  f.add_done_callback([&order] { order.push_back("second"); });
+  f.set_result(1);
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second", "added"}));
+}
+
+TEST_F(FutureTest, DoneCallbacksInterleaveWithCallSoonCallbacksInSchedulingOrder) {
+  Future<int> f = loop.create_future<int>();
+  Future<int> g = loop.create_future<int>();
+  std::vector<std::string> order;
+  auto note = [&order](const char* what) { return [&order, what] { order.push_back(what); }; };
+
+  f.add_done_callback(note("f1"));
+  f.add_done_callback(note("f2"));
+  g.add_done_callback(note("g1"));
+  loop.call_soon(note("soon1"));
+  g.set_result(0);  // g1 is scheduled now
+  loop.call_soon(note("soon2"));
+  f.set_result(0);  // f1, f2 are scheduled now
+  loop.call_soon(note("soon3"));
+  f.add_done_callback(note("f3"));  // f is done: scheduled now
+  loop.call_soon(note("soon4"));
+
+  loop.run_once();
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"soon1", "g1", "soon2", "f1", "f2", "soon3", "f3", "soon4"}));
+}
+
+TEST_F(FutureTest, RemoveDoneCallbackReturnsOneThenZero) {
+  Future<int> f = loop.create_future<int>();
+  DoneCallbackId id = f.add_done_callback([] {});
+  EXPECT_EQ(f.remove_done_callback(id), 1u);
+  EXPECT_EQ(f.remove_done_callback(id), 0u);
+  EXPECT_EQ(f.remove_done_callback(id + 100), 0u);  // never added
+}
+
+TEST_F(FutureTest, ARemovedDoneCallbackNeverRuns) {
+  Future<int> f = loop.create_future<int>();
+  std::vector<int> order;
+  f.add_done_callback([&order] { order.push_back(0); });
+  DoneCallbackId first_removed = f.add_done_callback([&order] { order.push_back(1); });
+  f.add_done_callback([&order] { order.push_back(2); });
+  DoneCallbackId also_removed = f.add_done_callback([&order] { order.push_back(3); });
+  EXPECT_EQ(f.remove_done_callback(first_removed), 1u);
+  EXPECT_EQ(f.remove_done_callback(also_removed), 1u);
+  f.set_result(1);
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<int>{0, 2}));
+}
+
+TEST_F(FutureTest, RemovingTheFirstDoneCallbackKeepsTheOthers) {
+  Future<int> f = loop.create_future<int>();
+  std::vector<int> order;
+  DoneCallbackId first = f.add_done_callback([&order] { order.push_back(0); });
+  f.add_done_callback([&order] { order.push_back(1); });
+  EXPECT_EQ(f.remove_done_callback(first), 1u);
+  f.set_result(1);
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<int>{1}));
+}
+
+TEST_F(FutureTest, RemoveDoneCallbackAfterTheCallbacksWereScheduledReturnsZero) {
+  Future<int> f = loop.create_future<int>();
+  int runs = 0;
+  DoneCallbackId id = f.add_done_callback([&runs] { ++runs; });
+  f.set_result(1);
+  EXPECT_EQ(f.remove_done_callback(id), 0u);
+  loop.run_once();
+  EXPECT_EQ(runs, 1);  // as in asyncio: once scheduled, it runs
+  EXPECT_EQ(f.remove_done_callback(id), 0u);
+}
+
+TEST_F(FutureTest, ADoneCallbackThatThrowsGoesToTheExceptionHandler) {
+  record_reports();
+  Future<int> f = loop.create_future<int>();
+  bool next_ran = false;
+  f.add_done_callback([] { throw std::runtime_error("callback failed"); });
+  f.add_done_callback([&next_ran] { next_ran = true; });
+  f.set_result(1);
+  loop.run_once();
+  EXPECT_TRUE(next_ran);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_FALSE(reports[0].future.empty());
+  ASSERT_TRUE(reports[0].exception);
+  EXPECT_EQ(what_of(reports[0].exception), "callback failed");
+  EXPECT_FALSE(reports[0].message.empty());
+  EXPECT_FALSE(loop.is_running());
+}
+
+// ------------------------------------------------------------------ unretrieved exceptions
+
+TEST_F(FutureTest, AnUnretrievedExceptionIsReportedWhenTheLastReferenceGoesAway) {
+  record_reports();
+  const std::uint_least32_t created_line = __LINE__ + 1;
+  Future<int> f = loop.create_future<int>();
+  f.set_exception(std::runtime_error("nobody looked"));
+  Future<int> copy = f;
+  f = Future<int>();
+  EXPECT_TRUE(reports.empty()) << "reported while a copy still refers to the future";
+  copy = Future<int>();
+  ASSERT_EQ(reports.size(), 1u);
+  const ExceptionContext& report = reports[0];
+  EXPECT_EQ(report.message, "Future exception was never retrieved");
+  EXPECT_EQ(what_of(report.exception), "nobody looked");
+  EXPECT_FALSE(report.future.empty());
+  EXPECT_EQ(report.source.line, created_line);
+  EXPECT_TRUE(contains(report.source.file, "test_future.cpp")) << report.source.file;
+}
+
+TEST_F(FutureTest, AnUnretrievedExceptionIsReportedOnlyAfterScheduledCallbacksRan) {
+  record_reports();
+  int runs = 0;
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([&runs] { ++runs; });
+    f.set_exception(std::runtime_error("nobody looked"));
+  }
+  EXPECT_TRUE(reports.empty()) << "the scheduled callbacks still refer to the future";
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].message, "Future exception was never retrieved");
+}
+
+TEST_F(FutureTest, AnExceptionRetrievedByResultIsNotReported) {
+  record_reports();
+  {
+    Future<int> f = loop.create_future<int>();
+    f.set_exception(std::runtime_error("seen"));
+    EXPECT_THROW(f.result(), std::runtime_error);
+  }
+  EXPECT_TRUE(reports.empty());
+}
+
+TEST_F(FutureTest, AnExceptionRetrievedByExceptionIsNotReported) {
+  record_reports();
+  {
+    Future<int> f = loop.create_future<int>();
+    f.set_exception(std::runtime_error("seen"));
+    EXPECT_TRUE(f.exception());
+  }
+  EXPECT_TRUE(reports.empty());
+}
+
+TEST_F(FutureTest, AnExceptionRetrievedByADoneCallbackIsNotReported) {
+  record_reports();
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([](Future<int>& g) { EXPECT_TRUE(g.exception()); });
+    f.set_exception(std::runtime_error("seen"));
+  }
+  loop.run_once();
+  EXPECT_TRUE(reports.empty());
+}
+
+TEST_F(FutureTest, ACancelledFutureIsNotReported) {
+  record_reports();
+  {
+    Future<int> f = loop.create_future<int>();
+    f.cancel("never mind");
+  }
+  EXPECT_TRUE(reports.empty());
+}
+
+// ------------------------------------------------------------------ error types
+
+TEST_F(FutureTest, CancelledErrorIsNotCaughtByCatchStdException) {
+  static_assert(!std::is_base_of_v<std::exception, CancelledError>);
+  Future<int> f = loop.create_future<int>();
+  f.cancel("stop");
+  bool caught_as_std_exception = false;
+  bool caught_as_cancelled_error = false;
+  try {
+    try {
+      f.result();
+    } catch (const std::exception&) {
+      caught_as_std_exception = true;
+    }
+  } catch (const CancelledError& e) {
+    caught_as_cancelled_error = true;
+    EXPECT_EQ(e.message(), "stop");
+  }
+  EXPECT_FALSE(caught_as_std_exception);
+  EXPECT_TRUE(caught_as_cancelled_error);
+}
+
+TEST_F(FutureTest, InvalidStateErrorAndTimeoutErrorDeriveFromErrorAndStdException) {
+  static_assert(std::is_base_of_v<Error, InvalidStateError>);
+  static_assert(std::is_base_of_v<std::exception, InvalidStateError>);
+  static_assert(std::is_base_of_v<Error, TimeoutError>);
+  static_assert(std::is_base_of_v<std::exception, TimeoutError>);
+  static_assert(std::is_base_of_v<std::exception, Error>);
+  // At run time too: a generic handler catches misuse errors.
+  Future<int> f = loop.create_future<int>();
+  bool caught = false;
+  try {
+    f.result();
+  } catch (const std::exception& e) {
+    caught = dynamic_cast<const InvalidStateError*>(&e) != nullptr;
+  }
+  EXPECT_TRUE(caught);
+}
+
+// ------------------------------------------------------------------ run_until_complete
+
+TEST_F(FutureTest, RunUntilCompleteReturnsTheResultSetByACallback) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_later(5.0, [f]() mutable { f.set_result(42); });
+  EXPECT_EQ(loop.run_until_complete(f), 42);
+  EXPECT_GE(loop.time(), 5.0);  // virtual time moved to the timer, nobody slept
+}
+
+TEST_F(FutureTest, RunUntilCompleteRethrowsTheException) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_soon([f]() mutable { f.set_exception(std::logic_error("bad input")); });
+  try {
+    loop.run_until_complete(f);
+    FAIL() << "run_until_complete did not rethrow";
+  } catch (const std::logic_error& e) {
+    EXPECT_STREQ(e.what(), "bad input");
+  }
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST_F(FutureTest, RunUntilCompleteOnACancelledFutureThrowsCancelledError) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_soon([f]() mutable { f.cancel("gone"); });
+  try {
+    loop.run_until_complete(f);
+    FAIL() << "run_until_complete did not throw";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "gone");
+  }
+}
+
+TEST_F(FutureTest, RunUntilCompleteOnADoneFutureReturnsWithoutRunningAnIteration) {
+  Future<int> f = loop.create_future<int>();
+  f.set_result(3);
+  bool other_ran = false;
+  loop.call_soon([&other_ran] { other_ran = true; });
+  std::uint64_t iterations = loop.stats().iterations;
+  EXPECT_EQ(loop.run_until_complete(f), 3);
+  EXPECT_EQ(loop.stats().iterations, iterations);
+  EXPECT_FALSE(other_ran);
+  loop.run_once();
+  EXPECT_TRUE(other_ran);
+}
+
+TEST_F(FutureTest, RunUntilCompleteOnAFailedDoneFutureRethrowsWithoutRunningAnIteration) {
+  Future<int> f = loop.create_future<int>();
+  f.set_exception(std::runtime_error("already failed"));
+  std::uint64_t iterations = loop.stats().iterations;
+  EXPECT_THROW(loop.run_until_complete(f), std::runtime_error);
+  EXPECT_EQ(loop.stats().iterations, iterations);
+}
+
+TEST_F(FutureTest, RunUntilCompleteThrowsRuntimeErrorIfTheLoopStopsBeforeTheFutureCompletes) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_later(1.0, [this] { loop.stop(); });
+  try {
+    loop.run_until_complete(f);
+    FAIL() << "run_until_complete returned for a pending future";
+  } catch (const RuntimeError& e) {
+    EXPECT_TRUE(contains(e.what(), "stopped before the future completed")) << e.what();
+  }
+  EXPECT_FALSE(loop.is_running());
+  EXPECT_FALSE(f.done());
+}
+
+TEST_F(FutureTest, RunUntilCompleteStoppedEarlyLeavesNoStopBehind) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_soon([this] { loop.stop(); });
+  EXPECT_THROW(loop.run_until_complete(f), RuntimeError);
+
+  // Completing f now must not run the stop() that run_until_complete had
+  // attached to it: that would stop the next run before g completes.
+  f.set_result(1);
+  Future<int> g = loop.create_future<int>();
+  loop.call_later(1.0, [g]() mutable { g.set_result(2); });
+  EXPECT_EQ(loop.run_until_complete(g), 2);
+  EXPECT_EQ(f.result(), 1);
+}
+
+TEST_F(FutureTest, RunUntilCompleteRejectsAFutureOfAnotherLoop) {
+  Loop other(LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false));
+  {
+    Future<int> f = other.create_future<int>();
+    other.call_soon([f]() mutable { f.set_result(1); });
+    std::uint64_t iterations = loop.stats().iterations;
+    EXPECT_THROW(loop.run_until_complete(f), std::invalid_argument);
+    EXPECT_EQ(loop.stats().iterations, iterations);
+    EXPECT_FALSE(loop.is_running());
+    EXPECT_FALSE(f.done());
+    EXPECT_EQ(other.run_until_complete(f), 1);  // its own loop runs it
+  }
+  other.close();
+  EXPECT_TRUE(other.is_closed());
+}
+
+TEST_F(FutureTest, RunUntilCompleteInsideTheRunningLoopThrowsLoopRunningError) {
+  Future<int> outer = loop.create_future<int>();
+  Future<int> inner = loop.create_future<int>();
+  loop.call_soon([this, outer, inner]() mutable {
+    EXPECT_THROW(loop.run_until_complete(inner), LoopRunningError);
+    outer.set_result(1);
+  });
+  EXPECT_EQ(loop.run_until_complete(outer), 1);
+  // The failed call left nothing attached to `inner`: completing it now stops
+  // nothing, so the next run reaches its own future.
+  inner.set_result(2);
+  Future<int> next = loop.create_future<int>();
+  loop.call_later(1.0, [next]() mutable { next.set_result(3); });
+  EXPECT_EQ(loop.run_until_complete(next), 3);
+}
+
+TEST_F(FutureTest, TheLoopCanRunAgainAfterRunUntilComplete) {
+  Future<int> first = loop.create_future<int>();
+  loop.call_soon([first]() mutable { first.set_result(1); });
+  EXPECT_EQ(loop.run_until_complete(first), 1);
+  EXPECT_FALSE(loop.is_running());
+
+  Future<int> failing = loop.create_future<int>();
+  loop.call_soon([failing]() mutable { failing.set_exception(std::runtime_error("x")); });
+  EXPECT_THROW(loop.run_until_complete(failing), std::runtime_error);
+  EXPECT_FALSE(loop.is_running());
+
+  Future<int> second = loop.create_future<int>();
+  loop.call_later(2.0, [second]() mutable { second.set_result(2); });
+  EXPECT_EQ(loop.run_until_complete(second), 2);
+  EXPECT_FALSE(loop.is_running());
+}
+
+// ------------------------------------------------------------------ lifetimes
+
+TEST_F(FutureTest, ACountedResultIsDestroyedExactlyOnceWhenTheLastCopyGoesAway) {
+  {
+    Future<Counted> f = loop.create_future<Counted>();
+    f.set_result(Counted());
+    EXPECT_EQ(Counted::alive(), 1);  // the stored result; temporaries are gone
+    Future<Counted> copy = f;
+    f = Future<Counted>();
+    EXPECT_EQ(Counted::alive(), 1);
+    Future<Counted> moved = std::move(copy);
+    EXPECT_EQ(Counted::alive(), 1);
+    {
+      Counted returned = loop.run_until_complete(moved);  // a copy: the future keeps its own
+      EXPECT_EQ(Counted::alive(), 2);
+    }
+    EXPECT_EQ(Counted::alive(), 1);
+  }
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_GT(Counted::constructed, 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(FutureTest, DoneCallbackCapturesAreDestroyedOnceAfterTheCallbackRan) {
+  int runs = 0;
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([c = Counted(), &runs] { ++runs; });
+    f.add_done_callback([c = Counted(), &runs] { ++runs; });
+    EXPECT_EQ(Counted::alive(), 2);
+    f.set_result(1);
+    loop.run_once();
+    EXPECT_EQ(runs, 2);
+    EXPECT_EQ(Counted::alive(), 0);  // released after running, as asyncio does
+  }
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(FutureTest, DoneCallbackCapturesAreDestroyedOnceWhenTheCallbackIsRemoved) {
+  {
+    Future<int> f = loop.create_future<int>();
+    DoneCallbackId first = f.add_done_callback([c = Counted()] {});
+    DoneCallbackId second = f.add_done_callback([c = Counted()] {});
+    EXPECT_EQ(Counted::alive(), 2);
+    EXPECT_EQ(f.remove_done_callback(second), 1u);
+    EXPECT_EQ(f.remove_done_callback(first), 1u);
+    EXPECT_EQ(Counted::alive(), 0);
+    f.set_result(1);
+    loop.run_once();
+  }
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(FutureTest, DoneCallbackCapturesAreDestroyedOnceWhenTheLoopClosesBeforeTheyRan) {
+  int runs = 0;
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([c = Counted(), &runs] { ++runs; });
+    f.add_done_callback([c = Counted(), &runs] { ++runs; });
+    f.set_result(1);
+  }
+  // Only the scheduled runner refers to the future now; closing the loop
+  // destroys it, and with it the future and the callbacks' captures.
+  EXPECT_EQ(Counted::alive(), 2);
+  loop.close();
+  EXPECT_EQ(runs, 0);
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(FutureTest, DoneCallbackCapturesAreDestroyedOnceWhenTheLoopClosesWhileTheFutureIsHeld) {
+  int runs = 0;
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([c = Counted(), &runs] { ++runs; });
+    f.cancel();
+    loop.close();
+    EXPECT_EQ(runs, 0);
+    EXPECT_EQ(Counted::alive(), 1);  // the future still holds its callback
+  }
+  EXPECT_EQ(runs, 0);
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(FutureTest, DoneCallbackCapturesOfAFutureThatNeverCompletesAreDestroyedWithIt) {
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([c = Counted()] {});
+    f.add_done_callback([c = Counted()](Future<int>&) {});
+    EXPECT_EQ(Counted::alive(), 2);
+  }
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+// ------------------------------------------------------------------ allocations
+
+TEST_F(FutureTest, AFutureWithOneDoneCallbackOfThreePointersCostsOneAllocation) {
+  // Warm up: the loop's ready queue grows on its first use.
+  loop.call_soon([] {});
+  loop.run_once();
+
+  int a = 0, b = 0, c = 0;
+  int* pa = &a;
+  int* pb = &b;
+  int* pc = &c;
+  auto with_future = [pa, pb, pc](Future<int>& g) {
+    *pa += g.result();
+    *pb += 1;
+    *pc += 1;
+  };
+  auto without_argument = [pa, pb, pc] {
+    *pa += 10;
+    *pb += 1;
+    *pc += 1;
+  };
+  static_assert(sizeof(with_future) == 3 * sizeof(void*));
+  static_assert(sizeof(without_argument) == 3 * sizeof(void*));
+
+  long with_future_allocations = 0;
+  {
+    AllocationCounter counter;
+    {
+      Future<int> f = loop.create_future<int>();
+      f.add_done_callback(with_future);
+      f.set_result(5);
+      loop.run_once();
+    }
+    with_future_allocations = counter.stop();
+  }
+  long without_argument_allocations = 0;
+  {
+    AllocationCounter counter;
+    {
+      Future<int> f = loop.create_future<int>();
+      f.add_done_callback(without_argument);
+      f.cancel();
+      loop.run_once();
+    }
+    without_argument_allocations = counter.stop();
+  }
+  EXPECT_EQ(a, 15);  // both callbacks ran inside the measured regions
+  EXPECT_EQ(b, 2);
+  EXPECT_EQ(with_future_allocations, 1);
+  EXPECT_EQ(without_argument_allocations, 1);
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+template <class F, class E>
+concept CanSetException = requires(F f, E e) {
+  f.set_exception(e);
+};
+
+TEST(FutureHandle, AnEmptyHandleThrowsInvalidStateErrorInsteadOfCrashing) {
+  Future<int> empty;
+  EXPECT_FALSE(empty.valid());
+  EXPECT_THROW((void)empty.done(), InvalidStateError);
+  EXPECT_THROW(empty.result(), InvalidStateError);
+  EXPECT_THROW(empty.set_result(1), InvalidStateError);
+  EXPECT_THROW(empty.cancel(), InvalidStateError);
+  EXPECT_THROW(empty.add_done_callback([] {}), InvalidStateError);
+  try {
+    (void)empty.get_loop();
+    ADD_FAILURE() << "get_loop() on an empty Future did not throw";
+  } catch (const InvalidStateError& e) {
+    EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FutureHandle, SetExceptionAcceptsOnlyExceptionTypes) {
+  static_assert(CanSetException<Future<int>, std::runtime_error>);
+  static_assert(CanSetException<Future<int>, CancelledError>);
+  static_assert(CanSetException<Future<int>, std::exception_ptr>);
+  static_assert(!CanSetException<Future<int>, int>);
+  static_assert(!CanSetException<Future<int>, const char*>);
+}
+
+TEST(FutureHandle, RunUntilCompleteOnADoneFutureOfAClosedLoopThrowsLoopClosedError) {
+  Loop loop;
+  Future<int> f = loop.create_future<int>();
+  f.set_result(1);
+  loop.close();
+  EXPECT_THROW(loop.run_until_complete(f), LoopClosedError);
+}
+
+TEST(FutureHandle, FinishingAFutureWhoseCallbacksWereAllRemovedQueuesNothing) {
+  Loop loop;
+  Future<int> f = loop.create_future<int>();
+  DoneCallbackId id = f.add_done_callback([] { ADD_FAILURE() << "a removed callback ran"; });
+  EXPECT_EQ(f.remove_done_callback(id), 1u);
+  f.set_result(1);
+  EXPECT_EQ(loop.stats().ready, 0u);
+  loop.close();
+}
+
+}  // namespace
+}  // namespace eddy

@@ -1,0 +1,342 @@
+// Tests of eddy::Handle and eddy::TimerHandle (eddy/handle.hpp): cancelling
+// before and after the run, what cancelled() reports, when()/deadline().
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <eddy/handle.hpp>
+#include <eddy/loop.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using eddy::testing::Counted;
+using eddy::testing::LoopTest;
+using namespace std::chrono_literals;
+
+TEST(Handle, DefaultHandleRefersToNothing) {
+  Handle h;
+  EXPECT_FALSE(h.cancelled());
+  EXPECT_FALSE(h.cancel());
+  TimerHandle t;
+  EXPECT_FALSE(t.cancel());
+  EXPECT_DOUBLE_EQ(t.when(), 0.0);
+}
+
+TEST_F(LoopTest, CancelBeforeRunPreventsACallSoonCallbackAndDestroysItsCapturesAtOnce) {
+  int runs = 0;
+  Handle h;
+  {
+    Counted c;
+    h = loop.call_soon([c, &runs] { ++runs; });
+  }
+  loop.call_soon([&runs] { runs += 10; });
+  EXPECT_EQ(Counted::alive(), 1);
+  EXPECT_TRUE(h.cancel());
+  EXPECT_EQ(Counted::alive(), 0);  // at once, not when the loop reaches it
+  EXPECT_TRUE(h.cancelled());
+  loop.run_once();
+  EXPECT_EQ(runs, 10);
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(LoopTest, CancelBeforeRunPreventsATimerAndDestroysItsCapturesAtOnce) {
+  int runs = 0;
+  TimerHandle h;
+  {
+    Counted c;
+    h = loop.call_later(1.0, [c, &runs] { ++runs; });
+  }
+  EXPECT_EQ(Counted::alive(), 1);
+  EXPECT_TRUE(h.cancel());
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(h.cancelled());
+  EXPECT_EQ(loop.stats().timers, 0u);
+  loop.call_later(2.0, [&runs] { runs += 10; });
+  loop.run_once();
+  EXPECT_EQ(runs, 10);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(LoopTest, CancelFromAnEarlierCallbackInTheSameIterationPreventsTheRun) {
+  std::vector<std::string> order;
+  Handle victim;
+  loop.call_soon([&] {
+    order.push_back("canceller");
+    EXPECT_TRUE(victim.cancel());
+  });
+  {
+    Counted c;
+    victim = loop.call_soon([&order, c] { order.push_back("victim"); });
+  }
+  loop.call_soon([&] { order.push_back("after"); });
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"canceller", "after"}));
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(LoopTest, CancelAfterRunIsANoOpReturningFalse) {
+  int runs = 0;
+  Handle soon = loop.call_soon([&runs] { ++runs; });
+  TimerHandle timer = loop.call_later(1.0, [&runs] { ++runs; });
+  loop.run_once();
+  loop.run_once();
+  ASSERT_EQ(runs, 2);
+  EXPECT_FALSE(soon.cancelled());  // running is not cancelling
+  EXPECT_FALSE(timer.cancelled());
+  EXPECT_FALSE(soon.cancel());
+  EXPECT_FALSE(timer.cancel());
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(runs, 2);  // nothing ran again
+}
+
+TEST_F(LoopTest, CancelAfterRunDoesNotTouchALaterCallback) {
+  // Sequence numbers and timer slots are reused or adjacent: a stale handle
+  // must not cancel whatever now sits where its callback was.
+  int runs = 0;
+  TimerHandle old_timer = loop.call_later(1.0, [&runs] { ++runs; });
+  Handle old_soon = loop.call_soon([&runs] { ++runs; });
+  loop.run_once();
+  loop.run_once();
+  ASSERT_EQ(runs, 2);
+  TimerHandle new_timer = loop.call_later(1.0, [&runs] { runs += 10; });
+  Handle new_soon = loop.call_soon([&runs] { runs += 100; });
+  EXPECT_FALSE(old_timer.cancel());
+  EXPECT_FALSE(old_soon.cancel());
+  EXPECT_FALSE(new_timer.cancelled());
+  EXPECT_FALSE(new_soon.cancelled());
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(runs, 112);
+}
+
+TEST_F(LoopTest, SecondCancelReturnsFalse) {
+  Handle soon = loop.call_soon([] {});
+  TimerHandle timer = loop.call_later(1.0, [] {});
+  EXPECT_TRUE(soon.cancel());
+  EXPECT_TRUE(timer.cancel());
+  EXPECT_FALSE(soon.cancel());
+  EXPECT_FALSE(timer.cancel());
+  EXPECT_TRUE(soon.cancelled());
+  EXPECT_TRUE(timer.cancelled());
+}
+
+TEST_F(LoopTest, CancelledIsFalseUntilCancelAndSeenThroughACopyWhileQueued) {
+  Handle soon = loop.call_soon([] {});
+  TimerHandle timer = loop.call_later(1.0, [] {});
+  EXPECT_FALSE(soon.cancelled());
+  EXPECT_FALSE(timer.cancelled());
+  Handle soon_copy = soon;
+  TimerHandle timer_copy = timer;
+  EXPECT_TRUE(soon_copy.cancel());
+  EXPECT_TRUE(timer_copy.cancel());
+  EXPECT_TRUE(soon.cancelled());
+  EXPECT_TRUE(timer.cancelled());
+  EXPECT_FALSE(soon.cancel());  // the copy already did
+  EXPECT_FALSE(timer.cancel());
+}
+
+TEST_F(LoopTest, TimerHandleWhenAndDeadlineGiveTheScheduledTime) {
+  clock->advance(10s);
+  TimerHandle later = loop.call_later(2.5, [] {});
+  EXPECT_DOUBLE_EQ(later.when(), 12.5);
+  EXPECT_EQ(later.deadline(), loop.now() + 2500ms);
+
+  TimerHandle later_chrono = loop.call_later(250ms, [] {});
+  EXPECT_DOUBLE_EQ(later_chrono.when(), 10.25);
+
+  TimerHandle at = loop.call_at(42.0, [] {});
+  EXPECT_DOUBLE_EQ(at.when(), 42.0);
+  EXPECT_EQ(at.deadline().time_since_epoch(), 42s);
+
+  Clock::time_point point = loop.now() + 1234567ns;
+  TimerHandle at_point = loop.call_at(point, [] {});
+  EXPECT_EQ(at_point.deadline(), point);
+  EXPECT_NEAR(at_point.when(), 10.001234567, 1e-12);
+}
+
+TEST_F(LoopTest, TimerFiresWhenItsWhenSays) {
+  clock->advance(3s);
+  double fired_at = -1;
+  TimerHandle h = loop.call_later(0.75, [&] { fired_at = loop.time(); });
+  loop.run_once();
+  EXPECT_DOUBLE_EQ(fired_at, h.when());
+}
+
+TEST_F(LoopTest, CancelOfATimerThatIsDueButNotYetPoppedPreventsIt) {
+  int runs = 0;
+  TimerHandle h;
+  {
+    Counted c;
+    h = loop.call_later(1.0, [c, &runs] { ++runs; });
+  }
+  clock->advance(5s);  // due, but no iteration has taken it yet
+  EXPECT_TRUE(h.cancel());
+  EXPECT_EQ(Counted::alive(), 0);
+  loop.run_once();
+  EXPECT_EQ(runs, 0);
+}
+
+TEST_F(LoopTest, CancelOfATimerThatIsDueButNotYetRunPreventsIt) {
+  // Both timers fall due in the same iteration; the first one cancels the
+  // second, which is already on the ready queue.
+  std::vector<std::string> order;
+  TimerHandle second;
+  bool cancel_result = false;
+  loop.call_later(1.0, [&] {
+    order.push_back("first");
+    EXPECT_FALSE(second.cancelled());
+    cancel_result = second.cancel();
+    EXPECT_EQ(Counted::alive(), 0);  // destroyed at once
+    EXPECT_TRUE(second.cancelled());
+  });
+  {
+    Counted c;
+    second = loop.call_later(1.0, [&order, c] { order.push_back("second"); });
+  }
+  loop.call_later(1.0, [&] { order.push_back("third"); });
+  loop.run_once();
+  EXPECT_TRUE(cancel_result);
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "third"}));
+  EXPECT_EQ(loop.stats().callbacks_run, 2u);  // the cancelled one did not run
+  EXPECT_FALSE(second.cancel());
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(loop.stats().timers, 0u);
+
+  // Its slot is reused correctly afterwards.
+  bool later_ran = false;
+  loop.call_later(1.0, [&] { later_ran = true; });
+  loop.run_once();
+  EXPECT_TRUE(later_ran);
+}
+
+TEST_F(LoopTest, CancelOfAThreadsafeHandleInTheInboxOnTheLoopThread) {
+  int runs = 0;
+  Handle h;
+  {
+    Counted c;
+    h = loop.call_soon_threadsafe([c, &runs] { ++runs; });
+  }
+  loop.call_soon_threadsafe([&runs] { runs += 10; });
+  EXPECT_EQ(Counted::alive(), 1);
+  EXPECT_TRUE(h.cancel());
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(h.cancelled());
+  EXPECT_FALSE(h.cancel());
+  for (int i = 0; i < 3; ++i)
+    loop.run_once();
+  EXPECT_EQ(runs, 10);
+}
+
+TEST_F(LoopTest, CancelOfAThreadsafeHandleAlreadyMovedToTheReadyQueue) {
+  std::vector<std::string> order;
+  Handle victim;
+  loop.call_soon([&] {
+    // Iteration 1: the threadsafe call lands in the inbox; the poll that
+    // follows moves it to the ready queue behind "canceller".
+    {
+      Counted c;
+      victim = loop.call_soon_threadsafe([&order, c] { order.push_back("victim"); });
+    }
+    loop.call_soon([&] {
+      order.push_back("canceller");
+      EXPECT_TRUE(victim.cancel());
+      EXPECT_EQ(Counted::alive(), 0);
+    });
+  });
+  loop.run_once();
+  ASSERT_EQ(loop.stats().ready, 2u) << "the threadsafe callback was not drained in iteration 1";
+  EXPECT_EQ(Counted::alive(), 1);
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"canceller"}));
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_FALSE(victim.cancel());
+}
+
+TEST_F(LoopTest, CancelledIsSeenThroughACopyOfAThreadsafeHandleInTheInbox) {
+  Handle in_inbox = loop.call_soon_threadsafe([] {});
+  Handle inbox_copy = in_inbox;
+  EXPECT_FALSE(in_inbox.cancelled());
+  EXPECT_TRUE(inbox_copy.cancel());
+  EXPECT_TRUE(in_inbox.cancelled());
+  EXPECT_FALSE(in_inbox.cancel());
+}
+
+TEST_F(LoopTest, CancelledIsSeenThroughACopyOfAThreadsafeHandleInTheReadyQueue) {
+  Handle in_ready;
+  bool checked = false;
+  loop.call_soon([&] {
+    in_ready = loop.call_soon_threadsafe([] {});
+    loop.call_soon([&] {
+      Handle copy = in_ready;
+      EXPECT_FALSE(in_ready.cancelled());
+      EXPECT_TRUE(copy.cancel());
+      EXPECT_TRUE(in_ready.cancelled());
+      checked = true;
+    });
+  });
+  loop.run_once();
+  ASSERT_EQ(loop.stats().ready, 2u);
+  loop.run_once();
+  EXPECT_TRUE(checked);
+}
+
+TEST_F(LoopTest, CancelOfAThreadsafeHandleAfterItRanReturnsFalse) {
+  int runs = 0;
+  Handle h = loop.call_soon_threadsafe([&runs] { ++runs; });
+  for (int i = 0; i < 3 && runs == 0; ++i)
+    loop.run_once();
+  ASSERT_EQ(runs, 1);
+  EXPECT_FALSE(h.cancelled());
+  EXPECT_FALSE(h.cancel());
+}
+
+TEST_F(LoopTest, CancelAfterCloseReturnsFalse) {
+  Handle soon = loop.call_soon([] {});
+  TimerHandle timer = loop.call_later(1.0, [] {});
+  loop.close();
+  EXPECT_FALSE(soon.cancel());
+  EXPECT_FALSE(timer.cancel());
+}
+
+TEST_F(LoopTest, CancelInsideTheCallbackItselfReturnsFalse) {
+  Handle self;
+  bool result = true;
+  self = loop.call_soon([&] { result = self.cancel(); });
+  TimerHandle timer_self;
+  bool timer_result = true;
+  timer_self = loop.call_later(1.0, [&] { timer_result = timer_self.cancel(); });
+  loop.run_once();
+  loop.run_once();
+  EXPECT_FALSE(result);
+  EXPECT_FALSE(timer_result);
+}
+
+TEST_F(LoopTest, CancellingManyTimersKeepsTheRestInOrder) {
+  // Enough cancellations to make the heap compact itself.
+  std::vector<TimerHandle> handles;
+  std::vector<int> fired;
+  for (int i = 0; i < 1000; ++i) {
+    handles.push_back(loop.call_later(1.0 + i * 0.001, [&fired, i] { fired.push_back(i); }));
+  }
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 7 != 0) {
+      EXPECT_TRUE(handles[i].cancel());
+    }
+  }
+  EXPECT_EQ(loop.stats().timers, 143u);
+  loop.call_later(10.0, [&] { loop.stop(); });
+  loop.run_forever();
+  ASSERT_EQ(fired.size(), 143u);
+  for (std::size_t k = 0; k < fired.size(); ++k)
+    EXPECT_EQ(fired[k], static_cast<int>(k * 7));
+}
+
+}  // namespace
+}  // namespace eddy

@@ -1,0 +1,1241 @@
+// Tests of eddy::Loop (eddy/loop.hpp): scheduling order, iterations, running
+// and stopping, closing, delays, errors, debug mode and embedding. Every rule
+// of the header (asyncio's semantics) has its own test. Timer tests run on the
+// fixture's VirtualClock and never sleep.
+#include <uv.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <eddy/loop.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using eddy::testing::Counted;
+using eddy::testing::LoopTest;
+using namespace std::chrono_literals;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Records every report sent to the loop's exception handler.
+struct Reports {
+  std::vector<ExceptionContext> contexts;
+  void install(Loop& loop) {
+    loop.set_exception_handler(
+        [this](Loop&, const ExceptionContext& context) { contexts.push_back(context); });
+  }
+};
+
+std::string what_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "<not a std::exception>";
+  }
+}
+
+// ------------------------------------------------------------------ call_soon order
+
+TEST_F(LoopTest, CallSoonRunsCallbacksInFifoOrder) {
+  std::vector<int> order;
+  for (int i = 0; i < 2000; ++i)
+    loop.call_soon([&order, i] { order.push_back(i); });
+  loop.run_once();
+  ASSERT_EQ(order.size(), 2000u);
+  for (int i = 0; i < 2000; ++i)
+    EXPECT_EQ(order[i], i);
+}
+
+TEST_F(LoopTest, CallSoonPassesArgumentsByValue) {
+  std::vector<std::string> seen;
+  std::string text = "hello";
+  loop.call_soon(
+      [&seen](int n, const std::string& s, double d) {
+        seen.push_back(std::to_string(n) + ":" + s + ":" +
+                       std::to_string(static_cast<int>(d * 10)));
+      },
+      42, text, 2.5);
+  text = "changed";  // stored by value: the callback still sees "hello"
+  loop.run_once();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], "42:hello:25");
+}
+
+TEST_F(LoopTest, CallSoonAcceptsMoveOnlyArguments) {
+  int seen = 0;
+  loop.call_soon([&seen](std::unique_ptr<int>& p) { seen = *p; }, std::make_unique<int>(7));
+  loop.run_once();
+  EXPECT_EQ(seen, 7);
+}
+
+TEST_F(LoopTest, OneIterationRunsOnlyTheCallbacksReadyWhenItBegan) {
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.call_soon([&] { order.push_back("c"); });
+  });
+  loop.call_soon([&] { order.push_back("b"); });
+
+  std::uint64_t before = loop.stats().iterations;
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(loop.stats().iterations, before + 1);
+  EXPECT_EQ(loop.stats().ready, 1u);
+
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(loop.stats().iterations, before + 2);
+}
+
+TEST_F(LoopTest, CallbackThatReschedulesItselfRunsOncePerIteration) {
+  // Under run_forever too: each pass runs the self-rescheduling callback once.
+  int runs = 0;
+  std::uint64_t iteration_of_run[5] = {};
+  std::function<void()> tick = [&] {
+    iteration_of_run[runs] = loop.stats().iterations;
+    if (++runs == 5) {
+      loop.stop();
+    } else {
+      loop.call_soon([&] { tick(); });
+    }
+  };
+  loop.call_soon([&] { tick(); });
+  loop.run_forever();
+  ASSERT_EQ(runs, 5);
+  for (int i = 1; i < 5; ++i)
+    EXPECT_EQ(iteration_of_run[i], iteration_of_run[i - 1] + 1);
+}
+
+// ------------------------------------------------------------------ timers
+
+TEST_F(LoopTest, TimersFireInDeadlineOrder) {
+  std::vector<int> order;
+  loop.call_later(3.0, [&] { order.push_back(3); });
+  loop.call_later(1.0, [&] { order.push_back(1); });
+  loop.call_at(2.0, [&] { order.push_back(2); });
+  loop.call_later(std::chrono::milliseconds(500), [&] { order.push_back(0); });
+  loop.call_later(4.0, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_DOUBLE_EQ(loop.time(), 4.0);
+}
+
+TEST_F(LoopTest, TimersWithEqualDeadlinesFireInSchedulingOrder) {
+  std::vector<int> order;
+  for (int i = 0; i < 100; ++i)
+    loop.call_at(5.0, [&order, i] { order.push_back(i); });
+  loop.call_later(1.0, [&] { order.push_back(-1); });
+  loop.call_later(5.0, [&] { order.push_back(100); });  // same deadline, scheduled last
+  loop.call_later(6.0, [&] { loop.stop(); });
+  loop.run_forever();
+  ASSERT_EQ(order.size(), 102u);
+  EXPECT_EQ(order.front(), -1);
+  for (int i = 0; i <= 100; ++i)
+    EXPECT_EQ(order[i + 1], i);
+}
+
+TEST_F(LoopTest, TimerFiresAtItsDeadlineOnTheVirtualClock) {
+  double fired_at = -1;
+  loop.call_later(3600.0, [&] { fired_at = loop.time(); });
+  loop.run_once();
+  EXPECT_DOUBLE_EQ(fired_at, 3600.0);
+}
+
+TEST_F(LoopTest, ReadyCallbackQueuedBeforeADueTimerRunsBeforeItInTheSameIteration) {
+  std::vector<std::string> order;
+  loop.call_later(1.0, [&] { order.push_back("timer"); });
+  clock->advance(2s);  // the timer is due
+  loop.call_soon([&] { order.push_back("soon"); });
+  std::uint64_t before = loop.stats().iterations;
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"soon", "timer"}));
+  EXPECT_EQ(loop.stats().iterations, before + 1);
+}
+
+TEST_F(LoopTest, SubMillisecondDeadlinesKeepTheirOrder) {
+  std::vector<std::pair<int, double>> fired;
+  TimerHandle late = loop.call_later(0.0007, [&] { fired.emplace_back(7, loop.time()); });
+  TimerHandle early = loop.call_later(0.0003, [&] { fired.emplace_back(3, loop.time()); });
+  EXPECT_NEAR(late.when() - early.when(), 0.0004, 1e-12);
+  loop.call_later(0.001, [&] { loop.stop(); });
+  loop.run_forever();
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_EQ(fired[0].first, 3);
+  EXPECT_EQ(fired[1].first, 7);
+  EXPECT_NEAR(fired[0].second, 0.0003, 1e-12);
+  EXPECT_NEAR(fired[1].second, 0.0007, 1e-12);
+}
+
+TEST_F(LoopTest, TimeHasSubMillisecondResolution) {
+  double start = loop.time();
+  clock->advance(std::chrono::microseconds(300));
+  EXPECT_NEAR(loop.time() - start, 0.0003, 1e-12);
+  clock->advance(std::chrono::nanoseconds(1500));
+  EXPECT_NEAR(loop.time() - start, 0.0003015, 1e-12);
+  EXPECT_EQ(loop.now().time_since_epoch(), std::chrono::nanoseconds(301'500));
+}
+
+TEST(LoopRealClock, TimeHasSubMillisecondResolution) {
+  // The real clock (uv_hrtime) must not be libuv's millisecond loop time: the
+  // first change of time() observed by busy reading is far below 1 ms.
+  Loop loop;
+  double first = loop.time();
+  double next = first;
+  for (int i = 0; i < 100'000'000 && next == first; ++i)
+    next = loop.time();
+  ASSERT_GT(next, first);
+  EXPECT_LT(next - first, 0.0005);
+  loop.close();
+}
+
+TEST(LoopRealClock, SubMillisecondTimersFireInDeadlineOrder) {
+  // On the real clock libuv's timer has millisecond granularity; eddy's own
+  // nanosecond deadlines must still order the two timers.
+  Loop loop;
+  std::vector<int> order;
+  loop.call_later(0.0007, [&] { order.push_back(7); });
+  loop.call_later(0.0003, [&] { order.push_back(3); });
+  loop.call_later(0.0005, [&] { order.push_back(5); });
+  loop.call_later(0.002, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(order, (std::vector<int>{3, 5, 7}));
+  loop.close();
+}
+
+// ------------------------------------------------------------------ stop / run_forever
+
+TEST_F(LoopTest, StopLetsTheCurrentIterationFinishThenRunForeverReturns) {
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.stop();
+    loop.call_soon([&] { order.push_back("c"); });  // queued meanwhile
+  });
+  loop.call_soon([&] { order.push_back("b"); });  // same iteration as a
+  loop.run_forever();
+  EXPECT_FALSE(loop.is_running());
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+
+  // The callback queued meanwhile runs first on the next run.
+  loop.call_soon([&] {
+    order.push_back("d");
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+TEST_F(LoopTest, StopDoesNotLetATimerDueLaterFire) {
+  bool fired = false;
+  loop.call_later(10.0, [&] { fired = true; });
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_FALSE(fired);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+  EXPECT_EQ(loop.stats().timers, 1u);
+}
+
+TEST_F(LoopTest, StopBeforeRunForeverRunsExactlyOneIteration) {
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.call_soon([&] { order.push_back("next"); });
+  });
+  loop.call_soon([&] { order.push_back("b"); });
+  loop.stop();
+  std::uint64_t before = loop.stats().iterations;
+  loop.run_forever();
+  EXPECT_EQ(loop.stats().iterations, before + 1);
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(loop.is_running());
+
+  // The stop request was consumed: the next run_forever runs until stopped again.
+  loop.call_soon([&] { loop.call_soon([&] { loop.stop(); }); });
+  loop.run_forever();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "next"}));
+  EXPECT_EQ(loop.stats().iterations, before + 3);
+}
+
+TEST_F(LoopTest, RunForeverWithNothingScheduledBlocksUntilAThreadsafeCallArrives) {
+  std::atomic<bool> running{false};
+  loop.call_soon([&] { running = true; });
+  std::thread waker([&] {
+    while (!running)
+      std::this_thread::yield();
+    // Leave the loop idle long enough that a loop that spins would count
+    // thousands of iterations.
+    std::this_thread::sleep_for(50ms);
+    loop.call_soon_threadsafe([&] { loop.stop(); });
+  });
+  loop.run_forever();
+  waker.join();
+  EXPECT_TRUE(running);
+  EXPECT_LE(loop.stats().iterations, 4u);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);  // no timer: the virtual clock did not move
+}
+
+TEST(LoopRealClock, RunForeverWithNothingScheduledBlocksUntilAThreadsafeCallArrives) {
+  Loop loop;
+  std::atomic<bool> running{false};
+  loop.call_soon([&] { running = true; });
+  std::thread waker([&] {
+    while (!running)
+      std::this_thread::yield();
+    std::this_thread::sleep_for(50ms);
+    loop.call_soon_threadsafe([&] { loop.stop(); });
+  });
+  loop.run_forever();
+  waker.join();
+  EXPECT_LE(loop.stats().iterations, 4u);
+  loop.close();
+}
+
+// ------------------------------------------------------------------ running errors
+
+TEST_F(LoopTest, RunningARunningLoopIsAnError) {
+  std::optional<std::string> forever_error, once_error;
+  loop.call_soon([&] {
+    try {
+      loop.run_forever();
+    } catch (const LoopRunningError& e) {
+      forever_error = e.what();
+    }
+    try {
+      loop.run_once();
+    } catch (const LoopRunningError& e) {
+      once_error = e.what();
+    }
+    EXPECT_TRUE(loop.is_running());
+    loop.stop();
+  });
+  loop.run_forever();
+  ASSERT_TRUE(forever_error.has_value());
+  ASSERT_TRUE(once_error.has_value());
+  EXPECT_NE(forever_error->find("already running"), std::string::npos) << *forever_error;
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST_F(LoopTest, RunningASecondLoopOnTheSameThreadFromACallbackIsAnError) {
+  Loop other(LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false));
+  bool other_ran = false;
+  other.call_soon([&] { other_ran = true; });
+  std::optional<std::string> forever_error, once_error;
+  loop.call_soon([&] {
+    try {
+      other.run_forever();
+    } catch (const LoopRunningError& e) {
+      forever_error = e.what();
+    }
+    try {
+      other.run_once();
+    } catch (const LoopRunningError& e) {
+      once_error = e.what();
+    }
+    EXPECT_FALSE(other.is_running());
+    EXPECT_EQ(&get_running_loop(), &loop);
+  });
+  loop.run_once();
+  ASSERT_TRUE(forever_error.has_value());
+  ASSERT_TRUE(once_error.has_value());
+  EXPECT_NE(forever_error->find("another loop"), std::string::npos) << *forever_error;
+  EXPECT_FALSE(other_ran);
+
+  // Once the first loop returned, the second one runs normally.
+  other.run_once();
+  EXPECT_TRUE(other_ran);
+  other.close();
+}
+
+TEST_F(LoopTest, CloseWhileRunningIsAnError) {
+  std::optional<std::string> error;
+  bool later_ran = false;
+  loop.call_soon([&] {
+    try {
+      loop.close();
+    } catch (const LoopRunningError& e) {
+      error = e.what();
+    }
+    loop.call_soon([&] { later_ran = true; });
+  });
+  loop.run_once();
+  ASSERT_TRUE(error.has_value());
+  EXPECT_NE(error->find("close"), std::string::npos) << *error;
+  EXPECT_FALSE(loop.is_closed());
+  loop.run_once();
+  EXPECT_TRUE(later_ran);  // the loop is still usable
+}
+
+// ------------------------------------------------------------------ close
+
+TEST_F(LoopTest, AfterCloseEverySchedulingCallThrowsLoopClosedError) {
+  loop.close();
+  ASSERT_TRUE(loop.is_closed());
+  int runs = 0;
+  auto cb = [&runs] { ++runs; };
+  EXPECT_THROW(loop.call_soon(cb), LoopClosedError);
+  EXPECT_THROW(loop.call_soon([](int) {}, 1), LoopClosedError);
+  EXPECT_THROW(loop.call_later(1.0, cb), LoopClosedError);
+  EXPECT_THROW(loop.call_later(1s, cb), LoopClosedError);
+  EXPECT_THROW(loop.call_at(1.0, cb), LoopClosedError);
+  EXPECT_THROW(loop.call_at(loop.now(), cb), LoopClosedError);
+  EXPECT_THROW(loop.call_soon_threadsafe(cb), LoopClosedError);
+  EXPECT_THROW(loop.run_forever(), LoopClosedError);
+  EXPECT_THROW(loop.run_once(), LoopClosedError);
+  EXPECT_EQ(runs, 0);
+}
+
+TEST_F(LoopTest, CallableRejectedByAClosedLoopIsDestroyed) {
+  loop.close();
+  {
+    Counted c;
+    EXPECT_THROW(loop.call_soon_threadsafe([c] {}), LoopClosedError);
+    EXPECT_THROW(loop.call_soon([c] {}), LoopClosedError);
+    EXPECT_THROW(loop.call_later(1.0, [c] {}), LoopClosedError);
+  }
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(LoopTest, CloseDestroysPendingCallbacksExactlyOnceWithoutRunningThem) {
+  int runs = 0;
+  {
+    Counted c;
+    loop.call_soon([c, &runs] { ++runs; });
+    loop.call_soon([&runs](const Counted&) { ++runs; }, c);
+    loop.call_later(1.0, [c, &runs] { ++runs; });
+    loop.call_at(2.0, [c, &runs] { ++runs; });
+    loop.call_soon_threadsafe([c, &runs] { ++runs; });
+  }
+  EXPECT_EQ(Counted::alive(), 5);
+  loop.close();
+  EXPECT_EQ(runs, 0);
+  EXPECT_EQ(Counted::alive(), 0);  // < 0 would mean destroyed twice
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+  EXPECT_EQ(loop.stats().ready, 0u);
+  EXPECT_EQ(loop.stats().timers, 0u);
+}
+
+TEST_F(LoopTest, CloseDestroysCallbacksQueuedByDestructorsOfPendingCallbacks) {
+  // A captured object whose destructor schedules again while the loop closes:
+  // that callback is destroyed too, never run, never leaked.
+  struct Reschedules {
+    Loop* loop;
+    int* runs;
+    bool armed = true;
+    Reschedules(Loop* l, int* r) : loop(l), runs(r) {}
+    Reschedules(Reschedules&& o) noexcept : loop(o.loop), runs(o.runs), armed(o.armed) {
+      o.armed = false;
+    }
+    ~Reschedules() {
+      if (armed && !loop->is_closed()) {
+        Counted c;
+        int* r = runs;
+        loop->call_soon([c, r] { ++*r; });
+      }
+    }
+  };
+  int runs = 0;
+  loop.call_soon([guard = Reschedules(&loop, &runs)] {});
+  loop.close();
+  EXPECT_EQ(runs, 0);
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_GE(Counted::constructed, 1);
+}
+
+TEST_F(LoopTest, CloseIsIdempotent) {
+  Counted c;
+  loop.call_soon([c] {});
+  loop.close();
+  EXPECT_TRUE(loop.is_closed());
+  EXPECT_NO_THROW(loop.close());
+  EXPECT_NO_THROW(loop.close());
+  EXPECT_TRUE(loop.is_closed());
+  EXPECT_EQ(Counted::alive(), 1);  // only `c` itself
+}
+
+TEST(LoopLifetime, DestroyingAnUnclosedLoopDestroysItsPendingCallbacks) {
+  Counted::reset();
+  {
+    Loop loop(LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false));
+    Counted c;
+    loop.call_soon([c] {});
+    loop.call_later(5.0, [c] {});
+  }
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+// ------------------------------------------------------------------ delays
+
+TEST_F(LoopTest, NegativeDelayMeansNow) {
+  clock->advance(10s);
+  std::vector<std::string> order;
+  TimerHandle h = loop.call_later(-5.0, [&] { order.push_back("later -5"); });
+  EXPECT_LE(h.when(), loop.time());
+  loop.call_later(-1s, [&] { order.push_back("later -1s"); });
+  loop.call_at(loop.time() - 100.0, [&] { order.push_back("at past"); });
+  loop.run_once();
+  EXPECT_EQ(order.size(), 3u);
+  EXPECT_DOUBLE_EQ(loop.time(), 10.0);  // nothing jumped
+}
+
+TEST_F(LoopTest, NegativeDelayScheduledInACallbackFiresOnTheNextIteration) {
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.call_later(-1.0, [&] { order.push_back("timer"); });
+  });
+  loop.call_soon([&] { order.push_back("b"); });
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "timer"}));
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
+TEST(LoopRealClock, NegativeDelayFiresOnTheNextIterationWithoutWaiting) {
+  Loop loop;
+  bool fired = false;
+  loop.call_later(-0.5, [&] { fired = true; });
+  loop.run_once();
+  EXPECT_TRUE(fired);
+  loop.close();
+}
+
+TEST_F(LoopTest, NanAndInfiniteDelaysAreRejectedAndNothingIsScheduled) {
+  int runs = 0;
+  auto cb = [&runs] { ++runs; };
+  for (double bad : {kNaN, kInf, -kInf}) {
+    Counted c;
+    EXPECT_THROW(loop.call_later(bad, [c, &runs] { ++runs; }), std::invalid_argument) << bad;
+    EXPECT_THROW(loop.call_at(bad, cb), std::invalid_argument) << bad;
+    EXPECT_THROW(loop.call_later(std::chrono::duration<double>(bad), cb), std::invalid_argument)
+        << bad;
+    EXPECT_THROW(loop.call_later(std::chrono::duration<double, std::milli>(bad), cb),
+                 std::invalid_argument)
+        << bad;
+  }
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(loop.stats().timers, 0u);
+  EXPECT_EQ(loop.stats().ready, 0u);
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(runs, 0);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
+TEST_F(LoopTest, InvalidDelayMessageNamesTheMethod) {
+  try {
+    loop.call_later(kNaN, [] {});
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("call_later"), std::string::npos) << e.what();
+  }
+  try {
+    loop.call_at(kInf, [] {});
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("call_at"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(LoopTest, HugeDelaysNeitherFireNorOverflow) {
+  clock->advance(1000s);
+  bool fired = false;
+  TimerHandle seconds = loop.call_later(1e300, [&] { fired = true; });
+  TimerHandle hours = loop.call_later(std::chrono::hours::max(), [&] { fired = true; });
+  TimerHandle at = loop.call_at(1e300, [&] { fired = true; });
+  TimerHandle nanos = loop.call_later(std::chrono::nanoseconds::max(), [&] { fired = true; });
+  for (const TimerHandle* h : {&seconds, &hours, &at, &nanos}) {
+    EXPECT_GT(h->when(), 1e9);  // large and positive: no wrap-around
+    EXPECT_GT(h->deadline(), loop.now());
+  }
+  EXPECT_EQ(loop.stats().timers, 4u);
+  // With nothing else to do the virtual clock does not jump to "never".
+  for (int i = 0; i < 3; ++i)
+    loop.run_once();
+  EXPECT_FALSE(fired);
+  EXPECT_DOUBLE_EQ(loop.time(), 1000.0);
+  // A real timer behind them still fires at its own time.
+  double fired_at = -1;
+  loop.call_later(5.0, [&] { fired_at = loop.time(); });
+  loop.run_once();
+  EXPECT_DOUBLE_EQ(fired_at, 1005.0);
+  EXPECT_FALSE(fired);
+}
+
+TEST(LoopRealClock, HugeDelayDoesNotFireAndRunOnceDoesNotBlock) {
+  Loop loop;
+  bool fired = false;
+  TimerHandle h = loop.call_later(1e300, [&] { fired = true; });
+  EXPECT_GT(h.when(), loop.time() + 1e9);
+  auto start = std::chrono::steady_clock::now();
+  loop.run_once();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_FALSE(fired);
+  loop.close();
+}
+
+// ------------------------------------------------------------------ exception handler
+
+TEST_F(LoopTest, ThrowingCallbackGoesToTheExceptionHandlerAndTheLoopContinues) {
+  Reports reports;
+  reports.install(loop);
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    throw std::runtime_error("boom");
+  });
+  loop.call_soon([&] { order.push_back("b"); });
+  loop.call_later(1.0, [] { throw std::logic_error("timer boom"); });
+  loop.call_later(2.0, [&] { order.push_back("after timer"); });
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  const ExceptionContext& first = reports.contexts[0];
+  EXPECT_FALSE(first.message.empty());
+  ASSERT_TRUE(first.exception);
+  EXPECT_EQ(what_of(first.exception), "boom");
+  EXPECT_THROW(std::rethrow_exception(first.exception), std::runtime_error);
+  EXPECT_FALSE(first.handle.empty());
+  EXPECT_EQ(loop.stats().callback_errors, 1u);
+
+  loop.run_once();  // the throwing timer
+  loop.run_once();  // the next one still fires
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "after timer"}));
+  ASSERT_EQ(reports.contexts.size(), 2u);
+  EXPECT_EQ(what_of(reports.contexts[1].exception), "timer boom");
+  EXPECT_NE(reports.contexts[1].handle.find("timer"), std::string::npos)
+      << reports.contexts[1].handle;
+  EXPECT_EQ(loop.stats().callback_errors, 2u);
+}
+
+TEST_F(LoopTest, NonStandardExceptionFromACallbackIsReported) {
+  Reports reports;
+  reports.install(loop);
+  loop.call_soon([] { throw 42; });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  try {
+    std::rethrow_exception(reports.contexts[0].exception);
+  } catch (int value) {
+    EXPECT_EQ(value, 42);
+  }
+}
+
+TEST_F(LoopTest, ThrowingExceptionHandlerFallsBackToTheDefaultOne) {
+  int handler_calls = 0;
+  loop.set_exception_handler([&](Loop&, const ExceptionContext&) {
+    ++handler_calls;
+    throw std::runtime_error("handler broke");
+  });
+  bool next_ran = false;
+  loop.call_soon([] { throw std::runtime_error("original failure"); });
+  loop.call_soon([&] { next_ran = true; });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(handler_calls, 1);
+  EXPECT_TRUE(next_ran);
+  EXPECT_NE(err.find("handler broke"), std::string::npos) << err;
+  EXPECT_NE(err.find("original failure"), std::string::npos) << err;
+}
+
+TEST_F(LoopTest, DefaultExceptionHandlerWritesToStderrNeverStdout) {
+  loop.call_soon([] { throw std::runtime_error("default handler test"); });
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(err.find("default handler test"), std::string::npos) << err;
+  EXPECT_EQ(out, "");
+}
+
+TEST_F(LoopTest, GetAndSetExceptionHandler) {
+  EXPECT_FALSE(loop.get_exception_handler());  // the default is in use
+  int calls = 0;
+  loop.set_exception_handler([&](Loop& l, const ExceptionContext&) {
+    EXPECT_EQ(&l, &loop);
+    ++calls;
+  });
+  EXPECT_TRUE(loop.get_exception_handler());
+  loop.call_soon([] { throw std::runtime_error("x"); });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(calls, 1);
+
+  // An empty handler restores the default one.
+  loop.set_exception_handler({});
+  EXPECT_FALSE(loop.get_exception_handler());
+  loop.call_soon([] { throw std::runtime_error("back to default"); });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(calls, 1);
+  EXPECT_NE(err.find("back to default"), std::string::npos) << err;
+}
+
+TEST_F(LoopTest, CallExceptionHandlerPassesTheContextThrough) {
+  Reports reports;
+  reports.install(loop);
+  ExceptionContext context;
+  context.message = "custom report";
+  context.future = "Future #1";
+  loop.call_exception_handler(context);
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  EXPECT_EQ(reports.contexts[0].message, "custom report");
+  EXPECT_EQ(reports.contexts[0].future, "Future #1");
+}
+
+// ------------------------------------------------------------------ running loop
+
+TEST_F(LoopTest, GetRunningLoopInsideACallbackReturnsTheLoop) {
+  Loop* seen = nullptr;
+  Loop* seen_by_try = nullptr;
+  loop.call_soon([&] {
+    seen = &get_running_loop();
+    seen_by_try = try_get_running_loop();
+  });
+  loop.call_later(1.0, [&] { EXPECT_EQ(&get_running_loop(), &loop); });
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(seen, &loop);
+  EXPECT_EQ(seen_by_try, &loop);
+}
+
+TEST_F(LoopTest, GetRunningLoopOutsideACallbackThrowsNoRunningLoopError) {
+  EXPECT_THROW(get_running_loop(), NoRunningLoopError);
+  EXPECT_EQ(try_get_running_loop(), nullptr);
+  loop.call_soon([] {});
+  loop.run_once();
+  // Not even after the loop ran.
+  EXPECT_THROW(get_running_loop(), NoRunningLoopError);
+  EXPECT_EQ(try_get_running_loop(), nullptr);
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST_F(LoopTest, TryGetRunningLoopIsNullOnAnotherThreadWhileTheLoopRuns) {
+  Loop* seen_elsewhere = &loop;
+  bool threw_elsewhere = false;
+  loop.call_soon([&] {
+    std::thread other([&] {
+      seen_elsewhere = try_get_running_loop();
+      try {
+        get_running_loop();
+      } catch (const NoRunningLoopError&) {
+        threw_elsewhere = true;
+      }
+    });
+    other.join();
+  });
+  loop.run_once();
+  EXPECT_EQ(seen_elsewhere, nullptr);
+  EXPECT_TRUE(threw_elsewhere);
+}
+
+TEST_F(LoopTest, IsRunningIsTrueOnlyInsideTheLoop) {
+  EXPECT_FALSE(loop.is_running());
+  bool inside = false;
+  loop.call_soon([&] { inside = loop.is_running(); });
+  loop.run_once();
+  EXPECT_TRUE(inside);
+  EXPECT_FALSE(loop.is_running());
+}
+
+// ------------------------------------------------------------------ threads
+
+TEST_F(LoopTest, CallSoonFromAnotherThreadWhileTheLoopRunsThrowsWrongThreadError) {
+  std::optional<std::string> call_soon_error;
+  bool call_later_threw = false, stop_threw = false, cancel_threw = false;
+  bool threadsafe_ok = false;
+  int runs = 0;
+  loop.call_soon([&] {
+    Handle mine = loop.call_soon([&] { ++runs; });
+    std::thread other([&] {
+      try {
+        loop.call_soon([&] { ++runs; });
+      } catch (const WrongThreadError& e) {
+        call_soon_error = e.what();
+      }
+      try {
+        loop.call_later(1.0, [&] { ++runs; });
+      } catch (const WrongThreadError&) {
+        call_later_threw = true;
+      }
+      try {
+        loop.stop();
+      } catch (const WrongThreadError&) {
+        stop_threw = true;
+      }
+      try {
+        mine.cancel();
+      } catch (const WrongThreadError&) {
+        cancel_threw = true;
+      }
+      loop.call_soon_threadsafe([&] { threadsafe_ok = true; });
+    });
+    other.join();
+  });
+  loop.run_once();
+  loop.run_once();
+  ASSERT_TRUE(call_soon_error.has_value());
+  EXPECT_NE(call_soon_error->find("call_soon"), std::string::npos) << *call_soon_error;
+  EXPECT_TRUE(call_later_threw);
+  EXPECT_TRUE(stop_threw);
+  EXPECT_TRUE(cancel_threw);
+  EXPECT_TRUE(threadsafe_ok);
+  EXPECT_EQ(runs, 1);  // only the callback scheduled on the loop's thread
+  EXPECT_EQ(loop.stats().timers, 0u);
+}
+
+TEST_F(LoopTest, CallSoonThreadsafeFromAnotherThreadRunsOnTheLoopThread) {
+  std::thread::id ran_on;
+  std::atomic<bool> running{false};
+  loop.call_soon([&] { running = true; });
+  std::thread producer([&] {
+    while (!running)
+      std::this_thread::yield();
+    loop.call_soon_threadsafe([&] {
+      ran_on = std::this_thread::get_id();
+      loop.stop();
+    });
+  });
+  loop.run_forever();
+  producer.join();
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+}
+
+TEST(LoopThreads, LoopThatIsNotRunningMayBePreparedFromAnotherThread) {
+  Loop loop(LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false));
+  int runs = 0;
+  std::thread preparer([&] {
+    loop.call_soon([&] { ++runs; });
+    loop.call_later(1.0, [&] { ++runs; });
+  });
+  preparer.join();
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(runs, 2);
+  loop.close();
+}
+
+// ------------------------------------------------------------------ debug mode
+
+TEST_F(LoopTest, DebugModeReportsASlowCallback) {
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  ASSERT_TRUE(loop.get_debug());
+  loop.call_soon([&] { clock->advance(200ms); });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  const ExceptionContext& report = reports.contexts[0];
+  EXPECT_NE(report.message.find("took"), std::string::npos) << report.message;
+  EXPECT_NE(report.message.find("0.200"), std::string::npos) << report.message;
+  EXPECT_FALSE(report.exception);
+  EXPECT_FALSE(report.handle.empty());
+}
+
+TEST_F(LoopTest, DebugModeReportsASlowTimerCallback) {
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  loop.call_later(1.0, [&] { clock->advance(150ms); });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  EXPECT_NE(reports.contexts[0].message.find("took"), std::string::npos);
+}
+
+TEST_F(LoopTest, DebugModeDoesNotReportACallbackUnderTheThreshold) {
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  loop.call_soon([&] { clock->advance(50ms); });
+  loop.call_soon([&] { clock->advance(99ms); });
+  loop.run_once();
+  EXPECT_TRUE(reports.contexts.empty());
+}
+
+TEST_F(LoopTest, SlowCallbacksAreNotReportedWithoutDebugMode) {
+  Reports reports;
+  reports.install(loop);
+  ASSERT_FALSE(loop.get_debug());
+  loop.call_soon([&] { clock->advance(500ms); });
+  loop.run_once();
+  EXPECT_TRUE(reports.contexts.empty());
+}
+
+TEST_F(LoopTest, SetSlowCallbackDurationChangesTheThreshold) {
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  EXPECT_DOUBLE_EQ(loop.slow_callback_duration(), 0.1);
+  loop.set_slow_callback_duration(0.01);
+  EXPECT_DOUBLE_EQ(loop.slow_callback_duration(), 0.01);
+  loop.call_soon([&] { clock->advance(5ms); });
+  loop.call_soon([&] { clock->advance(12ms); });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  EXPECT_NE(reports.contexts[0].message.find("took"), std::string::npos);
+}
+
+TEST_F(LoopTest, SetSlowCallbackDurationValidatesItsInput) {
+  EXPECT_THROW(loop.set_slow_callback_duration(-0.001), std::invalid_argument);
+  EXPECT_THROW(loop.set_slow_callback_duration(kNaN), std::invalid_argument);
+  EXPECT_THROW(loop.set_slow_callback_duration(kInf), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(loop.slow_callback_duration(), 0.1);  // unchanged
+  EXPECT_NO_THROW(loop.set_slow_callback_duration(0.0));
+  EXPECT_DOUBLE_EQ(loop.slow_callback_duration(), 0.0);
+  EXPECT_NO_THROW(loop.set_slow_callback_duration(2.5));
+  EXPECT_DOUBLE_EQ(loop.slow_callback_duration(), 2.5);
+}
+
+// Sets an environment variable for the lifetime of the object, then restores it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(LoopDebug, EddyDebugEnvironmentVariableTurnsDebugOn) {
+  {
+    ScopedEnv env("EDDY_DEBUG", "1");
+    Loop loop(LoopOptions().use_clock(std::make_shared<VirtualClock>()));
+    EXPECT_TRUE(loop.get_debug());
+    Loop explicit_off(LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false));
+    EXPECT_FALSE(explicit_off.get_debug());  // an explicit choice wins
+    Loop plain;
+    EXPECT_TRUE(plain.get_debug());
+  }
+  {
+    ScopedEnv env("EDDY_DEBUG", "0");
+    Loop loop(LoopOptions().use_clock(std::make_shared<VirtualClock>()));
+    EXPECT_FALSE(loop.get_debug());
+  }
+  {
+    ScopedEnv env("EDDY_DEBUG", nullptr);
+    Loop loop(LoopOptions().use_clock(std::make_shared<VirtualClock>()));
+    EXPECT_FALSE(loop.get_debug());
+    Loop explicit_on(LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(true));
+    EXPECT_TRUE(explicit_on.get_debug());
+  }
+}
+
+TEST(LoopDebug, EddyDebugEnvironmentVariableEnablesSlowCallbackReports) {
+  ScopedEnv env("EDDY_DEBUG", "1");
+  auto clock = std::make_shared<VirtualClock>();
+  Loop loop(LoopOptions().use_clock(clock));
+  Reports reports;
+  reports.install(loop);
+  loop.call_soon([&] { clock->advance(200ms); });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  EXPECT_NE(reports.contexts[0].message.find("took"), std::string::npos);
+  loop.close();
+}
+
+// ------------------------------------------------------------------ embedding
+
+// A uv_loop_t owned by the test, closed (and checked) at the end.
+class HostLoop : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Counted::reset();
+    ASSERT_EQ(uv_loop_init(&uv), 0);
+  }
+  void TearDown() override {
+    uv_run(&uv, UV_RUN_DEFAULT);  // close callbacks of anything left
+    EXPECT_EQ(uv_loop_close(&uv), 0);
+  }
+  uv_loop_t uv{};
+};
+
+// A host timer that stops uv_run after `ms` milliseconds without keeping it
+// alive: a uv_run that should return by itself fails the test instead of hanging.
+// The timer lives on the heap until its close callback: libuv still holds it
+// after the watchdog goes out of scope.
+struct HostWatchdog {
+  uv_timer_t* timer = new uv_timer_t;
+  bool fired = false;
+  HostWatchdog(uv_loop_t* uv, std::uint64_t ms) {
+    uv_timer_init(uv, timer);
+    timer->data = this;
+    uv_timer_start(
+        timer,
+        [](uv_timer_t* t) {
+          static_cast<HostWatchdog*>(t->data)->fired = true;
+          uv_stop(t->loop);
+        },
+        ms, 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer));
+  }
+  ~HostWatchdog() {
+    uv_close(reinterpret_cast<uv_handle_t*>(timer),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
+  HostWatchdog(const HostWatchdog&) = delete;
+  HostWatchdog& operator=(const HostWatchdog&) = delete;
+};
+
+TEST_F(HostLoop, AttachedLoopRunsCallbacksAndTimersInsideTheHostsUvRun) {
+  auto clock = std::make_shared<VirtualClock>();
+  Loop loop(LoopOptions().attach_to(&uv).use_clock(clock).debug(false));
+  EXPECT_EQ(loop.uv_loop(), &uv);
+  std::vector<std::string> order;
+  loop.call_later(2.0, [&] { order.push_back("timer 2"); });
+  loop.call_soon([&] {
+    order.push_back("soon");
+    EXPECT_EQ(try_get_running_loop(), &loop);
+    loop.call_soon([&] { order.push_back("soon again"); });
+  });
+  loop.call_later(1.0, [&] { order.push_back("timer 1"); });
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);  // returns: eddy has no more work
+    EXPECT_FALSE(watchdog.fired);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"soon", "soon again", "timer 1", "timer 2"}));
+  EXPECT_DOUBLE_EQ(loop.time(), 2.0);
+  EXPECT_FALSE(loop.is_running());
+  EXPECT_EQ(try_get_running_loop(), nullptr);
+
+  // Work scheduled after uv_run returned runs on the host's next uv_run.
+  loop.call_soon([&] { order.push_back("second run"); });
+  EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);
+  EXPECT_EQ(order.back(), "second run");
+  loop.close();
+}
+
+TEST_F(HostLoop, AttachedLoopOnTheRealClockRunsItsTimer) {
+  Loop loop(LoopOptions().attach_to(&uv));
+  bool fired = false;
+  double scheduled_at = loop.time();
+  double fired_at = 0;
+  loop.call_later(0.002, [&] {
+    fired = true;
+    fired_at = loop.time();
+  });
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    EXPECT_FALSE(watchdog.fired);
+  }
+  EXPECT_TRUE(fired);
+  EXPECT_GE(fired_at - scheduled_at, 0.002);
+  loop.close();
+}
+
+TEST_F(HostLoop, ClosingAnAttachedLoopLeavesTheHostLoopUsable) {
+  auto loop = std::make_unique<Loop>(LoopOptions().attach_to(&uv));
+  int runs = 0;
+  {
+    Counted c;
+    loop->call_soon([c, &runs] { ++runs; });
+    loop->call_later(1.0, [c, &runs] { ++runs; });
+  }
+  loop->close();
+  EXPECT_TRUE(loop->is_closed());
+  EXPECT_EQ(Counted::alive(), 0);
+  loop.reset();  // the Loop object may go before the host runs again
+
+  // The host loop still works: its own timer fires, and uv_run returns.
+  uv_timer_t host_timer;
+  ASSERT_EQ(uv_timer_init(&uv, &host_timer), 0);
+  static bool host_timer_fired;
+  host_timer_fired = false;
+  uv_timer_start(
+      &host_timer, [](uv_timer_t*) { host_timer_fired = true; }, 0, 0);
+  EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);
+  EXPECT_TRUE(host_timer_fired);
+  EXPECT_EQ(runs, 0);
+  uv_close(reinterpret_cast<uv_handle_t*>(&host_timer), nullptr);
+  EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);
+  EXPECT_EQ(uv_loop_close(&uv), 0);
+  ASSERT_EQ(uv_loop_init(&uv), 0);  // for TearDown
+}
+
+TEST_F(HostLoop, AttachedLoopWithOnlyACancelledTimerLetsTheHostsUvRunReturn) {
+  Loop loop(LoopOptions().attach_to(&uv));
+  bool fired = false;
+  TimerHandle h = loop.call_later(3600.0, [&] { fired = true; });
+  ASSERT_TRUE(h.cancel());
+  {
+    HostWatchdog watchdog(&uv, 2000);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    EXPECT_FALSE(watchdog.fired) << "uv_run waited for a cancelled timer";
+  }
+  EXPECT_FALSE(fired);
+  loop.close();
+}
+
+TEST_F(HostLoop, AttachedLoopDoesNotKeepTheHostsUvRunAliveWithoutWork) {
+  Loop loop(LoopOptions().attach_to(&uv).use_clock(std::make_shared<VirtualClock>()).debug(false));
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    uv_run(&uv, UV_RUN_DEFAULT);  // returns at once
+    EXPECT_FALSE(watchdog.fired);
+  }
+  EXPECT_EQ(loop.stats().iterations, 0u);
+  loop.close();
+}
+
+TEST_F(LoopTest, OwnedLoopWithAForeignOpenHandleRefusesClose) {
+  uv_timer_t foreign;
+  ASSERT_EQ(uv_timer_init(loop.uv_loop(), &foreign), 0);
+  Counted c;
+  int runs = 0;
+  loop.call_soon([c, &runs] { ++runs; });
+
+  try {
+    loop.close();
+    FAIL() << "close() succeeded with a foreign handle open";
+  } catch (const LoopClosedError&) {
+    FAIL() << "wrong error type";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("close"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("handle"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(loop.is_closed());
+  EXPECT_EQ(Counted::alive(), 2);  // nothing was destroyed by the refusal
+
+  // Still usable.
+  loop.run_once();
+  EXPECT_EQ(runs, 1);
+
+  uv_close(reinterpret_cast<uv_handle_t*>(&foreign), nullptr);
+  EXPECT_NO_THROW(loop.close());
+  EXPECT_TRUE(loop.is_closed());
+}
+
+TEST_F(LoopTest, BackendFdIsValid) {
+  EXPECT_GE(loop.backend_fd(), 0);
+}
+
+TEST_F(LoopTest, BackendTimeoutIsZeroWithCallbacksReady) {
+  loop.call_soon([] {});
+  EXPECT_EQ(loop.backend_timeout(), 0);
+  loop.run_once();
+  EXPECT_EQ(loop.backend_timeout(), -1);
+}
+
+TEST_F(LoopTest, BackendTimeoutIsMinusOneWithNothingScheduled) {
+  EXPECT_EQ(loop.backend_timeout(), -1);
+}
+
+TEST(LoopRealClock, BackendTimeoutWaitsForTheNextTimer) {
+  Loop loop;
+  EXPECT_EQ(loop.backend_timeout(), -1);
+  TimerHandle h = loop.call_later(10.0, [] {});
+  int timeout = loop.backend_timeout();
+  EXPECT_GT(timeout, 9000);
+  EXPECT_LE(timeout, 10000);
+  h.cancel();
+  EXPECT_EQ(loop.backend_timeout(), -1);  // nothing left to wake up for
+  loop.close();
+}
+
+TEST(LoopRealClock, ForeignMainLoopDrivesTheLoopWithRunOnce) {
+  // What a GUI main loop does: wait on backend_fd() for backend_timeout()
+  // milliseconds (here: just check the values), then call run_once().
+  Loop loop;
+  ASSERT_GE(loop.backend_fd(), 0);
+  std::atomic<bool> done{false};
+  std::thread producer([&] { loop.call_soon_threadsafe([&] { done = true; }); });
+  producer.join();
+  for (int i = 0; i < 100 && !done; ++i)
+    loop.run_once();
+  EXPECT_TRUE(done);
+  loop.close();
+}
+
+TEST_F(LoopTest, RunOnceRunsOneStepWithoutBlocking) {
+  // Nothing scheduled: returns at once, no iteration of eddy's.
+  loop.run_once();
+  EXPECT_EQ(loop.stats().iterations, 0u);
+
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.call_soon([&] { order.push_back("b"); });
+  });
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a"}));
+  EXPECT_FALSE(loop.is_running());
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(LoopRealClock, RunOnceDoesNotWaitForAFutureTimer) {
+  Loop loop;
+  bool fired = false;
+  loop.call_later(3600.0, [&] { fired = true; });
+  auto start = std::chrono::steady_clock::now();
+  loop.run_once();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_FALSE(fired);
+  loop.close();
+}
+
+// ------------------------------------------------------------------ stats
+
+TEST_F(LoopTest, StatsCountCallbacksAndErrors) {
+  Reports reports;
+  reports.install(loop);
+  loop.call_soon([] {});
+  Handle cancelled = loop.call_soon([] {});
+  loop.call_soon([] { throw std::runtime_error("x"); });
+  loop.call_later(1.0, [] {});
+  TimerHandle cancelled_timer = loop.call_later(2.0, [] {});
+  loop.call_later(3.0, [] {});
+  LoopStats before = loop.stats();
+  EXPECT_EQ(before.ready, 3u);
+  EXPECT_EQ(before.timers, 3u);
+  EXPECT_GT(before.bytes_per_timer, 0u);
+  cancelled.cancel();
+  cancelled_timer.cancel();
+  loop.run_once();
+  LoopStats after = loop.stats();
+  EXPECT_EQ(after.callbacks_run, 2u);  // the cancelled one does not count
+  EXPECT_EQ(after.callback_errors, 1u);
+  EXPECT_EQ(after.ready, 0u);
+  EXPECT_EQ(after.timers, 2u);
+}
+
+}  // namespace
+}  // namespace eddy
