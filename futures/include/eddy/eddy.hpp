@@ -2,7 +2,9 @@
 #pragma once
 
 #include "eddy/clock.hpp"
+#include "eddy/concurrent_future.hpp"
 #include "eddy/errors.hpp"
+#include "eddy/future.hpp"
 #include "eddy/handle.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/source_location.hpp"

@@ -1,0 +1,291 @@
+// ConcurrentFuture<T>: a thread-safe result with blocking waits, and
+// wrap_future, its bridge to a loop's Future<T>.
+// Mirrors: concurrent.futures.Future and asyncio.wrap_future.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "eddy/errors.hpp"
+#include "eddy/future.hpp"
+#include "eddy/loop.hpp"
+
+namespace eddy {
+
+/// A concurrent future's state. `running` exists only here: an executor
+/// moves a job to it when a worker starts it, after which cancel() fails.
+enum class ConcurrentState : std::uint8_t { pending, running, cancelled, finished };
+
+/// A result that another thread delivers. Mirrors: concurrent.futures.Future.
+///
+/// Thread safety: every method may be called from any thread. Copies share
+/// one state (reference counted atomically).
+///
+/// Rules (concurrent.futures'):
+/// - result(timeout) / exception(timeout) block until done; with a timeout
+///   that expires they throw TimeoutError; on a cancelled future they throw
+///   CancelledError; result() rethrows a stored exception.
+/// - cancel() fails (returns false) once the future is running or finished;
+///   it returns true for a pending or an already cancelled future.
+/// - set_running_or_notify_cancel(): what an executor calls before running
+///   the job: false if the future was cancelled (the job must not run), true
+///   after moving it to running; InvalidStateError if it was already running
+///   or finished.
+/// - set_result / set_exception on a cancelled or finished future throw
+///   InvalidStateError.
+/// - Done callbacks run on the thread that completes the future, in
+///   registration order, after every waiter was woken; one added to a done
+///   future runs at once on the caller's thread. A callback that throws is
+///   reported on stderr (there is no loop to report to) and the rest still run.
+template <class T>
+class ConcurrentFuture {
+ public:
+  using value_type = T;
+  using Callback = std::function<void(ConcurrentFuture&)>;
+
+  /// A new pending future.
+  ConcurrentFuture() : state_(std::make_shared<State>()) {}
+
+  bool done() const { return is(ConcurrentState::cancelled) || is(ConcurrentState::finished); }
+  bool running() const { return is(ConcurrentState::running); }
+  bool cancelled() const { return is(ConcurrentState::cancelled); }
+  ConcurrentState state() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->state;
+  }
+
+  /// Blocks until done; returns the result (a reference into the shared
+  /// state: move from it to take a move-only value).
+  std::add_lvalue_reference_t<T> result() { return result_impl(std::nullopt); }
+  template <class Rep, class Period>
+  std::add_lvalue_reference_t<T> result(std::chrono::duration<Rep, Period> timeout) {
+    return result_impl(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  }
+  /// Same, with the timeout in seconds, as concurrent.futures spells it.
+  std::add_lvalue_reference_t<T> result(double timeout_seconds) {
+    return result_impl(to_duration(timeout_seconds));
+  }
+
+  /// Blocks until done; returns the stored exception (null for a result).
+  std::exception_ptr exception() { return exception_impl(std::nullopt); }
+  template <class Rep, class Period>
+  std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) {
+    return exception_impl(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  }
+  std::exception_ptr exception(double timeout_seconds) {
+    return exception_impl(to_duration(timeout_seconds));
+  }
+
+  /// Cancels a pending future; see the rules above.
+  bool cancel() {
+    std::unique_lock lock(state_->mutex);
+    if (state_->state == ConcurrentState::cancelled) return true;
+    if (state_->state != ConcurrentState::pending) return false;
+    state_->state = ConcurrentState::cancelled;
+    complete(lock);
+    return true;
+  }
+
+  bool set_running_or_notify_cancel() {
+    std::lock_guard lock(state_->mutex);
+    switch (state_->state) {
+      case ConcurrentState::cancelled:
+        return false;
+      case ConcurrentState::pending:
+        state_->state = ConcurrentState::running;
+        return true;
+      default:
+        throw InvalidStateError(
+            "eddy::ConcurrentFuture::set_running_or_notify_cancel: the future is already "
+            "running or finished");
+    }
+  }
+
+  template <class U = T>
+  requires(!std::is_void_v<U>) void set_result(U value) {
+    std::unique_lock lock(state_->mutex);
+    check_settable("set_result");
+    state_->value.emplace(std::move(value));
+    state_->state = ConcurrentState::finished;
+    complete(lock);
+  }
+  void set_result() requires std::is_void_v<T> {
+    std::unique_lock lock(state_->mutex);
+    check_settable("set_result");
+    state_->state = ConcurrentState::finished;
+    complete(lock);
+  }
+
+  void set_exception(std::exception_ptr error) {
+    if (!error) {
+      throw std::invalid_argument("eddy::ConcurrentFuture::set_exception: the exception is null");
+    }
+    std::unique_lock lock(state_->mutex);
+    check_settable("set_exception");
+    state_->exception = std::move(error);
+    state_->state = ConcurrentState::finished;
+    complete(lock);
+  }
+  template <class E>
+  requires(!std::is_same_v<std::decay_t<E>, std::exception_ptr>) void set_exception(E&& error) {
+    set_exception(std::make_exception_ptr(std::forward<E>(error)));
+  }
+
+  /// Adds `fn`, called as `fn(future)` when the future is done (see the rules).
+  void add_done_callback(Callback fn) {
+    {
+      std::lock_guard lock(state_->mutex);
+      if (state_->state != ConcurrentState::cancelled &&
+          state_->state != ConcurrentState::finished) {
+        state_->callbacks.push_back(std::move(fn));
+        return;
+      }
+    }
+    invoke(fn);
+  }
+
+ private:
+  struct State {
+    mutable std::mutex mutex;
+    std::condition_variable done_cv;
+    ConcurrentState state = ConcurrentState::pending;
+    std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;  // unused for void
+    std::exception_ptr exception;
+    std::vector<Callback> callbacks;
+  };
+
+  static std::optional<std::chrono::nanoseconds> to_duration(double seconds) {
+    if (!(seconds == seconds)) {
+      throw std::invalid_argument("eddy::ConcurrentFuture: the timeout is NaN");
+    }
+    if (seconds > 1e9) return std::nullopt;  // decades: as good as no timeout
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(seconds < 0 ? 0 : seconds * 1e9));
+  }
+
+  bool is(ConcurrentState s) const {
+    std::lock_guard lock(state_->mutex);
+    return state_->state == s;
+  }
+
+  void check_settable(const char* method) const {
+    if (state_->state == ConcurrentState::cancelled || state_->state == ConcurrentState::finished) {
+      throw InvalidStateError(std::string("eddy::ConcurrentFuture::") + method +
+                              ": the future is already done");
+    }
+  }
+
+  // Called with the lock held, after the state became cancelled or finished:
+  // wakes the waiters, then runs the callbacks without the lock.
+  void complete(std::unique_lock<std::mutex>& lock) {
+    std::vector<Callback> callbacks = std::move(state_->callbacks);
+    state_->callbacks.clear();
+    state_->done_cv.notify_all();
+    lock.unlock();
+    for (Callback& fn : callbacks)
+      invoke(fn);
+  }
+
+  void invoke(Callback& fn) noexcept {
+    try {
+      fn(*this);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "eddy: a ConcurrentFuture done callback threw: %s\n", e.what());
+    } catch (...) {
+      std::fputs("eddy: a ConcurrentFuture done callback threw a non-standard exception\n", stderr);
+    }
+  }
+
+  // Waits until done (or the timeout); leaves the lock held.
+  void wait(std::unique_lock<std::mutex>& lock, std::optional<std::chrono::nanoseconds> timeout,
+            const char* method) {
+    auto is_done = [this] {
+      return state_->state == ConcurrentState::cancelled ||
+             state_->state == ConcurrentState::finished;
+    };
+    if (!timeout) {
+      state_->done_cv.wait(lock, is_done);
+    } else if (!state_->done_cv.wait_for(lock, *timeout, is_done)) {
+      throw TimeoutError(std::string("eddy::ConcurrentFuture::") + method +
+                         ": the future was not done within the timeout");
+    }
+    if (state_->state == ConcurrentState::cancelled) throw CancelledError();
+  }
+
+  std::add_lvalue_reference_t<T> result_impl(std::optional<std::chrono::nanoseconds> timeout) {
+    std::unique_lock lock(state_->mutex);
+    wait(lock, timeout, "result");
+    if (state_->exception) {
+      std::exception_ptr error = state_->exception;
+      lock.unlock();
+      std::rethrow_exception(error);
+    }
+    if constexpr (!std::is_void_v<T>) return *state_->value;
+  }
+
+  std::exception_ptr exception_impl(std::optional<std::chrono::nanoseconds> timeout) {
+    std::unique_lock lock(state_->mutex);
+    wait(lock, timeout, "exception");
+    return state_->exception;
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+/// A Future<T> on `loop` that follows `concurrent`: it gets the same result,
+/// exception or cancellation, delivered on the loop's thread through
+/// call_soon_threadsafe. Cancelling the returned future cancels `concurrent`
+/// (if it has not started running), and cancelling `concurrent` cancels the
+/// returned future. Mirrors: asyncio.wrap_future.
+///
+/// Call it on the loop's thread. If the loop is closed before `concurrent`
+/// completes, the result is dropped (LoopClosedError is swallowed on the
+/// completing thread) and the returned future stays pending with its loop.
+template <class T>
+Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop) {
+  Future<T> future = loop.create_future<T>();
+
+  // Loop side -> concurrent side: a cancelled loop future cancels the source.
+  future.add_done_callback([concurrent](Future<T>& f) mutable {
+    if (f.cancelled()) concurrent.cancel();
+  });
+
+  // Concurrent side -> loop side. The callback may run on any thread, so it
+  // only moves the loop future (no reference-count change) into a closure
+  // that runs on the loop's thread.
+  auto deliver = [future, target_loop = &loop](ConcurrentFuture<T>& source) mutable {
+    auto on_loop = [target = std::move(future), source]() mutable {
+      if (target.done()) return;  // cancelled on the loop side meanwhile
+      if (source.cancelled()) {
+        target.cancel();
+      } else if (std::exception_ptr error = source.exception()) {
+        target.set_exception(error);
+      } else if constexpr (std::is_void_v<T>) {
+        target.set_result();
+      } else if constexpr (std::is_copy_constructible_v<T>) {
+        target.set_result(source.result());
+      } else {
+        target.set_result(std::move(source.result()));
+      }
+    };
+    try {
+      target_loop->call_soon_threadsafe(std::move(on_loop));
+    } catch (const LoopClosedError&) {
+      // The loop is gone: nothing can observe the result any more.
+    }
+  };
+  concurrent.add_done_callback(std::move(deliver));
+  return future;
+}
+
+}  // namespace eddy

@@ -1,0 +1,382 @@
+// Future<T>: a result that arrives later, on one loop. Mirrors: asyncio.Future.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "eddy/detail/callback.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/source_location.hpp"
+
+namespace eddy {
+
+/// A future's state: pending, then exactly one of cancelled or finished
+/// (finished covers both a result and an exception).
+enum class FutureState : std::uint8_t { pending, cancelled, finished };
+
+/// Identifies a done callback, for Future::remove_done_callback.
+using DoneCallbackId = std::uint64_t;
+
+template <class T>
+class Future;
+
+namespace detail {
+
+struct FutureCore;
+using DoneCallback = SmallFunction<void(FutureCore&)>;
+
+/// The part of a future's shared state that does not depend on T.
+///
+/// Invariants:
+/// - Single-threaded: touched only on the loop's thread, so the reference
+///   count is a plain integer.
+/// - Done callbacks [0, scheduled) have been handed to call_soon (by a
+///   CallbackRunner holding a reference); [scheduled, count) wait for the
+///   future to be done. A removed callback is left empty and skipped.
+/// - The first done callback is stored inline, so a future with one callback
+///   costs one allocation: this state.
+struct FutureCore {
+  struct Entry {
+    DoneCallback fn;
+    DoneCallbackId id = 0;
+  };
+
+  FutureCore(Loop& l, SourceLocation where, void (*destroy)(FutureCore*) noexcept) noexcept
+      : loop(&l), destroy_self(destroy), created(where) {}
+  FutureCore(const FutureCore&) = delete;
+  FutureCore& operator=(const FutureCore&) = delete;
+
+  Entry& entry(std::uint32_t i) noexcept { return i == 0 ? first : more[i - 1]; }
+
+  Loop* loop;
+  void (*destroy_self)(FutureCore*) noexcept;
+  std::uint32_t refs = 1;
+  FutureState state = FutureState::pending;
+  bool exception_retrieved = false;
+  std::uint32_t count = 0;      // done callbacks added
+  std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
+  DoneCallbackId next_id = 1;
+  std::exception_ptr exception;
+  std::string cancel_message;
+  SourceLocation created;
+  Entry first;
+  std::vector<Entry> more;
+};
+
+/// "Future (pending)", for reports.
+std::string describe(const FutureCore& core);
+/// Reports a failed future whose exception nobody retrieved to its loop's
+/// exception handler (called when the last reference goes away).
+void report_unretrieved_exception(FutureCore& core) noexcept;
+/// Runs one done callback; an exception goes to the loop's exception handler.
+void run_done_callback(FutureCore& core, DoneCallback& fn) noexcept;
+
+inline void add_ref(FutureCore* core) noexcept {
+  ++core->refs;
+}
+inline void release(FutureCore* core) noexcept {
+  if (--core->refs == 0) {
+    if (core->exception && !core->exception_retrieved) report_unretrieved_exception(*core);
+    core->destroy_self(core);
+  }
+}
+
+/// The call_soon entry that runs done callbacks [begin, end) of one future, in
+/// order. Holds a reference to the future until it is run or destroyed (a
+/// loop closed before running it destroys it: nothing leaks).
+class CallbackRunner {
+ public:
+  CallbackRunner(FutureCore* core, std::uint32_t begin, std::uint32_t end) noexcept
+      : core_(core), begin_(begin), end_(end) {
+    add_ref(core_);
+  }
+  CallbackRunner(CallbackRunner&& other) noexcept
+      : core_(std::exchange(other.core_, nullptr)), begin_(other.begin_), end_(other.end_) {}
+  CallbackRunner& operator=(CallbackRunner&&) = delete;
+  ~CallbackRunner() {
+    if (core_ != nullptr) release(core_);
+  }
+  void operator()() {
+    for (std::uint32_t i = begin_; i != end_; ++i) {
+      DoneCallback fn = std::move(core_->entry(i).fn);
+      if (fn) run_done_callback(*core_, fn);
+    }
+  }
+
+ private:
+  FutureCore* core_;
+  std::uint32_t begin_, end_;
+};
+
+/// Hands the done callbacks not yet scheduled to call_soon, as one entry.
+/// Their order among themselves is registration order; asyncio schedules each
+/// separately, which is observably the same since they are scheduled together.
+inline void schedule_done_callbacks(FutureCore& core) {
+  std::uint32_t begin = core.scheduled;
+  while (begin != core.count && !core.entry(begin).fn)
+    ++begin;  // removed ones
+  core.scheduled = core.count;
+  if (begin == core.count) return;
+  core.loop->call_soon(CallbackRunner(&core, begin, core.count));
+}
+
+template <class T>
+struct FutureShared : FutureCore {
+  using FutureCore::FutureCore;
+  std::optional<T> value;
+};
+template <>
+struct FutureShared<void> : FutureCore {
+  using FutureCore::FutureCore;
+};
+
+[[noreturn]] void throw_future_pending(const char* method);
+[[noreturn]] void throw_future_empty(const char* method);
+[[noreturn]] void throw_future_done(const char* method, FutureState state);
+
+}  // namespace detail
+
+/// A result that arrives later, bound to one loop. Mirrors: asyncio.Future.
+///
+/// A Future is a shared handle (copies refer to the same state; one heap
+/// allocation per future, non-atomic reference count). Move-only result types
+/// work: result() returns a reference you may move from.
+///
+/// Rules (asyncio's):
+/// - result() / exception() on a pending future throw InvalidStateError; on a
+///   cancelled one they throw CancelledError carrying the cancel message;
+///   result() on a failed future rethrows the stored exception (the same
+///   object each time).
+/// - set_result / set_exception on a done future throw InvalidStateError.
+/// - cancel(msg) returns true only if it changed the state.
+/// - Done callbacks are scheduled with call_soon, in registration order,
+///   never run inline by set_result / set_exception / cancel; one added to a
+///   done future is scheduled at once. A callback that throws goes to the
+///   loop's exception handler.
+/// - A failed future whose exception was never retrieved (by result(),
+///   exception(), or a done callback that calls them) is reported to the
+///   loop's exception handler when its last reference goes away, with the
+///   site where it was created.
+///
+/// Thread safety: none, like asyncio's; use it on its loop's thread (see
+/// ConcurrentFuture for cross-thread results). A Future must not outlive its Loop.
+template <class T>
+class Future {
+  using Shared = detail::FutureShared<T>;
+
+ public:
+  using value_type = T;
+
+  /// An empty handle; every method but valid() needs a future from
+  /// Loop::create_future.
+  Future() noexcept = default;
+  Future(const Future& other) noexcept : shared_(other.shared_) {
+    if (shared_ != nullptr) detail::add_ref(shared_);
+  }
+  Future(Future&& other) noexcept : shared_(std::exchange(other.shared_, nullptr)) {}
+  Future& operator=(Future other) noexcept {
+    std::swap(shared_, other.shared_);
+    return *this;
+  }
+  ~Future() {
+    if (shared_ != nullptr) detail::release(shared_);
+  }
+
+  /// True if this handle refers to a future.
+  bool valid() const noexcept { return shared_ != nullptr; }
+  /// The methods below throw InvalidStateError on an empty handle
+  /// (default-constructed or moved-from).
+  FutureState state() const { return core("state").state; }
+  bool done() const { return core("done").state != FutureState::pending; }
+  bool cancelled() const { return core("cancelled").state == FutureState::cancelled; }
+  Loop& get_loop() const { return *core("get_loop").loop; }
+
+  /// The result. Throws as described above.
+  std::add_lvalue_reference_t<T> result() {
+    check_result_ready("result");
+    if (shared_->exception) {
+      shared_->exception_retrieved = true;
+      std::rethrow_exception(shared_->exception);
+    }
+    if constexpr (!std::is_void_v<T>) return *shared_->value;
+  }
+
+  /// The stored exception, or null if the future has a result.
+  std::exception_ptr exception() {
+    check_result_ready("exception");
+    shared_->exception_retrieved = true;
+    return shared_->exception;
+  }
+
+  /// Marks the future finished with `value` and schedules its done callbacks.
+  template <class U = T>
+  requires(!std::is_void_v<U>) void set_result(U value) {
+    check_pending("set_result");
+    shared_->value.emplace(std::move(value));
+    finish();
+  }
+  void set_result() requires std::is_void_v<T> {
+    check_pending("set_result");
+    finish();
+  }
+
+  /// Marks the future failed with `error` (not null) and schedules its done callbacks.
+  void set_exception(std::exception_ptr error) {
+    check_pending("set_exception");
+    if (!error) throw std::invalid_argument("eddy::Future::set_exception: the exception is null");
+    shared_->exception = std::move(error);
+    finish();
+  }
+  /// Same, from an exception object: `f.set_exception(std::runtime_error("x"))`.
+  /// (`nullptr` is not an exception object: it goes to the overload above.)
+  template <class E>
+  requires(std::is_base_of_v<std::exception, std::decay_t<E>> ||
+           std::is_same_v<std::decay_t<E>, CancelledError>) void set_exception(E&& error) {
+    set_exception(std::make_exception_ptr(std::forward<E>(error)));
+  }
+
+  /// Cancels the future and schedules its done callbacks. Returns false (and
+  /// does nothing) if it was already done.
+  bool cancel(std::string message = {}) {
+    if (core("cancel").state != FutureState::pending) return false;
+    shared_->state = FutureState::cancelled;
+    shared_->cancel_message = std::move(message);
+    detail::schedule_done_callbacks(*shared_);
+    return true;
+  }
+
+  /// Adds `fn`, called as `fn(future)` or `fn()` once the future is done (on
+  /// the loop, through call_soon). Returns an id for remove_done_callback.
+  /// Never allocates for a callable of up to three pointers of captures when
+  /// it is the future's first callback.
+  template <class F>
+  DoneCallbackId add_done_callback(F&& fn) {
+    static_assert(
+        std::is_invocable_v<std::decay_t<F>&, Future&> || std::is_invocable_v<std::decay_t<F>&>,
+        "a done callback takes (Future<T>&) or nothing");
+    detail::DoneCallback wrapped = [fn = std::forward<F>(fn)](detail::FutureCore& core) mutable {
+      if constexpr (std::is_invocable_v<std::decay_t<F>&, Future&>) {
+        Future self(static_cast<Shared*>(&core));
+        std::invoke(fn, self);
+      } else {
+        std::invoke(fn);
+      }
+    };
+    detail::FutureCore& core = this->core("add_done_callback");
+    DoneCallbackId id = core.next_id++;
+    if (core.count == 0) {
+      core.first = {std::move(wrapped), id};
+    } else {
+      core.more.push_back({std::move(wrapped), id});
+    }
+    ++core.count;
+    if (done()) detail::schedule_done_callbacks(core);
+    return id;
+  }
+
+  /// Removes a done callback that has not been scheduled yet. Returns how many
+  /// were removed (0 or 1); a removed callback never runs.
+  std::size_t remove_done_callback(DoneCallbackId id) {
+    detail::FutureCore& core = this->core("remove_done_callback");
+    for (std::uint32_t i = core.scheduled; i < core.count; ++i) {
+      detail::FutureCore::Entry& e = core.entry(i);
+      if (e.id == id && e.fn) {
+        e.fn.reset();
+        return 1;
+      }
+    }
+    return 0;
+  }
+
+  /// Where the future was created (Loop::create_future's caller).
+  SourceLocation created_at() const { return core("created_at").created; }
+
+ private:
+  friend class Loop;
+  // Adopts a new reference to `shared`.
+  explicit Future(Shared* shared) noexcept : shared_(shared) { detail::add_ref(shared_); }
+  struct Adopt {};
+  Future(Shared* shared, Adopt) noexcept : shared_(shared) {}
+
+  detail::FutureCore& core(const char* method) const {
+    if (shared_ == nullptr) [[unlikely]]
+      detail::throw_future_empty(method);
+    return *shared_;
+  }
+  void check_pending(const char* method) const {
+    if (core(method).state != FutureState::pending)
+      detail::throw_future_done(method, shared_->state);
+  }
+  void check_result_ready(const char* method) const {
+    if (core(method).state == FutureState::pending) detail::throw_future_pending(method);
+    if (shared_->state == FutureState::cancelled) throw CancelledError(shared_->cancel_message);
+  }
+  void finish() {
+    shared_->state = FutureState::finished;
+    detail::schedule_done_callbacks(*shared_);
+  }
+
+  static void destroy(detail::FutureCore* core) noexcept { delete static_cast<Shared*>(core); }
+
+  Shared* shared_ = nullptr;
+
+  template <class U>
+  friend Future<U> make_future(Loop&, SourceLocation);
+};
+
+/// A new pending future bound to `loop`. Same as loop.create_future<T>().
+template <class T = void>
+Future<T> make_future(Loop& loop, SourceLocation where = SourceLocation::current()) {
+  using Shared = detail::FutureShared<T>;
+  return Future<T>(new Shared(loop, where, &Future<T>::destroy), typename Future<T>::Adopt{});
+}
+
+template <class T>
+auto Loop::create_future(SourceLocation where) {
+  return make_future<T>(*this, where);
+}
+
+template <class T>
+T Loop::run_until_complete(Future<T> future) {
+  // asyncio checks these first, even for a future that is already done.
+  if (is_closed()) detail::throw_loop_closed("run_until_complete");
+  if (is_running()) {
+    throw LoopRunningError("eddy::Loop::run_until_complete: this loop is already running");
+  }
+  if (&future.get_loop() != this) {
+    throw std::invalid_argument(
+        "eddy::Loop::run_until_complete: the future belongs to another loop");
+  }
+  if (!future.done()) {
+    DoneCallbackId id = future.add_done_callback([this] { stop(); });
+    try {
+      run_forever();
+    } catch (...) {
+      future.remove_done_callback(id);
+      throw;
+    }
+    future.remove_done_callback(id);
+    if (!future.done()) {
+      throw RuntimeError(
+          "eddy::Loop::run_until_complete: the loop stopped before the future completed");
+    }
+  }
+  if constexpr (std::is_void_v<T>) {
+    future.result();
+  } else if constexpr (std::is_copy_constructible_v<T>) {
+    return future.result();
+  } else {
+    return std::move(future.result());
+  }
+}
+
+}  // namespace eddy

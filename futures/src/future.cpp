@@ -1,0 +1,74 @@
+// The out-of-line parts of Future<T> (see eddy/future.hpp).
+#include "eddy/future.hpp"
+
+#include <string>
+
+namespace eddy::detail {
+
+namespace {
+const char* state_name(FutureState state) {
+  switch (state) {
+    case FutureState::pending:
+      return "pending";
+    case FutureState::cancelled:
+      return "cancelled";
+    case FutureState::finished:
+      return "finished";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string describe(const FutureCore& core) {
+  std::string text = "Future (";
+  text += state_name(core.state);
+  if (core.state == FutureState::finished && core.exception) text += " with an exception";
+  text += ")";
+  return text;  // the creation site travels separately, in ExceptionContext::source
+}
+
+void report_unretrieved_exception(FutureCore& core) noexcept {
+  try {
+    ExceptionContext context;
+    context.message = "Future exception was never retrieved";
+    context.exception = core.exception;
+    context.future = describe(core);
+    context.source = core.created;
+    core.loop->call_exception_handler(context);
+  } catch (...) {
+    // Out of memory while describing: call_exception_handler itself never throws.
+  }
+}
+
+void run_done_callback(FutureCore& core, DoneCallback& fn) noexcept {
+  try {
+    fn(core);
+  } catch (...) {
+    try {
+      ExceptionContext context;
+      context.future = describe(core);
+      context.message = "Exception in done callback of " + context.future;
+      context.exception = std::current_exception();
+      context.source = core.created;
+      core.loop->call_exception_handler(context);
+    } catch (...) {
+    }
+  }
+}
+
+void throw_future_pending(const char* method) {
+  throw InvalidStateError(std::string("eddy::Future::") + method +
+                          ": the future is pending (not done yet)");
+}
+
+void throw_future_empty(const char* method) {
+  throw InvalidStateError(std::string("eddy::Future::") + method +
+                          ": the Future is empty (default-constructed or moved-from)");
+}
+
+void throw_future_done(const char* method, FutureState state) {
+  throw InvalidStateError(std::string("eddy::Future::") + method +
+                          ": the future is already done (" + state_name(state) + ")");
+}
+
+}  // namespace eddy::detail
