@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 namespace eddy {
@@ -204,6 +205,7 @@ void Loop::release_everything() noexcept {
     taken.clear();  // outside the lock: destructors may call call_soon_threadsafe
   }
   closed_ = true;
+  owner_thread_.store(0, std::memory_order_relaxed);  // scheduling calls take the slow path: closed
   if (idle_active_) uv_idle_stop(&handles_->idle);
   idle_active_ = false;
   handles_->close_all();
@@ -224,7 +226,10 @@ void Loop::release_everything() noexcept {
 
 std::int64_t Loop::now_ns() const noexcept {
   if (clock_) return clock_->now().time_since_epoch().count();
-  return static_cast<std::int64_t>(uv_hrtime());
+  // uv_hrtime()'s clock (CLOCK_MONOTONIC), read without its wrapper.
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 std::int64_t Loop::seconds_to_ns(const char* method, double seconds) {
@@ -239,6 +244,15 @@ std::int64_t Loop::seconds_to_ns(const char* method, double seconds) {
 void Loop::start_idle() noexcept {
   uv_idle_start(&handles_->idle, &detail::UvHandles::idle_cb);
   idle_active_ = true;
+}
+
+void Loop::set_idle(bool active) noexcept {
+  if (active) {
+    start_idle();
+  } else {
+    uv_idle_stop(&handles_->idle);
+    idle_active_ = false;
+  }
 }
 
 void Loop::arm_timer(std::int64_t deadline) noexcept {
@@ -290,11 +304,11 @@ void Loop::on_async() {
     inbox_first_id_ += inbox_spare_.size();
   }
   if (inbox_spare_.empty()) return;
+  // Remember where each entry of this batch went, for Handle::cancel.
   batch_first_id_ = first_id;
-  batch_count_ = inbox_spare_.size();
-  batch_first_seq_ = ready_.tail_seq();
+  batch_offsets_.clear();
   for (detail::Callback& cb : inbox_spare_)
-    ready_.push(std::move(cb));
+    batch_offsets_.push_back(ready_.emplace(std::move(cb)));
   inbox_spare_.clear();
   if (!idle_active_) start_idle();
 }
@@ -320,12 +334,8 @@ bool Handle::cancelled() const noexcept {
 bool Loop::cancel_handle(const Handle& h) noexcept {
   if (closed_) return false;
   switch (h.kind_) {
-    case Handle::Kind::ready: {
-      detail::Callback* cb = ready_.find(h.id_);
-      if (cb == nullptr || !*cb) return false;
-      detail::Callback victim = std::move(*cb);
-      return true;  // victim destroyed here, after the queue is consistent
-    }
+    case Handle::Kind::ready:
+      return ready_.cancel(h.id_);
     case Handle::Kind::threadsafe: {
       detail::Callback victim;
       {
@@ -334,13 +344,9 @@ bool Loop::cancel_handle(const Handle& h) noexcept {
           victim = std::move(inbox_[h.id_ - inbox_first_id_]);
         }
       }
-      if (victim) return true;
-      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_count_) {
-        detail::Callback* cb = ready_.find(batch_first_seq_ + (h.id_ - batch_first_id_));
-        if (cb != nullptr && *cb) {
-          victim = std::move(*cb);
-          return true;
-        }
+      if (victim) return true;  // destroyed here, outside the lock
+      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_offsets_.size()) {
+        return ready_.cancel(batch_offsets_[h.id_ - batch_first_id_]);
       }
       return false;
     }
@@ -365,10 +371,8 @@ bool Loop::cancel_handle(const Handle& h) noexcept {
 bool Loop::handle_cancelled(const Handle& h) const noexcept {
   if (closed_) return false;
   switch (h.kind_) {
-    case Handle::Kind::ready: {
-      const detail::Callback* cb = const_cast<detail::ReadyQueue&>(ready_).find(h.id_);
-      return cb != nullptr && !*cb;
-    }
+    case Handle::Kind::ready:
+      return ready_.is_cancelled(h.id_);
     case Handle::Kind::threadsafe: {
       // A cancelled entry stays in place, empty, like a ready one.
       auto& self = const_cast<Loop&>(*this);
@@ -378,9 +382,8 @@ bool Loop::handle_cancelled(const Handle& h) const noexcept {
           return !inbox_[h.id_ - inbox_first_id_];
         }
       }
-      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_count_) {
-        const detail::Callback* cb = self.ready_.find(batch_first_seq_ + (h.id_ - batch_first_id_));
-        return cb != nullptr && !*cb;
+      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_offsets_.size()) {
+        return ready_.is_cancelled(batch_offsets_[h.id_ - batch_first_id_]);
       }
       return false;
     }
@@ -394,9 +397,9 @@ bool Loop::handle_cancelled(const Handle& h) const noexcept {
 
 // ------------------------------------------------------------------ running
 
-void Loop::check_thread(const char* method) const {
-  std::uintptr_t owner = owner_thread_.load(std::memory_order_relaxed);
-  if (owner != 0 && owner != detail::this_thread_token()) detail::throw_wrong_thread(method);
+void Loop::check_usable_slow(const char* method) const {
+  if (closed_) detail::throw_loop_closed(method);
+  if (owner_thread_.load(std::memory_order_relaxed) != 0) detail::throw_wrong_thread(method);
 }
 
 void Loop::begin_run(const char* method) {
@@ -486,6 +489,7 @@ void Loop::run_ready() {
   // An attached loop is driven by its host's uv_run: the pass itself counts as
   // running, for get_running_loop() and for the thread rules.
   bool host_driven = !running_;
+  Loop* previous_running = tls_running_loop;
   if (host_driven) {
     running_ = true;
     tls_running_loop = this;
@@ -503,43 +507,75 @@ void Loop::run_ready() {
       }
     }
     timers_.pop_due(now, [this](std::uint32_t slot) {
-      ready_.push([loop = this, slot] { loop->fire_timer(slot); });
+      ready_.emplace([loop = this, slot] { loop->fire_timer(slot); });
     });
   }
 
-  for (std::size_t n = ready_.size(); n != 0; --n) {
-    std::uint64_t seq = ready_.head_seq();
-    detail::Callback cb = ready_.pop();
-    if (cb) run_callback(cb, seq);
+  // Run exactly the entries queued now, in place; what they schedule waits for
+  // the next pass.
+  const std::uint64_t end = ready_.end_offset();
+  std::uint64_t ran;
+  if (debug_) [[unlikely]] {
+    ran = run_batch_timed(end);
+  } else {
+    ran = ready_.run_until(end, [this](auto&& invoke, std::uint64_t at) {
+      try {
+        invoke();
+      } catch (...) {
+        report_callback_error(at);
+      }
+    });
   }
+  stats_.callbacks_run += ran;
 
   dispatching_ = false;
-  update_idle_and_timer();
+  if (timers_.empty() && armed_deadline_ == kNever) [[likely]] {
+    // No timers: only the idle handle's state can change.
+    bool want_idle = !ready_.empty() || stopping_;
+    if (want_idle != idle_active_) set_idle(want_idle);
+  } else {
+    update_idle_and_timer();
+  }
   if (host_driven) {
     running_ = false;
-    tls_running_loop = nullptr;
+    tls_running_loop = previous_running;
   }
 }
 
-void Loop::run_callback(detail::Callback& cb, std::uint64_t seq) {
-  ++stats_.callbacks_run;
-  firing_timer_ = false;
-  try {
-    if (debug_) [[unlikely]] {
-      std::int64_t start = now_ns();
-      cb();
-      std::int64_t took = now_ns() - start;
-      if (took >= slow_ns_) report_slow_callback(seq, took);
-    } else {
-      cb();
+std::uint64_t Loop::run_batch_timed(std::uint64_t end) {
+  // Debug mode: the same pass, timing each callback.
+  return ready_.run_until(end, [this](auto&& invoke, std::uint64_t at) {
+    std::int64_t start = now_ns();
+    timer_ran_ = false;
+    try {
+      invoke();
+    } catch (...) {
+      report_callback_error(at);
     }
-  } catch (...) {
-    ++stats_.callback_errors;
+    std::int64_t took = now_ns() - start;
+    if (took >= slow_ns_) {
+      firing_timer_ = timer_ran_;
+      report_slow_callback(at, took);
+      firing_timer_ = false;
+    }
+  });
+}
+
+void Loop::report_callback_error(std::uint64_t seq) noexcept {
+  ++stats_.callback_errors;
+  struct ResetTimerFlag {
+    bool& flag;
+    ~ResetTimerFlag() { flag = false; }
+  } reset{firing_timer_};  // fire_timer leaves it set when the timer's callback throws
+  try {
     ExceptionContext context;
     context.handle = describe_callback(seq);
     context.message = "Exception in " + context.handle;
     context.exception = std::current_exception();
     call_exception_handler(context);
+  } catch (...) {
+    std::fputs("eddy: a callback threw and the error could not be described (out of memory)\n",
+               stderr);
   }
 }
 
@@ -550,7 +586,9 @@ void Loop::fire_timer(std::uint32_t slot) {
     return;
   }
   firing_timer_ = true;
+  timer_ran_ = true;  // for run_batch_timed's report
   cb();
+  firing_timer_ = false;
 }
 
 std::string Loop::describe_callback(std::uint64_t seq) const {
@@ -586,14 +624,7 @@ void Loop::update_idle_and_timer() noexcept {
     uv_timer_stop(&handles_->timer);
     armed_deadline_ = kNever;
   }
-  if (want_idle != idle_active_) {
-    if (want_idle) {
-      start_idle();
-    } else {
-      uv_idle_stop(&handles_->idle);
-      idle_active_ = false;
-    }
-  }
+  if (want_idle != idle_active_) set_idle(want_idle);
 }
 
 // ------------------------------------------------------------------ embedding

@@ -1,6 +1,7 @@
 // TimerQueue: a 4-ary heap over a slab of slots (see detail/timer_queue.hpp).
 #include "eddy/detail/timer_queue.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace eddy::detail {
@@ -10,36 +11,37 @@ constexpr std::size_t kArity = 4;
 constexpr std::size_t kMinCompactSize = 64;
 }  // namespace
 
-namespace {
-// Room for one more element, growing geometrically (reserve(n + 1) alone would
-// reallocate on every call).
-template <class T>
-void reserve_one_more(std::vector<T>& v) {
-  if (v.size() == v.capacity()) v.reserve(v.empty() ? 64 : v.size() * 2);
-}
-}  // namespace
-
 TimerQueue::TimerId TimerQueue::add(std::int64_t when, Callback&& cb) {
-  // Every allocation happens first, so that a bad_alloc leaves the queue unchanged
-  // and release() (noexcept) never needs to allocate.
-  reserve_one_more(heap_);
-  if (free_slots_.empty()) {
-    reserve_one_more(callbacks_);
-    reserve_one_more(generations_);
-    reserve_one_more(states_);
-    if (free_slots_.capacity() < callbacks_.capacity()) free_slots_.reserve(callbacks_.capacity());
-    callbacks_.emplace_back();
-    generations_.push_back(0);
-    states_.push_back(SlotState::free);
-    free_slots_.push_back(static_cast<std::uint32_t>(callbacks_.size() - 1));
-  }
+  if (free_slots_.empty()) grow_slab();  // the only step that allocates
   std::uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
-  callbacks_[slot] = std::move(cb);
+  ++generations_[slot];  // handles of the slot's previous timer no longer match
+  callbacks_[slot].assign(std::move(cb));
   states_[slot] = SlotState::scheduled;
-  heap_.push_back(Entry{when, next_sequence_++, slot});
+  heap_.push_back(Entry{when, next_sequence_++, slot});  // never reallocates: see grow_slab
   sift_up(heap_.size() - 1);
   return TimerId{slot, generations_[slot]};
+}
+
+void TimerQueue::grow_slab() {
+  // Every allocation happens here, before anything changes, so a bad_alloc
+  // leaves the queue as it was; afterwards release() and the heap push in
+  // add() never allocate (the heap holds at most one entry per slot).
+  const std::size_t old_size = callbacks_.size();
+  const std::size_t new_size = old_size == 0 ? 64 : old_size * 2;
+  std::vector<Callback> callbacks(new_size);
+  generations_.reserve(new_size);
+  states_.reserve(new_size);
+  free_slots_.reserve(new_size);
+  heap_.reserve(new_size);
+  for (std::size_t i = 0; i < old_size; ++i)
+    callbacks[i].assign(std::move(callbacks_[i]));
+  callbacks_.swap(callbacks);
+  generations_.resize(new_size, 0);
+  states_.resize(new_size, SlotState::free);
+  for (std::size_t i = new_size; i-- > old_size;) {
+    free_slots_.push_back(static_cast<std::uint32_t>(i));  // handed out in ascending order
+  }
 }
 
 bool TimerQueue::cancel(TimerId id) noexcept {
@@ -48,19 +50,31 @@ bool TimerQueue::cancel(TimerId id) noexcept {
   if (state == SlotState::scheduled) {
     state = SlotState::cancelled;
     ++cancelled_in_heap_;
-    Callback victim = std::move(callbacks_[id.slot]);
-    if (heap_.size() >= kMinCompactSize && cancelled_in_heap_ * 2 > heap_.size()) compact();
-    victim.reset();  // last: its destructor may schedule or cancel timers
+    destroy_callback(id.slot);
+    if (cancelled_in_heap_ == heap_.size() ||
+        (heap_.size() >= kMinCompactSize && cancelled_in_heap_ * 2 > heap_.size())) {
+      compact();
+    }
     return true;
   }
   if (state == SlotState::ready) {
     // Already handed to the ready queue: the forwarder finds it cancelled and frees the slot.
     state = SlotState::cancelled;
-    Callback victim = std::move(callbacks_[id.slot]);
-    victim.reset();
+    destroy_callback(id.slot);
     return true;
   }
   return false;
+}
+
+void TimerQueue::destroy_callback(std::uint32_t slot) noexcept {
+  Callback& cb = callbacks_[slot];
+  if (cb.trivially_destructible()) {
+    cb.reset();  // no user code runs
+  } else {
+    // A destructor may add timers, which may grow the slab under our feet:
+    // move the callable out first.
+    Callback victim = std::move(cb);
+  }
 }
 
 void TimerQueue::clear() noexcept {
@@ -74,10 +88,17 @@ void TimerQueue::clear() noexcept {
   victims.clear();  // destructors may add timers again; the caller loops until empty
 }
 
-void TimerQueue::release(std::uint32_t slot) noexcept {
-  ++generations_[slot];
-  states_[slot] = SlotState::free;
+void TimerQueue::release(std::uint32_t slot, SlotState now) noexcept {
+  states_[slot] = now;
   free_slots_.push_back(slot);  // never reallocates: add() keeps capacity >= slab size
+  if (free_slots_.size() == callbacks_.size()) {
+    // Every slot is free: hand them out in ascending order again, so the next
+    // burst of timers walks the slab sequentially instead of in the scattered
+    // order the last burst fired or was cancelled in.
+    std::uint32_t n = static_cast<std::uint32_t>(free_slots_.size());
+    for (std::uint32_t i = 0; i < n; ++i)
+      free_slots_[i] = n - 1 - i;
+  }
 }
 
 void TimerQueue::sift_up(std::size_t i) noexcept {
@@ -110,9 +131,71 @@ void TimerQueue::sift_down(std::size_t i) noexcept {
 }
 
 void TimerQueue::pop_top() noexcept {
-  heap_.front() = heap_.back();
+  // Bottom-up: move the hole at the root down along the earliest children to a
+  // leaf (one compare among siblings per level, none against the moving
+  // entry), then sift the last entry up from there; it rarely climbs far.
+  Entry last = heap_.back();
   heap_.pop_back();
-  if (!heap_.empty()) sift_down(0);
+  const std::size_t n = heap_.size();
+  if (n == 0) return;
+  std::size_t hole = 0;
+  for (;;) {
+    std::size_t first = hole * kArity + 1;
+    if (first >= n) break;
+    std::size_t end = first + kArity < n ? first + kArity : n;
+    std::size_t best = first;
+    for (std::size_t c = first + 1; c < end; ++c) {
+      if (earlier(heap_[c], heap_[best])) best = c;
+    }
+    heap_[hole] = heap_[best];
+    hole = best;
+  }
+  while (hole > 0) {
+    std::size_t parent = (hole - 1) / kArity;
+    if (!earlier(last, heap_[parent])) break;
+    heap_[hole] = heap_[parent];
+    hole = parent;
+  }
+  heap_[hole] = last;
+}
+
+bool TimerQueue::due_at_least(std::int64_t now, std::size_t count) {
+  // The due entries form a subtree at the root: walk it, stopping at `count`.
+  due_search_.clear();
+  due_search_.push_back(0);
+  std::size_t found = 0;
+  const std::size_t n = heap_.size();
+  while (!due_search_.empty()) {
+    std::size_t i = due_search_.back();
+    due_search_.pop_back();
+    if (heap_[i].when > now) continue;
+    if (++found >= count) return true;
+    std::size_t first = i * kArity + 1;
+    for (std::size_t c = first; c < first + kArity && c < n; ++c) {
+      due_search_.push_back(static_cast<std::uint32_t>(c));
+    }
+  }
+  return false;
+}
+
+std::size_t TimerQueue::sort_due_to_front(std::int64_t now) noexcept {
+  auto first_not_due =
+      std::partition(heap_.begin(), heap_.end(), [now](const Entry& e) { return e.when <= now; });
+  std::sort(heap_.begin(), first_not_due, &TimerQueue::earlier);
+  return static_cast<std::size_t>(first_not_due - heap_.begin());
+}
+
+void TimerQueue::drop_front_and_heapify(std::size_t count) noexcept {
+  heap_.erase(heap_.begin(), heap_.begin() + static_cast<std::ptrdiff_t>(count));
+  heapify();
+}
+
+void TimerQueue::heapify() noexcept {
+  const std::size_t n = heap_.size();
+  if (n > 1) {
+    for (std::size_t i = (n - 2) / kArity + 1; i-- > 0;)
+      sift_down(i);
+  }
 }
 
 void TimerQueue::drop_cancelled_top() noexcept {
@@ -120,7 +203,7 @@ void TimerQueue::drop_cancelled_top() noexcept {
     std::uint32_t slot = heap_.front().slot;
     pop_top();
     --cancelled_in_heap_;
-    release(slot);
+    release(slot, SlotState::cancelled_free);
   }
 }
 
@@ -128,7 +211,7 @@ void TimerQueue::compact() noexcept {
   std::size_t kept = 0;
   for (const Entry& e : heap_) {
     if (states_[e.slot] == SlotState::cancelled) {
-      release(e.slot);
+      release(e.slot, SlotState::cancelled_free);
     } else {
       heap_[kept++] = e;
     }

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -61,6 +62,62 @@ TEST_F(LoopTest, CallSoonRunsCallbacksInFifoOrder) {
   ASSERT_EQ(order.size(), 2000u);
   for (int i = 0; i < 2000; ++i)
     EXPECT_EQ(order[i], i);
+}
+
+// The ready queue stores each callback in only the bytes it needs (16 to 32),
+// wrapping around its buffer and growing while callbacks run. Order, cancel
+// and destruction must not depend on any of that.
+TEST_F(LoopTest, CallbacksOfMixedSizesKeepFifoOrderThroughWrapAroundGrowthAndCancel) {
+  std::vector<int> ran;
+  std::vector<int> expected;
+  int next = 0;
+  Counted token;
+  auto schedule_mix = [&](int count) {
+    for (int k = 0; k < count; ++k) {
+      int id = next++;
+      Handle h;
+      switch (id % 5) {
+        case 0:
+          h = loop.call_soon([&ran, id] { ran.push_back(id); });  // 2 words
+          break;
+        case 1:
+          h = loop.call_soon([&ran, id, token] { ran.push_back(id); });  // 3 words, non-trivial
+          break;
+        case 2: {
+          std::string text(40, 'x');  // too big to store inline: kept on the heap
+          h = loop.call_soon(
+              [&ran, id, text] { ran.push_back(id + static_cast<int>(text.size()) - 40); });
+          break;
+        }
+        case 3:
+          h = loop.call_soon([r = &ran, id] { r->push_back(id); });  // 2 words
+          break;
+        default:
+          h = loop.call_soon([&ran, id, token] { ran.push_back(id); });
+          break;
+      }
+      if (id % 7 == 3) {
+        EXPECT_TRUE(h.cancel());
+      } else {
+        expected.push_back(id);
+      }
+    }
+  };
+  // Each pass schedules a growing number of callbacks from inside a running
+  // callback, so the buffer wraps, pads its end and grows mid-pass.
+  int rounds = 0;
+  std::function<void()> driver = [&] {
+    schedule_mix(37 + rounds * 211);
+    if (++rounds < 40) {
+      loop.call_soon([&] { driver(); });
+    } else {
+      loop.call_soon([&] { loop.stop(); });
+    }
+  };
+  loop.call_soon([&] { driver(); });
+  run_until_stopped();
+  EXPECT_EQ(ran, expected);
+  EXPECT_EQ(Counted::alive(), 1);  // only `token`: every capture copy was destroyed exactly once
 }
 
 TEST_F(LoopTest, CallSoonPassesArgumentsByValue) {
@@ -149,6 +206,74 @@ TEST_F(LoopTest, TimersWithEqualDeadlinesFireInSchedulingOrder) {
   EXPECT_EQ(order.front(), -1);
   for (int i = 0; i <= 100; ++i)
     EXPECT_EQ(order[i + 1], i);
+}
+
+// Thousands of timers falling due together take eddy's bulk path (partition
+// and sort instead of one heap pop each); the order must be the same.
+struct Fired {
+  double when;
+  int scheduled;
+};
+
+double burst_deadline(int i) {
+  return 1.0 + static_cast<double>((i * 7919) % 1000) * 1e-3;
+}
+
+// Schedules `count` timers (1000 distinct deadlines, 10 timers each), cancels
+// every 7th; returns how many were cancelled.
+int schedule_burst(Loop& loop, std::vector<Fired>& fired, int count) {
+  std::vector<TimerHandle> handles;
+  for (int i = 0; i < count; ++i) {
+    double when = burst_deadline(i);
+    handles.push_back(loop.call_at(when, [&fired, when, i] { fired.push_back({when, i}); }));
+  }
+  int cancelled = 0;
+  for (int i = 0; i < count; i += 7)
+    cancelled += handles[static_cast<std::size_t>(i)].cancel();
+  return cancelled;
+}
+
+void expect_in_deadline_then_scheduling_order(const std::vector<Fired>& fired) {
+  for (std::size_t k = 1; k < fired.size(); ++k) {
+    const Fired& a = fired[k - 1];
+    const Fired& b = fired[k];
+    ASSERT_TRUE(a.when < b.when || (a.when == b.when && a.scheduled < b.scheduled))
+        << "position " << k << ": (" << a.when << ", #" << a.scheduled << ") before (" << b.when
+        << ", #" << b.scheduled << ")";
+  }
+  for (const Fired& f : fired)
+    EXPECT_NE(f.scheduled % 7, 0) << "a cancelled timer fired";
+}
+
+int due_by(int count, double until) {
+  int due = 0;
+  for (int i = 0; i < count; ++i)
+    due += (i % 7 != 0 && burst_deadline(i) <= until) ? 1 : 0;
+  return due;
+}
+
+TEST_F(LoopTest, ABurstOfTimersDueTogetherFiresInDeadlineThenSchedulingOrder) {
+  std::vector<Fired> fired;
+  const int cancelled = schedule_burst(loop, fired, 10000);
+  clock->advance_to(Clock::time_point{2s});
+  loop.run_once();  // one pass takes every due timer
+  EXPECT_EQ(static_cast<int>(fired.size()), 10000 - cancelled);
+  expect_in_deadline_then_scheduling_order(fired);
+  EXPECT_EQ(loop.stats().timers, 0u);
+}
+
+TEST_F(LoopTest, APartlyDueBurstOfTimersFiresTheDueOnesAndKeepsTheRestInOrder) {
+  std::vector<Fired> fired;
+  const int cancelled = schedule_burst(loop, fired, 10000);
+  clock->advance_to(Clock::time_point{1333ms});  // about a third is due
+  loop.run_once();
+  const int due = due_by(10000, 1.333);
+  EXPECT_EQ(static_cast<int>(fired.size()), due);
+  EXPECT_EQ(loop.stats().timers, static_cast<std::size_t>(10000 - cancelled - due));
+  loop.call_at(10.0, [this] { loop.stop(); });
+  loop.run_forever();  // the rest fire later, still in order
+  EXPECT_EQ(static_cast<int>(fired.size()), 10000 - cancelled);
+  expect_in_deadline_then_scheduling_order(fired);
 }
 
 TEST_F(LoopTest, TimerFiresAtItsDeadlineOnTheVirtualClock) {

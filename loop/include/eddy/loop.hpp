@@ -11,7 +11,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ratio>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -146,8 +148,12 @@ class Loop {
   template <class F, class... Args>
   Handle call_soon(F&& f, Args&&... args) {
     check_usable("call_soon");
-    std::uint64_t seq =
-        ready_.push(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+    std::uint64_t seq;
+    if constexpr (sizeof...(Args) == 0) {
+      seq = ready_.emplace(std::forward<F>(f));
+    } else {
+      seq = ready_.emplace(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+    }
     if (!idle_active_) start_idle();
     return Handle(this, Handle::Kind::ready, seq);
   }
@@ -289,20 +295,35 @@ class Loop {
   friend class Handle;
   friend struct detail::UvHandles;
 
+  // The hot-path check of every scheduling call: one compare while the loop
+  // runs on this thread; otherwise the slow path tells closed, wrong thread
+  // and "not running, any thread may prepare it" apart.
   void check_usable(const char* method) const {
-    if (closed_) [[unlikely]]
-      detail::throw_loop_closed(method);
+    if (owner_thread_.load(std::memory_order_relaxed) != detail::this_thread_token()) [[unlikely]]
+      check_usable_slow(method);
+  }
+  void check_usable_slow(const char* method) const;
+  // Thread rule only (no closed check): for cancel() and stop().
+  void check_thread(const char* method) const {
     std::uintptr_t owner = owner_thread_.load(std::memory_order_relaxed);
     if (owner != 0 && owner != detail::this_thread_token()) [[unlikely]]
       detail::throw_wrong_thread(method);
   }
-
-  void check_thread(const char* method) const;
   std::int64_t now_ns() const noexcept;
   static std::int64_t seconds_to_ns(const char* method, double seconds);
   template <class Rep, class Period>
   static std::int64_t duration_to_ns(const char* method, std::chrono::duration<Rep, Period> d) {
-    return seconds_to_ns(method, std::chrono::duration<double>(d).count());
+    if constexpr (std::is_integral_v<Rep> && std::ratio_less_equal_v<std::nano, Period>) {
+      // Exact integer conversion, saturating at "never" (about 292 years).
+      using Wide = std::chrono::duration<std::intmax_t, Period>;
+      constexpr Wide limit = std::chrono::duration_cast<Wide>(std::chrono::nanoseconds::max());
+      const Wide wide{static_cast<std::intmax_t>(d.count())};
+      if (wide >= limit) return INT64_MAX;
+      if (wide <= -limit) return -INT64_MAX;
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(wide).count();
+    } else {
+      return seconds_to_ns(method, std::chrono::duration<double>(d).count());
+    }
   }
   static std::int64_t add_saturating(std::int64_t a, std::int64_t b) noexcept {
     std::int64_t r;
@@ -311,6 +332,7 @@ class Loop {
   }
 
   void start_idle() noexcept;
+  void set_idle(bool active) noexcept;
   void arm_timer(std::int64_t deadline) noexcept;
   TimerHandle schedule_timer(std::int64_t when, detail::Callback cb);
   Handle post_threadsafe(detail::Callback cb);
@@ -321,7 +343,8 @@ class Loop {
   void on_async();
 
   void run_ready();
-  void run_callback(detail::Callback& cb, std::uint64_t seq);
+  std::uint64_t run_batch_timed(std::uint64_t end);
+  void report_callback_error(std::uint64_t seq) noexcept;
   void fire_timer(std::uint32_t slot);
   std::string describe_callback(std::uint64_t seq) const;
   void report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcept;
@@ -344,8 +367,11 @@ class Loop {
   bool virtual_time_ = false;
   bool dispatching_ = false;  // inside run_ready
   bool in_run_forever_ = false;
-  bool firing_timer_ = false;                    // the callback being run is a timer's
-  std::atomic<std::uintptr_t> owner_thread_{0};  // 0: any thread may prepare the loop
+  bool firing_timer_ = false;  // set only while fire_timer runs a timer's callback
+  bool timer_ran_ = false;     // debug mode: the callback just run was a timer's
+  // The thread running the loop (attached: the creating thread); 0 while an
+  // owned loop is not running (any thread may prepare it) and once closed.
+  std::atomic<std::uintptr_t> owner_thread_{0};
 
   detail::TimerQueue timers_;
   std::int64_t armed_deadline_ = INT64_MAX;  // what the libuv timer is armed for
@@ -358,7 +384,8 @@ class Loop {
   bool inbox_closed_ = false;                  // guarded
   std::vector<detail::Callback> inbox_spare_;  // loop thread only
   // The last drained batch, to find a threadsafe Handle's entry in ready_.
-  std::uint64_t batch_first_id_ = 0, batch_count_ = 0, batch_first_seq_ = 0;
+  std::uint64_t batch_first_id_ = 0;
+  std::vector<std::uint64_t> batch_offsets_;  // where each entry of the batch went
 
   std::shared_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;

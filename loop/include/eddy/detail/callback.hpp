@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <new>
@@ -38,14 +39,17 @@ class SmallFunction<void(Args...)> {
   requires(!std::is_same_v<std::remove_cvref_t<F>, SmallFunction> &&
            std::is_invocable_v<std::decay_t<F>&, Args...>)
       SmallFunction(F&& f) {  // NOLINT(google-explicit-constructor): callables convert implicitly
-    using Fn = std::decay_t<F>;
-    if constexpr (fits_inline<Fn>) {
-      ::new (static_cast<void*>(storage_)) Fn(std::forward<F>(f));
+    construct(std::forward<F>(f));
+  }
+
+  /// Stores `f` in this (empty) object, without a temporary. Precondition: empty.
+  template <class F>
+  void assign(F&& f) {
+    if constexpr (std::is_same_v<std::remove_cvref_t<F>, SmallFunction>) {
+      take(f);
     } else {
-      Fn* heap = new Fn(std::forward<F>(f));
-      std::memcpy(storage_, &heap, sizeof(heap));
+      construct(std::forward<F>(f));
     }
-    ops_ = &ops_for<Fn>;
   }
 
   SmallFunction(SmallFunction&& other) noexcept { take(other); }
@@ -62,6 +66,11 @@ class SmallFunction<void(Args...)> {
 
   explicit operator bool() const noexcept { return ops_ != nullptr; }
 
+  /// True if destroying this runs no code (empty, or a trivially copyable callable).
+  bool trivially_destructible() const noexcept {
+    return ops_ == nullptr || ops_->destroy == nullptr;
+  }
+
   /// Calls the callable. Precondition: not empty.
   void operator()(Args... args) { ops_->invoke(storage_, std::forward<Args>(args)...); }
 
@@ -73,6 +82,50 @@ class SmallFunction<void(Args...)> {
     }
   }
 
+  /// How to call, move and destroy one erased callable; one static table per
+  /// callable type. `payload_size` is the bytes its storage needs (its size
+  /// rounded up to 8 when inline, one pointer when on the heap), so that
+  /// containers may store it in less than the full inline buffer.
+  struct Ops {
+    void (*invoke)(void* storage, Args... args);
+    void (*relocate)(void* to, void* from) noexcept;  // null: memcpy payload_size bytes
+    void (*destroy)(void* storage) noexcept;          // null: nothing to destroy
+    std::uint32_t payload_size;
+  };
+
+  /// Builds a callable from `f` in `payload` (at least payload_size_of<F>()
+  /// bytes, 8-aligned) and returns its table.
+  template <class F>
+  static const Ops* construct_into(void* payload, F&& f) {
+    using Fn = std::decay_t<F>;
+    if constexpr (fits_inline<Fn>) {
+      ::new (payload) Fn(std::forward<F>(f));
+    } else {
+      Fn* heap = new Fn(std::forward<F>(f));
+      std::memcpy(payload, &heap, sizeof(heap));
+    }
+    return &ops_for<Fn>;
+  }
+  template <class F>
+  static constexpr std::uint32_t payload_size_of() noexcept {
+    return ops_for<std::decay_t<F>>.payload_size;
+  }
+  /// Moves a callable described by `ops` from one payload to another.
+  static void relocate_payload(const Ops* ops, void* to, void* from) noexcept {
+    if (ops->relocate == nullptr) {
+      std::memcpy(to, from, ops->payload_size);
+    } else {
+      ops->relocate(to, from);
+    }
+  }
+  /// The table of this callable (null when empty).
+  const Ops* ops() const noexcept { return ops_; }
+  /// Moves the callable into `payload` (payload_size bytes) and leaves this empty.
+  void release_into(void* payload) noexcept {
+    relocate_payload(ops_, payload, storage_);
+    ops_ = nullptr;
+  }
+
   /// True for callables that are stored without a heap allocation.
   template <class F>
   static constexpr bool stored_inline = sizeof(std::decay_t<F>) <= inline_size &&
@@ -80,12 +133,6 @@ class SmallFunction<void(Args...)> {
                                         std::is_nothrow_move_constructible_v<std::decay_t<F>>;
 
  private:
-  struct Ops {
-    void (*invoke)(void* storage, Args... args);
-    void (*relocate)(void* to, void* from) noexcept;  // null: memcpy the buffer
-    void (*destroy)(void* storage) noexcept;          // null: nothing to destroy
-  };
-
   template <class Fn>
   static constexpr bool fits_inline = stored_inline<Fn>;
 
@@ -123,11 +170,26 @@ class SmallFunction<void(Args...)> {
   }
 
   template <class Fn>
+  static constexpr std::uint32_t payload_bytes() noexcept {
+    if constexpr (fits_inline<Fn>) {
+      return static_cast<std::uint32_t>((sizeof(Fn) + 7) / 8 * 8);
+    } else {
+      return sizeof(void*);
+    }
+  }
+
+  template <class Fn>
   static constexpr Ops ops_for = {
       &invoke_fn<Fn>,
       (trivial_inline<Fn> || !fits_inline<Fn>) ? nullptr : &relocate_fn<Fn>,
       trivial_inline<Fn> ? nullptr : &destroy_fn<Fn>,
+      payload_bytes<Fn>(),
   };
+
+  template <class F>
+  void construct(F&& f) {
+    ops_ = construct_into(storage_, std::forward<F>(f));
+  }
 
   void take(SmallFunction& other) noexcept {
     ops_ = other.ops_;

@@ -4,78 +4,219 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "eddy/detail/callback.hpp"
 
 namespace eddy::detail {
 
-/// A growable ring buffer of Callbacks, addressed by sequence number.
+/// A growable ring of variable-size entries: each is the callable's table
+/// (Ops*) followed by only the bytes its captures need, rounded up to 8. A
+/// callback capturing one pointer takes 16 bytes (as a C `{fn, arg}` pair),
+/// three pointers 32 bytes; a bigger callable stores a heap pointer.
 ///
 /// Invariants:
-/// - Entries hold sequence numbers head_seq_ .. tail_seq_-1 (every push takes
-///   the next number; numbers are never reused), so an entry is found in O(1)
-///   from its number while it is queued: that is how Handle::cancel works
-///   without a per-callback allocation.
-/// - capacity_ is zero or a power of two; the entry with number s sits at
-///   slots_[s & (capacity_ - 1)].
-/// - A cancelled entry stays in place, empty, and is skipped when it reaches
-///   the front.
+/// - Entries are addressed by their byte offset on an unbounded 64-bit line;
+///   the entry at offset o starts at buffer_[o & (capacity_ - 1)]. Offsets are
+///   never reused, so a Handle finds its entry in O(1) while it is queued.
+/// - The buffer has kSlack bytes past its end, so an entry that starts near
+///   the end simply runs into them; the next offset maps back to the start.
+///   The ring counts an entry's full size against capacity_ wherever it lies,
+///   so no byte is ever used twice.
+/// - Callbacks are built in place (emplace) and run and destroyed in place
+///   (run_until): nothing is moved on the hot path. hold_ <= head_ is the
+///   oldest byte in use: during a pass, where the pass began, so a push never
+///   reuses the bytes of the entry running; otherwise head_. If the ring grows
+///   during a pass, the old buffer is kept (retired_) until the pass ends.
+/// - A cancelled entry stays in place with a skip marker of its size.
 class ReadyQueue {
+  using Ops = Callback::Ops;
+  static constexpr std::size_t kHeader = sizeof(const Ops*);
+
  public:
   ReadyQueue() = default;
   ReadyQueue(const ReadyQueue&) = delete;
   ReadyQueue& operator=(const ReadyQueue&) = delete;
   ~ReadyQueue() { clear(); }
 
-  bool empty() const noexcept { return head_seq_ == tail_seq_; }
-  std::size_t size() const noexcept { return static_cast<std::size_t>(tail_seq_ - head_seq_); }
-  std::uint64_t head_seq() const noexcept { return head_seq_; }
-  std::uint64_t tail_seq() const noexcept { return tail_seq_; }
+  /// True when no entry (not even a cancelled one) is left to pass over.
+  bool empty() const noexcept { return head_ == tail_; }
+  /// Callbacks queued and not cancelled.
+  std::size_t size() const noexcept { return live_; }
+  /// Offset one past the last entry: a pass runs the entries before it.
+  std::uint64_t end_offset() const noexcept { return tail_; }
 
-  /// Appends `cb`; returns its sequence number.
-  std::uint64_t push(Callback&& cb) {
-    if (size() == capacity_) grow();
-    slots_[tail_seq_ & (capacity_ - 1)] = std::move(cb);
-    return tail_seq_++;
+  /// Appends a callback built from `f` in place; returns its offset.
+  template <class F>
+  std::uint64_t emplace(F&& f) {
+    if constexpr (std::is_same_v<std::remove_cvref_t<F>, Callback>) {
+      const Ops* ops = f.ops();
+      if (ops == nullptr) {
+        // Cancelled before it got here (a threadsafe call): queue a skip, so
+        // that a copy of its handle still sees cancelled() until it is passed.
+        unsigned char* entry = reserve(2 * kHeader);
+        set_ops(entry, skip_marker(2 * kHeader));
+        const std::uint64_t at = tail_;
+        tail_ += 2 * kHeader;
+        return at;
+      }
+      unsigned char* entry = reserve(kHeader + ops->payload_size);
+      f.release_into(entry + kHeader);
+      return commit(entry, ops);
+    } else {
+      unsigned char* entry = reserve(kHeader + Callback::payload_size_of<F>());
+      const Ops* ops = Callback::construct_into(entry + kHeader, std::forward<F>(f));
+      return commit(entry, ops);
+    }
   }
 
-  /// Moves the front entry out (it may be empty if it was cancelled).
-  Callback pop() noexcept {
-    Callback cb = std::move(slots_[head_seq_ & (capacity_ - 1)]);
-    ++head_seq_;
-    return cb;
+  /// Runs every entry before `end` (an end_offset() taken earlier), in order,
+  /// each through `run(invoke, offset)` where `invoke()` calls it; destroys
+  /// each after it ran. Entries appended meanwhile are left for later.
+  /// Returns how many ran.
+  template <class Runner>
+  std::uint64_t run_until(std::uint64_t end, Runner&& run) {
+    std::uint64_t ran = 0;
+    hold_ = head_;  // the bytes of this pass stay reserved until it ends
+    while (head_ < end) {
+      const std::uint64_t at = head_;
+      unsigned char* entry = at_offset(at);
+      const Ops* ops = ops_at(entry);
+      head_ = at + entry_size(ops);
+      if (is_marker(ops)) continue;  // cancelled
+      --live_;
+      void* payload = entry + kHeader;
+      run([ops, payload] { ops->invoke(payload); }, at);
+      if (ops->destroy != nullptr) ops->destroy(payload);
+      ++ran;
+    }
+    hold_ = head_;
+    retired_.clear();
+    return ran;
   }
 
-  /// The entry with sequence number `seq`, or nullptr if it is no longer queued.
-  Callback* find(std::uint64_t seq) noexcept {
-    if (seq < head_seq_ || seq >= tail_seq_) return nullptr;
-    return &slots_[seq & (capacity_ - 1)];
+  /// Cancels the entry at `offset` if it is still queued: destroys the
+  /// callable now and leaves a skip marker. Returns whether it did.
+  bool cancel(std::uint64_t offset) noexcept {
+    unsigned char* entry = live_entry(offset);
+    if (entry == nullptr) return false;
+    const Ops* ops = ops_at(entry);
+    set_ops(entry, skip_marker(kHeader + ops->payload_size));
+    --live_;
+    // Last: a destructor may push (and grow the ring: the old buffer stays
+    // alive until the next pass ends).
+    if (ops->destroy != nullptr) ops->destroy(entry + kHeader);
+    return true;
   }
 
-  /// Destroys every queued callback (front to back); numbering continues.
+  /// True if the entry at `offset` is still queued but was cancelled.
+  bool is_cancelled(std::uint64_t offset) const noexcept {
+    if (offset < head_ || offset >= tail_) return false;
+    return is_skip(ops_at(at_offset(offset)));
+  }
+
+  /// Destroys every queued callback (front to back); offsets continue. A
+  /// destructor may push again: those are destroyed too.
   void clear() noexcept {
-    while (!empty())
-      pop().reset();
+    while (head_ != tail_) {
+      const std::uint64_t at = head_;
+      unsigned char* entry = at_offset(at);
+      const Ops* ops = ops_at(entry);
+      head_ = at + entry_size(ops);
+      if (is_marker(ops)) continue;
+      --live_;
+      if (ops->destroy != nullptr) ops->destroy(entry + kHeader);
+    }
+    hold_ = head_;
+    retired_.clear();
   }
 
+  /// Buffer bytes (a power of two, or zero).
   std::size_t capacity() const noexcept { return capacity_; }
 
  private:
-  void grow() {
-    std::size_t new_capacity = capacity_ == 0 ? 1024 : capacity_ * 2;
-    auto bigger = std::make_unique<Callback[]>(new_capacity);
-    for (std::uint64_t s = head_seq_; s != tail_seq_; ++s) {
-      bigger[s & (new_capacity - 1)] = std::move(slots_[s & (capacity_ - 1)]);
-    }
-    slots_ = std::move(bigger);
-    capacity_ = new_capacity;
+  // Largest entry: a header and an inline buffer of three pointers.
+  static constexpr std::size_t kSlack = kHeader + Callback::inline_size;
+
+  // Skips are Ops tables that are never called: each stands for a cancelled
+  // entry (or a gap) of its size.
+  static inline const Ops kSkip[4] = {{nullptr, nullptr, nullptr, 0},
+                                      {nullptr, nullptr, nullptr, 8},
+                                      {nullptr, nullptr, nullptr, 16},
+                                      {nullptr, nullptr, nullptr, 24}};
+  // A skip covering `entry_bytes` (8 to 32) bytes, header included.
+  static const Ops* skip_marker(std::size_t entry_bytes) noexcept {
+    return &kSkip[entry_bytes / 8 - 1];
+  }
+  static bool is_skip(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[3]; }
+  static bool is_marker(const Ops* ops) noexcept { return ops->invoke == nullptr; }
+  static std::size_t entry_size(const Ops* ops) noexcept { return kHeader + ops->payload_size; }
+
+  unsigned char* at_offset(std::uint64_t offset) const noexcept {
+    return buffer_ + (offset & (capacity_ - 1));
+  }
+  static const Ops* ops_at(const unsigned char* entry) noexcept {
+    const Ops* ops;
+    std::memcpy(&ops, entry, sizeof ops);
+    return ops;
+  }
+  static void set_ops(unsigned char* entry, const Ops* ops) noexcept {
+    std::memcpy(entry, &ops, sizeof ops);
+  }
+  unsigned char* live_entry(std::uint64_t offset) const noexcept {
+    if (offset < head_ || offset >= tail_) return nullptr;
+    unsigned char* entry = at_offset(offset);
+    return is_marker(ops_at(entry)) ? nullptr : entry;
   }
 
-  std::unique_ptr<Callback[]> slots_;
+  // Room for `bytes` at the tail; returns where the entry goes. Growing is
+  // the only step that can throw.
+  unsigned char* reserve(std::size_t bytes) {
+    if (tail_ + bytes - hold_ > capacity_) [[unlikely]]
+      grow();
+    return at_offset(tail_);
+  }
+  std::uint64_t commit(unsigned char* entry, const Ops* ops) noexcept {
+    set_ops(entry, ops);
+    const std::uint64_t at = tail_;
+    tail_ += kHeader + ops->payload_size;
+    ++live_;
+    return at;
+  }
+
+  [[gnu::noinline]] void grow() {
+    const std::size_t new_capacity = capacity_ == 0 ? 16 * 1024 : capacity_ * 2;
+    auto bigger =
+        std::make_unique<std::uint64_t[]>((new_capacity + kSlack) / sizeof(std::uint64_t));
+    retired_.reserve(retired_.size() + 1);
+    auto* to = reinterpret_cast<unsigned char*>(bigger.get());
+    for (std::uint64_t at = head_; at != tail_;) {
+      unsigned char* from = at_offset(at);
+      const Ops* ops = ops_at(from);
+      unsigned char* dest = to + (at & (new_capacity - 1));
+      set_ops(dest, ops);
+      if (!is_marker(ops)) Callback::relocate_payload(ops, dest + kHeader, from + kHeader);
+      at += entry_size(ops);
+    }
+    if (buffer_ != nullptr) retired_.push_back(std::move(storage_));
+    storage_ = std::move(bigger);
+    buffer_ = to;
+    capacity_ = new_capacity;
+    hold_ = head_;  // a running entry stays behind, in the retired buffer
+  }
+
+  std::unique_ptr<std::uint64_t[]> storage_;  // owns buffer_ (8-aligned)
+  unsigned char* buffer_ = nullptr;
   std::size_t capacity_ = 0;
-  std::uint64_t head_seq_ = 0;
-  std::uint64_t tail_seq_ = 0;
+  std::uint64_t head_ = 0;  // offset of the next entry to run
+  std::uint64_t tail_ = 0;  // offset where the next entry goes
+  std::uint64_t hold_ = 0;  // oldest byte still in use: the pass's start, else head_
+  std::size_t live_ = 0;
+  std::vector<std::unique_ptr<std::uint64_t[]>> retired_;
 };
 
 }  // namespace eddy::detail
