@@ -1,8 +1,9 @@
-// A narrated tour of eddy's event loop: callbacks, timers, a call from another
-// thread, and the exception handler. Run it with `scripts/example.sh`.
+// A narrated tour of eddy: callbacks, timers, a call from another thread, the
+// exception handler, and futures. Run it with `scripts/example.sh`.
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include <eddy/eddy.hpp>
@@ -51,8 +52,28 @@ int main() {
   loop.run_forever();  // returns after stop()
   worker.join();
 
+  // 5. Futures: a result that arrives later. Done callbacks run on the loop.
+  eddy::Future<int> answer = loop.create_future<int>();
+  answer.add_done_callback([&](eddy::Future<int>& f) {
+    say(("future done callback: the answer is " + std::to_string(f.result())).c_str());
+  });
+  loop.call_later(20ms, [answer]() mutable { answer.set_result(42); });
+  int value = loop.run_until_complete(answer);  // runs the loop until the future is done
+  std::printf("           run_until_complete returned %d\n", value);
+
+  // 6. A result computed on another thread, awaited on the loop: wrap_future
+  //    turns a thread-safe ConcurrentFuture into a loop Future.
+  eddy::ConcurrentFuture<std::string> job;
+  std::thread computer([job]() mutable {
+    std::this_thread::sleep_for(10ms);
+    job.set_result("computed on a worker thread");
+  });
+  std::string computed = loop.run_until_complete(eddy::wrap_future(job, loop));
+  say(("wrap_future: " + computed).c_str());
+  computer.join();
+
   eddy::LoopStats stats = loop.stats();
-  std::printf("stopped after %llu iterations and %llu callbacks\n",
+  std::printf("in all: %llu loop iterations ran %llu callbacks\n",
               static_cast<unsigned long long>(stats.iterations),
               static_cast<unsigned long long>(stats.callbacks_run));
   loop.close();

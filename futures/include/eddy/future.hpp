@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -45,17 +46,13 @@ using DoneCallback = SmallFunction<void(FutureCore&)>;
 /// - The first done callback is stored inline, so a future with one callback
 ///   costs one allocation: this state.
 struct FutureCore {
-  struct Entry {
-    DoneCallback fn;
-    DoneCallbackId id = 0;
-  };
-
   FutureCore(Loop& l, SourceLocation where, void (*destroy)(FutureCore*) noexcept) noexcept
       : loop(&l), destroy_self(destroy), created(where) {}
   FutureCore(const FutureCore&) = delete;
   FutureCore& operator=(const FutureCore&) = delete;
 
-  Entry& entry(std::uint32_t i) noexcept { return i == 0 ? first : more[i - 1]; }
+  /// Done callback i (its DoneCallbackId is i + 1).
+  DoneCallback& callback(std::uint32_t i) noexcept { return i == 0 ? first : (*more)[i - 1]; }
 
   Loop* loop;
   void (*destroy_self)(FutureCore*) noexcept;
@@ -64,12 +61,12 @@ struct FutureCore {
   bool exception_retrieved = false;
   std::uint32_t count = 0;      // done callbacks added
   std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
-  DoneCallbackId next_id = 1;
+  /// The exception of a failed future, or the CancelledError (with its
+  /// message) of a cancelled one.
   std::exception_ptr exception;
-  std::string cancel_message;
   SourceLocation created;
-  Entry first;
-  std::vector<Entry> more;
+  DoneCallback first;
+  std::unique_ptr<std::vector<DoneCallback>> more;  // callbacks 1.., allocated on demand
 };
 
 /// "Future (pending)", for reports.
@@ -85,7 +82,9 @@ inline void add_ref(FutureCore* core) noexcept {
 }
 inline void release(FutureCore* core) noexcept {
   if (--core->refs == 0) {
-    if (core->exception && !core->exception_retrieved) report_unretrieved_exception(*core);
+    if (core->state == FutureState::finished && core->exception && !core->exception_retrieved) {
+      report_unretrieved_exception(*core);
+    }
     core->destroy_self(core);
   }
 }
@@ -107,7 +106,7 @@ class CallbackRunner {
   }
   void operator()() {
     for (std::uint32_t i = begin_; i != end_; ++i) {
-      DoneCallback fn = std::move(core_->entry(i).fn);
+      DoneCallback fn = std::move(core_->callback(i));
       if (fn) run_done_callback(*core_, fn);
     }
   }
@@ -122,7 +121,7 @@ class CallbackRunner {
 /// separately, which is observably the same since they are scheduled together.
 inline void schedule_done_callbacks(FutureCore& core) {
   std::uint32_t begin = core.scheduled;
-  while (begin != core.count && !core.entry(begin).fn)
+  while (begin != core.count && !core.callback(begin))
     ++begin;  // removed ones
   core.scheduled = core.count;
   if (begin == core.count) return;
@@ -248,8 +247,8 @@ class Future {
   /// does nothing) if it was already done.
   bool cancel(std::string message = {}) {
     if (core("cancel").state != FutureState::pending) return false;
+    shared_->exception = std::make_exception_ptr(CancelledError(std::move(message)));
     shared_->state = FutureState::cancelled;
-    shared_->cancel_message = std::move(message);
     detail::schedule_done_callbacks(*shared_);
     return true;
   }
@@ -272,13 +271,13 @@ class Future {
       }
     };
     detail::FutureCore& core = this->core("add_done_callback");
-    DoneCallbackId id = core.next_id++;
     if (core.count == 0) {
-      core.first = {std::move(wrapped), id};
+      core.first = std::move(wrapped);
     } else {
-      core.more.push_back({std::move(wrapped), id});
+      if (!core.more) core.more = std::make_unique<std::vector<detail::DoneCallback>>();
+      core.more->push_back(std::move(wrapped));
     }
-    ++core.count;
+    DoneCallbackId id = ++core.count;
     if (done()) detail::schedule_done_callbacks(core);
     return id;
   }
@@ -287,14 +286,11 @@ class Future {
   /// were removed (0 or 1); a removed callback never runs.
   std::size_t remove_done_callback(DoneCallbackId id) {
     detail::FutureCore& core = this->core("remove_done_callback");
-    for (std::uint32_t i = core.scheduled; i < core.count; ++i) {
-      detail::FutureCore::Entry& e = core.entry(i);
-      if (e.id == id && e.fn) {
-        e.fn.reset();
-        return 1;
-      }
-    }
-    return 0;
+    if (id == 0 || id > core.count || id - 1 < core.scheduled) return 0;  // unknown or scheduled
+    detail::DoneCallback& fn = core.callback(static_cast<std::uint32_t>(id - 1));
+    if (!fn) return 0;  // removed already
+    fn.reset();
+    return 1;
   }
 
   /// Where the future was created (Loop::create_future's caller).
@@ -318,7 +314,7 @@ class Future {
   }
   void check_result_ready(const char* method) const {
     if (core(method).state == FutureState::pending) detail::throw_future_pending(method);
-    if (shared_->state == FutureState::cancelled) throw CancelledError(shared_->cancel_message);
+    if (shared_->state == FutureState::cancelled) std::rethrow_exception(shared_->exception);
   }
   void finish() {
     shared_->state = FutureState::finished;
