@@ -264,19 +264,12 @@ void Loop::arm_timer(std::int64_t deadline) noexcept {
   armed_deadline_ = deadline;
 }
 
-TimerHandle Loop::schedule_timer(std::int64_t when, detail::Callback cb) {
-  detail::TimerQueue::TimerId id = timers_.add(when, std::move(cb));
-  if (!dispatching_) {
-    // Outside a pass (before running, or from a host's libuv callback): make
-    // sure libuv wakes for it. Inside a pass, run_ready re-arms once at the end.
-    if (virtual_time_) {
-      if (!idle_active_) start_idle();
-    } else if (when < armed_deadline_) {
-      arm_timer(when);
-    }
+void Loop::wake_for_timer(std::int64_t when) noexcept {
+  if (virtual_time_) {
+    if (!idle_active_) start_idle();
+  } else if (when < armed_deadline_) {
+    arm_timer(when);
   }
-  std::uint64_t raw = (static_cast<std::uint64_t>(id.generation) << 32) | id.slot;
-  return TimerHandle(this, raw, Clock::time_point{Clock::duration{when}});
 }
 
 Handle Loop::post_threadsafe(detail::Callback cb) {
@@ -488,9 +481,10 @@ void Loop::on_idle() {
 void Loop::run_ready() {
   // An attached loop is driven by its host's uv_run: the pass itself counts as
   // running, for get_running_loop() and for the thread rules.
-  bool host_driven = !running_;
-  Loop* previous_running = tls_running_loop;
-  if (host_driven) {
+  const bool host_driven = !running_;
+  Loop* previous_running = nullptr;
+  if (host_driven) [[unlikely]] {
+    previous_running = tls_running_loop;
     running_ = true;
     tls_running_loop = this;
   }
@@ -536,7 +530,7 @@ void Loop::run_ready() {
   } else {
     update_idle_and_timer();
   }
-  if (host_driven) {
+  if (host_driven) [[unlikely]] {
     running_ = false;
     tls_running_loop = previous_running;
   }

@@ -8,20 +8,7 @@ namespace eddy::detail {
 
 namespace {
 constexpr std::size_t kArity = 4;
-constexpr std::size_t kMinCompactSize = 64;
 }  // namespace
-
-TimerQueue::TimerId TimerQueue::add(std::int64_t when, Callback&& cb) {
-  if (free_slots_.empty()) grow_slab();  // the only step that allocates
-  std::uint32_t slot = free_slots_.back();
-  free_slots_.pop_back();
-  ++generations_[slot];  // handles of the slot's previous timer no longer match
-  callbacks_[slot].assign(std::move(cb));
-  states_[slot] = SlotState::scheduled;
-  heap_.push_back(Entry{when, next_sequence_++, slot});  // never reallocates: see grow_slab
-  sift_up(heap_.size() - 1);
-  return TimerId{slot, generations_[slot]};
-}
 
 void TimerQueue::grow_slab() {
   // Every allocation happens here, before anything changes, so a bad_alloc
@@ -44,39 +31,6 @@ void TimerQueue::grow_slab() {
   }
 }
 
-bool TimerQueue::cancel(TimerId id) noexcept {
-  if (id.slot >= states_.size() || generations_[id.slot] != id.generation) return false;
-  SlotState& state = states_[id.slot];
-  if (state == SlotState::scheduled) {
-    state = SlotState::cancelled;
-    ++cancelled_in_heap_;
-    destroy_callback(id.slot);
-    if (cancelled_in_heap_ == heap_.size() ||
-        (heap_.size() >= kMinCompactSize && cancelled_in_heap_ * 2 > heap_.size())) {
-      compact();
-    }
-    return true;
-  }
-  if (state == SlotState::ready) {
-    // Already handed to the ready queue: the forwarder finds it cancelled and frees the slot.
-    state = SlotState::cancelled;
-    destroy_callback(id.slot);
-    return true;
-  }
-  return false;
-}
-
-void TimerQueue::destroy_callback(std::uint32_t slot) noexcept {
-  Callback& cb = callbacks_[slot];
-  if (cb.trivially_destructible()) {
-    cb.reset();  // no user code runs
-  } else {
-    // A destructor may add timers, which may grow the slab under our feet:
-    // move the callable out first.
-    Callback victim = std::move(cb);
-  }
-}
-
 void TimerQueue::clear() noexcept {
   std::vector<Callback> victims = std::move(callbacks_);
   callbacks_.clear();  // moved-from: make the state explicit
@@ -85,6 +39,7 @@ void TimerQueue::clear() noexcept {
   states_.clear();
   free_slots_.clear();
   cancelled_in_heap_ = 0;
+  scheduled_ = 0;
   victims.clear();  // destructors may add timers again; the caller loops until empty
 }
 

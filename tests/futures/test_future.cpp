@@ -2,6 +2,9 @@
 // Loop::run_until_complete, object lifetimes and the allocation budget.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <thread>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -921,7 +924,7 @@ TEST_F(FutureTest, DoneCallbackCapturesOfAFutureThatNeverCompletesAreDestroyedWi
 
 // ------------------------------------------------------------------ allocations
 
-TEST_F(FutureTest, AFutureWithOneDoneCallbackOfThreePointersCostsOneAllocation) {
+TEST_F(FutureTest, AFutureWithOneDoneCallbackOfThreePointersCostsAtMostOneAllocation) {
   // Warm up: the loop's ready queue grows on its first use.
   loop.call_soon([] {});
   loop.run_once();
@@ -967,8 +970,10 @@ TEST_F(FutureTest, AFutureWithOneDoneCallbackOfThreePointersCostsOneAllocation) 
   }
   EXPECT_EQ(a, 15);  // both callbacks ran inside the measured regions
   EXPECT_EQ(b, 2);
-  EXPECT_EQ(with_future_allocations, 1);
-  EXPECT_EQ(without_argument_allocations, 1);
+  // At most the state itself; none when a state freed earlier on this thread
+  // is reused (eddy caches them), as the second one always is.
+  EXPECT_LE(with_future_allocations, 1);
+  EXPECT_EQ(without_argument_allocations, 0);
 }
 
 }  // namespace
@@ -1021,6 +1026,40 @@ TEST(FutureHandle, FinishingAFutureWhoseCallbacksWereAllRemovedQueuesNothing) {
   EXPECT_EQ(f.remove_done_callback(id), 1u);
   f.set_result(1);
   EXPECT_EQ(loop.stats().ready, 0u);
+  loop.close();
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST(FutureMemory, AStateOutlivingTheThreadThatCreatedItIsFreedSafely) {
+  // States are cached per thread: one created on a thread that has exited
+  // (its cache freed) is released on this thread, into this thread's cache.
+  Loop loop;
+  std::optional<Future<std::string>> f;
+  std::thread creator([&] { f = loop.create_future<std::string>(); });
+  creator.join();
+  f->set_result(std::string(100, 'x'));
+  EXPECT_EQ(loop.run_until_complete(*f).size(), 100u);
+  f.reset();
+  Future<std::string> again = loop.create_future<std::string>();  // may reuse that block
+  EXPECT_FALSE(again.done());
+  loop.close();
+}
+
+TEST(FutureMemory, StatesAreReusedNotLeaked) {
+  // Under LeakSanitizer (CI's ASan run) a state that is never freed fails the run.
+  Loop loop;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Future<int>> futures;
+    for (int i = 0; i < 1000; ++i)
+      futures.push_back(loop.create_future<int>());
+    for (int i = 0; i < 1000; ++i)
+      futures[static_cast<std::size_t>(i)].set_result(i);
+  }
   loop.close();
 }
 

@@ -106,8 +106,16 @@ class CallbackRunner {
   }
   void operator()() {
     for (std::uint32_t i = begin_; i != end_; ++i) {
-      DoneCallback fn = std::move(core_->callback(i));
-      if (fn) run_done_callback(*core_, fn);
+      if (i == 0) {
+        // The first callback lives in the state itself, which never moves:
+        // run it in place.
+        if (core_->first) run_done_callback(*core_, core_->first);
+        core_->first.reset();
+      } else {
+        // Others live in a vector that a callback may grow: move out first.
+        DoneCallback fn = std::move(core_->callback(i));
+        if (fn) run_done_callback(*core_, fn);
+      }
     }
   }
 
@@ -136,6 +144,62 @@ struct FutureShared : FutureCore {
 template <>
 struct FutureShared<void> : FutureCore {
   using FutureCore::FutureCore;
+};
+
+/// A per-thread cache of freed blocks of one size: future states are reused
+/// instead of going back to malloc, whose small-object caches are far smaller
+/// than the bursts of futures an event loop creates.
+///
+/// Memory: a thread keeps as many free blocks as it once had live futures of
+/// that size at the same time (as the loop keeps its ready ring and timer
+/// slab at their peak); they are freed when the thread exits. A block freed
+/// after that (a future outliving its thread's exit) goes back to malloc.
+template <std::size_t Size>
+class BlockCache {
+ public:
+  static void* allocate() {
+    if (!destroyed()) {
+      std::vector<void*>& blocks = instance().free_;
+      if (!blocks.empty()) {
+        void* block = blocks.back();
+        blocks.pop_back();
+        return block;
+      }
+    }
+    return ::operator new(Size);
+  }
+  static void deallocate(void* block) noexcept {
+    if (!destroyed()) {
+      try {
+        instance().free_.push_back(block);
+        return;
+      } catch (...) {  // no memory to remember it: give it back instead
+      }
+    }
+    ::operator delete(block);
+  }
+
+  BlockCache() = default;
+  BlockCache(const BlockCache&) = delete;
+  BlockCache& operator=(const BlockCache&) = delete;
+  ~BlockCache() {
+    destroyed() = true;
+    for (void* block : free_)
+      ::operator delete(block);
+  }
+
+ private:
+  static BlockCache& instance() {
+    static thread_local BlockCache cache;
+    return cache;
+  }
+  // Trivially destructible, so still readable while other thread-local and
+  // static objects are destroyed at exit.
+  static bool& destroyed() noexcept {
+    static thread_local bool flag = false;
+    return flag;
+  }
+  std::vector<void*> free_;
 };
 
 [[noreturn]] void throw_future_pending(const char* method);
@@ -262,7 +326,7 @@ class Future {
     static_assert(
         std::is_invocable_v<std::decay_t<F>&, Future&> || std::is_invocable_v<std::decay_t<F>&>,
         "a done callback takes (Future<T>&) or nothing");
-    detail::DoneCallback wrapped = [fn = std::forward<F>(fn)](detail::FutureCore& core) mutable {
+    auto wrapped = [fn = std::forward<F>(fn)](detail::FutureCore& core) mutable {
       if constexpr (std::is_invocable_v<std::decay_t<F>&, Future&>) {
         Future self(static_cast<Shared*>(&core));
         std::invoke(fn, self);
@@ -272,10 +336,10 @@ class Future {
     };
     detail::FutureCore& core = this->core("add_done_callback");
     if (core.count == 0) {
-      core.first = std::move(wrapped);
+      core.first.assign(std::move(wrapped));  // built in place: no temporary
     } else {
       if (!core.more) core.more = std::make_unique<std::vector<detail::DoneCallback>>();
-      core.more->push_back(std::move(wrapped));
+      core.more->emplace_back(std::move(wrapped));
     }
     DoneCallbackId id = ++core.count;
     if (done()) detail::schedule_done_callbacks(core);
@@ -321,7 +385,11 @@ class Future {
     detail::schedule_done_callbacks(*shared_);
   }
 
-  static void destroy(detail::FutureCore* core) noexcept { delete static_cast<Shared*>(core); }
+  static void destroy(detail::FutureCore* core) noexcept {
+    Shared* shared = static_cast<Shared*>(core);
+    shared->~Shared();
+    detail::BlockCache<sizeof(Shared)>::deallocate(shared);
+  }
 
   Shared* shared_ = nullptr;
 
@@ -333,7 +401,9 @@ class Future {
 template <class T = void>
 Future<T> make_future(Loop& loop, SourceLocation where = SourceLocation::current()) {
   using Shared = detail::FutureShared<T>;
-  return Future<T>(new Shared(loop, where, &Future<T>::destroy), typename Future<T>::Adopt{});
+  void* block = detail::BlockCache<sizeof(Shared)>::allocate();
+  return Future<T>(::new (block) Shared(loop, where, &Future<T>::destroy),
+                   typename Future<T>::Adopt{});
 }
 
 template <class T>

@@ -334,7 +334,17 @@ class Loop {
   void start_idle() noexcept;
   void set_idle(bool active) noexcept;
   void arm_timer(std::int64_t deadline) noexcept;
-  TimerHandle schedule_timer(std::int64_t when, detail::Callback cb);
+  template <class F>
+  TimerHandle schedule_timer(std::int64_t when, F&& f) {
+    detail::TimerQueue::TimerId id = timers_.add(when, std::forward<F>(f));
+    // Inside a pass, run_ready re-arms once at its end; outside (before
+    // running, or from a host's libuv callback), make sure libuv wakes for it.
+    if (!dispatching_) [[unlikely]]
+      wake_for_timer(when);
+    std::uint64_t raw = (static_cast<std::uint64_t>(id.generation) << 32) | id.slot;
+    return TimerHandle(this, raw, Clock::time_point{Clock::duration{when}});
+  }
+  void wake_for_timer(std::int64_t when) noexcept;
   Handle post_threadsafe(detail::Callback cb);
 
   // Called from libuv.

@@ -48,11 +48,46 @@ class TimerQueue {
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
 
-  TimerId add(std::int64_t when, Callback&& cb);
+  /// Schedules a callable built from `f` in its slot (no temporary).
+  template <class F>
+  TimerId add(std::int64_t when, F&& f) {
+    if (free_slots_.empty()) grow_slab();  // the only step that allocates
+    std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    ++generations_[slot];  // handles of the slot's previous timer no longer match
+    callbacks_[slot].assign(std::forward<F>(f));
+    states_[slot] = SlotState::scheduled;
+    heap_.push_back(Entry{when, next_sequence_++, slot});  // never reallocates: see grow_slab
+    ++scheduled_;
+    sift_up(heap_.size() - 1);
+    return TimerId{slot, generations_[slot]};
+  }
 
   /// Cancels a scheduled or ready timer: destroys its callback now. Returns
   /// false if `id` already ran or was cancelled.
-  bool cancel(TimerId id) noexcept;
+  bool cancel(TimerId id) noexcept {
+    if (id.slot >= states_.size() || generations_[id.slot] != id.generation) return false;
+    SlotState& state = states_[id.slot];
+    if (state == SlotState::scheduled) {
+      state = SlotState::cancelled;
+      ++cancelled_in_heap_;
+      --scheduled_;
+      destroy_callback(id.slot);
+      if (cancelled_in_heap_ == heap_.size() ||
+          (heap_.size() >= kMinCompactSize && cancelled_in_heap_ * 2 > heap_.size())) {
+        compact();
+      }
+      return true;
+    }
+    if (state == SlotState::ready) {
+      // Already handed to the ready queue: the forwarder finds it cancelled
+      // and frees the slot.
+      state = SlotState::cancelled;
+      destroy_callback(id.slot);
+      return true;
+    }
+    return false;
+  }
 
   /// True if `id` names a timer that was cancelled and whose slot is not yet reused.
   bool is_cancelled(TimerId id) const noexcept {
@@ -62,11 +97,11 @@ class TimerQueue {
   }
 
   /// True if no timer is scheduled (cancelled entries not yet removed do not count).
-  bool empty() const noexcept { return heap_.size() == cancelled_in_heap_; }
+  bool empty() const noexcept { return scheduled_ == 0; }
   /// Slots not free: scheduled, ready or cancelled-but-not-yet-removed timers.
   std::size_t slots_in_use() const noexcept { return callbacks_.size() - free_slots_.size(); }
   /// Number of scheduled, not cancelled timers.
-  std::size_t size() const noexcept { return heap_.size() - cancelled_in_heap_; }
+  std::size_t size() const noexcept { return scheduled_; }
 
   /// Deadline of the earliest scheduled timer. Precondition: !empty().
   std::int64_t next_deadline() noexcept {
@@ -124,6 +159,18 @@ class TimerQueue {
   }
 
   static constexpr std::size_t kBulkMinSize = 4096;
+  static constexpr std::size_t kMinCompactSize = 64;
+
+  void destroy_callback(std::uint32_t slot) noexcept {
+    Callback& cb = callbacks_[slot];
+    if (cb.trivially_destructible()) {
+      cb.reset();  // no user code runs
+    } else {
+      // A destructor may add timers, which may grow the slab under our feet:
+      // move the callable out first.
+      Callback victim = std::move(cb);
+    }
+  }
 
   template <class Sink>
   void hand_out(std::uint32_t slot, Sink& sink) {
@@ -133,6 +180,7 @@ class TimerQueue {
       return;
     }
     states_[slot] = SlotState::ready;
+    --scheduled_;
     sink(slot);
   }
   bool due_at_least(std::int64_t now, std::size_t count);
@@ -147,7 +195,6 @@ class TimerQueue {
   void heapify() noexcept;
   void release(std::uint32_t slot, SlotState now) noexcept;
   void grow_slab();
-  void destroy_callback(std::uint32_t slot) noexcept;
 
   std::vector<Entry> heap_;
   std::vector<Callback> callbacks_;
@@ -156,6 +203,7 @@ class TimerQueue {
   std::vector<std::uint32_t> free_slots_;
   std::vector<std::uint32_t> due_search_;  // scratch for due_at_least
   std::size_t cancelled_in_heap_ = 0;
+  std::size_t scheduled_ = 0;  // == heap_.size() - cancelled_in_heap_, kept to test it cheaply
   std::uint64_t next_sequence_ = 0;
 };
 
