@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -159,13 +160,15 @@ class ReadyQueue {
   unsigned char* at_offset(std::uint64_t offset) const noexcept {
     return buffer_ + (offset & (capacity_ - 1));
   }
+  // The header is a real `const Ops*` object created in the buffer, written
+  // and read with that type (not memcpy through unsigned char, which may
+  // alias anything): the compiler can then keep tail_ and the other members
+  // in registers across a burst of pushes.
   static const Ops* ops_at(const unsigned char* entry) noexcept {
-    const Ops* ops;
-    std::memcpy(&ops, entry, sizeof ops);
-    return ops;
+    return *std::launder(reinterpret_cast<const Ops* const*>(entry));
   }
   static void set_ops(unsigned char* entry, const Ops* ops) noexcept {
-    std::memcpy(entry, &ops, sizeof ops);
+    ::new (static_cast<void*>(entry)) const Ops*(ops);
   }
   unsigned char* live_entry(std::uint64_t offset) const noexcept {
     if (offset < head_ || offset >= tail_) return nullptr;
