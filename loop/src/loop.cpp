@@ -23,6 +23,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <thread>
 
 namespace eddy {
 
@@ -204,6 +205,10 @@ void Loop::release_everything() noexcept {
     }
     taken.clear();  // outside the lock: destructors may call call_soon_threadsafe
   }
+  // A producer that passed the closed check before us may still be inside
+  // uv_async_send: wait for it (a syscall's time) before closing the handle.
+  while (senders_in_flight_.load(std::memory_order_acquire) != 0)
+    std::this_thread::yield();
   closed_ = true;
   owner_thread_.store(0, std::memory_order_relaxed);  // scheduling calls take the slow path: closed
   if (idle_active_) uv_idle_stop(&handles_->idle);
@@ -256,9 +261,11 @@ void Loop::set_idle(bool active) noexcept {
 }
 
 void Loop::arm_timer(std::int64_t deadline) noexcept {
-  std::int64_t remaining = deadline - now_ns();
-  std::uint64_t ms =
-      remaining <= 0 ? 0 : static_cast<std::uint64_t>((remaining + 999'999) / 1'000'000);
+  std::int64_t remaining;
+  if (__builtin_sub_overflow(deadline, now_ns(), &remaining)) remaining = INT64_MAX;
+  std::uint64_t ms = remaining <= 0 ? 0
+                                    : static_cast<std::uint64_t>(remaining / 1'000'000) +
+                                          (remaining % 1'000'000 != 0 ? 1 : 0);
   uv_update_time(uv_);  // libuv counts from its cached time; refresh it first
   uv_timer_start(&handles_->timer, &detail::UvHandles::timer_cb, ms, 0);
   armed_deadline_ = deadline;
@@ -273,18 +280,32 @@ void Loop::wake_for_timer(std::int64_t when) noexcept {
 }
 
 Handle Loop::post_threadsafe(detail::Callback cb) {
-  std::unique_lock lock(inbox_mutex_);
-  if (inbox_closed_) {
-    lock.unlock();
-    detail::throw_loop_closed("call_soon_threadsafe");
+  // Lock order: inbox_mutex_ is a leaf lock. uv_async_send (a write to an
+  // eventfd) happens after unlocking, so the loop thread's drain never waits
+  // for a syscall; senders_in_flight_, raised under the lock, keeps close()
+  // from freeing the handle until every send that began before it is done.
+  uv_async_t* wake = nullptr;
+  std::uint64_t id;
+  {
+    std::unique_lock lock(inbox_mutex_);
+    if (inbox_closed_) {
+      lock.unlock();
+      detail::throw_loop_closed("call_soon_threadsafe");
+    }
+    const bool was_empty = inbox_.empty();
+    inbox_.push_back(std::move(cb));
+    id = inbox_first_id_ + inbox_.size() - 1;
+    // Wake the loop only on the empty -> non-empty transition: the loop drains
+    // the whole inbox at once.
+    if (was_empty) {
+      wake = &handles_->async;
+      senders_in_flight_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  bool was_empty = inbox_.empty();
-  inbox_.push_back(std::move(cb));
-  std::uint64_t id = inbox_first_id_ + inbox_.size() - 1;
-  // Wake the loop only on the empty -> non-empty transition: the loop drains the
-  // whole inbox at once. Sent under the lock so close() cannot free the handle
-  // between our check of inbox_closed_ and the send.
-  if (was_empty) uv_async_send(&handles_->async);
+  if (wake != nullptr) {
+    uv_async_send(wake);
+    senders_in_flight_.fetch_sub(1, std::memory_order_release);
+  }
   return Handle(this, Handle::Kind::threadsafe, id);
 }
 
@@ -609,6 +630,13 @@ void Loop::update_idle_and_timer() noexcept {
     std::int64_t next = timers_.next_deadline();
     if (virtual_time_) {
       want_idle = want_idle || next != kNever;
+    } else if (next == kNever) {
+      // Only timers that never fire: nothing to wake up for (an attached
+      // host's uv_run may return).
+      if (armed_deadline_ != kNever) {
+        uv_timer_stop(&handles_->timer);
+        armed_deadline_ = kNever;
+      }
     } else if (next <= now_ns()) {
       want_idle = true;  // already due: the next pass takes it, no need to sleep
     } else if (next != armed_deadline_) {

@@ -1229,6 +1229,22 @@ TEST_F(HostLoop, AttachedLoopWithOnlyACancelledTimerLetsTheHostsUvRunReturn) {
   loop.close();
 }
 
+TEST_F(HostLoop, ATimerThatNeverFiresDoesNotKeepTheHostsUvRunAlive) {
+  Loop loop(LoopOptions().attach_to(&uv).debug(false));
+  bool never_fired = false;
+  TimerHandle armed = loop.call_later(3600.0, [] {});   // libuv's timer is armed for it...
+  loop.call_later(1e300, [&] { never_fired = true; });  // ..."never" stays behind
+  loop.call_soon([&] { armed.cancel(); });              // cancelled inside a pass
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    EXPECT_FALSE(watchdog.fired) << "uv_run waited for a timer that never fires";
+  }
+  EXPECT_FALSE(never_fired);
+  EXPECT_EQ(loop.stats().timers, 1u);
+  loop.close();
+}
+
 TEST_F(HostLoop, AttachedLoopDoesNotKeepTheHostsUvRunAliveWithoutWork) {
   Loop loop(LoopOptions().attach_to(&uv).use_clock(std::make_shared<VirtualClock>()).debug(false));
   {

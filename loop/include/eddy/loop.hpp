@@ -49,7 +49,8 @@ struct ExceptionContext {
   std::string message;
   /// The exception, if one was thrown (null for reports such as a slow callback).
   std::exception_ptr exception;
-  /// The callback involved, described ("call_soon callback #42"), if any.
+  /// The callback involved, described ("callback #4096" or "timer callback
+  /// #4096", the number identifying its queue entry), if any.
   std::string handle;
   /// The future or task involved, described, if any (set by futures/).
   std::string future;
@@ -389,9 +390,12 @@ class Loop {
   // call_soon_threadsafe inbox. Lock order: inbox_mutex_ is a leaf lock, never
   // held while user code runs (callbacks are destroyed outside it).
   std::mutex inbox_mutex_;
-  std::vector<detail::Callback> inbox_;        // guarded by inbox_mutex_
-  std::uint64_t inbox_first_id_ = 0;           // guarded: id of inbox_[0]
-  bool inbox_closed_ = false;                  // guarded
+  std::vector<detail::Callback> inbox_;  // guarded by inbox_mutex_
+  std::uint64_t inbox_first_id_ = 0;     // guarded: id of inbox_[0]
+  bool inbox_closed_ = false;            // guarded
+  // Producers inside uv_async_send: raised under the lock, lowered (release)
+  // after the send; close() waits (acquire) for zero before closing the handle.
+  std::atomic<int> senders_in_flight_{0};
   std::vector<detail::Callback> inbox_spare_;  // loop thread only
   // The last drained batch, to find a threadsafe Handle's entry in ready_.
   std::uint64_t batch_first_id_ = 0;
