@@ -47,7 +47,17 @@ class ReadyQueue {
   /// True when no entry (not even a cancelled one) is left to pass over.
   bool empty() const noexcept { return head_ == tail_; }
   /// Callbacks queued and not cancelled.
-  std::size_t size() const noexcept { return live_; }
+  /// Callbacks queued and not cancelled. Counted by walking the queue (it is
+  /// for diagnostics): keeping a counter would cost every push and every run.
+  std::size_t size() const noexcept {
+    std::size_t live = 0;
+    for (std::uint64_t at = head_; at != tail_;) {
+      const Ops* ops = ops_at(at_offset(at));
+      live += is_marker(ops) ? 0 : 1;
+      at += entry_size(ops);
+    }
+    return live;
+  }
   /// Offset one past the last entry: a pass runs the entries before it.
   std::uint64_t end_offset() const noexcept { return tail_; }
 
@@ -89,7 +99,6 @@ class ReadyQueue {
       const Ops* ops = ops_at(entry);
       head_ = at + entry_size(ops);
       if (is_marker(ops)) continue;  // cancelled
-      --live_;
       void* payload = entry + kHeader;
       run([ops, payload] { ops->invoke(payload); }, at);
       if (ops->destroy != nullptr) ops->destroy(payload);
@@ -107,7 +116,6 @@ class ReadyQueue {
     if (entry == nullptr) return false;
     const Ops* ops = ops_at(entry);
     set_ops(entry, skip_marker(kHeader + ops->payload_size));
-    --live_;
     // Last: a destructor may push (and grow the ring: the old buffer stays
     // alive until the next pass ends).
     if (ops->destroy != nullptr) ops->destroy(entry + kHeader);
@@ -129,7 +137,6 @@ class ReadyQueue {
       const Ops* ops = ops_at(entry);
       head_ = at + entry_size(ops);
       if (is_marker(ops)) continue;
-      --live_;
       if (ops->destroy != nullptr) ops->destroy(entry + kHeader);
     }
     hold_ = head_;
@@ -187,7 +194,6 @@ class ReadyQueue {
     set_ops(entry, ops);
     const std::uint64_t at = tail_;
     tail_ += kHeader + ops->payload_size;
-    ++live_;
     return at;
   }
 
@@ -218,7 +224,6 @@ class ReadyQueue {
   std::uint64_t head_ = 0;  // offset of the next entry to run
   std::uint64_t tail_ = 0;  // offset where the next entry goes
   std::uint64_t hold_ = 0;  // oldest byte still in use: the pass's start, else head_
-  std::size_t live_ = 0;
   std::vector<std::unique_ptr<std::uint64_t[]>> retired_;
 };
 
