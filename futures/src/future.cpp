@@ -40,19 +40,15 @@ void report_unretrieved_exception(FutureCore& core) noexcept {
   }
 }
 
-void run_done_callback(FutureCore& core, DoneCallback& fn) noexcept {
+void report_done_callback_error(FutureCore& core) noexcept {
   try {
-    fn(core);
+    ExceptionContext context;
+    context.future = describe(core);
+    context.message = "Exception in done callback of " + context.future;
+    context.exception = std::current_exception();
+    context.source = core.created;
+    core.loop->call_exception_handler(context);
   } catch (...) {
-    try {
-      ExceptionContext context;
-      context.future = describe(core);
-      context.message = "Exception in done callback of " + context.future;
-      context.exception = std::current_exception();
-      context.source = core.created;
-      core.loop->call_exception_handler(context);
-    } catch (...) {
-    }
   }
 }
 

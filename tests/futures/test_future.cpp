@@ -971,9 +971,10 @@ TEST_F(FutureTest, AFutureWithOneDoneCallbackOfThreePointersCostsAtMostOneAlloca
   EXPECT_EQ(a, 15);  // both callbacks ran inside the measured regions
   EXPECT_EQ(b, 2);
   // At most the state itself; none when a state freed earlier on this thread
-  // is reused (eddy caches them), as the second one always is.
+  // is reused (eddy caches them), as the second one always is, except under
+  // AddressSanitizer, where the cache steps aside so that ASan sees every free.
   EXPECT_LE(with_future_allocations, 1);
-  EXPECT_EQ(without_argument_allocations, 0);
+  EXPECT_EQ(without_argument_allocations, detail::kAddressSanitizer ? 1 : 0);
 }
 
 }  // namespace
@@ -1060,6 +1061,51 @@ TEST(FutureMemory, StatesAreReusedNotLeaked) {
     for (int i = 0; i < 1000; ++i)
       futures[static_cast<std::size_t>(i)].set_result(i);
   }
+  loop.close();
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST(FutureMemory, ADoneCallbackMayMoveTheFutureItWasGiven) {
+  Loop loop;
+  Future<int> kept;
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([&kept](Future<int>& done) { kept = std::move(done); });
+    f.set_result(3);
+  }  // only the scheduled callback holds the future now
+  loop.run_once();
+  ASSERT_TRUE(kept.valid());
+  // Still alive: had the move left it without a reference, its state would be
+  // freed and handed to the next future (ASan builds report the use instead).
+  Future<int> next = loop.create_future<int>();
+  EXPECT_FALSE(next.done());
+  EXPECT_EQ(kept.result(), 3);
+  kept = Future<int>();
+  loop.close();
+}
+
+TEST(FutureMemory, ADoneCallbackMayReassignTheFutureItWasGiven) {
+  Loop loop;
+  Future<int> other = loop.create_future<int>();
+  Future<int> seen;
+  {
+    Future<int> f = loop.create_future<int>();
+    f.add_done_callback([&](Future<int>& done) {
+      seen = done;  // a copy: its own reference
+      done = other;
+    });
+    f.set_result(4);
+  }
+  loop.run_once();
+  ASSERT_TRUE(seen.valid());
+  EXPECT_EQ(seen.result(), 4);
+  other.set_result(5);
+  EXPECT_EQ(other.result(), 5);
   loop.close();
 }
 

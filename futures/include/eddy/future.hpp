@@ -74,8 +74,16 @@ std::string describe(const FutureCore& core);
 /// Reports a failed future whose exception nobody retrieved to its loop's
 /// exception handler (called when the last reference goes away).
 void report_unretrieved_exception(FutureCore& core) noexcept;
+/// Reports an exception thrown by a done callback (call inside the catch).
+void report_done_callback_error(FutureCore& core) noexcept;
 /// Runs one done callback; an exception goes to the loop's exception handler.
-void run_done_callback(FutureCore& core, DoneCallback& fn) noexcept;
+inline void run_done_callback(FutureCore& core, DoneCallback& fn) noexcept {
+  try {
+    fn(core);
+  } catch (...) {
+    report_done_callback_error(core);
+  }
+}
 
 inline void add_ref(FutureCore* core) noexcept {
   ++core->refs;
@@ -150,56 +158,86 @@ struct FutureShared<void> : FutureCore {
 /// instead of going back to malloc, whose small-object caches are far smaller
 /// than the bursts of futures an event loop creates.
 ///
+/// The cache is an intrusive list threaded through the free blocks, held in
+/// trivially destructible thread-locals (no guard on the hot path); a second
+/// thread-local, registered on the first free, gives the blocks back to
+/// malloc when the thread exits. A block freed after that (a future outliving
+/// its thread's exit) goes straight back to malloc.
+///
 /// Memory: a thread keeps as many free blocks as it once had live futures of
-/// that size at the same time (as the loop keeps its ready ring and timer
-/// slab at their peak); they are freed when the thread exits. A block freed
-/// after that (a future outliving its thread's exit) goes back to malloc.
+/// that size at the same time, as the loop keeps its ready ring and timer
+/// slab at their peak.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+
 template <std::size_t Size>
 class BlockCache {
+  static_assert(Size >= sizeof(void*));
+  // Under AddressSanitizer every state goes back to malloc, so that a use
+  // after the last release is reported instead of hidden by the cache.
+  static constexpr bool kEnabled = !kAddressSanitizer;
+  struct Node {
+    Node* next;
+  };
+  struct State {
+    Node* head = nullptr;
+    bool registered = false;  // the Releaser below exists for this thread
+    bool released = false;    // ... and has run: the thread is exiting
+  };
+  static State& state() noexcept {
+    static thread_local State s;  // trivially destructible: no guard, valid until the end
+    return s;
+  }
+  struct Releaser {
+    ~Releaser() {
+      State& s = state();
+      s.released = true;
+      while (s.head != nullptr) {
+        Node* n = s.head;
+        s.head = n->next;
+        n->~Node();
+        ::operator delete(static_cast<void*>(n));
+      }
+    }
+  };
+
  public:
   static void* allocate() {
-    if (!destroyed()) {
-      std::vector<void*>& blocks = instance().free_;
-      if (!blocks.empty()) {
-        void* block = blocks.back();
-        blocks.pop_back();
-        return block;
-      }
+    if constexpr (!kEnabled) return ::operator new(Size);
+    State& s = state();
+    if (Node* n = s.head) {
+      s.head = n->next;
+      n->~Node();
+      return n;
     }
     return ::operator new(Size);
   }
   static void deallocate(void* block) noexcept {
-    if (!destroyed()) {
-      try {
-        instance().free_.push_back(block);
-        return;
-      } catch (...) {  // no memory to remember it: give it back instead
-      }
-    }
-    ::operator delete(block);
-  }
-
-  BlockCache() = default;
-  BlockCache(const BlockCache&) = delete;
-  BlockCache& operator=(const BlockCache&) = delete;
-  ~BlockCache() {
-    destroyed() = true;
-    for (void* block : free_)
+    if constexpr (!kEnabled) {
       ::operator delete(block);
+      return;
+    }
+    State& s = state();
+    if (!s.registered || s.released) [[unlikely]] {
+      if (s.released) {  // the thread is exiting: its cache is gone
+        ::operator delete(block);
+        return;
+      }
+      s.registered = true;
+      static thread_local Releaser releaser;  // constructed once per thread
+      (void)releaser;
+    }
+    s.head = ::new (block) Node{s.head};
   }
-
- private:
-  static BlockCache& instance() {
-    static thread_local BlockCache cache;
-    return cache;
-  }
-  // Trivially destructible, so still readable while other thread-local and
-  // static objects are destroyed at exit.
-  static bool& destroyed() noexcept {
-    static thread_local bool flag = false;
-    return flag;
-  }
-  std::vector<void*> free_;
 };
 
 [[noreturn]] void throw_future_pending(const char* method);
@@ -328,7 +366,22 @@ class Future {
         "a done callback takes (Future<T>&) or nothing");
     auto wrapped = [fn = std::forward<F>(fn)](detail::FutureCore& core) mutable {
       if constexpr (std::is_invocable_v<std::decay_t<F>&, Future&>) {
-        Future self(static_cast<Shared*>(&core));
+        // The callback gets a handle that borrows the runner's reference (no
+        // count round trip). If the callback moved or reassigned it, that
+        // reference went with it: take another one for the runner.
+        Shared* shared = static_cast<Shared*>(&core);
+        Future self(shared, Adopt{});
+        struct GiveBack {
+          Future& self;
+          Shared* shared;
+          ~GiveBack() {
+            if (self.shared_ == shared) {
+              self.shared_ = nullptr;
+            } else {
+              detail::add_ref(shared);
+            }
+          }
+        } give_back{self, shared};
         std::invoke(fn, self);
       } else {
         std::invoke(fn);

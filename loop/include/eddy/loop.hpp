@@ -94,7 +94,7 @@ struct LoopStats {
   std::uint64_t iterations = 0;       ///< ready-queue passes run
   std::uint64_t callbacks_run = 0;    ///< callbacks invoked (cancelled ones are not)
   std::uint64_t callback_errors = 0;  ///< callbacks that threw
-  std::size_t ready = 0;              ///< callbacks queued now
+  std::size_t ready = 0;              ///< callbacks queued now (counted when asked)
   std::size_t timers = 0;             ///< timers scheduled now (not cancelled)
   std::size_t bytes_per_timer = 0;    ///< eddy's memory per scheduled timer
 };
