@@ -92,16 +92,7 @@ class FutureTest : public testing::LoopTest {
   std::vector<ExceptionContext> reports;
 };
 
-/// what() of the std::exception in `error`.
-std::string what_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "<not a std::exception>";
-  }
-}
+using testing::what_of;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

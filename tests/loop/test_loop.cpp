@@ -42,15 +42,7 @@ struct Reports {
   }
 };
 
-std::string what_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "<not a std::exception>";
-  }
-}
+using testing::what_of;
 
 // ------------------------------------------------------------------ call_soon order
 

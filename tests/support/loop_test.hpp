@@ -5,11 +5,25 @@
 
 #include <gtest/gtest.h>
 
+#include <exception>
 #include <memory>
+#include <string>
 
 #include <eddy/loop.hpp>
 
 namespace eddy::testing {
+
+/// what() of the exception in `error`, or a marker for one that is not a
+/// std::exception.
+inline std::string what_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "<not a std::exception>";
+  }
+}
 
 /// Counts live instances; copies and moves count as constructions.
 struct Counted {
