@@ -3,7 +3,9 @@
 # sudo). Safe to run again: it does nothing when everything is there.
 set -euo pipefail
 
-packages=(g++ clang meson ninja-build pkg-config libuv1-dev libgtest-dev libgmock-dev libbenchmark-dev)
+# libclang-rt-14-dev: clang's sanitizer runtimes (only "recommended" by clang on Debian 12).
+packages=(g++ clang libclang-rt-14-dev meson ninja-build pkg-config libuv1-dev libgtest-dev libgmock-dev
+  libbenchmark-dev clang-format)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
