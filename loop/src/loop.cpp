@@ -115,7 +115,11 @@ Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
   handles_->open = 3;
   handles_->idle.data = handles_->timer.data = handles_->async.data = handles_;
   if (rc != 0) {
-    handles_->close_all();
+    // The async handle was never initialized: close only the other two.
+    handles_->open = 2;
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->idle), &detail::UvHandles::close_cb);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->timer), &detail::UvHandles::close_cb);
+    handles_ = nullptr;
     if (owns_uv_) {
       uv_run(uv_, UV_RUN_DEFAULT);
       uv_loop_close(uv_);
@@ -489,10 +493,7 @@ void Loop::prepare_step() noexcept {
 void Loop::stop() {
   check_thread("stop");
   stopping_ = true;
-  if (in_run_forever_) {
-    uv_stop(uv_);
-    if (!idle_active_) start_idle();
-  }
+  if (in_run_forever_) uv_stop(uv_);  // libuv then polls with a zero timeout and returns
 }
 
 void Loop::on_idle() {
@@ -546,7 +547,7 @@ void Loop::run_ready() {
   dispatching_ = false;
   if (timers_.empty() && armed_deadline_ == kNever) [[likely]] {
     // No timers: only the idle handle's state can change.
-    bool want_idle = !ready_.empty() || stopping_;
+    bool want_idle = !ready_.empty();
     if (want_idle != idle_active_) set_idle(want_idle);
   } else {
     update_idle_and_timer();
@@ -625,7 +626,10 @@ void Loop::report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcep
 }
 
 void Loop::update_idle_and_timer() noexcept {
-  bool want_idle = !ready_.empty() || stopping_;
+  // stopping_ needs no idle handle: inside run_forever, uv_stop already makes
+  // libuv poll with a zero timeout; outside it (a host driving an attached
+  // loop), stop() concerns only the next run_forever.
+  bool want_idle = !ready_.empty();
   if (!timers_.empty()) {
     std::int64_t next = timers_.next_deadline();
     if (virtual_time_) {
@@ -657,7 +661,7 @@ int Loop::backend_fd() const noexcept {
 
 int Loop::backend_timeout() const noexcept {
   if (closed_) return -1;
-  if (!ready_.empty() || stopping_) return 0;
+  if (!ready_.empty()) return 0;  // (stop() concerns run_forever only)
   // libuv answers 0 for a loop with no active handle ("uv_run would return");
   // for a foreign main loop that means "wait for the fd" (a threadsafe call).
   // Only for an owned loop, whose async fd the constructor registered.

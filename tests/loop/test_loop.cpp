@@ -1237,6 +1237,19 @@ TEST_F(HostLoop, ATimerThatNeverFiresDoesNotKeepTheHostsUvRunAlive) {
   loop.close();
 }
 
+TEST_F(HostLoop, StopInsideAHostDrivenPassDoesNotKeepTheHostSpinning) {
+  // stop() only concerns run_forever; a host's uv_run must go back to sleep.
+  Loop loop(LoopOptions().attach_to(&uv).debug(false));
+  loop.call_soon([&] { loop.stop(); });
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    EXPECT_FALSE(watchdog.fired) << "uv_run kept running after stop()";
+  }
+  EXPECT_LE(loop.stats().iterations, 2u);
+  loop.close();
+}
+
 TEST_F(HostLoop, AttachedLoopDoesNotKeepTheHostsUvRunAliveWithoutWork) {
   Loop loop(LoopOptions().attach_to(&uv).use_clock(std::make_shared<VirtualClock>()).debug(false));
   {
@@ -1285,6 +1298,15 @@ TEST_F(LoopTest, BackendTimeoutIsZeroWithCallbacksReady) {
   EXPECT_EQ(loop.backend_timeout(), 0);
   loop.run_once();
   EXPECT_EQ(loop.backend_timeout(), -1);
+}
+
+TEST_F(LoopTest, BackendTimeoutIgnoresAStopMeantForRunForever) {
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_once();                        // a foreign main loop's step calls stop()
+  EXPECT_EQ(loop.backend_timeout(), -1);  // nothing scheduled: wait, do not spin
+  loop.call_soon([] {});
+  EXPECT_EQ(loop.backend_timeout(), 0);
+  loop.run_once();
 }
 
 TEST_F(LoopTest, BackendTimeoutIsMinusOneWithNothingScheduled) {

@@ -119,9 +119,9 @@ struct LoopStats {
 /// to the exception handler and the loop goes on.
 ///
 /// Invariants:
-/// - The idle handle is active exactly while callbacks are ready (or the loop
-///   is stopping, or a VirtualClock has timers to jump to), so libuv polls
-///   with a zero timeout then and blocks otherwise.
+/// - The idle handle is active exactly while callbacks are ready (or a
+///   VirtualClock has timers to jump to), so libuv polls with a zero timeout
+///   then and blocks otherwise; stop() inside run_forever uses uv_stop.
 /// - The libuv timer is armed for the earliest eddy deadline (real clock
 ///   only); it only wakes the poll, eddy's heap decides what is due.
 /// - Every callback is run or destroyed exactly once, close() included.
