@@ -303,3 +303,19 @@ TEST_F(LoopTest, ManyThreadsCompleteManyWrappedFuturesEachExactlyOnce) {
 
 }  // namespace
 }  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST_F(LoopTest, WrappingASourceThatNeverCompletesLeaksNothingOnceBothAreDropped) {
+  {
+    ConcurrentFuture<int> source;
+    source.add_done_callback([token = Counted{}](ConcurrentFuture<int>&) {});  // a witness
+    Future<int> wrapped = wrap_future(source, loop);
+    EXPECT_EQ(Counted::alive(), 1);
+  }  // both handles dropped; the source will never complete
+  EXPECT_EQ(Counted::alive(), 0) << "the source's state was kept alive by a reference cycle";
+}
+
+}  // namespace
+}  // namespace eddy

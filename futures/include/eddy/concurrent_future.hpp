@@ -156,6 +156,17 @@ class ConcurrentFuture {
   }
 
  private:
+  template <class U>
+  friend Future<U> wrap_future(ConcurrentFuture<U> concurrent, Loop& loop);
+
+  struct State;
+  explicit ConcurrentFuture(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
+  std::weak_ptr<State> weak() const noexcept { return state_; }
+  static std::optional<ConcurrentFuture> lock(const std::weak_ptr<State>& weak) {
+    if (std::shared_ptr<State> state = weak.lock()) return ConcurrentFuture(std::move(state));
+    return std::nullopt;
+  }
+
   struct State {
     mutable std::mutex mutex;
     std::condition_variable done_cv;
@@ -256,8 +267,14 @@ Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop) {
   Future<T> future = loop.create_future<T>();
 
   // Loop side -> concurrent side: a cancelled loop future cancels the source.
-  future.add_done_callback([concurrent](Future<T>& f) mutable {
-    if (f.cancelled()) concurrent.cancel();
+  // Held weakly: the source holds the loop future (below), and a strong
+  // reference back would make a cycle that keeps both alive forever when the
+  // source never completes. A source nobody holds has nothing to cancel.
+  future.add_done_callback([source = concurrent.weak()](Future<T>& f) {
+    if (!f.cancelled()) return;
+    if (std::optional<ConcurrentFuture<T>> alive = ConcurrentFuture<T>::lock(source)) {
+      alive->cancel();
+    }
   });
 
   // Concurrent side -> loop side. The callback may run on any thread, so it
