@@ -17,7 +17,6 @@
 
 #include <uv.h>
 
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

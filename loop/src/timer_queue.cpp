@@ -6,10 +6,6 @@
 
 namespace eddy::detail {
 
-namespace {
-constexpr std::size_t kArity = 4;
-}  // namespace
-
 void TimerQueue::grow_slab() {
   // Every allocation happens here, before anything changes, so a bad_alloc
   // leaves the queue as it was; afterwards release() and the heap push in
@@ -70,15 +66,7 @@ void TimerQueue::sift_up(std::size_t i) noexcept {
 void TimerQueue::sift_down(std::size_t i) noexcept {
   const std::size_t n = heap_.size();
   Entry moving = heap_[i];
-  for (;;) {
-    std::size_t first = i * kArity + 1;
-    if (first >= n) break;
-    std::size_t last = first + kArity < n ? first + kArity : n;
-    std::size_t best = first;
-    for (std::size_t c = first + 1; c < last; ++c) {
-      if (earlier(heap_[c], heap_[best])) best = c;
-    }
-    if (!earlier(heap_[best], moving)) break;
+  for (std::size_t best; (best = earliest_child(i)) != n && earlier(heap_[best], moving);) {
     heap_[i] = heap_[best];
     i = best;
   }
@@ -94,24 +82,12 @@ void TimerQueue::pop_top() noexcept {
   const std::size_t n = heap_.size();
   if (n == 0) return;
   std::size_t hole = 0;
-  for (;;) {
-    std::size_t first = hole * kArity + 1;
-    if (first >= n) break;
-    std::size_t end = first + kArity < n ? first + kArity : n;
-    std::size_t best = first;
-    for (std::size_t c = first + 1; c < end; ++c) {
-      if (earlier(heap_[c], heap_[best])) best = c;
-    }
+  for (std::size_t best; (best = earliest_child(hole)) != n;) {
     heap_[hole] = heap_[best];
     hole = best;
   }
-  while (hole > 0) {
-    std::size_t parent = (hole - 1) / kArity;
-    if (!earlier(last, heap_[parent])) break;
-    heap_[hole] = heap_[parent];
-    hole = parent;
-  }
   heap_[hole] = last;
+  sift_up(hole);
 }
 
 bool TimerQueue::due_at_least(std::int64_t now, std::size_t count) {

@@ -415,8 +415,7 @@ class Future {
 
  private:
   friend class Loop;
-  // Adopts a new reference to `shared`.
-  explicit Future(Shared* shared) noexcept : shared_(shared) { detail::add_ref(shared_); }
+  // Takes over a reference to `shared` that the caller already holds.
   struct Adopt {};
   Future(Shared* shared, Adopt) noexcept : shared_(shared) {}
 

@@ -128,14 +128,11 @@ class SmallFunction<void(Args...)> {
 
   /// True for callables that are stored without a heap allocation.
   template <class F>
-  static constexpr bool stored_inline = sizeof(std::decay_t<F>) <= inline_size &&
-                                        alignof(std::decay_t<F>) <= alignof(void*) &&
-                                        std::is_nothrow_move_constructible_v<std::decay_t<F>>;
+  static constexpr bool fits_inline = sizeof(std::decay_t<F>) <= inline_size &&
+                                      alignof(std::decay_t<F>) <= alignof(void*) &&
+                                      std::is_nothrow_move_constructible_v<std::decay_t<F>>;
 
  private:
-  template <class Fn>
-  static constexpr bool fits_inline = stored_inline<Fn>;
-
   template <class Fn>
   static constexpr bool trivial_inline = fits_inline<Fn>&& std::is_trivially_copyable_v<Fn>;
 

@@ -69,11 +69,7 @@ class ReadyQueue {
       if (ops == nullptr) {
         // Cancelled before it got here (a threadsafe call): queue a skip, so
         // that a copy of its handle still sees cancelled() until it is passed.
-        unsigned char* entry = reserve(2 * kHeader);
-        set_ops(entry, skip_marker(2 * kHeader));
-        const std::uint64_t at = tail_;
-        tail_ += 2 * kHeader;
-        return at;
+        return commit(reserve(2 * kHeader), skip_marker(2 * kHeader));
       }
       unsigned char* entry = reserve(kHeader + ops->payload_size);
       f.release_into(entry + kHeader);
@@ -143,24 +139,19 @@ class ReadyQueue {
     retired_.clear();
   }
 
-  /// Buffer bytes (a power of two, or zero).
-  std::size_t capacity() const noexcept { return capacity_; }
-
  private:
   // Largest entry: a header and an inline buffer of three pointers.
   static constexpr std::size_t kSlack = kHeader + Callback::inline_size;
 
   // Skips are Ops tables that are never called: each stands for a cancelled
-  // entry (or a gap) of its size.
-  static inline const Ops kSkip[4] = {{nullptr, nullptr, nullptr, 0},
-                                      {nullptr, nullptr, nullptr, 8},
+  // entry of its size (16, 24 or 32 bytes, header included).
+  static inline const Ops kSkip[3] = {{nullptr, nullptr, nullptr, 8},
                                       {nullptr, nullptr, nullptr, 16},
                                       {nullptr, nullptr, nullptr, 24}};
-  // A skip covering `entry_bytes` (8 to 32) bytes, header included.
   static const Ops* skip_marker(std::size_t entry_bytes) noexcept {
-    return &kSkip[entry_bytes / 8 - 1];
+    return &kSkip[entry_bytes / 8 - 2];
   }
-  static bool is_skip(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[3]; }
+  static bool is_skip(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[2]; }
   static bool is_marker(const Ops* ops) noexcept { return ops->invoke == nullptr; }
   static std::size_t entry_size(const Ops* ops) noexcept { return kHeader + ops->payload_size; }
 

@@ -142,9 +142,6 @@ class TimerQueue {
     return cb;
   }
 
-  /// The slot's generation, for building a TimerId.
-  std::uint32_t generation(std::uint32_t slot) const noexcept { return generations_[slot]; }
-
   /// Destroys every callback and forgets every timer.
   void clear() noexcept;
 
@@ -158,6 +155,7 @@ class TimerQueue {
     return a.when < b.when || (a.when == b.when && a.sequence < b.sequence);
   }
 
+  static constexpr std::size_t kArity = 4;
   static constexpr std::size_t kBulkMinSize = 4096;
   static constexpr std::size_t kMinCompactSize = 64;
 
@@ -187,6 +185,18 @@ class TimerQueue {
   std::size_t sort_due_to_front(std::int64_t now) noexcept;
   void drop_front_and_heapify(std::size_t count) noexcept;
 
+  // The earliest of node i's children, or heap_.size() if it has none.
+  std::size_t earliest_child(std::size_t i) const noexcept {
+    const std::size_t n = heap_.size();
+    const std::size_t first = i * kArity + 1;
+    if (first >= n) return n;
+    const std::size_t end = first + kArity < n ? first + kArity : n;
+    std::size_t best = first;
+    for (std::size_t c = first + 1; c < end; ++c) {
+      if (earlier(heap_[c], heap_[best])) best = c;
+    }
+    return best;
+  }
   void sift_up(std::size_t i) noexcept;
   void sift_down(std::size_t i) noexcept;
   void pop_top() noexcept;
