@@ -183,12 +183,29 @@ void Loop::close() {
   release_everything();
 }
 
+namespace detail {
+LoopExtension* LoopExtensions::get(const Loop& loop, ExtensionSlot slot) noexcept {
+  return loop.extensions_[static_cast<std::size_t>(slot)].get();
+}
+LoopExtension& LoopExtensions::set(Loop& loop, ExtensionSlot slot,
+                                   std::unique_ptr<LoopExtension> ext, const char* method) {
+  if (loop.closed_) throw_loop_closed(method);
+  auto& place = loop.extensions_[static_cast<std::size_t>(slot)];
+  if (place) throw RuntimeError("eddy::Loop: extension slot already in use");
+  place = std::move(ext);
+  return *place;
+}
+}  // namespace detail
+
 void Loop::release_everything() noexcept {
   // Destroy everything queued. A destructor may schedule again (it is not an
   // error yet), so repeat until the ready queue, the timers and the inbox are
   // all empty; then close the inbox so that other threads get LoopClosedError.
   for (;;) {
     bool destroyed = false;
+    for (auto& ext : extensions_) {
+      if (ext && ext->loop_closing()) destroyed = true;
+    }
     if (!ready_.empty()) {
       ready_.clear();
       destroyed = true;

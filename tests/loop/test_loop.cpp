@@ -1392,5 +1392,48 @@ TEST_F(LoopTest, StatsCountCallbacksAndErrors) {
   EXPECT_EQ(after.timers, 2u);
 }
 
+// ------------------------------------------------------------ extensions
+
+struct RecordingExtension : detail::LoopExtension {
+  RecordingExtension(std::vector<std::string>& into, Loop& of) : log(into), loop(of) {}
+  ~RecordingExtension() override { log.push_back("destroyed"); }
+  bool loop_closing() noexcept override {
+    log.push_back(loop.is_closed() ? "closing after close" : "closing");
+    return false;
+  }
+  std::vector<std::string>& log;
+  Loop& loop;
+};
+
+TEST_F(LoopTest, ExtensionIsToldOfCloseBeforeTheLoopIsClosedAndDestroyedWithTheLoop) {
+  std::vector<std::string> log;
+  {
+    Loop other{LoopOptions().use_clock(clock).debug(false)};
+    detail::LoopExtensions::set(other, detail::ExtensionSlot::tasks,
+                                std::make_unique<RecordingExtension>(log, other), "test");
+    EXPECT_NE(detail::LoopExtensions::get(other, detail::ExtensionSlot::tasks), nullptr);
+    EXPECT_EQ(detail::LoopExtensions::get(other, detail::ExtensionSlot::executor), nullptr);
+    other.close();
+    EXPECT_EQ(log, (std::vector<std::string>{"closing"}));
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"closing", "destroyed"}));
+}
+
+TEST_F(LoopTest, ExtensionSlotTakesOneExtensionAndNoneOnAClosedLoop) {
+  std::vector<std::string> log;
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  detail::LoopExtensions::set(other, detail::ExtensionSlot::tasks,
+                              std::make_unique<RecordingExtension>(log, other), "test");
+  EXPECT_THROW(
+      detail::LoopExtensions::set(other, detail::ExtensionSlot::tasks,
+                                  std::make_unique<RecordingExtension>(log, other), "test"),
+      RuntimeError);
+  other.close();
+  EXPECT_THROW(
+      detail::LoopExtensions::set(other, detail::ExtensionSlot::executor,
+                                  std::make_unique<RecordingExtension>(log, other), "test"),
+      LoopClosedError);
+}
+
 }  // namespace
 }  // namespace eddy

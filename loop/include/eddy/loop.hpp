@@ -31,6 +31,7 @@ namespace eddy {
 
 template <class T>
 class Future;  // futures/: <eddy/future.hpp>
+class Loop;
 
 namespace detail {
 struct UvHandles;
@@ -40,6 +41,34 @@ inline std::uintptr_t this_thread_token() noexcept {
   static thread_local char marker;
   return reinterpret_cast<std::uintptr_t>(&marker);
 }
+
+/// Per-loop state that a higher layer keeps on a Loop without the loop
+/// knowing its type (futures/ keeps the task registry here, the executors
+/// their default pool). The loop owns it: close() calls loop_closing() before
+/// it destroys queued callbacks, and the Loop's destructor destroys it.
+class LoopExtension {
+ public:
+  LoopExtension() = default;
+  LoopExtension(const LoopExtension&) = delete;
+  LoopExtension& operator=(const LoopExtension&) = delete;
+  virtual ~LoopExtension() = default;
+  /// The loop is closing. Release what can no longer run (close() repeats
+  /// until nothing is left, so work created meanwhile is also released).
+  /// Returns true if it released anything.
+  virtual bool loop_closing() noexcept { return false; }
+};
+
+/// One slot per layer that keeps a LoopExtension.
+enum class ExtensionSlot : std::uint8_t { tasks, executor, count };
+
+/// The extension slots of a loop (for futures/; users never need them).
+struct LoopExtensions {
+  static LoopExtension* get(const Loop& loop, ExtensionSlot slot) noexcept;
+  /// Installs `ext` in an empty slot; throws LoopClosedError (naming
+  /// `method`) on a closed loop.
+  static LoopExtension& set(Loop& loop, ExtensionSlot slot, std::unique_ptr<LoopExtension> ext,
+                            const char* method);
+};
 }  // namespace detail
 
 /// What went wrong, passed to the exception handler. Mirrors the context
@@ -295,6 +324,7 @@ class Loop {
  private:
   friend class Handle;
   friend struct detail::UvHandles;
+  friend struct detail::LoopExtensions;
 
   // The hot-path check of every scheduling call: one compare while the loop
   // runs on this thread; otherwise the slow path tells closed, wrong thread
@@ -410,6 +440,9 @@ class Loop {
   ExceptionHandler exception_handler_;
   std::int64_t slow_ns_ = 100'000'000;
   LoopStats stats_{};
+
+  std::unique_ptr<detail::LoopExtension>
+      extensions_[static_cast<std::size_t>(detail::ExtensionSlot::count)];
 };
 
 /// The loop running on this thread. Mirrors: asyncio.get_running_loop.
