@@ -4,6 +4,15 @@
 #include <stdexcept>
 #include <string>
 
+namespace eddy {
+
+TaskGroupError::TaskGroupError(std::vector<std::exception_ptr> errors)
+    : Error("eddy::TaskGroup: unhandled errors in a TaskGroup (" + std::to_string(errors.size()) +
+            (errors.size() == 1 ? " sub-exception)" : " sub-exceptions)")),
+      errors_(std::move(errors)) {}
+
+}  // namespace eddy
+
 namespace eddy::detail {
 
 void throw_loop_closed(const char* method) {

@@ -31,8 +31,10 @@ template <class T>
 class Future;
 
 namespace detail {
+struct FutureAccess;
 
 struct FutureCore;
+class TaskCore;  // <eddy/task.hpp>
 using DoneCallback = SmallFunction<void(FutureCore&)>;
 
 /// The part of a future's shared state that does not depend on T.
@@ -61,6 +63,9 @@ struct FutureCore {
   bool exception_retrieved = false;
   std::uint32_t count = 0;      // done callbacks added
   std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
+  /// Set for the future of a task (Loop::create_task): cancel() then asks the
+  /// task to cancel instead of cancelling the future at once.
+  TaskCore* task = nullptr;
   /// The exception of a failed future, or the CancelledError (with its
   /// message) of a cancelled one.
   std::exception_ptr exception;
@@ -142,6 +147,36 @@ inline void schedule_done_callbacks(FutureCore& core) {
   core.scheduled = core.count;
   if (begin == core.count) return;
   core.loop->call_soon(CallbackRunner(&core, begin, core.count));
+}
+
+/// Asks a task to cancel (defined in task.cpp). Returns false if it is done.
+bool cancel_task(TaskCore& task, std::string message);
+[[noreturn]] void throw_task_result_set(const char* method);
+
+/// Cancels a future, or requests a task's cancellation: Future::cancel.
+inline bool cancel_core(FutureCore& core, std::string message) {
+  if (core.state != FutureState::pending) return false;
+  if (core.task != nullptr) [[unlikely]]
+    return cancel_task(*core.task, std::move(message));
+  core.exception = std::make_exception_ptr(CancelledError(std::move(message)));
+  core.state = FutureState::cancelled;
+  schedule_done_callbacks(core);
+  return true;
+}
+
+/// Adds a done callback taking the core (what Future::add_done_callback and
+/// eddy's awaiters build on). Returns its DoneCallbackId.
+template <class F>
+DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
+  if (core.count == 0) {
+    core.first.assign(std::forward<F>(fn));  // built in place: no temporary
+  } else {
+    if (!core.more) core.more = std::make_unique<std::vector<DoneCallback>>();
+    core.more->emplace_back(std::forward<F>(fn));
+  }
+  DoneCallbackId id = ++core.count;
+  if (core.state != FutureState::pending) schedule_done_callbacks(core);
+  return id;
 }
 
 template <class T>
@@ -347,12 +382,12 @@ class Future {
 
   /// Cancels the future and schedules its done callbacks. Returns false (and
   /// does nothing) if it was already done.
+  ///
+  /// The future of a task (Loop::create_task) is not cancelled at once: the
+  /// task is asked to cancel (see <eddy/task.hpp>), and true is returned if
+  /// it was not done.
   bool cancel(std::string message = {}) {
-    if (core("cancel").state != FutureState::pending) return false;
-    shared_->exception = std::make_exception_ptr(CancelledError(std::move(message)));
-    shared_->state = FutureState::cancelled;
-    detail::schedule_done_callbacks(*shared_);
-    return true;
+    return detail::cancel_core(core("cancel"), std::move(message));
   }
 
   /// Adds `fn`, called as `fn(future)` or `fn()` once the future is done (on
@@ -387,16 +422,7 @@ class Future {
         std::invoke(fn);
       }
     };
-    detail::FutureCore& core = this->core("add_done_callback");
-    if (core.count == 0) {
-      core.first.assign(std::move(wrapped));  // built in place: no temporary
-    } else {
-      if (!core.more) core.more = std::make_unique<std::vector<detail::DoneCallback>>();
-      core.more->emplace_back(std::move(wrapped));
-    }
-    DoneCallbackId id = ++core.count;
-    if (done()) detail::schedule_done_callbacks(core);
-    return id;
+    return detail::add_core_done_callback(this->core("add_done_callback"), std::move(wrapped));
   }
 
   /// Removes a done callback that has not been scheduled yet. Returns how many
@@ -427,6 +453,8 @@ class Future {
   void check_pending(const char* method) const {
     if (core(method).state != FutureState::pending)
       detail::throw_future_done(method, shared_->state);
+    if (shared_->task != nullptr) [[unlikely]]
+      detail::throw_task_result_set(method);
   }
   void check_result_ready(const char* method) const {
     if (core(method).state == FutureState::pending) detail::throw_future_pending(method);
@@ -447,7 +475,24 @@ class Future {
 
   template <class U>
   friend Future<U> make_future(Loop&, SourceLocation);
+  friend struct detail::FutureAccess;
 };
+
+namespace detail {
+/// For eddy's own building blocks (tasks, combinators): a Future handle
+/// from a shared state, and back.
+struct FutureAccess {
+  /// Takes over a reference the caller holds.
+  template <class T>
+  static Future<T> adopt(FutureShared<T>* shared) noexcept {
+    return Future<T>(shared, typename Future<T>::Adopt{});
+  }
+  template <class T>
+  static FutureShared<T>* shared(const Future<T>& future) noexcept {
+    return future.shared_;
+  }
+};
+}  // namespace detail
 
 /// A new pending future bound to `loop`. Same as loop.create_future<T>().
 template <class T = void>

@@ -1,9 +1,11 @@
 // eddy's exception types, in one place (mirrors asyncio.exceptions).
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace eddy {
 
@@ -73,6 +75,11 @@ class TimeoutError : public Error {
 class CancelledError {
  public:
   explicit CancelledError(std::string message = {}) : message_(std::move(message)) {}
+  /// A cancellation requested by a scope of a task (a timeout, a TaskGroup):
+  /// `origin` identifies the scope, which turns its own cancellation into
+  /// its outcome (TimeoutError, TaskGroupError) and lets others through.
+  CancelledError(std::string message, const void* origin)
+      : message_(std::move(message)), origin_(origin) {}
 
   /// The message given to cancel(msg); empty if none was given.
   const std::string& message() const noexcept { return message_; }
@@ -80,9 +87,26 @@ class CancelledError {
   std::string describe() const {
     return message_.empty() ? std::string("CancelledError") : "CancelledError: " + message_;
   }
+  /// The scope that requested this cancellation, or null for a plain
+  /// cancel() (see "Cancellation" in <eddy/task.hpp>).
+  const void* origin() const noexcept { return origin_; }
 
  private:
   std::string message_;
+  const void* origin_ = nullptr;
+};
+
+/// One or more children of a TaskGroup failed (or its body did): carries
+/// every failure, in the order they happened, the body's last. Mirrors the
+/// BaseExceptionGroup that asyncio.TaskGroup raises.
+class TaskGroupError : public Error {
+ public:
+  explicit TaskGroupError(std::vector<std::exception_ptr> errors);
+  /// The failures; never empty.
+  const std::vector<std::exception_ptr>& errors() const noexcept { return errors_; }
+
+ private:
+  std::vector<std::exception_ptr> errors_;
 };
 
 namespace detail {

@@ -31,6 +31,9 @@ namespace eddy {
 
 template <class T>
 class Future;  // futures/: <eddy/future.hpp>
+template <class T>
+class Task;     // futures/: <eddy/task.hpp>
+class TaskRef;  // futures/: <eddy/task.hpp>
 class Loop;
 
 namespace detail {
@@ -255,6 +258,30 @@ class Loop {
   /// <eddy/future.hpp>.
   template <class T>
   T run_until_complete(Future<T> future);
+  /// Same for a coroutine: schedules it with create_task and runs the loop
+  /// until it ends. Defined in <eddy/task.hpp>.
+  template <class T>
+  T run_until_complete(Task<T> task);
+
+  /// Schedules the coroutine `task` to run as a task of this loop and returns
+  /// its future. Mirrors: asyncio.loop.create_task. Its first step runs
+  /// through call_soon; the loop keeps the task alive until it ends, whether
+  /// or not the caller keeps the future. Cancelling the future asks the task
+  /// to cancel (see <eddy/task.hpp>). `name` defaults to "Task-<n>".
+  /// Throws InvalidStateError for an empty Task or one that already ran,
+  /// LoopClosedError on a closed loop. Defined in <eddy/task.hpp>.
+  template <class T>
+  Future<T> create_task(Task<T> task, std::string name = {},
+                        SourceLocation where = SourceLocation::current());
+
+  /// A hook run for every task create_task makes, after its first step is
+  /// scheduled and before create_task returns; it may name, record or cancel
+  /// the task. Mirrors: asyncio.loop.set_task_factory (C++ has no task
+  /// subclass to return, so eddy's factory observes instead of constructs).
+  /// An empty function removes it. Defined in futures/src/task.cpp.
+  void set_task_factory(std::function<void(TaskRef)> factory);
+  /// The hook set by set_task_factory (empty if none).
+  std::function<void(TaskRef)> get_task_factory() const;
 
   /// Runs iterations until stop() is called. Mirrors: asyncio.loop.run_forever.
   /// With nothing scheduled it blocks (until a threadsafe call or I/O arrives).

@@ -1,0 +1,94 @@
+// sleep: suspend a task for a while. Mirrors: asyncio.sleep.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "eddy/handle.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/task.hpp"
+
+namespace eddy {
+namespace detail {
+
+/// Suspends the awaiting task for `delay` seconds (on its loop), then yields
+/// `value`. A delay of zero or less yields exactly once, through call_soon.
+template <class T>
+class SleepAwaiter {
+ public:
+  SleepAwaiter(double delay, T value) : delay_(delay), value_(std::move(value)) {}
+
+  bool await_ready() const noexcept { return false; }
+  template <EddyPromise P>
+  void await_suspend(std::coroutine_handle<P> at) {
+    TaskCore& task = *at.promise().task;
+    Loop& loop = task.loop();
+    task_ = &task;
+    if (delay_ > 0) {
+      timer_ = loop.call_later(delay_, StepTask(task));
+      task.suspend(at, Waiter{&interrupt, this});
+    } else {
+      // asyncio's sleep(0): a bare yield that a cancel cannot cut short (it
+      // is delivered when the task resumes).
+      loop.call_soon(StepTask(task));
+      task.suspend(at, Waiter{});
+    }
+  }
+  auto await_resume() {
+    task_->resumed(interrupted_);
+    if constexpr (!std::is_same_v<T, NoValue>) return std::move(value_);
+  }
+
+ private:
+  static bool interrupt(void* self, const std::string&) {
+    auto* sleeper = static_cast<SleepAwaiter*>(self);
+    if (!sleeper->timer_.cancel()) return false;
+    sleeper->task_->loop().call_soon(StepTask(*sleeper->task_));
+    sleeper->interrupted_ = true;
+    return true;
+  }
+
+  double delay_;
+  T value_;
+  TaskCore* task_ = nullptr;
+  TimerHandle timer_;
+  bool interrupted_ = false;
+};
+
+template <class Rep, class Period>
+double to_seconds(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace detail
+
+/// Suspends the calling task for `delay` seconds, on its loop's clock.
+/// Mirrors: asyncio.sleep.
+///
+/// `co_await sleep(0)` yields exactly once: the task resumes on a later
+/// iteration, after the callbacks already ready. `co_await sleep(d, value)`
+/// returns `value`. Cancellation: a cancel during the sleep ends it at once
+/// and the await throws CancelledError. Throws std::invalid_argument for a
+/// NaN or infinite delay (as call_later does). Only inside an eddy Task.
+/// (Any arithmetic delay type, so that `sleep(1)` means eddy's, not POSIX's.)
+template <class N>
+requires std::is_arithmetic_v<N> detail::SleepAwaiter<detail::NoValue> sleep(N delay) {
+  return {static_cast<double>(delay), detail::NoValue{}};
+}
+template <class N, class T>
+requires std::is_arithmetic_v<N> detail::SleepAwaiter<std::decay_t<T>> sleep(N delay, T&& value) {
+  return {static_cast<double>(delay), std::forward<T>(value)};
+}
+template <class Rep, class Period>
+detail::SleepAwaiter<detail::NoValue> sleep(std::chrono::duration<Rep, Period> delay) {
+  return {detail::to_seconds(delay), detail::NoValue{}};
+}
+template <class Rep, class Period, class T>
+detail::SleepAwaiter<std::decay_t<T>> sleep(std::chrono::duration<Rep, Period> delay, T&& value) {
+  return {detail::to_seconds(delay), std::forward<T>(value)};
+}
+
+}  // namespace eddy

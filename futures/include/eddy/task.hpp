@@ -1,0 +1,599 @@
+// Task<T>: eddy's coroutines, and the loop's tasks that run them.
+// Mirrors: asyncio coroutines and asyncio.Task.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "eddy/concurrent_future.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/future.hpp"
+#include "eddy/loop.hpp"
+
+namespace eddy {
+
+template <class T = void>
+class Task;
+class TaskRef;
+
+namespace detail {
+
+class TaskCore;
+template <class T>
+struct TaskPromise;
+
+/// Stands for "no value" where a void result needs an object.
+struct NoValue {};
+
+/// What every eddy coroutine's promise has: the task it runs in and, when it
+/// is awaited inline by another coroutine, that coroutine.
+struct PromiseBase {
+  /// The task whose step runs this coroutine; set when it starts.
+  TaskCore* task = nullptr;
+  /// The coroutine that awaits this one inline (null for a task's root).
+  std::coroutine_handle<> continuation;
+  std::exception_ptr exception;
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+  struct FinalAwaiter {
+    bool await_ready() noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
+      std::coroutine_handle<> next = self.promise().continuation;
+      return next ? next : std::noop_coroutine();  // a root returns to TaskCore::step
+    }
+    void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+  void unhandled_exception() noexcept { exception = std::current_exception(); }
+
+  // Frames come from a per-thread cache of size classes (see frame_cache.cpp).
+  static void* operator new(std::size_t size);
+  static void operator delete(void* frame, std::size_t size) noexcept;
+};
+
+template <class P>
+concept EddyPromise = std::is_base_of_v<PromiseBase, P>;
+
+/// What a suspended task waits on, and how to interrupt that wait for a
+/// cancellation. `interrupt` returns true if the wait will end early because
+/// of it (the awaited future was cancelled, the timer was cut short).
+struct Waiter {
+  bool (*interrupt)(void* self, const std::string& message) = nullptr;
+  void* self = nullptr;
+};
+
+/// A cancellation scope of a task: a timeout or a TaskGroup. Scopes nest
+/// lexically and form a stack per task (innermost first).
+struct CancelScope {
+  CancelScope* parent = nullptr;
+  std::string message;
+  bool fired = false;      // the scope asked for the task's cancellation
+  bool delivered = false;  // ... and that request reached an await
+};
+
+/// The task part of a task's shared state that does not depend on T (the
+/// other part is its Future's state: both live in one allocation, TaskShared).
+///
+/// Invariants:
+/// - Runs on its loop's thread only. The registry holds one reference to the
+///   state while the task is not done; every callback that will step the task
+///   holds another.
+/// - While suspended, `resume_point` is the innermost suspended coroutine and
+///   `waiter` says how to interrupt what it waits on (empty if it cannot be).
+/// - Cancellation requests have an origin: the task's own cancel() (external,
+///   origin null) or a CancelScope. See "Cancellation" in <eddy/task.hpp>.
+class TaskCore {
+ public:
+  enum Flag : std::uint8_t {
+    kPendingExternal = 1,  // cancel() arrived; not yet delivered
+    kPendingScope = 2,     // a scope fired; not yet delivered
+    kDelegated = 4,        // the current wait was interrupted for a request
+  };
+
+  TaskCore(FutureCore& future, std::coroutine_handle<> root) noexcept
+      : future_(&future), resume_point_(root), root_(root) {}
+  TaskCore(const TaskCore&) = delete;
+  TaskCore& operator=(const TaskCore&) = delete;
+
+  Loop& loop() const noexcept { return *future_->loop; }
+  FutureCore& future() const noexcept { return *future_; }
+  bool done() const noexcept { return future_->state != FutureState::pending; }
+
+  /// Runs the task until it suspends or ends (called from a loop callback).
+  void step() noexcept {
+    TaskCore* outer = current;
+    current = this;
+    resume_point_.resume();
+    current = outer;
+    if (root_.done()) finish();
+  }
+  /// The first step: a task cancelled before it started never runs its body.
+  void first_step() noexcept;
+
+  /// An awaiter suspends coroutine `at` of this task on `waiter`.
+  void suspend(std::coroutine_handle<> at, Waiter waiter) noexcept {
+    resume_point_ = at;
+    waiter_ = waiter;
+    if (flags_ & (kPendingExternal | kPendingScope)) [[unlikely]]
+      redeliver();
+  }
+  /// An awaiter that suspended resumes: throws CancelledError if a
+  /// cancellation is due at this await. `interrupted` says whether the wait
+  /// itself ended because of an interruption (a cancelled future, a timer cut
+  /// short), `wait_message` the message it carries.
+  void resumed(bool interrupted) {
+    waiter_ = {};
+    if (flags_ != 0) [[unlikely]]
+      deliver(interrupted);
+  }
+
+  /// Requests cancellation from `scope` (null: the task's own cancel()).
+  /// Returns false if the task is done.
+  bool request_cancel(CancelScope* scope, std::string message);
+  /// Scopes: push on entry, pop on exit (lexical order).
+  void push_scope(CancelScope& scope) noexcept {
+    scope.parent = scopes_;
+    scopes_ = &scope;
+  }
+  void pop_scope(CancelScope& scope) noexcept;
+  /// At a scope's exit: if the task's own cancel() is pending, consumes it
+  /// and returns its message (the scope then raises CancelledError instead
+  /// of its own outcome: a cancel from outside wins).
+  std::optional<std::string> take_pending_external();
+
+  const std::string& name() const;
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  /// The task whose step is running on this thread, if any.
+  static inline thread_local TaskCore* current = nullptr;
+
+  // Registry links (TaskRegistry).
+  TaskCore* prev_ = nullptr;
+  TaskCore* next_ = nullptr;
+  std::uint64_t number_ = 0;
+  /// Completes the task's future from the root promise and frees the frame
+  /// (type-specific: set by TaskShared<T>).
+  void (*complete_)(TaskCore&) noexcept = nullptr;
+
+ protected:
+  void finish() noexcept { complete_(*this); }
+  /// After the future's state is set: frees the frame, leaves the registry,
+  /// schedules the done callbacks, drops the registry's reference.
+  void end_of_task() noexcept;
+  void redeliver() noexcept;
+  void deliver(bool interrupted);
+
+  struct CancelState {
+    std::string external_message;
+    const CancelScope* delegated_origin = nullptr;  // null: external
+    std::string delegated_message;
+  };
+  CancelState& cancel_state();
+
+  FutureCore* future_;
+  std::coroutine_handle<> resume_point_;
+  std::coroutine_handle<> root_;
+  Waiter waiter_;
+  CancelScope* scopes_ = nullptr;
+  std::uint8_t flags_ = 0;
+  mutable std::string name_;             // "Task-<number>" made on first use
+  std::unique_ptr<CancelState> cancel_;  // allocated by the first cancellation
+
+  friend struct TaskRegistry;
+};
+
+/// A loop callback that steps a task; holds a reference to its state.
+class StepTask {
+ public:
+  explicit StepTask(TaskCore& task) noexcept : task_(&task) { add_ref(&task.future()); }
+  StepTask(StepTask&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+  StepTask& operator=(StepTask&&) = delete;
+  ~StepTask() {
+    if (task_ != nullptr) release(&task_->future());
+  }
+  void operator()() const noexcept { task_->step(); }
+  void operator()(FutureCore&) const noexcept { task_->step(); }  // as a done callback
+
+ protected:
+  TaskCore* task_;
+};
+
+/// The loop callback of a task's first step (create_task).
+class FirstStep : public StepTask {
+ public:
+  using StepTask::StepTask;
+  void operator()() const noexcept { task_->first_step(); }
+};
+
+/// The loop's tasks, kept alive until they end (the loop's task extension).
+struct TaskRegistry : LoopExtension {
+  ~TaskRegistry() override;
+  void add(TaskCore& task) noexcept;
+  void remove(TaskCore& task) noexcept;
+  /// Destroys the frames of tasks that can no longer run; their futures end
+  /// cancelled (no callbacks run: the loop is closing).
+  bool loop_closing() noexcept override;
+
+  TaskCore* first = nullptr;
+  TaskCore* last = nullptr;
+  std::size_t size = 0;
+  std::uint64_t next_number = 1;
+  std::function<void(TaskRef)> factory;
+};
+
+TaskRegistry& task_registry(Loop& loop);
+inline TaskRegistry* find_task_registry(const Loop& loop) noexcept {
+  return static_cast<TaskRegistry*>(LoopExtensions::get(loop, ExtensionSlot::tasks));
+}
+void run_task_factory(TaskRegistry& registry, TaskCore& task);
+
+/// A task's shared state: its Future<T>'s state and the task, one allocation.
+template <class T>
+struct TaskShared final : FutureShared<T>, TaskCore {
+  using Promise = TaskPromise<T>;
+  TaskShared(Loop& loop, SourceLocation where, std::coroutine_handle<Promise> root)
+      : FutureShared<T>(loop, where, &destroy), TaskCore(*this, root) {
+    this->FutureCore::task = this;
+    complete_ = &complete;
+  }
+
+  static void complete(TaskCore& base) noexcept {
+    auto& self = static_cast<TaskShared&>(base);
+    auto root = std::coroutine_handle<Promise>::from_address(self.root_.address());
+    Promise& promise = root.promise();
+    if (promise.exception) {
+      self.exception = std::move(promise.exception);
+      self.state = is_cancellation(self.exception) ? FutureState::cancelled : FutureState::finished;
+    } else {
+      if constexpr (!std::is_void_v<T>) self.value.emplace(std::move(*promise.value));
+      self.state = FutureState::finished;
+    }
+    self.end_of_task();
+  }
+  static void destroy(FutureCore* core) noexcept {
+    auto* self = static_cast<TaskShared*>(core);
+    self->~TaskShared();
+    BlockCache<sizeof(TaskShared)>::deallocate(self);
+  }
+  ~TaskShared() {
+    if (root_) root_.destroy();  // defensive: the registry ends every task first
+  }
+
+  static bool is_cancellation(const std::exception_ptr& error) noexcept {
+    try {
+      std::rethrow_exception(error);
+    } catch (const CancelledError&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+};
+
+template <class T>
+struct TaskPromise : PromiseBase {
+  Task<T> get_return_object() noexcept;
+  template <class U = T>
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& result) { value.emplace(std::forward<U>(result)); }
+  T take() {
+    if (exception) std::rethrow_exception(exception);
+    return std::move(*value);
+  }
+  std::optional<T> value;
+};
+template <>
+struct TaskPromise<void> : PromiseBase {
+  Task<void> get_return_object() noexcept;
+  void return_void() noexcept {}
+  void take() {
+    if (exception) std::rethrow_exception(exception);
+  }
+};
+
+/// Awaits a future from inside a task: resumes the task when it is done.
+template <class T>
+class FutureAwaiter {
+ public:
+  explicit FutureAwaiter(Future<T> future) : future_(std::move(future)) {}
+
+  bool await_ready() const { return future_.done(); }
+  template <EddyPromise P>
+  void await_suspend(std::coroutine_handle<P> at) {
+    suspend_on(*at.promise().task, at);
+  }
+  decltype(auto) await_resume() {
+    if (task_ != nullptr) task_->resumed(future_.cancelled());
+    if constexpr (std::is_void_v<T>) {
+      future_.result();
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+      return T(future_.result());
+    } else {
+      return T(std::move(future_.result()));
+    }
+  }
+
+ private:
+  void suspend_on(TaskCore& task, std::coroutine_handle<> at) {
+    FutureCore* core = FutureAccess::shared(future_);
+    if (core->loop != &task.loop()) [[unlikely]]
+      throw std::invalid_argument("eddy: a task awaited a future of another loop");
+    add_core_done_callback(*core, StepTask(task));
+    task_ = &task;
+    task.suspend(at, Waiter{&interrupt, core});
+  }
+  static bool interrupt(void* self, const std::string& message) {
+    return cancel_core(*static_cast<FutureCore*>(self), message);
+  }
+
+  Future<T> future_;
+  TaskCore* task_ = nullptr;  // set once suspended
+};
+
+/// Awaits a ConcurrentFuture from inside a task: wraps it onto the task's loop.
+template <class T>
+class ConcurrentFutureAwaiter {
+ public:
+  explicit ConcurrentFutureAwaiter(ConcurrentFuture<T> future) : concurrent_(std::move(future)) {}
+  bool await_ready() const noexcept { return false; }
+  template <EddyPromise P>
+  bool await_suspend(std::coroutine_handle<P> at) {
+    inner_.emplace(wrap_future(std::move(concurrent_), at.promise().task->loop()));
+    if (inner_->await_ready()) return false;
+    inner_->await_suspend(at);
+    return true;
+  }
+  decltype(auto) await_resume() { return inner_->await_resume(); }
+
+ private:
+  ConcurrentFuture<T> concurrent_;
+  std::optional<FutureAwaiter<T>> inner_;
+};
+
+/// Gives a coroutine its TaskCore without suspending: co_await ThisTask{}.
+struct ThisTask {
+  TaskCore* task = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <EddyPromise P>
+  bool await_suspend(std::coroutine_handle<P> at) noexcept {
+    task = at.promise().task;
+    return false;
+  }
+  TaskCore& await_resume() const noexcept { return *task; }
+};
+
+}  // namespace detail
+
+/// An eddy coroutine: the return type of every function that co_awaits.
+/// Mirrors: a Python coroutine object (`async def`).
+///
+/// Lazy and move-only: nothing runs until the Task is awaited or handed to
+/// Loop::create_task. `co_await task` runs it inline in the awaiting task,
+/// with symmetric transfer: no trip through the ready queue, and no stack
+/// growth however deep chains of awaits go. A Task can be awaited once.
+///
+/// Inside a Task, `co_await` works on Future<T>, Task<T>, ConcurrentFuture<T>
+/// (wrapped onto the task's loop), and eddy's awaitables (sleep, wait_for,
+/// timeout, shield, task groups). Awaiting a future of another loop throws
+/// std::invalid_argument.
+///
+/// Example:
+///
+///     eddy::Task<int> answer() { co_await eddy::sleep(0.1); co_return 42; }
+///     int v = loop.run_until_complete(answer());
+///
+/// Destroying a Task that has not run destroys its frame (and what the frame
+/// captured) without running it.
+///
+/// Tasks (Loop::create_task) and their cancellation. Mirrors asyncio.Task:
+/// - create_task schedules the first step with call_soon; each later step
+///   runs from the callback that woke the task (a future's done callback, a
+///   timer), on the loop's thread. The loop keeps the task alive until it
+///   ends; dropping its Future does not stop it. A task that fails and whose
+///   exception nobody retrieves is reported like a future
+///   ("Task exception was never retrieved").
+/// - `future.cancel(msg)` on a task's future asks the task to cancel and
+///   returns true unless it is done. If the task is suspended, what it awaits
+///   is cancelled (a future, a task's future, a sleep); the `co_await` there
+///   throws CancelledError(msg), which the coroutine may catch and go on.
+///   A CancelledError that leaves the task ends it cancelled. A task
+///   cancelled before its first step never runs its body.
+/// - If what the task awaits finishes despite the cancel (an awaited task
+///   that caught its CancelledError and returned), its result stands: the
+///   request was passed on and answered.
+/// - A request that cannot be passed on (the task awaits sleep(0), or has
+///   not suspended yet) is delivered at the task's next suspension: the
+///   await there throws CancelledError. Each request is delivered once.
+/// - Loop close with tasks pending destroys their frames (destructors run
+///   once) and leaves their futures cancelled ("the loop was closed").
+///
+/// Nesting, without asyncio's uncancel() counting. A timeout or TaskGroup
+/// is a *scope* of the task it runs in. Every cancellation has an origin:
+/// the task's own cancel(), or one scope; the CancelledError carries it
+/// (CancelledError::origin(), null for cancel()). The rules:
+/// 1. A scope converts only CancelledErrors of its own origin, at its exit
+///    (timeout: into TimeoutError; TaskGroup: into its outcome). All others
+///    pass through it untouched.
+/// 2. When several requests are due at one await, the one thrown is the
+///    task's own cancel(), else the outermost scope's: inner scopes let it
+///    pass (rule 1), so the outermost cause decides.
+/// 3. When a scope converts its cancellation while the task's own cancel()
+///    is still pending, it throws CancelledError instead (a cancel from
+///    outside always wins over a timeout).
+/// 4. A scope's request that was not delivered when the scope exits is
+///    withdrawn with it; nothing leaks into the code after the scope.
+template <class T>
+class [[nodiscard]] Task {
+ public:
+  using promise_type = detail::TaskPromise<T>;
+  using value_type = T;
+  static_assert(!std::is_reference_v<T>, "Task<T&> is not supported: return a pointer");
+
+  /// An empty task; valid() is false.
+  Task() noexcept = default;
+  Task(Task&& other) noexcept : frame_(std::exchange(other.frame_, {})) {}
+  Task& operator=(Task other) noexcept {
+    std::swap(frame_, other.frame_);
+    return *this;
+  }
+  ~Task() {
+    if (frame_) frame_.destroy();
+  }
+
+  bool valid() const noexcept { return static_cast<bool>(frame_); }
+
+  class Awaiter {
+   public:
+    explicit Awaiter(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+    bool await_ready() const {
+      if (!frame_) throw InvalidStateError("eddy::Task: co_await on an empty Task");
+      if (frame_.promise().task != nullptr) {
+        throw InvalidStateError("eddy::Task: co_await on a Task that already ran");
+      }
+      return false;
+    }
+    template <detail::EddyPromise P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
+      frame_.promise().task = awaiting.promise().task;
+      frame_.promise().continuation = awaiting;
+      return frame_;
+    }
+    T await_resume() { return frame_.promise().take(); }
+
+   private:
+    std::coroutine_handle<promise_type> frame_;
+  };
+  Awaiter operator co_await() & noexcept { return Awaiter(frame_); }
+  Awaiter operator co_await() && noexcept { return Awaiter(frame_); }
+
+  /// Gives up the frame (for create_task).
+  std::coroutine_handle<promise_type> release() noexcept { return std::exchange(frame_, {}); }
+  /// Takes ownership of a frame.
+  static Task adopt(std::coroutine_handle<promise_type> frame) noexcept { return Task(frame); }
+
+ private:
+  friend struct detail::TaskPromise<T>;
+  explicit Task(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+  std::coroutine_handle<promise_type> frame_;
+};
+
+namespace detail {
+template <class T>
+Task<T> TaskPromise<T>::get_return_object() noexcept {
+  return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+}
+inline Task<void> TaskPromise<void>::get_return_object() noexcept {
+  return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+/// `co_await future` inside a Task: the future's result (a copy, or moved out
+/// for move-only types), its exception rethrown, or CancelledError.
+template <class T>
+detail::FutureAwaiter<T> operator co_await(Future<T> future) {
+  return detail::FutureAwaiter<T>(std::move(future));
+}
+/// `co_await concurrent_future` inside a Task: wrapped onto the task's loop
+/// (asyncio.wrap_future), so cancelling the task cancels it.
+template <class T>
+detail::ConcurrentFutureAwaiter<T> operator co_await(ConcurrentFuture<T> future) {
+  return detail::ConcurrentFutureAwaiter<T>(std::move(future));
+}
+
+/// A reference to a task of a loop, whatever its result type: what
+/// current_task() and all_tasks() return. Mirrors: asyncio.Task's
+/// non-future methods. Empty (false) when there is no task.
+class TaskRef {
+ public:
+  TaskRef() noexcept = default;
+  explicit TaskRef(detail::TaskCore& task) noexcept : task_(&task) {
+    detail::add_ref(&task.future());
+  }
+  TaskRef(const TaskRef& other) noexcept : TaskRef() {
+    if (other.task_ != nullptr) *this = TaskRef(*other.task_);
+  }
+  TaskRef(TaskRef&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+  TaskRef& operator=(TaskRef other) noexcept {
+    std::swap(task_, other.task_);
+    return *this;
+  }
+  ~TaskRef() {
+    if (task_ != nullptr) detail::release(&task_->future());
+  }
+
+  explicit operator bool() const noexcept { return task_ != nullptr; }
+  friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.task_ == b.task_; }
+
+  /// The task's name: the one given to create_task, or "Task-<n>" (n counts
+  /// the loop's tasks from 1). Mirrors: asyncio.Task.get_name.
+  const std::string& name() const { return checked("name").name(); }
+  void set_name(std::string name) { checked("set_name").set_name(std::move(name)); }
+  /// Same as cancel() on the task's future. Mirrors: asyncio.Task.cancel.
+  bool cancel(std::string message = {}) {
+    return detail::cancel_core(checked("cancel").future(), std::move(message));
+  }
+  bool done() const { return checked("done").done(); }
+  bool cancelled() const { return checked("cancelled").future().state == FutureState::cancelled; }
+  Loop& get_loop() const { return checked("get_loop").loop(); }
+
+ private:
+  detail::TaskCore& checked(const char* method) const;
+  detail::TaskCore* task_ = nullptr;
+};
+
+/// The task running on this thread, or an empty TaskRef outside any task.
+/// Mirrors: asyncio.current_task.
+TaskRef current_task() noexcept;
+/// The loop's tasks that are not done, in creation order. Mirrors: asyncio.all_tasks.
+std::vector<TaskRef> all_tasks(const Loop& loop);
+/// all_tasks() of the running loop (NoRunningLoopError if none).
+std::vector<TaskRef> all_tasks();
+
+template <class T>
+Future<T> Loop::create_task(Task<T> task, std::string name, SourceLocation where) {
+  check_usable("create_task");
+  auto frame = task.release();
+  if (!frame) throw InvalidStateError("eddy::Loop::create_task: the Task is empty");
+  if (frame.promise().task != nullptr) {
+    task = Task<T>::adopt(frame);  // give it back: the caller's Task still owns it
+    throw InvalidStateError("eddy::Loop::create_task: the Task already ran");
+  }
+  detail::TaskRegistry& registry = detail::task_registry(*this);
+  using Shared = detail::TaskShared<T>;
+  void* block = detail::BlockCache<sizeof(Shared)>::allocate();
+  Shared* shared = ::new (block) Shared(*this, where, frame);  // noexcept from here
+  frame.promise().task = shared;
+  registry.add(*shared);  // takes the state's first reference: the registry's
+  if (!name.empty()) shared->set_name(std::move(name));
+  detail::add_ref(shared);
+  Future<T> future = detail::FutureAccess::adopt<T>(shared);
+  call_soon(detail::FirstStep(*shared));
+  if (registry.factory) [[unlikely]]
+    detail::run_task_factory(registry, *shared);
+  return future;
+}
+
+template <class T>
+T Loop::run_until_complete(Task<T> task) {
+  return run_until_complete(create_task(std::move(task)));
+}
+
+/// Schedules `task` on the running loop. Mirrors: asyncio.create_task.
+template <class T>
+Future<T> create_task(Task<T> task, std::string name = {},
+                      SourceLocation where = SourceLocation::current()) {
+  return get_running_loop().create_task(std::move(task), std::move(name), where);
+}
+
+}  // namespace eddy

@@ -1,0 +1,315 @@
+// The out-of-line parts of tasks (see eddy/task.hpp): cancellation, the
+// loop's task registry, and the frame cache.
+#include "eddy/task.hpp"
+
+#include <array>
+#include <new>
+#include <string>
+#include <utility>
+
+namespace eddy {
+namespace detail {
+
+// ------------------------------------------------------------ cancellation
+
+TaskCore::CancelState& TaskCore::cancel_state() {
+  if (!cancel_) cancel_ = std::make_unique<CancelState>();
+  return *cancel_;
+}
+
+namespace {
+// True if scope `outer` encloses scope `inner`.
+bool encloses(const CancelScope* outer, const CancelScope* inner) noexcept {
+  for (const CancelScope* s = inner->parent; s != nullptr; s = s->parent) {
+    if (s == outer) return true;
+  }
+  return false;
+}
+// The outermost scope that fired and whose request has not reached an await.
+CancelScope* outermost_undelivered(CancelScope* innermost) noexcept {
+  CancelScope* found = nullptr;
+  for (CancelScope* s = innermost; s != nullptr; s = s->parent) {
+    if (s->fired && !s->delivered) found = s;
+  }
+  return found;
+}
+void mark_delivered(CancelScope* innermost) noexcept {
+  for (CancelScope* s = innermost; s != nullptr; s = s->parent) {
+    if (s->fired) s->delivered = true;
+  }
+}
+}  // namespace
+
+bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
+  if (done()) return false;
+  CancelState& state = cancel_state();
+  if (scope != nullptr) {
+    scope->fired = true;
+    scope->message = message;
+  }
+  if (waiter_.interrupt != nullptr && waiter_.interrupt(waiter_.self, message)) {
+    // The wait ends early; the await throws CancelledError for the origin
+    // that matters most: the task's own cancel(), else the outermost scope.
+    bool replace = (flags_ & kDelegated) == 0 ||
+                   (state.delegated_origin != nullptr &&
+                    (scope == nullptr || encloses(scope, state.delegated_origin)));
+    if (replace) {
+      state.delegated_origin = scope;
+      state.delegated_message = std::move(message);
+    }
+    flags_ |= kDelegated;
+    if (scope != nullptr) scope->delivered = true;
+    return true;
+  }
+  if (scope != nullptr) {
+    flags_ |= kPendingScope;
+  } else {
+    flags_ |= kPendingExternal;
+    state.external_message = std::move(message);
+  }
+  return true;
+}
+
+void TaskCore::redeliver() noexcept {
+  // A request is pending and the task suspends on a new wait: interrupt it
+  // at once, as asyncio cancels the future a task yields while _must_cancel.
+  if (waiter_.interrupt == nullptr) return;  // delivered when the task resumes
+  CancelState& state = *cancel_;
+  CancelScope* scope = nullptr;
+  const std::string* message = &state.external_message;
+  if ((flags_ & kPendingExternal) == 0) {
+    scope = outermost_undelivered(scopes_);
+    if (scope == nullptr) {
+      flags_ &= static_cast<std::uint8_t>(~kPendingScope);
+      return;
+    }
+    message = &scope->message;
+  }
+  bool interrupted = false;
+  try {
+    interrupted = waiter_.interrupt(waiter_.self, *message);
+  } catch (...) {
+    // Out of memory scheduling the wake-up: the request stays pending and is
+    // delivered when the task resumes.
+  }
+  if (!interrupted) return;
+  state.delegated_origin = scope;
+  state.delegated_message = *message;
+  flags_ |= kDelegated;
+  if (scope == nullptr) {
+    flags_ &= static_cast<std::uint8_t>(~kPendingExternal);
+  } else {
+    mark_delivered(scopes_);
+    flags_ &= static_cast<std::uint8_t>(~kPendingScope);
+  }
+}
+
+void TaskCore::deliver(bool interrupted) {
+  CancelState& state = *cancel_;
+  if (flags_ & kPendingExternal) {
+    flags_ &= static_cast<std::uint8_t>(~(kPendingExternal | kDelegated));
+    throw CancelledError(std::exchange(state.external_message, {}));
+  }
+  if (flags_ & kPendingScope) {
+    flags_ &= static_cast<std::uint8_t>(~(kPendingScope | kDelegated));
+    if (CancelScope* scope = outermost_undelivered(scopes_)) {
+      mark_delivered(scopes_);
+      throw CancelledError(scope->message, scope);
+    }
+  }
+  if (flags_ & kDelegated) {
+    flags_ &= static_cast<std::uint8_t>(~kDelegated);
+    if (interrupted) {
+      throw CancelledError(std::exchange(state.delegated_message, {}), state.delegated_origin);
+    }
+    // The awaited operation finished despite the cancel: its outcome stands
+    // (asyncio's rule when a task's awaited future ignores the cancel).
+  }
+}
+
+void TaskCore::pop_scope(CancelScope& scope) noexcept {
+  scopes_ = scope.parent;
+  if (flags_ & kPendingScope) {
+    if (outermost_undelivered(scopes_) == nullptr) {
+      flags_ &= static_cast<std::uint8_t>(~kPendingScope);
+    }
+  }
+}
+
+std::optional<std::string> TaskCore::take_pending_external() {
+  if ((flags_ & kPendingExternal) == 0) return std::nullopt;
+  flags_ &= static_cast<std::uint8_t>(~kPendingExternal);
+  return std::exchange(cancel_->external_message, {});
+}
+
+bool cancel_task(TaskCore& task, std::string message) {
+  return task.request_cancel(nullptr, std::move(message));
+}
+
+void throw_task_result_set(const char* method) {
+  throw RuntimeError(std::string("eddy::Future::") + method +
+                     ": a task's future is set by the task (Task does not support " + method +
+                     "())");
+}
+
+// ------------------------------------------------------------ stepping
+
+void TaskCore::first_step() noexcept {
+  if (flags_ & kPendingExternal) {
+    // Cancelled before it started: its body never runs.
+    future_->exception = std::make_exception_ptr(CancelledError(cancel_->external_message));
+    future_->state = FutureState::cancelled;
+    end_of_task();
+    return;
+  }
+  step();
+}
+
+void TaskCore::end_of_task() noexcept {
+  std::exchange(root_, {}).destroy();
+  if (TaskRegistry* registry = find_task_registry(loop())) registry->remove(*this);
+  try {
+    schedule_done_callbacks(*future_);
+  } catch (...) {
+    report_done_callback_error(*future_);  // out of memory: the callbacks are lost
+  }
+  release(future_);  // the registry's reference
+}
+
+const std::string& TaskCore::name() const {
+  if (name_.empty()) name_ = "Task-" + std::to_string(number_);
+  return name_;
+}
+
+// ------------------------------------------------------------ registry
+
+TaskRegistry::~TaskRegistry() = default;
+
+void TaskRegistry::add(TaskCore& task) noexcept {
+  task.number_ = next_number++;
+  task.prev_ = last;
+  task.next_ = nullptr;
+  if (last != nullptr) {
+    last->next_ = &task;
+  } else {
+    first = &task;
+  }
+  last = &task;
+  ++size;
+}
+
+void TaskRegistry::remove(TaskCore& task) noexcept {
+  (task.prev_ != nullptr ? task.prev_->next_ : first) = task.next_;
+  (task.next_ != nullptr ? task.next_->prev_ : last) = task.prev_;
+  task.prev_ = task.next_ = nullptr;
+  --size;
+}
+
+bool TaskRegistry::loop_closing() noexcept {
+  bool released = false;
+  while (first != nullptr) {
+    TaskCore& task = *first;
+    remove(task);
+    released = true;
+    // The frame goes first: its destructors may still use the task.
+    if (task.root_) std::exchange(task.root_, {}).destroy();
+    FutureCore& future = task.future();
+    if (future.state == FutureState::pending) {
+      try {
+        future.exception = std::make_exception_ptr(CancelledError("the loop was closed"));
+      } catch (...) {
+      }
+      future.state = FutureState::cancelled;  // no callbacks: the loop is closing
+    }
+    release(&future);
+  }
+  return released;
+}
+
+TaskRegistry& task_registry(Loop& loop) {
+  if (TaskRegistry* registry = find_task_registry(loop)) return *registry;
+  return static_cast<TaskRegistry&>(LoopExtensions::set(
+      loop, ExtensionSlot::tasks, std::make_unique<TaskRegistry>(), "create_task"));
+}
+
+void run_task_factory(TaskRegistry& registry, TaskCore& task) {
+  std::function<void(TaskRef)> factory = registry.factory;  // it may replace itself
+  factory(TaskRef(task));
+}
+
+// ------------------------------------------------------------ frames
+
+namespace {
+// Frames of up to kLargest bytes come from per-thread caches of 64-byte
+// size classes (BlockCache); larger ones from operator new.
+constexpr std::size_t kGranule = 64;
+constexpr std::size_t kClasses = 16;
+constexpr std::size_t kLargest = kGranule * kClasses;
+
+template <std::size_t... I>
+constexpr auto make_allocators(std::index_sequence<I...>) {
+  return std::array<void* (*)(), sizeof...(I)>{&BlockCache<kGranule*(I + 1)>::allocate...};
+}
+template <std::size_t... I>
+constexpr auto make_deallocators(std::index_sequence<I...>) {
+  return std::array<void (*)(void*) noexcept, sizeof...(I)>{
+      &BlockCache<kGranule*(I + 1)>::deallocate...};
+}
+constexpr auto kAllocate = make_allocators(std::make_index_sequence<kClasses>{});
+constexpr auto kDeallocate = make_deallocators(std::make_index_sequence<kClasses>{});
+}  // namespace
+
+void* PromiseBase::operator new(std::size_t size) {
+  if (size > kLargest || size == 0) return ::operator new(size);
+  return kAllocate[(size - 1) / kGranule]();
+}
+
+void PromiseBase::operator delete(void* frame, std::size_t size) noexcept {
+  if (size > kLargest || size == 0) {
+    ::operator delete(frame);
+    return;
+  }
+  kDeallocate[(size - 1) / kGranule](frame);
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------ public
+
+detail::TaskCore& TaskRef::checked(const char* method) const {
+  if (task_ == nullptr) {
+    throw InvalidStateError(std::string("eddy::TaskRef::") + method + ": the TaskRef is empty");
+  }
+  return *task_;
+}
+
+TaskRef current_task() noexcept {
+  detail::TaskCore* task = detail::TaskCore::current;
+  return task != nullptr ? TaskRef(*task) : TaskRef();
+}
+
+std::vector<TaskRef> all_tasks(const Loop& loop) {
+  std::vector<TaskRef> tasks;
+  if (detail::TaskRegistry* registry = detail::find_task_registry(loop)) {
+    tasks.reserve(registry->size);
+    for (detail::TaskCore* t = registry->first; t != nullptr; t = t->next_)
+      tasks.emplace_back(*t);
+  }
+  return tasks;
+}
+
+std::vector<TaskRef> all_tasks() {
+  return all_tasks(get_running_loop());
+}
+
+void Loop::set_task_factory(std::function<void(TaskRef)> factory) {
+  check_usable("set_task_factory");
+  detail::task_registry(*this).factory = std::move(factory);
+}
+
+std::function<void(TaskRef)> Loop::get_task_factory() const {
+  detail::TaskRegistry* registry = detail::find_task_registry(*this);
+  return registry != nullptr ? registry->factory : nullptr;
+}
+
+}  // namespace eddy
