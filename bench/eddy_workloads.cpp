@@ -39,7 +39,7 @@ constexpr Workload kWorkloads[] = {
     {"timers", [](EddyWorkloads& w, std::int64_t n) { return w.timers(n); }},
     {"timers_cancel", [](EddyWorkloads& w, std::int64_t n) { return w.timers_cancel(n); }},
     {"futures", [](EddyWorkloads& w, std::int64_t n) { return w.futures(n); }},
-    {"tasks", nullptr},
+    {"tasks", [](EddyWorkloads& w, std::int64_t n) { return w.tasks(n); }},
     {"executor", nullptr},
     {"tcp_pingpong", nullptr},
     {"tcp_pipelined", nullptr},

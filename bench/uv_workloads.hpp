@@ -157,6 +157,30 @@ class UvWorkloads {
     return seconds();
   }
 
+  /// W6: a task is a heap-allocated two-state machine whose step is
+  /// scheduled with call_soon (the shape of asyncio's Task.__step): step 0
+  /// yields once, step 1 stores i as its result and counts it.
+  double tasks(std::int64_t n) {
+    n_ = n;
+    count_ = 0;
+    results_.assign(static_cast<std::size_t>(n), -1);
+    call_soon(
+        [](void* arg) {
+          auto* self = static_cast<UvWorkloads*>(arg);
+          self->t0_ = now_s();
+          for (std::int64_t i = 0; i < self->n_; ++i) {
+            self->call_soon(&task_step, new MiniTask{self, 0, i});
+          }
+        },
+        this);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    std::int64_t sum = 0;
+    for (std::int64_t v : results_)
+      sum += v;
+    check(sum == n * (n - 1) / 2, "libuv tasks: wrong checksum");
+    return seconds();
+  }
+
   /// Memory per pending timer: the caller-owned uv_timer_t.
   static constexpr std::size_t bytes_per_timer() noexcept { return sizeof(uv_timer_t); }
 
@@ -241,6 +265,25 @@ class UvWorkloads {
     delete f;
   }
 
+  // ---------------------------------------------------------------- W6's task
+  struct MiniTask {
+    UvWorkloads* owner;
+    int state;
+    std::int64_t i;
+  };
+  static void task_step(void* arg) {
+    auto* t = static_cast<MiniTask*>(arg);
+    if (t->state == 0) {
+      t->state = 1;
+      t->owner->call_soon(&task_step, t);  // the sleep(0)-like yield
+      return;
+    }
+    UvWorkloads* self = t->owner;
+    self->results_[static_cast<std::size_t>(t->i)] = t->i;
+    delete t;
+    if (++self->count_ == self->n_) self->t1_ = now_s();
+  }
+
   // ---------------------------------------------------------------- callbacks
   static void noop(void*) {}
   static void record_t1(void* arg) { static_cast<UvWorkloads*>(arg)->t1_ = now_s(); }
@@ -313,6 +356,7 @@ class UvWorkloads {
   double t0_ = 0, t1_ = 0;
   std::vector<uv_timer_t> timers_;
   std::vector<std::uint64_t> delay_ms_;
+  std::vector<std::int64_t> results_;  // W6
 };
 
 }  // namespace eddy_bench

@@ -20,7 +20,8 @@ const char* state_name(FutureState state) {
 }  // namespace
 
 std::string describe(const FutureCore& core) {
-  std::string text = "Future (";
+  std::string text = core.task != nullptr ? "Task '" + describe_task_name(*core.task) + "' ("
+                                          : std::string("Future (");
   text += state_name(core.state);
   if (core.state == FutureState::finished && core.exception) text += " with an exception";
   text += ")";
@@ -30,7 +31,8 @@ std::string describe(const FutureCore& core) {
 void report_unretrieved_exception(FutureCore& core) noexcept {
   try {
     ExceptionContext context;
-    context.message = "Future exception was never retrieved";
+    context.message = core.task != nullptr ? "Task exception was never retrieved"
+                                           : "Future exception was never retrieved";
     context.exception = core.exception;
     context.future = describe(core);
     context.source = core.created;

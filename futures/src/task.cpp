@@ -176,6 +176,10 @@ void TaskCore::end_of_task() noexcept {
   release(future_);  // the registry's reference
 }
 
+std::string describe_task_name(const TaskCore& task) {
+  return task.name();
+}
+
 const std::string& TaskCore::name() const {
   if (name_.empty()) name_ = "Task-" + std::to_string(number_);
   return name_;
@@ -259,7 +263,16 @@ constexpr auto kAllocate = make_allocators(std::make_index_sequence<kClasses>{})
 constexpr auto kDeallocate = make_deallocators(std::make_index_sequence<kClasses>{});
 }  // namespace
 
+namespace {
+thread_local std::size_t t_last_frame_size = 0;
+}
+
+std::size_t last_frame_size() noexcept {
+  return t_last_frame_size;
+}
+
 void* PromiseBase::operator new(std::size_t size) {
+  t_last_frame_size = size;
   if (size > kLargest || size == 0) return ::operator new(size);
   return kAllocate[(size - 1) / kGranule]();
 }

@@ -74,8 +74,10 @@ struct FutureCore {
   std::unique_ptr<std::vector<DoneCallback>> more;  // callbacks 1.., allocated on demand
 };
 
-/// "Future (pending)", for reports.
+/// "Future (pending)" or "Task 'Task-3' (finished with an exception)", for reports.
 std::string describe(const FutureCore& core);
+/// A task's name (task.cpp).
+std::string describe_task_name(const TaskCore& task);
 /// Reports a failed future whose exception nobody retrieved to its loop's
 /// exception handler (called when the last reference goes away).
 void report_unretrieved_exception(FutureCore& core) noexcept;

@@ -57,10 +57,14 @@ struct PromiseBase {
   FinalAwaiter final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { exception = std::current_exception(); }
 
-  // Frames come from a per-thread cache of size classes (see frame_cache.cpp).
+  // Frames come from per-thread caches of 64-byte size classes (task.cpp).
   static void* operator new(std::size_t size);
   static void operator delete(void* frame, std::size_t size) noexcept;
 };
+
+/// The size of the last coroutine frame allocated on this thread (for
+/// benchmarks reporting frame sizes).
+std::size_t last_frame_size() noexcept;
 
 template <class P>
 concept EddyPromise = std::is_base_of_v<PromiseBase, P>;

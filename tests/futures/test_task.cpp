@@ -1,0 +1,621 @@
+// Tests for eddy::Task<T> and the loop's tasks (eddy/task.hpp): laziness,
+// inline awaiting, create_task, names, current_task/all_tasks, the task
+// factory, cancellation (asyncio's observable rules) and object lifetimes on
+// every path. Time runs on the fixture's VirtualClock.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <eddy/concurrent_future.hpp>
+#include <eddy/future.hpp>
+#include <eddy/sleep.hpp>
+#include <eddy/task.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using eddy::testing::Counted;
+using eddy::testing::LoopTest;
+using eddy::testing::what_of;
+
+class TaskTest : public LoopTest {
+ protected:
+  void capture_reports() {
+    loop.set_exception_handler(
+        [this](Loop&, const ExceptionContext& context) { reports.push_back(context); });
+  }
+  std::vector<ExceptionContext> reports;
+};
+
+Task<int> value_of(int v) {
+  co_return v;
+}
+
+Task<int> after_sleep(double delay, int v) {
+  co_await sleep(delay);
+  co_return v;
+}
+
+Task<int> throws_after_sleep(double delay) {
+  co_await sleep(delay);
+  throw std::runtime_error("boom");
+}
+
+// ---------------------------------------------------------------- Task<T>
+
+TEST_F(TaskTest, ATaskDoesNotRunUntilItIsAwaitedOrScheduled) {
+  bool ran = false;
+  auto body = [&]() -> Task<> {
+    ran = true;
+    co_return;
+  };
+  Task<> task = body();
+  EXPECT_FALSE(ran);
+  loop.run_until_complete(std::move(task));
+  EXPECT_TRUE(ran);
+}
+
+TEST_F(TaskTest, RunUntilCompleteReturnsTheResultOfATask) {
+  EXPECT_EQ(loop.run_until_complete(value_of(42)), 42);
+}
+
+TEST_F(TaskTest, AwaitingATaskRunsItInlineWithoutAnIterationOfTheLoop) {
+  std::vector<std::string> order;
+  auto inner = [&]() -> Task<int> {
+    order.push_back("inner");
+    co_return 1;
+  };
+  auto outer = [&]() -> Task<int> {
+    loop.call_soon([&] { order.push_back("callback"); });
+    int v = co_await inner();
+    order.push_back("after inner");
+    co_return v;
+  };
+  EXPECT_EQ(loop.run_until_complete(outer()), 1);
+  EXPECT_EQ(order, (std::vector<std::string>{"inner", "after inner", "callback"}));
+}
+
+TEST_F(TaskTest, AnExceptionLeavingAnAwaitedTaskIsRethrownAtTheAwait) {
+  auto inner = []() -> Task<int> {
+    throw std::runtime_error("inner failed");
+    co_return 0;
+  };
+  auto outer = [&]() -> Task<std::string> {
+    try {
+      co_await inner();
+    } catch (const std::runtime_error& e) {
+      co_return e.what();
+    }
+    co_return "no exception";
+  };
+  EXPECT_EQ(loop.run_until_complete(outer()), "inner failed");
+}
+
+TEST_F(TaskTest, ATaskOfAMoveOnlyTypeGivesItsValue) {
+  auto make = []() -> Task<std::unique_ptr<int>> { co_return std::make_unique<int>(7); };
+  auto outer = [&]() -> Task<int> {
+    std::unique_ptr<int> p = co_await make();
+    co_return *p;
+  };
+  EXPECT_EQ(loop.run_until_complete(outer()), 7);
+  std::unique_ptr<int> direct = loop.run_until_complete(make());
+  EXPECT_EQ(*direct, 7);
+}
+
+Task<long> chain(long depth) {
+  if (depth == 0) co_return 0;
+  co_return 1 + co_await chain(depth - 1);
+}
+
+TEST_F(TaskTest, AMillionDeepChainOfAwaitsCompletesWithoutStackOverflow) {
+  EXPECT_EQ(loop.run_until_complete(chain(1'000'000)), 1'000'000);
+}
+
+TEST_F(TaskTest, AwaitingAnEmptyTaskThrowsInvalidStateError) {
+  auto outer = []() -> Task<int> {
+    Task<int> empty;
+    co_return co_await empty;
+  };
+  EXPECT_THROW(loop.run_until_complete(outer()), InvalidStateError);
+}
+
+TEST_F(TaskTest, AwaitingATaskASecondTimeThrowsInvalidStateError) {
+  auto outer = []() -> Task<int> {
+    Task<int> once = value_of(1);
+    int first = co_await once;
+    EXPECT_EQ(first, 1);
+    co_return co_await once;
+  };
+  EXPECT_THROW(loop.run_until_complete(outer()), InvalidStateError);
+}
+
+TEST_F(TaskTest, DestroyingATaskThatNeverRanDestroysWhatItsFrameHolds) {
+  auto body = [](Counted) -> Task<> { co_return; };
+  {
+    Task<> task = body(Counted{});
+    EXPECT_EQ(Counted::alive(), 1);
+  }
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+// ---------------------------------------------------------------- awaiting futures
+
+TEST_F(TaskTest, AwaitingAFutureGivesItsResultWhenItIsSet) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_later(1.0, [f]() mutable { f.set_result(5); });
+  auto body = [&]() -> Task<int> { co_return co_await f; };
+  EXPECT_EQ(loop.run_until_complete(body()), 5);
+  EXPECT_DOUBLE_EQ(loop.time(), 1.0);
+}
+
+TEST_F(TaskTest, AwaitingADoneFutureDoesNotSuspend) {
+  Future<int> f = loop.create_future<int>();
+  f.set_result(3);
+  std::vector<std::string> order;
+  auto body = [&]() -> Task<int> {
+    loop.call_soon([&] { order.push_back("callback"); });
+    int v = co_await f;
+    order.push_back("after await");
+    co_return v;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 3);
+  EXPECT_EQ(order, (std::vector<std::string>{"after await", "callback"}));
+}
+
+TEST_F(TaskTest, AwaitingAFailedFutureRethrowsItsException) {
+  Future<int> f = loop.create_future<int>();
+  f.set_exception(std::runtime_error("failed"));
+  auto body = [&]() -> Task<int> { co_return co_await f; };
+  EXPECT_THROW(loop.run_until_complete(body()), std::runtime_error);
+}
+
+TEST_F(TaskTest, AwaitingACancelledFutureThrowsCancelledErrorWithItsMessage) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_soon([f]() mutable { f.cancel("gone"); });
+  auto body = [&]() -> Task<std::string> {
+    try {
+      co_await f;
+    } catch (const CancelledError& e) {
+      co_return e.message();
+    }
+    co_return "";
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), "gone");
+}
+
+TEST_F(TaskTest, AwaitingAFutureOfAnotherLoopThrowsInvalidArgument) {
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  Future<int> foreign = other.create_future<int>();
+  auto body = [&]() -> Task<int> { co_return co_await foreign; };
+  EXPECT_THROW(loop.run_until_complete(body()), std::invalid_argument);
+}
+
+TEST_F(TaskTest, AwaitingAConcurrentFutureGetsTheResultSetOnAnotherThread) {
+  // Real time: the result comes from a thread, through call_soon_threadsafe.
+  Loop real;
+  ConcurrentFuture<int> cf;
+  std::thread producer;
+  auto body = [&]() -> Task<int> {
+    producer = std::thread([cf]() mutable { cf.set_result(9); });
+    co_return co_await cf;
+  };
+  EXPECT_EQ(real.run_until_complete(body()), 9);
+  producer.join();
+  real.close();
+}
+
+// ---------------------------------------------------------------- create_task
+
+TEST_F(TaskTest, CreateTaskRunsTheFirstStepThroughCallSoon) {
+  std::vector<std::string> order;
+  loop.call_soon([&] { order.push_back("before"); });
+  auto body = [&]() -> Task<> {
+    order.push_back("task");
+    co_return;
+  };
+  Future<void> f = loop.create_task(body());
+  loop.call_soon([&] { order.push_back("after"); });
+  EXPECT_TRUE(order.empty());
+  loop.run_until_complete(f);
+  EXPECT_EQ(order, (std::vector<std::string>{"before", "task", "after"}));
+}
+
+TEST_F(TaskTest, TheLoopKeepsATaskAliveWhenItsFutureIsDropped) {
+  int finished = 0;
+  auto body = [&]() -> Task<> {
+    co_await sleep(1.0);
+    ++finished;
+  };
+  (void)loop.create_task(body());
+  loop.run_until_complete(after_sleep(2.0, 0));
+  EXPECT_EQ(finished, 1);
+}
+
+TEST_F(TaskTest, AwaitingATasksFutureGivesItsResult) {
+  auto body = [&]() -> Task<int> {
+    Future<int> child = loop.create_task(after_sleep(1.0, 8));
+    co_return co_await child;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 8);
+}
+
+TEST_F(TaskTest, AFailingTaskWhoseExceptionIsNeverRetrievedIsReported) {
+  capture_reports();
+  (void)loop.create_task(throws_after_sleep(1.0), "failing");
+  loop.run_until_complete(after_sleep(2.0, 0));
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].message, "Task exception was never retrieved");
+  EXPECT_EQ(what_of(reports[0].exception), "boom");
+  EXPECT_NE(reports[0].future.find("failing"), std::string::npos);
+}
+
+TEST_F(TaskTest, AFailingTaskWhoseExceptionIsRetrievedIsNotReported) {
+  capture_reports();
+  Future<int> f = loop.create_task(throws_after_sleep(1.0));
+  EXPECT_THROW(loop.run_until_complete(f), std::runtime_error);
+  f = Future<int>();
+  EXPECT_TRUE(reports.empty());
+}
+
+TEST_F(TaskTest, SetResultOnATasksFutureThrowsRuntimeError) {
+  Future<int> f = loop.create_task(value_of(1));
+  EXPECT_THROW(f.set_result(2), RuntimeError);
+  EXPECT_THROW(f.set_exception(std::runtime_error("x")), RuntimeError);
+  EXPECT_EQ(loop.run_until_complete(f), 1);
+}
+
+TEST_F(TaskTest, CreateTaskOfAnEmptyTaskThrowsInvalidStateError) {
+  EXPECT_THROW(loop.create_task(Task<int>()), InvalidStateError);
+}
+
+TEST_F(TaskTest, CreateTaskOnAClosedLoopThrowsLoopClosedErrorAndDestroysTheFrame) {
+  auto body = [](Counted) -> Task<> { co_return; };
+  loop.close();
+  EXPECT_THROW(loop.create_task(body(Counted{})), LoopClosedError);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskTest, CreateTaskOfATaskThatAlreadyRanThrowsInvalidStateError) {
+  Task<int> task = value_of(1);
+  auto body = [&]() -> Task<int> { co_return co_await task; };
+  EXPECT_EQ(loop.run_until_complete(body()), 1);
+  EXPECT_THROW(loop.create_task(std::move(task)), InvalidStateError);
+}
+
+// ---------------------------------------------------------------- names, current_task, all_tasks
+
+TEST_F(TaskTest, TasksAreNamedTaskNInCreationOrderUnlessNamed) {
+  Future<int> a = loop.create_task(value_of(1));
+  Future<int> b = loop.create_task(value_of(2), "worker");
+  std::vector<TaskRef> tasks = all_tasks(loop);
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].name(), "Task-1");
+  EXPECT_EQ(tasks[1].name(), "worker");
+  tasks[0].set_name("renamed");
+  EXPECT_EQ(all_tasks(loop)[0].name(), "renamed");
+  loop.run_until_complete(b);
+  loop.run_until_complete(a);
+}
+
+TEST_F(TaskTest, CurrentTaskIsTheRunningTaskAndEmptyOutsideTasks) {
+  EXPECT_FALSE(current_task());
+  std::string seen;
+  auto body = [&]() -> Task<> {
+    seen = current_task().name();
+    co_await sleep(1.0);
+    EXPECT_EQ(current_task().name(), "me");
+  };
+  loop.run_until_complete(loop.create_task(body(), "me"));
+  EXPECT_EQ(seen, "me");
+  EXPECT_FALSE(current_task());
+}
+
+TEST_F(TaskTest, AllTasksListsTheTasksThatAreNotDone) {
+  Future<int> quick = loop.create_task(value_of(1), "quick");
+  Future<int> slow = loop.create_task(after_sleep(5.0, 2), "slow");
+  EXPECT_EQ(all_tasks(loop).size(), 2u);
+  loop.run_until_complete(quick);
+  std::vector<TaskRef> left = all_tasks(loop);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].name(), "slow");
+  EXPECT_FALSE(left[0].done());
+  loop.run_until_complete(slow);
+  EXPECT_TRUE(all_tasks(loop).empty());
+  EXPECT_TRUE(left[0].done());
+}
+
+TEST_F(TaskTest, AllTasksWithoutARunningLoopThrowsNoRunningLoopError) {
+  EXPECT_THROW(all_tasks(), NoRunningLoopError);
+}
+
+TEST_F(TaskTest, AnEmptyTaskRefThrowsInvalidStateError) {
+  TaskRef none;
+  EXPECT_THROW(none.name(), InvalidStateError);
+  EXPECT_THROW(none.cancel(), InvalidStateError);
+}
+
+TEST_F(TaskTest, TheTaskFactorySeesEveryNewTaskAndMayNameIt) {
+  std::vector<std::string> seen;
+  loop.set_task_factory([&](TaskRef task) {
+    seen.push_back(task.name());
+    task.set_name("factory-" + task.name());
+  });
+  EXPECT_TRUE(static_cast<bool>(loop.get_task_factory()));
+  Future<int> f = loop.create_task(value_of(1));
+  EXPECT_EQ(all_tasks(loop)[0].name(), "factory-Task-1");
+  loop.run_until_complete(f);
+  EXPECT_EQ(seen, (std::vector<std::string>{"Task-1"}));
+  loop.set_task_factory(nullptr);
+  EXPECT_FALSE(static_cast<bool>(loop.get_task_factory()));
+}
+
+TEST_F(TaskTest, ATaskFactoryThatCancelsMeansTheBodyNeverRuns) {
+  bool ran = false;
+  auto body = [&]() -> Task<> {
+    ran = true;
+    co_return;
+  };
+  loop.set_task_factory([](TaskRef task) { task.cancel("refused"); });
+  Future<void> f = loop.create_task(body());
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_FALSE(ran);
+}
+
+// ---------------------------------------------------------------- cancellation
+
+TEST_F(TaskTest, CancellingASuspendedTaskThrowsCancelledErrorAtItsAwaitWithTheMessage) {
+  std::string seen;
+  auto body = [&]() -> Task<> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError& e) {
+      seen = e.message();
+      throw;
+    }
+  };
+  Future<void> f = loop.create_task(body());
+  loop.call_later(1.0, [f]() mutable { EXPECT_TRUE(f.cancel("stop")); });
+  try {
+    loop.run_until_complete(f);
+    FAIL() << "expected CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "stop");
+  }
+  EXPECT_EQ(seen, "stop");
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_DOUBLE_EQ(loop.time(), 1.0);  // the sleep ended at the cancel
+}
+
+TEST_F(TaskTest, ATaskThatCatchesCancelledErrorMayGoOnAndReturnAValue) {
+  auto body = [&]() -> Task<int> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError&) {
+    }
+    co_await sleep(1.0);  // each cancel is delivered once: this sleep is not cut short
+    co_return 5;
+  };
+  Future<int> f = loop.create_task(body());
+  loop.call_later(1.0, [f]() mutable { f.cancel(); });
+  EXPECT_EQ(loop.run_until_complete(f), 5);
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_DOUBLE_EQ(loop.time(), 2.0);
+}
+
+TEST_F(TaskTest, CancellingADoneTaskReturnsFalse) {
+  Future<int> f = loop.create_task(value_of(1));
+  loop.run_until_complete(f);
+  EXPECT_FALSE(f.cancel());
+  EXPECT_EQ(f.result(), 1);
+}
+
+TEST_F(TaskTest, ATaskCancelledBeforeItStartsNeverRunsItsBody) {
+  bool ran = false;
+  auto body = [&](Counted) -> Task<> {
+    ran = true;
+    co_return;
+  };
+  Future<void> f = loop.create_task(body(Counted{}));
+  EXPECT_TRUE(f.cancel("early"));
+  EXPECT_FALSE(f.done());  // a request, as asyncio: done once the loop ran the step
+  try {
+    loop.run_until_complete(f);
+    FAIL() << "expected CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "early");
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskTest, CancellingATaskTwiceDeliversOneCancelledError) {
+  int caught = 0;
+  auto body = [&]() -> Task<int> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError&) {
+      ++caught;
+    }
+    co_await sleep(1.0);
+    co_return caught;
+  };
+  Future<int> f = loop.create_task(body());
+  loop.call_later(1.0, [f]() mutable {
+    f.cancel();
+    f.cancel();
+  });
+  EXPECT_EQ(loop.run_until_complete(f), 1);
+}
+
+TEST_F(TaskTest, CancellingATaskCancelsTheTaskItAwaits) {
+  bool child_cancelled = false;
+  auto child = [&]() -> Task<int> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError&) {
+      child_cancelled = true;
+      throw;
+    }
+    co_return 1;
+  };
+  auto parent = [&]() -> Task<int> { co_return co_await loop.create_task(child()); };
+  Future<int> f = loop.create_task(parent());
+  loop.call_later(1.0, [f]() mutable { f.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_TRUE(child_cancelled);
+}
+
+TEST_F(TaskTest, WhenTheAwaitedTaskIgnoresTheCancelItsResultReachesTheAwaiter) {
+  auto stubborn = [&]() -> Task<int> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError&) {
+    }
+    co_return 7;
+  };
+  auto parent = [&]() -> Task<int> { co_return co_await loop.create_task(stubborn()); };
+  Future<int> f = loop.create_task(parent());
+  loop.call_later(1.0, [f]() mutable { f.cancel(); });
+  EXPECT_EQ(loop.run_until_complete(f), 7);
+}
+
+TEST_F(TaskTest, CancellingAnInlineAwaitReachesTheInnermostAwait) {
+  std::vector<std::string> order;
+  auto inner = [&]() -> Task<> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError&) {
+      order.push_back("inner");
+      throw;
+    }
+  };
+  auto outer = [&]() -> Task<> {
+    try {
+      co_await inner();
+    } catch (const CancelledError&) {
+      order.push_back("outer");
+      throw;
+    }
+  };
+  Future<void> f = loop.create_task(outer());
+  loop.call_later(1.0, [f]() mutable { f.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_EQ(order, (std::vector<std::string>{"inner", "outer"}));
+}
+
+TEST_F(TaskTest, ATaskThatCancelsItselfGetsCancelledErrorAtItsNextSuspension) {
+  std::vector<std::string> order;
+  auto body = [&]() -> Task<> {
+    current_task().cancel("self");
+    order.push_back("still running");
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError& e) {
+      order.push_back("cancelled: " + e.message());
+      throw;
+    }
+  };
+  Future<void> f = loop.create_task(body());
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_EQ(order, (std::vector<std::string>{"still running", "cancelled: self"}));
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);  // the sleep never waited
+}
+
+TEST_F(TaskTest, ACancelDuringSleepZeroIsDeliveredWhenTheTaskResumes) {
+  auto body = [&]() -> Task<> { co_await sleep(0); };
+  Future<void> f = loop.create_task(body());
+  // The task suspends in sleep(0) on its first step; this callback runs in
+  // the same iteration, before the task resumes in the next one.
+  loop.call_soon([f]() mutable { EXPECT_TRUE(f.cancel()); });
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+}
+
+TEST_F(TaskTest, ACancelledErrorFromAnAwaitedFutureEndsTheTaskCancelled) {
+  Future<int> f = loop.create_future<int>();
+  auto body = [&]() -> Task<int> { co_return co_await f; };
+  Future<int> t = loop.create_task(body());
+  loop.call_later(1.0, [f]() mutable { f.cancel("from the future"); });
+  EXPECT_THROW(loop.run_until_complete(t), CancelledError);
+  EXPECT_TRUE(t.cancelled());
+}
+
+// ---------------------------------------------------------------- lifetimes
+
+TEST_F(TaskTest, FramesAndCapturesAreDestroyedOnceOnSuccess) {
+  auto body = [](Counted held) -> Task<int> {
+    Counted local;
+    co_await sleep(1.0);
+    (void)held;
+    co_return 1;
+  };
+  EXPECT_EQ(loop.run_until_complete(body(Counted{})), 1);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskTest, FramesAndCapturesAreDestroyedOnceOnException) {
+  auto body = [](Counted) -> Task<int> {
+    Counted local;
+    co_await sleep(1.0);
+    throw std::runtime_error("x");
+  };
+  EXPECT_THROW(loop.run_until_complete(body(Counted{})), std::runtime_error);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskTest, FramesAndCapturesAreDestroyedOnceOnCancel) {
+  auto inner = [](Counted) -> Task<> {
+    Counted local;
+    co_await sleep(10.0);
+  };
+  auto body = [&](Counted) -> Task<> { co_await inner(Counted{}); };
+  Future<void> f = loop.create_task(body(Counted{}));
+  loop.call_later(1.0, [f]() mutable { f.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskTest, ClosingTheLoopWithPendingTasksDestroysTheirFramesOnceAndCancelsThem) {
+  auto inner = [](Counted) -> Task<> {
+    Counted local;
+    co_await sleep(10.0);
+  };
+  auto body = [&](Counted) -> Task<> { co_await inner(Counted{}); };
+  Future<void> sleeping = loop.create_task(body(Counted{}));
+  Future<void> unstarted;
+  loop.run_until_complete(after_sleep(1.0, 0));
+  unstarted = loop.create_task(body(Counted{}));
+  EXPECT_GT(Counted::alive(), 0);
+  loop.close();
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(sleeping.cancelled());
+  EXPECT_TRUE(unstarted.cancelled());
+  try {
+    sleeping.result();
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "the loop was closed");
+  }
+}
+
+TEST_F(TaskTest, ATaskAwaitingAFutureThatOutlivesTheLoopIsReleasedAtClose) {
+  auto body = [](Future<int> f, Counted) -> Task<int> { co_return co_await f; };
+  {
+    Loop other{LoopOptions().use_clock(clock).debug(false)};
+    Future<int> never = other.create_future<int>();
+    Future<int> task = other.create_task(body(never, Counted{}));
+    other.run_once();  // the task suspends on `never`
+    EXPECT_EQ(Counted::alive(), 1);
+    other.close();
+    EXPECT_EQ(Counted::alive(), 0);
+    EXPECT_TRUE(task.cancelled());
+  }
+}
+
+}  // namespace
+}  // namespace eddy
