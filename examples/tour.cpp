@@ -1,5 +1,5 @@
 // A narrated tour of eddy: callbacks, timers, a call from another thread, the
-// exception handler, and futures. Run it with `scripts/example.sh`.
+// exception handler, futures, and coroutine tasks. Run it with `scripts/example.sh`.
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -71,6 +71,28 @@ int main() {
   std::string computed = loop.run_until_complete(eddy::wrap_future(job, loop));
   say(("wrap_future: " + computed).c_str());
   computer.join();
+
+  // 7. Coroutines: a Task runs when awaited or scheduled with create_task;
+  //    co_await suspends it while the loop runs other work.
+  auto brew = [&](std::string what, std::chrono::milliseconds delay) -> eddy::Task<std::string> {
+    co_await eddy::sleep(delay);
+    say(("task: " + what + " is ready").c_str());
+    co_return what;
+  };
+  auto breakfast = [&]() -> eddy::Task<std::string> {
+    auto tea = loop.create_task(brew("tea", 30ms), "tea");  // both run at once
+    auto toast = loop.create_task(brew("toast", 10ms), "toast");
+    std::string served = co_await toast + " and " + co_await tea;
+    // 8. Cancellation: wait_for gives up after 20 ms, cancels the slow task
+    //    at its await and throws TimeoutError.
+    try {
+      co_await eddy::wait_for(brew("soup", 1000ms), 0.020);
+    } catch (const eddy::TimeoutError&) {
+      say("wait_for: the soup took too long and was cancelled");
+    }
+    co_return served;
+  };
+  say(("run_until_complete(task): " + loop.run_until_complete(breakfast())).c_str());
 
   eddy::LoopStats stats = loop.stats();
   std::printf("in all: %llu loop iterations ran %llu callbacks\n",
