@@ -20,8 +20,9 @@ const char* state_name(FutureState state) {
 }  // namespace
 
 std::string describe(const FutureCore& core) {
-  std::string text = core.task != nullptr ? "Task '" + describe_task_name(*core.task) + "' ("
-                                          : std::string("Future (");
+  TaskCore* task = core.owner != nullptr ? core.owner->as_task() : nullptr;
+  std::string text =
+      task != nullptr ? "Task '" + describe_task_name(*task) + "' (" : std::string("Future (");
   text += state_name(core.state);
   if (core.state == FutureState::finished && core.exception) text += " with an exception";
   text += ")";
@@ -31,8 +32,9 @@ std::string describe(const FutureCore& core) {
 void report_unretrieved_exception(FutureCore& core) noexcept {
   try {
     ExceptionContext context;
-    context.message = core.task != nullptr ? "Task exception was never retrieved"
-                                           : "Future exception was never retrieved";
+    bool task = core.owner != nullptr && core.owner->as_task() != nullptr;
+    context.message =
+        task ? "Task exception was never retrieved" : "Future exception was never retrieved";
     context.exception = core.exception;
     context.future = describe(core);
     context.source = core.created;

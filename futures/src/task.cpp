@@ -142,14 +142,9 @@ std::optional<std::string> TaskCore::take_pending_external() {
   return std::exchange(cancel_->external_message, {});
 }
 
-bool cancel_task(TaskCore& task, std::string message) {
-  return task.request_cancel(nullptr, std::move(message));
-}
-
-void throw_task_result_set(const char* method) {
+void throw_owned_result_set(const char* method) {
   throw RuntimeError(std::string("eddy::Future::") + method +
-                     ": a task's future is set by the task (Task does not support " + method +
-                     "())");
+                     ": this future is set by its task or gather, not from outside");
 }
 
 // ------------------------------------------------------------ stepping

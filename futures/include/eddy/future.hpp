@@ -35,6 +35,24 @@ struct FutureAccess;
 
 struct FutureCore;
 class TaskCore;  // <eddy/task.hpp>
+
+/// What completes a future itself and decides what its cancel() means: a
+/// task (cancel asks the coroutine to stop), a gather (cancel reaches the
+/// children). Its future rejects set_result / set_exception from outside.
+class FutureOwner {
+ public:
+  /// Future::cancel on the owned future, which is pending. Returns what
+  /// cancel() returns.
+  virtual bool cancel_requested(std::string message) = 0;
+  /// The task, if the owner is one.
+  virtual TaskCore* as_task() noexcept { return nullptr; }
+
+ protected:
+  FutureOwner() = default;
+  FutureOwner(const FutureOwner&) = default;
+  FutureOwner& operator=(const FutureOwner&) = default;
+  ~FutureOwner() = default;
+};
 using DoneCallback = SmallFunction<void(FutureCore&)>;
 
 /// The part of a future's shared state that does not depend on T.
@@ -63,9 +81,9 @@ struct FutureCore {
   bool exception_retrieved = false;
   std::uint32_t count = 0;      // done callbacks added
   std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
-  /// Set for the future of a task (Loop::create_task): cancel() then asks the
-  /// task to cancel instead of cancelling the future at once.
-  TaskCore* task = nullptr;
+  /// Set for a future completed by its owner (a task, a gather): cancel()
+  /// then goes to the owner instead of cancelling the future at once.
+  FutureOwner* owner = nullptr;
   /// The exception of a failed future, or the CancelledError (with its
   /// message) of a cancelled one.
   std::exception_ptr exception;
@@ -151,15 +169,13 @@ inline void schedule_done_callbacks(FutureCore& core) {
   core.loop->call_soon(CallbackRunner(&core, begin, core.count));
 }
 
-/// Asks a task to cancel (defined in task.cpp). Returns false if it is done.
-bool cancel_task(TaskCore& task, std::string message);
-[[noreturn]] void throw_task_result_set(const char* method);
+[[noreturn]] void throw_owned_result_set(const char* method);
 
 /// Cancels a future, or requests a task's cancellation: Future::cancel.
 inline bool cancel_core(FutureCore& core, std::string message) {
   if (core.state != FutureState::pending) return false;
-  if (core.task != nullptr) [[unlikely]]
-    return cancel_task(*core.task, std::move(message));
+  if (core.owner != nullptr) [[unlikely]]
+    return core.owner->cancel_requested(std::move(message));
   core.exception = std::make_exception_ptr(CancelledError(std::move(message)));
   core.state = FutureState::cancelled;
   schedule_done_callbacks(core);
@@ -455,8 +471,8 @@ class Future {
   void check_pending(const char* method) const {
     if (core(method).state != FutureState::pending)
       detail::throw_future_done(method, shared_->state);
-    if (shared_->task != nullptr) [[unlikely]]
-      detail::throw_task_result_set(method);
+    if (shared_->owner != nullptr) [[unlikely]]
+      detail::throw_owned_result_set(method);
   }
   void check_result_ready(const char* method) const {
     if (core(method).state == FutureState::pending) detail::throw_future_pending(method);

@@ -97,7 +97,7 @@ struct CancelScope {
 ///   `waiter` says how to interrupt what it waits on (empty if it cannot be).
 /// - Cancellation requests have an origin: the task's own cancel() (external,
 ///   origin null) or a CancelScope. See "Cancellation" in <eddy/task.hpp>.
-class TaskCore {
+class TaskCore : public FutureOwner {
  public:
   enum Flag : std::uint8_t {
     kPendingExternal = 1,  // cancel() arrived; not yet delivered
@@ -109,6 +109,10 @@ class TaskCore {
       : future_(&future), resume_point_(root), root_(root) {}
   TaskCore(const TaskCore&) = delete;
   TaskCore& operator=(const TaskCore&) = delete;
+  bool cancel_requested(std::string message) override {
+    return request_cancel(nullptr, std::move(message));
+  }
+  TaskCore* as_task() noexcept override { return this; }
 
   Loop& loop() const noexcept { return *future_->loop; }
   FutureCore& future() const noexcept { return *future_; }
@@ -171,6 +175,7 @@ class TaskCore {
   void (*complete_)(TaskCore&) noexcept = nullptr;
 
  protected:
+  virtual ~TaskCore() = default;  // destroyed as part of its TaskShared
   void finish() noexcept { complete_(*this); }
   /// After the future's state is set: frees the frame, leaves the registry,
   /// schedules the done callbacks, drops the registry's reference.
@@ -248,7 +253,7 @@ struct TaskShared final : FutureShared<T>, TaskCore {
   using Promise = TaskPromise<T>;
   TaskShared(Loop& loop, SourceLocation where, std::coroutine_handle<Promise> root)
       : FutureShared<T>(loop, where, &destroy), TaskCore(*this, root) {
-    this->FutureCore::task = this;
+    this->owner = static_cast<FutureOwner*>(this);
     complete_ = &complete;
   }
 
