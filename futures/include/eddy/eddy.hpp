@@ -1,10 +1,12 @@
 // The umbrella header: everything eddy offers.
 #pragma once
 
+#include "eddy/as_completed.hpp"
 #include "eddy/clock.hpp"
 #include "eddy/concurrent_future.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/future.hpp"
+#include "eddy/gather.hpp"
 #include "eddy/handle.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/shield.hpp"
@@ -13,4 +15,5 @@
 #include "eddy/task.hpp"
 #include "eddy/task_group.hpp"
 #include "eddy/timeout.hpp"
+#include "eddy/wait.hpp"
 #include "eddy/wait_for.hpp"

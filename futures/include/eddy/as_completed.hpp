@@ -1,0 +1,161 @@
+// as_completed: results in the order they arrive. Mirrors: asyncio.as_completed.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "eddy/errors.hpp"
+#include "eddy/future.hpp"
+#include "eddy/gather.hpp"
+#include "eddy/handle.hpp"
+#include "eddy/task.hpp"
+
+namespace eddy {
+
+namespace detail {
+
+/// Shared by the AsCompleted object and the callbacks: futures move from
+/// `pending` to `arrived` as they finish; each next() takes the oldest
+/// arrival, waiting for one if none is there. A deadline turns every future
+/// still pending into an arrival that throws TimeoutError.
+template <class T>
+struct AsCompletedState {
+  explicit AsCompletedState(Loop& l) : loop(&l) {}
+  AsCompletedState(const AsCompletedState&) = delete;
+  AsCompletedState& operator=(const AsCompletedState&) = delete;
+  ~AsCompletedState() { timer.cancel(); }
+
+  void arrive(std::optional<Future<T>> f) {
+    arrived.push_back(std::move(f));
+    // Wake the oldest waiter that still waits; a cancelled waiter never
+    // swallows an arrival (it stays for the next next()).
+    while (!waiters.empty()) {
+      Future<void> w = std::move(waiters.front());
+      waiters.pop_front();
+      if (!w.done()) {
+        w.set_result();
+        break;
+      }
+    }
+  }
+  void on_timeout() {
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      if (!pending[i].done()) {
+        pending[i].remove_done_callback(ids[i]);
+        arrive(std::nullopt);
+      }
+    }
+  }
+
+  Loop* loop;
+  std::vector<Future<T>> pending;
+  std::vector<DoneCallbackId> ids;
+  std::deque<std::optional<Future<T>>> arrived;  // nullopt: the deadline passed
+  std::deque<Future<void>> waiters;
+  std::size_t remaining_next = 0;
+  TimerHandle timer;
+};
+
+template <class T>
+Task<T> next_completed(std::shared_ptr<AsCompletedState<T>> state) {
+  while (state->arrived.empty()) {
+    Future<void> waiter = state->loop->template create_future<void>();
+    state->waiters.push_back(waiter);
+    co_await waiter;
+  }
+  std::optional<Future<T>> f = std::move(state->arrived.front());
+  state->arrived.pop_front();
+  if (!f) throw TimeoutError("eddy::as_completed: the timeout passed");
+  if constexpr (std::is_void_v<T>) {
+    f->result();
+  } else if constexpr (std::is_copy_constructible_v<T>) {
+    co_return f->result();
+  } else {
+    co_return std::move(f->result());
+  }
+}
+
+}  // namespace detail
+
+/// The futures of as_completed(), to take in completion order. Mirrors the
+/// iterator asyncio.as_completed returns.
+///
+///     for (eddy::Task<int> next : eddy::as_completed(futures, 5.0)) {
+///       int v = co_await next;  // the earliest result not taken yet
+///     }
+///
+/// Each next() (or each element of the range) is a Task that, awaited,
+/// gives the result of the earliest future to finish that was not taken yet,
+/// or rethrows its exception; once the timeout has passed, the ones left
+/// throw TimeoutError. There are exactly as many as futures given. Awaiting
+/// them concurrently is fine: each arrival goes to one awaiter, in order;
+/// a cancelled awaiter does not lose one.
+template <class T>
+class AsCompleted {
+ public:
+  AsCompleted(std::vector<Future<T>> futures, std::optional<double> timeout) {
+    if (futures.empty()) return;
+    for (Future<T>& f : futures)
+      detail::ensure_future(f);  // rejects empty handles
+    state_ = std::make_shared<detail::AsCompletedState<T>>(futures.front().get_loop());
+    state_->pending = std::move(futures);
+    state_->remaining_next = state_->pending.size();
+    std::weak_ptr<detail::AsCompletedState<T>> weak = state_;
+    for (Future<T>& f : state_->pending) {
+      state_->ids.push_back(f.add_done_callback([weak](Future<T>& done) {
+        if (auto state = weak.lock()) state->arrive(done);
+      }));
+    }
+    if (timeout) {
+      state_->timer = state_->loop->call_later(*timeout, [weak] {
+        if (auto state = weak.lock()) state->on_timeout();
+      });
+    }
+  }
+
+  /// How many futures are left to take.
+  std::size_t size() const noexcept { return state_ ? state_->remaining_next : 0; }
+  /// The next result in completion order, as a Task to await. Throws
+  /// InvalidStateError when all were taken.
+  Task<T> next() {
+    if (size() == 0) throw InvalidStateError("eddy::as_completed: every future was taken");
+    --state_->remaining_next;
+    return detail::next_completed(state_);
+  }
+
+  class iterator {
+   public:
+    explicit iterator(AsCompleted* owner) noexcept : owner_(owner) {}
+    Task<T> operator*() const { return owner_->next(); }
+    iterator& operator++() noexcept { return *this; }
+    bool operator!=(const iterator&) const noexcept { return owner_->size() != 0; }
+
+   private:
+    AsCompleted* owner_;
+  };
+  iterator begin() noexcept { return iterator(this); }
+  iterator end() noexcept { return iterator(this); }
+
+ private:
+  std::shared_ptr<detail::AsCompletedState<T>> state_;
+};
+
+/// Takes `futures` (futures or tasks; tasks are scheduled first) in the order
+/// they finish; see AsCompleted. `timeout` (seconds) bounds the whole
+/// iteration. Mirrors: asyncio.as_completed.
+template <class T>
+AsCompleted<T> as_completed(std::vector<Future<T>> futures,
+                            std::optional<double> timeout = std::nullopt) {
+  return AsCompleted<T>(std::move(futures), timeout);
+}
+template <class T>
+AsCompleted<T> as_completed(std::vector<Task<T>> tasks,
+                            std::optional<double> timeout = std::nullopt) {
+  return AsCompleted<T>(detail::schedule_all(std::move(tasks)), timeout);
+}
+
+}  // namespace eddy

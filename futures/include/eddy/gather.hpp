@@ -1,0 +1,407 @@
+// gather / gather_settled: one future for many. Mirrors: asyncio.gather.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "eddy/errors.hpp"
+#include "eddy/future.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/task.hpp"
+
+namespace eddy {
+
+/// A child's result in gather_settled: its value, or its exception (a
+/// CancelledError for a cancelled child). Mirrors one item of
+/// asyncio.gather(..., return_exceptions=True).
+template <class T>
+class Outcome {
+ public:
+  static Outcome of_value(T value) {
+    Outcome o;
+    o.value_.emplace(std::move(value));
+    return o;
+  }
+  static Outcome of_error(std::exception_ptr error, bool cancelled) {
+    Outcome o;
+    o.error_ = std::move(error);
+    o.cancelled_ = cancelled;
+    return o;
+  }
+
+  bool has_value() const noexcept { return value_.has_value(); }
+  /// True if the child was cancelled (error() is then a CancelledError).
+  bool cancelled() const noexcept { return cancelled_; }
+  /// The value; rethrows the error if there is none.
+  T& value() {
+    if (!value_) std::rethrow_exception(error_);
+    return *value_;
+  }
+  /// The error; null if there is a value.
+  const std::exception_ptr& error() const noexcept { return error_; }
+
+ private:
+  Outcome() = default;
+  std::optional<T> value_;
+  std::exception_ptr error_;
+  bool cancelled_ = false;
+};
+
+namespace detail {
+
+/// A void result stands as std::monostate in gather's tuples and vectors.
+template <class T>
+using GatherSlot = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class A>
+struct FutureOf;
+template <class T>
+struct FutureOf<Future<T>> {
+  using type = T;
+};
+template <class T>
+struct FutureOf<Task<T>> {
+  using type = T;
+};
+/// Future<T> or Task<T>: what the combinators accept.
+template <class A>
+concept GatherArg = requires {
+  typename FutureOf<std::decay_t<A>>::type;
+};
+template <class A>
+using ResultOf = typename FutureOf<std::decay_t<A>>::type;
+
+/// asyncio.ensure_future: a future stays itself, a task is scheduled on the
+/// running loop (create_task).
+template <class T>
+Future<T> ensure_future(Future<T> future) {
+  if (!future.valid()) throw InvalidStateError("eddy: a combinator was given an empty Future");
+  return future;
+}
+template <class T>
+Future<T> ensure_future(Task<T> task) {
+  return get_running_loop().create_task(std::move(task));
+}
+
+/// Completes a future whose owner sets it (no owner check, no rethrow).
+template <class T, class V>
+void complete_owned(Future<T>& future, V&& value) {
+  FutureShared<T>& core = *FutureAccess::shared(future);
+  if constexpr (!std::is_void_v<T>) core.value.emplace(std::forward<V>(value));
+  core.owner = nullptr;
+  core.state = FutureState::finished;
+  schedule_done_callbacks(core);
+}
+inline void fail_owned(FutureCore& core, std::exception_ptr error, bool cancelled) {
+  core.exception = std::move(error);
+  core.owner = nullptr;
+  core.state = cancelled ? FutureState::cancelled : FutureState::finished;
+  schedule_done_callbacks(core);
+}
+
+template <class T>
+GatherSlot<T> slot_of(Future<T>& child) {
+  if constexpr (std::is_void_v<T>) {
+    return std::monostate{};
+  } else if constexpr (std::is_copy_constructible_v<T>) {
+    return child.result();
+  } else {
+    return std::move(child.result());
+  }
+}
+template <class T>
+Outcome<GatherSlot<T>> outcome_of(Future<T>& child) {
+  FutureCore& core = *FutureAccess::shared(child);
+  if (core.state == FutureState::cancelled) {
+    return Outcome<GatherSlot<T>>::of_error(core.exception, true);
+  }
+  if (core.exception) {
+    core.exception_retrieved = true;
+    return Outcome<GatherSlot<T>>::of_error(core.exception, false);
+  }
+  return Outcome<GatherSlot<T>>::of_value(slot_of(child));
+}
+
+/// The state of one gather, shared by the children's done callbacks (an
+/// intrusive, non-atomic count: everything runs on the loop's thread).
+///
+/// Rules (asyncio's _GatheringFuture): the first child that fails (default
+/// form) or is cancelled on its own decides the outer future at once; the
+/// others keep running and their exceptions count as retrieved. Otherwise
+/// the outer future gets every result, in argument order, when the last
+/// child is done. cancel() on the outer future cancels every child that is
+/// not done; the outer future then ends cancelled.
+template <class R>
+class GatherState : public FutureOwner {
+ public:
+  GatherState(Loop& loop, std::size_t /*children*/, bool settled)
+      : outer(loop.create_future<R>()), settled_(settled) {
+    FutureAccess::shared(outer)->owner = this;
+  }
+  GatherState(const GatherState&) = delete;
+  GatherState& operator=(const GatherState&) = delete;
+  virtual ~GatherState() {
+    FutureCore& core = *FutureAccess::shared(outer);
+    if (core.state == FutureState::pending) {
+      // Only when the children's callbacks were destroyed unrun (the loop
+      // closed): the outer future can no longer complete.
+      core.owner = nullptr;
+      core.exception = std::make_exception_ptr(CancelledError("the loop was closed"));
+      core.state = FutureState::cancelled;
+    }
+  }
+
+  bool cancel_requested(std::string message) override {
+    // Cancelling a child may finish it, but its done callbacks never run
+    // inline, so nothing changes under this loop.
+    bool any = false;
+    for (FutureCore* child : cores_) {
+      if (cancel_core(*child, message)) any = true;
+    }
+    if (any) cancel_requested_ = true;
+    return any;
+  }
+
+  void child_done(FutureCore& child) {
+    ++finished_;
+    FutureCore& out = *FutureAccess::shared(outer);
+    if (out.state != FutureState::pending) {
+      if (child.state == FutureState::finished) child.exception_retrieved = true;
+      return;
+    }
+    if (!settled_) {
+      if (child.state == FutureState::cancelled) {
+        fail_owned(out, child.exception, true);
+        return;
+      }
+      if (child.exception) {
+        child.exception_retrieved = true;
+        fail_owned(out, child.exception, false);
+        return;
+      }
+    }
+    if (finished_ == cores_.size()) {
+      if (cancel_requested_) {
+        fail_owned(out, std::make_exception_ptr(CancelledError()), true);
+      } else {
+        complete_owned(outer, collect());
+      }
+    }
+  }
+
+  /// Adds the done callbacks (after the derived state has its children).
+  void watch_children() {
+    for (std::size_t i = 0; i < cores_.size(); ++i) {
+      add_ref();
+      add_core_done_callback(*cores_[i], Watch(this));
+    }
+  }
+
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) delete this;
+  }
+
+  Future<R> outer;
+
+ protected:
+  /// The outer result, from every child (all done).
+  virtual R collect() = 0;
+  std::vector<FutureCore*> cores_;  // the children, in argument order (owned by the derived state)
+
+ private:
+  class Watch {  // a child's done callback; holds a reference to the state
+   public:
+    explicit Watch(GatherState* state) noexcept : state_(state) {}
+    Watch(Watch&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+    Watch& operator=(Watch&&) = delete;
+    ~Watch() {
+      if (state_ != nullptr) state_->release();
+    }
+    void operator()(FutureCore& child) const { state_->child_done(child); }
+
+   private:
+    GatherState* state_;
+  };
+
+  std::size_t refs_ = 0;
+  std::size_t finished_ = 0;
+  bool settled_;
+  bool cancel_requested_ = false;
+};
+
+/// gather over a range: Future<std::vector<Slot or Outcome>>.
+template <class T, bool Settled>
+class VectorGather final
+    : public GatherState<
+          std::vector<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>>> {
+ public:
+  using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
+  VectorGather(Loop& loop, std::vector<Future<T>> children)
+      : GatherState<std::vector<Item>>(loop, children.size(), Settled),
+        children_(std::move(children)) {
+    this->cores_.reserve(children_.size());
+    for (Future<T>& child : children_) {
+      if (&child.get_loop() != &loop) {
+        throw std::invalid_argument("eddy::gather: the futures belong to different loops");
+      }
+      this->cores_.push_back(FutureAccess::shared(child));
+    }
+  }
+
+ private:
+  std::vector<Item> collect() override {
+    std::vector<Item> results;
+    results.reserve(children_.size());
+    for (Future<T>& child : children_) {
+      if constexpr (Settled) {
+        results.push_back(outcome_of(child));
+      } else {
+        results.push_back(slot_of(child));
+      }
+    }
+    return results;
+  }
+  std::vector<Future<T>> children_;
+};
+
+/// gather over arguments: Future<std::tuple<...>>.
+template <bool Settled, class... T>
+class TupleGather final
+    : public GatherState<
+          std::tuple<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>...>> {
+ public:
+  using Result = std::tuple<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>...>;
+  TupleGather(Loop& loop, Future<T>... children)
+      : GatherState<Result>(loop, sizeof...(T), Settled), children_(std::move(children)...) {
+    std::apply(
+        [&](Future<T>&... child) {
+          ((&child.get_loop() == &loop
+                ? void()
+                : throw std::invalid_argument(
+                      "eddy::gather: the futures belong to different loops")),
+           ...);
+          (this->cores_.push_back(FutureAccess::shared(child)), ...);
+        },
+        children_);
+  }
+
+ private:
+  Result collect() override {
+    return std::apply(
+        [](Future<T>&... child) {
+          if constexpr (Settled) {
+            return Result(outcome_of(child)...);
+          } else {
+            return Result(slot_of(child)...);
+          }
+        },
+        children_);
+  }
+  std::tuple<Future<T>...> children_;
+};
+
+template <class State, class... A>
+auto start_gather(Loop& loop, A&&... args) {
+  auto* state = new State(loop, std::forward<A>(args)...);
+  state->add_ref();  // held while we set up
+  auto outer = state->outer;
+  try {
+    state->watch_children();
+  } catch (...) {
+    state->release();
+    throw;
+  }
+  state->release();
+  return outer;
+}
+
+template <bool Settled, class... A>
+auto gather_args(A&&... args) {
+  auto futures = std::make_tuple(ensure_future(std::forward<A>(args))...);
+  Loop& loop = std::get<0>(futures).get_loop();
+  return std::apply(
+      [&](auto&... f) {
+        return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, std::move(f)...);
+      },
+      futures);
+}
+
+template <bool Settled, class T>
+auto gather_range(std::vector<Future<T>> futures) {
+  using State = VectorGather<T, Settled>;
+  if (futures.empty()) {
+    // asyncio: done at once with an empty list, on the running loop.
+    Future<std::vector<typename State::Item>> done =
+        get_running_loop().create_future<std::vector<typename State::Item>>();
+    done.set_result({});
+    return done;
+  }
+  for (Future<T>& f : futures)
+    ensure_future(f);  // rejects empty handles
+  Loop& loop = futures.front().get_loop();
+  return start_gather<State>(loop, std::move(futures));
+}
+
+template <class T>
+std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks) {
+  std::vector<Future<T>> futures;
+  futures.reserve(tasks.size());
+  for (Task<T>& task : tasks)
+    futures.push_back(ensure_future(std::move(task)));
+  return futures;
+}
+
+}  // namespace detail
+
+/// One future for the results of all `awaitables` (futures or tasks; a task
+/// is scheduled first with create_task), as a std::tuple in argument order
+/// (a void result is std::monostate). Mirrors: asyncio.gather.
+///
+/// - The first child that fails makes the gather fail with its exception;
+///   the other children keep running (asyncio's rule).
+/// - A child cancelled on its own makes the gather end cancelled.
+/// - Cancelling the gather's future cancels every child that is not done;
+///   the gather then ends cancelled.
+/// - All children must belong to one loop (std::invalid_argument otherwise).
+template <detail::GatherArg... A>
+requires(sizeof...(A) > 0) auto gather(A&&... awaitables) {
+  return detail::gather_args<false>(std::forward<A>(awaitables)...);
+}
+/// The range form: Future<std::vector<T>>, results in the range's order.
+/// Empty input: done at once with an empty vector (on the running loop).
+template <class T>
+auto gather(std::vector<Future<T>> futures) {
+  return detail::gather_range<false>(std::move(futures));
+}
+template <class T>
+auto gather(std::vector<Task<T>> tasks) {
+  return detail::gather_range<false>(detail::schedule_all(std::move(tasks)));
+}
+
+/// gather that never fails because a child did: each slot is an Outcome<T>
+/// holding the child's value or exception (CancelledError for a cancelled
+/// child). Mirrors: asyncio.gather(..., return_exceptions=True). Cancelling
+/// it still cancels the children and ends it cancelled.
+template <detail::GatherArg... A>
+requires(sizeof...(A) > 0) auto gather_settled(A&&... awaitables) {
+  return detail::gather_args<true>(std::forward<A>(awaitables)...);
+}
+template <class T>
+auto gather_settled(std::vector<Future<T>> futures) {
+  return detail::gather_range<true>(std::move(futures));
+}
+template <class T>
+auto gather_settled(std::vector<Task<T>> tasks) {
+  return detail::gather_range<true>(detail::schedule_all(std::move(tasks)));
+}
+
+}  // namespace eddy
