@@ -33,8 +33,11 @@ namespace detail {
 // way it leaves (result, cancel, loop close).
 template <class T>
 struct WaitState {
-  WaitState(Loop& loop, std::vector<Future<T>>& futures, ReturnWhen when)
-      : futures(futures), when(when), waiter(loop.create_future<void>()), counter(futures.size()) {}
+  WaitState(Loop& loop, std::vector<Future<T>>& watched, ReturnWhen condition)
+      : futures(watched),
+        when(condition),
+        waiter(loop.create_future<void>()),
+        counter(watched.size()) {}
   WaitState(const WaitState&) = delete;
   WaitState& operator=(const WaitState&) = delete;
   ~WaitState() {
