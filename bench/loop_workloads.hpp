@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <eddy/future.hpp>
+#include <eddy/gather.hpp>
 #include <eddy/loop.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
@@ -200,37 +201,36 @@ class EddyWorkloads {
   }
 
   /// W6: from inside the loop, t0; create n tasks of `t(i)` (one sleep(0),
-  /// then return i), each through create_task; gather their results in
-  /// order; t1 when the gather completes. Op = one task's whole life.
+  /// then return i), each through create_task; gather their results (range
+  /// gather: a vector in order); t1 when the gather completes. Op = one
+  /// task's whole life.
   double tasks(std::int64_t n) {
-    struct Gather {  // one pointer in each done callback
-      eddy::Loop* loop;
-      std::vector<std::int64_t> results;
-      std::int64_t done;
-      Span span;
-    } g{&loop_, std::vector<std::int64_t>(static_cast<std::size_t>(n), -1), 0, Span{}};
-    loop_.call_soon([this, n, &g] {
-      g.span.t0 = now_s();
-      for (std::int64_t i = 0; i < n; ++i) {
-        eddy::Future<std::int64_t> f = loop_.create_task(yield_then_return(i));
-        f.add_done_callback([&g, i](eddy::Future<std::int64_t>& task) {
-          g.results[static_cast<std::size_t>(i)] = task.result();
-          if (++g.done == static_cast<std::int64_t>(g.results.size())) {
-            g.span.t1 = now_s();
-            g.loop->stop();
-          }
-        });
-      }
+    Span span;
+    std::vector<std::int64_t> results;
+    loop_.call_soon([this, n, &span, &results] {
+      span.t0 = now_s();
+      std::vector<eddy::Future<std::int64_t>> futures;
+      futures.reserve(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i)
+        futures.push_back(loop_.create_task(yield_then_return(i)));
+      eddy::gather(std::move(futures))
+          .add_done_callback([this, &span, &results](eddy::Future<std::vector<std::int64_t>>& all) {
+            results = std::move(all.result());
+            span.t1 = now_s();
+            loop_.stop();
+          });
     });
     loop_.run_forever();
     std::int64_t sum = 0;
-    for (std::int64_t v : g.results)
+    for (std::int64_t v : results)
       sum += v;
-    check(sum == n * (n - 1) / 2, "tasks: checksum " + std::to_string(sum) + ", expected " +
-                                      std::to_string(n * (n - 1) / 2));
-    return g.span.seconds();
+    check(
+        static_cast<std::int64_t>(results.size()) == n && sum == n * (n - 1) / 2,
+        "tasks: checksum " + std::to_string(sum) + ", expected " + std::to_string(n * (n - 1) / 2));
+    return span.seconds();
   }
 
+ private:
   static eddy::Task<std::int64_t> yield_then_return(std::int64_t i) {
     co_await eddy::sleep(0);
     co_return i;
