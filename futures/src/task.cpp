@@ -2,6 +2,7 @@
 // loop's task registry, and the frame cache.
 #include "eddy/task.hpp"
 
+#include <algorithm>
 #include <array>
 #include <new>
 #include <string>
@@ -162,7 +163,7 @@ void TaskCore::first_step() noexcept {
 
 void TaskCore::end_of_task() noexcept {
   std::exchange(root_, {}).destroy();
-  if (TaskRegistry* registry = find_task_registry(loop())) registry->remove(*this);
+  registry_->remove(*this);
   try {
     schedule_done_callbacks(*future_);
   } catch (...) {
@@ -176,8 +177,16 @@ std::string describe_task_name(const TaskCore& task) {
 }
 
 const std::string& TaskCore::name() const {
-  if (name_.empty()) name_ = "Task-" + std::to_string(number_);
-  return name_;
+  if (!name_) name_ = std::make_unique<std::string>("Task-" + std::to_string(number_));
+  return *name_;
+}
+
+void TaskCore::set_name(std::string name) {
+  if (name_) {
+    *name_ = std::move(name);
+  } else {
+    name_ = std::make_unique<std::string>(std::move(name));
+  }
 }
 
 // ------------------------------------------------------------ registry
@@ -185,29 +194,26 @@ const std::string& TaskCore::name() const {
 TaskRegistry::~TaskRegistry() = default;
 
 void TaskRegistry::add(TaskCore& task) noexcept {
-  task.number_ = next_number++;
-  task.prev_ = last;
-  task.next_ = nullptr;
-  if (last != nullptr) {
-    last->next_ = &task;
+  std::uint32_t slot;
+  if (!free_slots.empty()) {
+    slot = free_slots.back();
+    free_slots.pop_back();
   } else {
-    first = &task;
+    slot = static_cast<std::uint32_t>(slots.size());
+    slots.push_back(nullptr);  // within the capacity reserve_slot() made
   }
-  last = &task;
+  slots[slot] = &task;
+  task.slot_ = slot;
+  task.registry_ = this;
+  task.number_ = next_number++;
   ++size;
-}
-
-void TaskRegistry::remove(TaskCore& task) noexcept {
-  (task.prev_ != nullptr ? task.prev_->next_ : first) = task.next_;
-  (task.next_ != nullptr ? task.next_->prev_ : last) = task.prev_;
-  task.prev_ = task.next_ = nullptr;
-  --size;
 }
 
 bool TaskRegistry::loop_closing() noexcept {
   bool released = false;
-  while (first != nullptr) {
-    TaskCore& task = *first;
+  for (std::size_t i = 0; i < slots.size(); ++i) {  // frames destroyed may add tasks
+    if (slots[i] == nullptr) continue;
+    TaskCore& task = *slots[i];
     remove(task);
     released = true;
     // The frame goes first: its destructors may still use the task.
@@ -239,10 +245,10 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task) {
 // ------------------------------------------------------------ frames
 
 namespace {
-// Frames of up to kLargest bytes come from per-thread caches of 64-byte
+// Frames of up to kLargest bytes come from per-thread caches of 32-byte
 // size classes (BlockCache); larger ones from operator new.
-constexpr std::size_t kGranule = 64;
-constexpr std::size_t kClasses = 16;
+constexpr std::size_t kGranule = 32;
+constexpr std::size_t kClasses = 32;
 constexpr std::size_t kLargest = kGranule * kClasses;
 
 template <std::size_t... I>
@@ -299,8 +305,16 @@ TaskRef current_task() noexcept {
 std::vector<TaskRef> all_tasks(const Loop& loop) {
   std::vector<TaskRef> tasks;
   if (detail::TaskRegistry* registry = detail::find_task_registry(loop)) {
-    tasks.reserve(registry->size);
-    for (detail::TaskCore* t = registry->first; t != nullptr; t = t->next_)
+    std::vector<detail::TaskCore*> found;
+    found.reserve(registry->size);
+    for (detail::TaskCore* t : registry->slots) {
+      if (t != nullptr) found.push_back(t);
+    }
+    std::sort(found.begin(), found.end(), [](const detail::TaskCore* a, const detail::TaskCore* b) {
+      return a->creation_number() < b->creation_number();
+    });
+    tasks.reserve(found.size());
+    for (detail::TaskCore* t : found)
       tasks.emplace_back(*t);
   }
   return tasks;

@@ -20,6 +20,7 @@ template <class T>
 class SleepAwaiter {
  public:
   SleepAwaiter(double delay, T value) : delay_(delay), value_(std::move(value)) {}
+  SleepAwaiter(SleepAwaiter&&) = default;
 
   bool await_ready() const noexcept { return false; }
   template <EddyPromise P>
@@ -52,10 +53,10 @@ class SleepAwaiter {
   }
 
   double delay_;
-  T value_;
   TaskCore* task_ = nullptr;
-  TimerHandle timer_;
+  Handle timer_;  // the timer's handle without its deadline: frames stay small
   bool interrupted_ = false;
+  [[no_unique_address]] T value_;
 };
 
 template <class Rep, class Period>

@@ -29,6 +29,7 @@ class TaskRef;
 namespace detail {
 
 class TaskCore;
+struct TaskRegistry;
 template <class T>
 struct TaskPromise;
 
@@ -57,7 +58,7 @@ struct PromiseBase {
   FinalAwaiter final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { exception = std::current_exception(); }
 
-  // Frames come from per-thread caches of 64-byte size classes (task.cpp).
+  // Frames come from per-thread caches of 32-byte size classes (task.cpp).
   static void* operator new(std::size_t size);
   static void operator delete(void* frame, std::size_t size) noexcept;
 };
@@ -161,22 +162,18 @@ class TaskCore : public FutureOwner {
   std::optional<std::string> take_pending_external();
 
   const std::string& name() const;
-  void set_name(std::string name) { name_ = std::move(name); }
+  void set_name(std::string name);
+  void adopt_name(std::unique_ptr<std::string> name) noexcept { name_ = std::move(name); }
+  /// Counts the loop's tasks from 1, in creation order.
+  std::uint64_t creation_number() const noexcept { return number_; }
 
   /// The task whose step is running on this thread, if any.
   static inline thread_local TaskCore* current = nullptr;
 
-  // Registry links (TaskRegistry).
-  TaskCore* prev_ = nullptr;
-  TaskCore* next_ = nullptr;
-  std::uint64_t number_ = 0;
-  /// Completes the task's future from the root promise and frees the frame
-  /// (type-specific: set by TaskShared<T>).
-  void (*complete_)(TaskCore&) noexcept = nullptr;
-
  protected:
   virtual ~TaskCore() = default;  // destroyed as part of its TaskShared
-  void finish() noexcept { complete_(*this); }
+  /// Completes the task's future from the root promise (type-specific).
+  virtual void finish() noexcept = 0;
   /// After the future's state is set: frees the frame, leaves the registry,
   /// schedules the done callbacks, drops the registry's reference.
   void end_of_task() noexcept;
@@ -195,9 +192,12 @@ class TaskCore : public FutureOwner {
   std::coroutine_handle<> root_;
   Waiter waiter_;
   CancelScope* scopes_ = nullptr;
+  TaskRegistry* registry_ = nullptr;
+  std::uint64_t number_ = 0;  // "Task-<number>" unless named
+  std::uint32_t slot_ = 0;    // in registry_->slots
   std::uint8_t flags_ = 0;
-  mutable std::string name_;             // "Task-<number>" made on first use
-  std::unique_ptr<CancelState> cancel_;  // allocated by the first cancellation
+  mutable std::unique_ptr<std::string> name_;  // made on first use
+  std::unique_ptr<CancelState> cancel_;        // allocated by the first cancellation
 
   friend struct TaskRegistry;
 };
@@ -226,16 +226,31 @@ class FirstStep : public StepTask {
 };
 
 /// The loop's tasks, kept alive until they end (the loop's task extension).
+///
+/// A dense table of slots (a freed slot is reused first), so that adding and
+/// removing a task touch only the table, not other tasks' memory.
 struct TaskRegistry : LoopExtension {
   ~TaskRegistry() override;
+  /// Makes sure the next add() does not allocate.
+  void reserve_slot() {
+    if (free_slots.empty() && slots.size() == slots.capacity()) {
+      slots.reserve(slots.empty() ? 64 : 2 * slots.capacity());
+      free_slots.reserve(slots.capacity());
+    }
+  }
+  /// Registers `task` (after reserve_slot).
   void add(TaskCore& task) noexcept;
-  void remove(TaskCore& task) noexcept;
+  void remove(TaskCore& task) noexcept {
+    slots[task.slot_] = nullptr;
+    free_slots.push_back(task.slot_);  // never grows past slots' size: reserved in add
+    --size;
+  }
   /// Destroys the frames of tasks that can no longer run; their futures end
   /// cancelled (no callbacks run: the loop is closing).
   bool loop_closing() noexcept override;
 
-  TaskCore* first = nullptr;
-  TaskCore* last = nullptr;
+  std::vector<TaskCore*> slots;  // null: free
+  std::vector<std::uint32_t> free_slots;
   std::size_t size = 0;
   std::uint64_t next_number = 1;
   std::function<void(TaskRef)> factory;
@@ -254,21 +269,20 @@ struct TaskShared final : FutureShared<T>, TaskCore {
   TaskShared(Loop& loop, SourceLocation where, std::coroutine_handle<Promise> root)
       : FutureShared<T>(loop, where, &destroy), TaskCore(*this, root) {
     this->owner = static_cast<FutureOwner*>(this);
-    complete_ = &complete;
   }
 
-  static void complete(TaskCore& base) noexcept {
-    auto& self = static_cast<TaskShared&>(base);
-    auto root = std::coroutine_handle<Promise>::from_address(self.root_.address());
+  void finish() noexcept override {
+    auto root = std::coroutine_handle<Promise>::from_address(root_.address());
     Promise& promise = root.promise();
     if (promise.exception) {
-      self.exception = std::move(promise.exception);
-      self.state = is_cancellation(self.exception) ? FutureState::cancelled : FutureState::finished;
+      this->exception = std::move(promise.exception);
+      this->state =
+          is_cancellation(this->exception) ? FutureState::cancelled : FutureState::finished;
     } else {
-      if constexpr (!std::is_void_v<T>) self.value.emplace(std::move(*promise.value));
-      self.state = FutureState::finished;
+      if constexpr (!std::is_void_v<T>) this->value.emplace(std::move(*promise.value));
+      this->state = FutureState::finished;
     }
-    self.end_of_task();
+    end_of_task();
   }
   static void destroy(FutureCore* core) noexcept {
     auto* self = static_cast<TaskShared*>(core);
@@ -572,19 +586,24 @@ std::vector<TaskRef> all_tasks();
 template <class T>
 Future<T> Loop::create_task(Task<T> task, std::string name, SourceLocation where) {
   check_usable("create_task");
+  if (!task.valid()) throw InvalidStateError("eddy::Loop::create_task: the Task is empty");
   auto frame = task.release();
-  if (!frame) throw InvalidStateError("eddy::Loop::create_task: the Task is empty");
+  Task<T> owned = Task<T>::adopt(frame);  // owns the frame until the task state does
   if (frame.promise().task != nullptr) {
-    task = Task<T>::adopt(frame);  // give it back: the caller's Task still owns it
+    task = std::move(owned);  // give it back: the caller's Task still owns it
     throw InvalidStateError("eddy::Loop::create_task: the Task already ran");
   }
+  // Everything that may throw comes before the state is made.
   detail::TaskRegistry& registry = detail::task_registry(*this);
+  registry.reserve_slot();
+  std::unique_ptr<std::string> given_name;
+  if (!name.empty()) given_name = std::make_unique<std::string>(std::move(name));
   using Shared = detail::TaskShared<T>;
   void* block = detail::BlockCache<sizeof(Shared)>::allocate();
-  Shared* shared = ::new (block) Shared(*this, where, frame);  // noexcept from here
+  Shared* shared = ::new (block) Shared(*this, where, owned.release());  // noexcept from here
   frame.promise().task = shared;
   registry.add(*shared);  // takes the state's first reference: the registry's
-  if (!name.empty()) shared->set_name(std::move(name));
+  shared->adopt_name(std::move(given_name));
   detail::add_ref(shared);
   Future<T> future = detail::FutureAccess::adopt<T>(shared);
   call_soon(detail::FirstStep(*shared));
