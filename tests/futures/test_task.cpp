@@ -114,8 +114,22 @@ Task<long> chain(long depth) {
   co_return 1 + co_await chain(depth - 1);
 }
 
+// ThreadSanitizer instruments every function exit, which turns the tail call
+// of symmetric transfer into a real call: under TSan the chain is shorter.
+#if defined(__SANITIZE_THREAD__)
+constexpr long kChainDepth = 10'000;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr long kChainDepth = 10'000;
+#else
+constexpr long kChainDepth = 1'000'000;
+#endif
+#else
+constexpr long kChainDepth = 1'000'000;
+#endif
+
 TEST_F(TaskTest, AMillionDeepChainOfAwaitsCompletesWithoutStackOverflow) {
-  EXPECT_EQ(loop.run_until_complete(chain(1'000'000)), 1'000'000);
+  EXPECT_EQ(loop.run_until_complete(chain(kChainDepth)), kChainDepth);
 }
 
 TEST_F(TaskTest, AwaitingAnEmptyTaskThrowsInvalidStateError) {
