@@ -1,0 +1,121 @@
+// run_coroutine_threadsafe: hand a coroutine to a loop from another thread.
+// Mirrors: asyncio.run_coroutine_threadsafe.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "eddy/concurrent_future.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/future.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/task.hpp"
+
+namespace eddy {
+
+namespace detail {
+
+/// Between a task and the ConcurrentFuture of run_coroutine_threadsafe.
+/// `task` is read and written on the loop's thread only; other threads only
+/// post closures that read it there.
+struct ThreadsafeLink {
+  FutureCore* task = nullptr;  // the task's future while it is pending
+};
+
+/// The task's done callback: copies its outcome to the ConcurrentFuture.
+/// Destroyed unrun (the loop closed with the task pending), it cancels the
+/// ConcurrentFuture, so that nobody waits forever.
+template <class T>
+class DeliverToConcurrent {
+ public:
+  DeliverToConcurrent(ConcurrentFuture<T> result, std::shared_ptr<ThreadsafeLink> link)
+      : result_(std::move(result)), link_(std::move(link)) {}
+  DeliverToConcurrent(DeliverToConcurrent&&) noexcept = default;
+  DeliverToConcurrent& operator=(DeliverToConcurrent&&) = delete;
+  ~DeliverToConcurrent() {
+    if (!link_) return;  // moved from
+    link_->task = nullptr;
+    if (!result_.done()) result_.cancel();
+  }
+  void operator()(Future<T>& done) {
+    try {
+      if (done.cancelled()) {
+        result_.cancel();
+      } else if (std::exception_ptr error = done.exception()) {
+        result_.set_exception(error);
+      } else if constexpr (std::is_void_v<T>) {
+        result_.set_result();
+      } else if constexpr (std::is_copy_constructible_v<T>) {
+        result_.set_result(done.result());
+      } else {
+        result_.set_result(std::move(done.result()));
+      }
+    } catch (const InvalidStateError&) {
+      // Cancelled from another thread meanwhile; that cancel reached the task.
+    }
+  }
+
+ private:
+  ConcurrentFuture<T> result_;
+  std::shared_ptr<ThreadsafeLink> link_;
+};
+
+}  // namespace detail
+
+/// Schedules `task` on `loop` from any thread and returns a ConcurrentFuture
+/// for its result. Mirrors: asyncio.run_coroutine_threadsafe.
+///
+/// - The task is created on the loop's thread (create_task, through
+///   call_soon_threadsafe); its result, exception or cancellation reaches
+///   the returned future.
+/// - Cancelling the returned future cancels the task (on the loop's thread);
+///   if that happens before the loop picked the task up, it never runs.
+///   The returned future stays pending (never running) until the task ends,
+///   so it can be cancelled at any time, as in asyncio.
+/// - Closing the loop while the task is pending cancels the returned future
+///   (nobody waits forever).
+/// - Throws InvalidStateError for an empty Task and LoopClosedError if the
+///   loop is closed (the task is destroyed, never run).
+///
+/// Thread safety: call it from any thread. Do not call it on the loop's
+/// thread and then block on the result: the loop could never run the task.
+template <class T>
+ConcurrentFuture<T> run_coroutine_threadsafe(Task<T> task, Loop& loop) {
+  if (!task.valid()) {
+    throw InvalidStateError("eddy::run_coroutine_threadsafe: the Task is empty");
+  }
+  ConcurrentFuture<T> result;
+  auto link = std::make_shared<detail::ThreadsafeLink>();
+  loop.call_soon_threadsafe([task = std::move(task), result, link, &loop]() mutable {
+    if (result.done()) return;  // cancelled before the loop got to it: never runs
+    Future<T> future;
+    try {
+      future = loop.create_task(std::move(task));
+    } catch (...) {
+      try {
+        result.set_exception(std::current_exception());
+      } catch (const InvalidStateError&) {
+      }
+      return;
+    }
+    link->task = detail::FutureAccess::shared(future);
+    future.add_done_callback(detail::DeliverToConcurrent<T>(result, link));
+    // A cancel of the returned future, from any thread, reaches the task on
+    // the loop's thread (if it is still pending there).
+    result.add_done_callback([link, &loop](ConcurrentFuture<T>& done) {
+      if (!done.cancelled()) return;
+      try {
+        loop.call_soon_threadsafe([link] {
+          if (link->task != nullptr) detail::cancel_core(*link->task, {});
+        });
+      } catch (const LoopClosedError&) {
+        // The loop is gone, and its tasks with it.
+      }
+    });
+  });
+  return result;
+}
+
+}  // namespace eddy

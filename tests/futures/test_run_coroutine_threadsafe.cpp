@@ -1,0 +1,181 @@
+// Tests for eddy::run_coroutine_threadsafe (eddy/run_coroutine_threadsafe.hpp):
+// a coroutine handed to a loop from another thread, its result, exception and
+// cancellation in both directions, and the loop closing under it. Real
+// threads (run under TSan); waits use the futures' blocking result(), never
+// sleeps.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <eddy/run_coroutine_threadsafe.hpp>
+#include <eddy/sleep.hpp>
+#include <eddy/task.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using eddy::testing::Counted;
+
+/// A loop running forever on its own thread until stop_and_join().
+class LoopOnThread {
+ public:
+  LoopOnThread() : thread_([this] { loop.run_forever(); }) {}
+  ~LoopOnThread() { stop_and_join(); }
+  void stop_and_join() {
+    if (!thread_.joinable()) return;
+    loop.call_soon_threadsafe([this] { loop.stop(); });
+    thread_.join();
+    loop.close();
+  }
+  Loop loop;
+
+ private:
+  std::thread thread_;
+};
+
+Task<int> add_after_sleep(int a, int b) {
+  co_await sleep(0.001);
+  co_return a + b;
+}
+
+TEST(RunCoroutineThreadsafe, TheResultReachesTheCallingThread) {
+  LoopOnThread runner;
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(add_after_sleep(2, 3), runner.loop);
+  EXPECT_EQ(f.result(), 5);
+}
+
+TEST(RunCoroutineThreadsafe, TheTaskRunsOnTheLoopsThread) {
+  LoopOnThread runner;
+  std::thread::id loop_thread;
+  runner.loop.call_soon_threadsafe([&] { loop_thread = std::this_thread::get_id(); });
+  auto where = []() -> Task<std::thread::id> { co_return std::this_thread::get_id(); };
+  std::thread::id ran_on = run_coroutine_threadsafe(where(), runner.loop).result();
+  EXPECT_EQ(ran_on, loop_thread);
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+}
+
+TEST(RunCoroutineThreadsafe, AnExceptionOfTheTaskIsRethrownByResult) {
+  LoopOnThread runner;
+  auto fails = []() -> Task<int> {
+    co_await sleep(0);
+    throw std::runtime_error("failed on the loop");
+  };
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(fails(), runner.loop);
+  EXPECT_THROW(f.result(), std::runtime_error);
+}
+
+TEST(RunCoroutineThreadsafe, CancellingTheReturnedFutureCancelsTheRunningTask) {
+  LoopOnThread runner;
+  ConcurrentFuture<void> started;
+  ConcurrentFuture<std::string> saw_cancel;
+  auto waits = [&]() -> Task<int> {
+    started.set_result();
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+      saw_cancel.set_result("cancelled at the sleep");
+      throw;
+    }
+    co_return 1;
+  };
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(waits(), runner.loop);
+  started.result();  // the task is running (suspended in its sleep)
+  EXPECT_TRUE(f.cancel());
+  EXPECT_THROW(f.result(), CancelledError);
+  EXPECT_EQ(saw_cancel.result(), "cancelled at the sleep");
+}
+
+TEST(RunCoroutineThreadsafe, ATaskCancelledBeforeTheLoopPicksItUpNeverRuns) {
+  Loop loop;
+  bool ran = false;
+  auto body = [&](Counted) -> Task<int> {
+    ran = true;
+    co_return 1;
+  };
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(body(Counted{}), loop);
+  EXPECT_TRUE(f.cancel());
+  // Threadsafe calls run in order: the submission, then the stop.
+  loop.call_soon_threadsafe([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(Counted::alive(), 0);
+  loop.close();
+}
+
+TEST(RunCoroutineThreadsafe, ATaskThatEndsCancelledCancelsTheReturnedFuture) {
+  LoopOnThread runner;
+  auto cancels_itself = []() -> Task<int> {
+    current_task().cancel("self");
+    co_await sleep(0);
+    co_return 1;
+  };
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(cancels_itself(), runner.loop);
+  EXPECT_THROW(f.result(), CancelledError);
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST(RunCoroutineThreadsafe, AnEmptyTaskThrowsInvalidStateError) {
+  Loop loop;
+  EXPECT_THROW(run_coroutine_threadsafe(Task<int>(), loop), InvalidStateError);
+  loop.close();
+}
+
+TEST(RunCoroutineThreadsafe, AClosedLoopThrowsLoopClosedErrorAndDestroysTheTask) {
+  Counted::reset();
+  Loop loop;
+  loop.close();
+  auto body = [](Counted) -> Task<int> { co_return 1; };
+  EXPECT_THROW(run_coroutine_threadsafe(body(Counted{}), loop), LoopClosedError);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST(RunCoroutineThreadsafe, ClosingTheLoopWithTheTaskPendingCancelsTheReturnedFuture) {
+  Counted::reset();
+  ConcurrentFuture<int> f;
+  {
+    Loop loop;
+    auto sleeps = [](Counted) -> Task<int> {
+      co_await sleep(3600.0);
+      co_return 1;
+    };
+    f = run_coroutine_threadsafe(sleeps(Counted{}), loop);
+    loop.run_once();  // creates the task; it runs its first step later
+    loop.run_once();
+    EXPECT_FALSE(f.done());
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0);
+  }
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST(RunCoroutineThreadsafe, ManyThreadsSubmittingGetEveryResultExactlyOnce) {
+  LoopOnThread runner;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  std::vector<std::thread> submitters;
+  std::atomic<long> sum{0};
+  for (int t = 0; t < kThreads; ++t) {
+    submitters.emplace_back([&, t] {
+      std::vector<ConcurrentFuture<int>> futures;
+      for (int i = 0; i < kPerThread; ++i) {
+        futures.push_back(
+            run_coroutine_threadsafe(add_after_sleep(t * kPerThread, i), runner.loop));
+      }
+      for (ConcurrentFuture<int>& f : futures)
+        sum += f.result();
+    });
+  }
+  for (std::thread& s : submitters)
+    s.join();
+  const long n = kThreads * kPerThread;
+  EXPECT_EQ(sum.load(), n * (n - 1) / 2);
+}
+
+}  // namespace
+}  // namespace eddy
