@@ -2,8 +2,11 @@
 // loop's task registry, and the frame cache.
 #include "eddy/task.hpp"
 
+#include "eddy/run.hpp"
+
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -335,3 +338,45 @@ std::function<void(TaskRef)> Loop::get_task_factory() const {
 }
 
 }  // namespace eddy
+
+// ------------------------------------------------------------ run
+
+namespace eddy::detail {
+
+TaskCore& TaskRefAccess::core(const TaskRef& task) {
+  return task.checked("core");
+}
+
+FutureCore& task_future(const TaskRef& task) {
+  return TaskRefAccess::core(task).future();
+}
+
+void cancel_all_tasks(Loop& loop) {
+  std::vector<TaskRef> tasks = all_tasks(loop);
+  if (tasks.empty()) return;
+  for (TaskRef& task : tasks)
+    task.cancel();
+  // Run until every one is done: one future completed by the last of them.
+  Future<void> all_done = loop.create_future<void>();
+  auto left = std::make_shared<std::size_t>(tasks.size());
+  for (TaskRef& task : tasks) {
+    add_core_done_callback(task_future(task), [left, all_done](FutureCore&) mutable {
+      if (--*left == 0) all_done.set_result();
+    });
+  }
+  loop.run_until_complete(all_done);
+  for (TaskRef& task : tasks) {
+    FutureCore& future = task_future(task);
+    if (future.state == FutureState::finished && future.exception) {
+      future.exception_retrieved = true;
+      ExceptionContext context;
+      context.message = "unhandled exception during eddy::run() shutdown";
+      context.exception = future.exception;
+      context.future = describe(future);
+      context.source = future.created;
+      loop.call_exception_handler(context);
+    }
+  }
+}
+
+}  // namespace eddy::detail

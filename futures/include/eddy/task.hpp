@@ -534,6 +534,14 @@ detail::ConcurrentFutureAwaiter<T> operator co_await(ConcurrentFuture<T> future)
   return detail::ConcurrentFutureAwaiter<T>(std::move(future));
 }
 
+namespace detail {
+struct TaskRefAccess {
+  static TaskCore& core(const TaskRef& task);
+};
+/// The future of the task `task` refers to (for eddy's own helpers).
+FutureCore& task_future(const TaskRef& task);
+}  // namespace detail
+
 /// A reference to a task of a loop, whatever its result type: what
 /// current_task() and all_tasks() return. Mirrors: asyncio.Task's
 /// non-future methods. Empty (false) when there is no task.
@@ -571,6 +579,7 @@ class TaskRef {
   Loop& get_loop() const { return checked("get_loop").loop(); }
 
  private:
+  friend struct detail::TaskRefAccess;
   detail::TaskCore& checked(const char* method) const;
   detail::TaskCore* task_ = nullptr;
 };

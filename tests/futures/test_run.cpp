@@ -1,0 +1,125 @@
+// Tests for eddy::run (eddy/run.hpp): asyncio.run's life cycle — a new loop
+// runs main, the tasks left pending are cancelled and allowed to finish, the
+// loop is closed, main's result or exception comes out. Virtual time.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <eddy/run.hpp>
+#include <eddy/sleep.hpp>
+#include <eddy/task.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using eddy::testing::Counted;
+
+LoopOptions virtual_time() {
+  return LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false);
+}
+
+TEST(Run, ReturnsTheResultOfMain) {
+  auto amain = []() -> Task<int> {
+    co_await sleep(2.5);
+    co_return get_running_loop().time() == 2.5 ? 42 : -1;
+  };
+  EXPECT_EQ(run(amain(), virtual_time()), 42);
+}
+
+TEST(Run, RethrowsTheExceptionOfMain) {
+  auto amain = []() -> Task<int> {
+    co_await sleep(1.0);
+    throw std::runtime_error("main failed");
+  };
+  EXPECT_THROW(run(amain(), virtual_time()), std::runtime_error);
+}
+
+TEST(Run, CancelsTheTasksLeftPendingAndLetsThemFinish) {
+  Counted::reset();
+  std::vector<std::string> log;
+  auto background = [&](Counted) -> Task<> {
+    bool cancelled = false;
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+      log.push_back("background cancelled");
+      cancelled = true;
+    }
+    if (cancelled) {
+      co_await sleep(1.0);  // clean-up that awaits still runs
+      log.push_back("background cleaned up");
+      throw CancelledError();
+    }
+  };
+  auto amain = [&]() -> Task<int> {
+    (void)create_task(background(Counted{}));
+    co_await sleep(1.0);
+    log.push_back("main done");
+    co_return 1;
+  };
+  EXPECT_EQ(run(amain(), virtual_time()), 1);
+  EXPECT_EQ(log, (std::vector<std::string>{"main done", "background cancelled",
+                                           "background cleaned up"}));
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST(Run, CancelsTheTasksLeftPendingWhenMainFails) {
+  bool cancelled = false;
+  auto background = [&]() -> Task<> {
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+      cancelled = true;
+      throw;
+    }
+  };
+  auto amain = [&]() -> Task<int> {
+    (void)create_task(background());
+    co_await sleep(1.0);
+    throw std::runtime_error("main failed");
+  };
+  EXPECT_THROW(run(amain(), virtual_time()), std::runtime_error);
+  EXPECT_TRUE(cancelled);
+}
+
+TEST(Run, ATaskThatFailsDuringShutdownIsReported) {
+  std::vector<std::string> messages;
+  auto background = [&]() -> Task<> {
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+    }
+    throw std::runtime_error("failed while shutting down");
+  };
+  auto amain = [&]() -> Task<int> {
+    get_running_loop().set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { messages.push_back(context.message); });
+    (void)create_task(background());
+    co_await sleep(0);
+    co_return 0;
+  };
+  EXPECT_EQ(run(amain(), virtual_time()), 0);
+  EXPECT_EQ(messages,
+            (std::vector<std::string>{"unhandled exception during eddy::run() shutdown"}));
+}
+
+TEST(Run, InsideARunningLoopThrowsLoopRunningError) {
+  auto inner = []() -> Task<int> { co_return 1; };
+  auto amain = [&]() -> Task<std::string> {
+    try {
+      run(inner());
+    } catch (const LoopRunningError&) {
+      co_return "refused";
+    }
+    co_return "ran";
+  };
+  EXPECT_EQ(run(amain(), virtual_time()), "refused");
+}
+
+}  // namespace
+}  // namespace eddy
