@@ -9,6 +9,7 @@
 #include "eddy/gather.hpp"
 #include "eddy/handle.hpp"
 #include "eddy/loop.hpp"
+#include "eddy/queue.hpp"
 #include "eddy/run.hpp"
 #include "eddy/run_coroutine_threadsafe.hpp"
 #include "eddy/shield.hpp"

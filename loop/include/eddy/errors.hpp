@@ -65,6 +65,25 @@ class TimeoutError : public Error {
   using Error::Error;
 };
 
+/// get_nowait() on an empty queue. Mirrors: asyncio.QueueEmpty.
+class QueueEmpty : public Error {
+ public:
+  using Error::Error;
+};
+
+/// put_nowait() on a full queue. Mirrors: asyncio.QueueFull.
+class QueueFull : public Error {
+ public:
+  using Error::Error;
+};
+
+/// put on a queue that was shut down, or get on one that was shut down and
+/// is empty. Mirrors: asyncio.QueueShutDown (Python 3.13).
+class QueueShutDown : public Error {
+ public:
+  using Error::Error;
+};
+
 /// The awaited operation was cancelled. Mirrors: asyncio.CancelledError.
 ///
 /// Deliberately *not* derived from std::exception, for the reason asyncio made
