@@ -45,14 +45,22 @@ class Timeout {
   /// The deadline (seconds on the loop's clock), or nullopt for none.
   std::optional<double> when() const noexcept { return when_; }
   /// Moves the deadline; nullopt removes it; a time already past expires the
-  /// block on the next iteration. Throws RuntimeError once it has expired,
-  /// std::invalid_argument for NaN (the deadline then stays as it was).
+  /// block through call_soon, before what the block then awaits (asyncio's
+  /// order: `sleep(0)` in the block throws). Throws RuntimeError once it has
+  /// expired, std::invalid_argument for NaN (the deadline then stays as it was).
   void reschedule(std::optional<double> when) {
     if (scope_.fired) {
       throw RuntimeError("eddy::Timeout::reschedule: the timeout has already expired");
     }
-    TimerHandle next;  // scheduled first: if that throws (NaN), nothing changed
-    if (when) next = task_->loop().call_at(*when, [this] { expire(); });  // past: due now
+    Handle next;  // scheduled first: if that throws (NaN), nothing changed
+    if (when) {
+      Loop& loop = task_->loop();
+      if (*when <= loop.time()) {
+        next = loop.call_soon([this] { expire(); });
+      } else {
+        next = loop.call_at(*when, [this] { expire(); });
+      }
+    }
     timer_.cancel();
     timer_ = next;
     when_ = when;
@@ -76,7 +84,7 @@ class Timeout {
 
   detail::TaskCore* task_;
   detail::CancelScope scope_;
-  TimerHandle timer_;
+  Handle timer_;  // the deadline's timer, or its call_soon once past
   std::optional<double> when_;
 };
 
