@@ -110,25 +110,33 @@ void TaskCore::redeliver() noexcept {
 
 void TaskCore::deliver(bool interrupted) {
   CancelState& state = *cancel_;
-  if (flags_ & kPendingExternal) {
+  // The request that ended this wait (delegated) competes with requests that
+  // arrived after the wait had already ended (pending): rule 2 decides.
+  const bool ended_by_request = (flags_ & kDelegated) != 0 && interrupted;
+  if ((flags_ & kPendingExternal) || (ended_by_request && state.delegated_origin == nullptr)) {
+    // The task's own cancel() wins; a scope's request stays pending.
+    std::string& message =
+        (flags_ & kPendingExternal) ? state.external_message : state.delegated_message;
     flags_ &= static_cast<std::uint8_t>(~(kPendingExternal | kDelegated));
-    throw CancelledError(std::exchange(state.external_message, {}));
+    throw CancelledError(std::exchange(message, {}));
   }
+  flags_ &= static_cast<std::uint8_t>(~kDelegated);
   if (flags_ & kPendingScope) {
-    flags_ &= static_cast<std::uint8_t>(~(kPendingScope | kDelegated));
+    flags_ &= static_cast<std::uint8_t>(~kPendingScope);
     if (CancelScope* scope = outermost_undelivered(scopes_)) {
       mark_delivered(scopes_);
-      throw CancelledError(scope->message, scope);
+      // A delegated scope's request wins only if it is the outer one (it is a
+      // scope's here: the task's own cancel() was thrown above).
+      if (!ended_by_request || encloses(scope, state.delegated_origin)) {
+        throw CancelledError(scope->message, scope);
+      }
     }
   }
-  if (flags_ & kDelegated) {
-    flags_ &= static_cast<std::uint8_t>(~kDelegated);
-    if (interrupted) {
-      throw CancelledError(std::exchange(state.delegated_message, {}), state.delegated_origin);
-    }
-    // The awaited operation finished despite the cancel: its outcome stands
-    // (asyncio's rule when a task's awaited future ignores the cancel).
+  if (ended_by_request) {
+    throw CancelledError(std::exchange(state.delegated_message, {}), state.delegated_origin);
   }
+  // Otherwise the awaited operation finished despite the cancel: its outcome
+  // stands (asyncio's rule when a task's awaited future ignores the cancel).
 }
 
 void TaskCore::pop_scope(CancelScope& scope) noexcept {

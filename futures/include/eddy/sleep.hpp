@@ -28,7 +28,7 @@ class SleepAwaiter {
     TaskCore& task = *at.promise().task;
     Loop& loop = task.loop();
     task_ = &task;
-    if (delay_ > 0) {
+    if (!(delay_ <= 0)) {  // NaN too: call_later rejects it
       timer_ = loop.call_later(delay_, StepTask(task));
       task.suspend(at, Waiter{&interrupt, this});
     } else {

@@ -32,8 +32,8 @@ namespace eddy {
 class Timeout {
  public:
   Timeout(detail::TaskCore& task, std::optional<double> when) : task_(&task) {
+    reschedule(when);  // first: if it throws (NaN), no scope is left on the task
     task.push_scope(scope_);
-    reschedule(when);
   }
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
@@ -45,15 +45,25 @@ class Timeout {
   /// The deadline (seconds on the loop's clock), or nullopt for none.
   std::optional<double> when() const noexcept { return when_; }
   /// Moves the deadline; nullopt removes it; a time already past expires the
-  /// block on the next iteration. Throws RuntimeError once it has expired.
+  /// block through call_soon, before what the block then awaits (asyncio's
+  /// order: `sleep(0)` in the block throws). Throws RuntimeError once it has
+  /// expired, std::invalid_argument for NaN (the deadline then stays as it was).
   void reschedule(std::optional<double> when) {
     if (scope_.fired) {
       throw RuntimeError("eddy::Timeout::reschedule: the timeout has already expired");
     }
+    Handle next;  // scheduled first: if that throws (NaN), nothing changed
+    if (when) {
+      Loop& loop = task_->loop();
+      if (*when <= loop.time()) {
+        next = loop.call_soon([this] { expire(); });
+      } else {
+        next = loop.call_at(*when, [this] { expire(); });
+      }
+    }
     timer_.cancel();
+    timer_ = next;
     when_ = when;
-    if (!when) return;
-    timer_ = task_->loop().call_at(*when, [this] { expire(); });  // past: due now
   }
   /// True once the deadline passed and the block was cancelled for it.
   bool expired() const noexcept { return scope_.fired; }
@@ -74,7 +84,7 @@ class Timeout {
 
   detail::TaskCore* task_;
   detail::CancelScope scope_;
-  TimerHandle timer_;
+  Handle timer_;  // the deadline's timer, or its call_soon once past
   std::optional<double> when_;
 };
 

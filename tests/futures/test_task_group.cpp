@@ -1,0 +1,594 @@
+// Tests for eddy::task_group / eddy::TaskGroup (eddy/task_group.hpp):
+// asyncio.TaskGroup's rules in virtual time, nesting with other scopes, and
+// the lifetime of what children and blocks hold.
+#include <gtest/gtest.h>
+
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <eddy/task_group.hpp>
+#include <eddy/timeout.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using testing::Counted;
+using testing::what_of;
+
+class TaskGroupTest : public testing::LoopTest {
+ protected:
+  /// Runs the loop for `seconds` of virtual time.
+  void run_for(double seconds) {
+    loop.call_later(seconds, [this] { loop.stop(); });
+    loop.run_forever();
+  }
+};
+
+double now() {
+  return get_running_loop().time();
+}
+
+Task<int> work(double delay, int value, Counted = {}) {
+  Counted local;
+  co_await sleep(delay);
+  co_return value;
+}
+
+Task<int> fail_after(double delay, std::string message, Counted = {}) {
+  co_await sleep(delay);
+  throw std::runtime_error(message);
+}
+
+/// Sleeps `delay`; on a cancel, cleans up for `cleanup` seconds, records
+/// `name` in `log`, and rethrows the CancelledError.
+Task<int> slow_cleanup(double delay, double cleanup, std::string name,
+                       std::vector<std::string>& log) {
+  std::exception_ptr cancel;
+  try {
+    co_await sleep(delay);
+    co_return 1;
+  } catch (const CancelledError&) {
+    cancel = std::current_exception();
+  }
+  co_await sleep(cleanup);
+  log.push_back(name);
+  std::rethrow_exception(cancel);
+}
+
+/// Sleeps `delay`; a cancel makes it fail with `message` instead.
+Task<int> fail_when_cancelled(double delay, std::string message) {
+  try {
+    co_await sleep(delay);
+  } catch (const CancelledError&) {
+    throw std::runtime_error(message);
+  }
+  co_return 0;
+}
+
+/// The what() of each error a TaskGroupError carries.
+std::vector<std::string> whats(const TaskGroupError& e) {
+  std::vector<std::string> out;
+  for (const std::exception_ptr& error : e.errors())
+    out.push_back(what_of(error));
+  return out;
+}
+
+/// Runs `task` and returns the errors of the TaskGroupError it must throw.
+template <class T>
+std::vector<std::string> group_errors(Loop& loop, Task<T> task) {
+  try {
+    loop.run_until_complete(std::move(task));
+  } catch (const TaskGroupError& e) {
+    return whats(e);
+  }
+  ADD_FAILURE() << "no TaskGroupError";
+  return {};
+}
+
+// ------------------------------------------------------------------ waiting for children
+
+TEST_F(TaskGroupTest, WaitsForEveryChild) {
+  std::vector<Future<int>> children;
+  auto body = [](std::vector<Future<int>>& out) -> Task<double> {
+    double start = now();
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      out.push_back(group.create_task(work(2, 1)));
+      out.push_back(group.create_task(work(3, 2)));
+      out.push_back(group.create_task(work(1, 3)));
+      EXPECT_EQ(group.pending(), 3u);
+      co_return;  // the group waits here
+    });
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(children)), 3.0);  // concurrently
+  for (Future<int>& child : children)
+    EXPECT_TRUE(child.done());
+}
+
+TEST_F(TaskGroupTest, ResultsComeThroughTheFuturesOfCreateTask) {
+  auto body = []() -> Task<int> {
+    Future<int> a, b;
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      a = group.create_task(work(1, 20));
+      b = group.create_task(work(2, 22));
+      EXPECT_EQ(co_await a, 20);  // the block may await a child
+      co_return;
+    });
+    co_return a.result() + b.result();
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 42);
+}
+
+TEST_F(TaskGroupTest, ABlockThatReturnsAValueGivesItOnceTheChildrenAreDone) {
+  auto body = []() -> Task<double> {
+    double start = now();
+    std::unique_ptr<int> p =
+        co_await task_group([](TaskGroup& group) -> Task<std::unique_ptr<int>> {
+          group.create_task(work(2, 0));
+          co_return std::make_unique<int>(5);
+        });
+    EXPECT_EQ(*p, 5);
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 2.0);
+}
+
+TEST_F(TaskGroupTest, AGroupWithNoChildrenEndsWithItsBlock) {
+  auto body = []() -> Task<double> {
+    double start = now();
+    int v = co_await task_group([](TaskGroup& group) -> Task<int> {
+      EXPECT_EQ(group.pending(), 0u);
+      co_await sleep(1);
+      co_return 3;
+    });
+    EXPECT_EQ(v, 3);
+    co_await task_group([](TaskGroup&) -> Task<> { co_return; });
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 1.0);
+}
+
+TEST_F(TaskGroupTest, ChildrenMayBeAddedWhileTheGroupWaitsAtTheEnd) {
+  auto body = []() -> Task<double> {
+    double start = now();
+    co_await task_group([](TaskGroup& group) -> Task<> {
+      auto spawner = [](TaskGroup& g) -> Task<int> {
+        co_await sleep(1);
+        g.create_task(work(2, 0));  // the block has returned; the group waits for it too
+        co_return 0;
+      };
+      group.create_task(spawner(group));
+      co_return;
+    });
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 3.0);
+}
+
+// ------------------------------------------------------------------ failures
+
+TEST_F(TaskGroupTest, TheFirstFailureCancelsTheOtherChildren) {
+  std::vector<Future<int>> others;
+  auto body = [](std::vector<Future<int>>& out) -> Task<double> {
+    double start = now();
+    try {
+      co_await task_group([&](TaskGroup& group) -> Task<> {
+        out.push_back(group.create_task(work(10, 1)));
+        group.create_task(fail_after(1, "first"));
+        out.push_back(group.create_task(work(20, 2)));
+        co_return;
+      });
+    } catch (const TaskGroupError& e) {
+      EXPECT_EQ(whats(e), std::vector<std::string>{"first"});
+    }
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(others)), 1.0);
+  for (Future<int>& f : others)
+    EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(TaskGroupTest, TheFirstFailureCancelsTheBlocksCurrentAwait) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      group.create_task(fail_after(1, "child"));
+      try {
+        co_await sleep(10);
+        out.push_back("slept");
+      } catch (const CancelledError& e) {
+        out.push_back(e.origin() != nullptr ? "cancelled by the group" : "cancelled");
+        out.push_back("at " + std::to_string(static_cast<int>(now())));
+        throw;
+      }
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body(log)), std::vector<std::string>{"child"});
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled by the group", "at 1"}));
+}
+
+TEST_F(TaskGroupTest, AwaitingAFailingChildInTheBlockSeesTheGroupsCancel) {
+  // As in asyncio: the group's cancel reaches the block before the child's
+  // exception does, so the failure is carried once.
+  std::string seen;
+  auto body = [](std::string& out) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      Future<int> child = group.create_task(fail_after(1, "child"));
+      try {
+        co_await child;
+      } catch (const CancelledError&) {
+        out = "CancelledError";
+        throw;
+      } catch (const std::runtime_error&) {
+        out = "runtime_error";
+        throw;
+      }
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body(seen)), std::vector<std::string>{"child"});
+  EXPECT_EQ(seen, "CancelledError");
+}
+
+TEST_F(TaskGroupTest, TaskGroupErrorCarriesEveryChildFailureInOrder) {
+  auto body = []() -> Task<> {
+    co_await task_group([](TaskGroup& group) -> Task<> {
+      group.create_task(fail_after(1, "a"));
+      group.create_task(fail_after(1, "b"));            // at the same time
+      group.create_task(fail_when_cancelled(10, "c"));  // while being cancelled
+      group.create_task(work(10, 0));
+      co_return;
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body()), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_F(TaskGroupTest, TheBlocksOwnErrorComesLast) {
+  auto body = []() -> Task<> {
+    co_await task_group([](TaskGroup& group) -> Task<> {
+      group.create_task(fail_after(1, "child"));
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+      }
+      throw std::runtime_error("block");
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body()), (std::vector<std::string>{"child", "block"}));
+}
+
+TEST_F(TaskGroupTest, AChildFailingAfterTheBlockReturnedStillCancelsTheOthers) {
+  Future<int> other;
+  auto body = [](Future<int>& sibling) -> Task<double> {
+    double start = now();
+    try {
+      co_await task_group([&](TaskGroup& group) -> Task<> {
+        group.create_task(fail_after(2, "late"));
+        sibling = group.create_task(work(10, 0));
+        co_return;
+      });
+    } catch (const TaskGroupError& e) {
+      EXPECT_EQ(whats(e), std::vector<std::string>{"late"});
+    }
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(other)), 2.0);
+  EXPECT_TRUE(other.cancelled());
+}
+
+TEST_F(TaskGroupTest, AChildCancelledOnItsOwnIsNotAFailure) {
+  auto body = []() -> Task<int> {
+    Future<int> kept;
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      Future<int> dropped = group.create_task(work(10, 1));
+      kept = group.create_task(work(2, 2));
+      co_await sleep(1);
+      dropped.cancel();
+    });
+    co_return kept.result();
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 2);
+}
+
+TEST_F(TaskGroupTest, ABlockFailureCancelsTheChildrenAndIsCarried) {
+  std::vector<Future<int>> children;
+  auto body = [](std::vector<Future<int>>& out) -> Task<double> {
+    double start = now();
+    try {
+      co_await task_group([&](TaskGroup& group) -> Task<> {
+        out.push_back(group.create_task(work(10, 1)));
+        out.push_back(group.create_task(work(20, 2)));
+        co_await sleep(1);
+        throw std::runtime_error("block failed");
+      });
+    } catch (const TaskGroupError& e) {
+      EXPECT_EQ(whats(e), std::vector<std::string>{"block failed"});
+    }
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(children)), 1.0);
+  for (Future<int>& f : children)
+    EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(TaskGroupTest, ABlockFailureWithNoChildrenIsCarriedToo) {
+  auto body = []() -> Task<> {
+    co_await task_group([](TaskGroup&) -> Task<> {
+      co_await sleep(1);
+      throw std::runtime_error("alone");
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body()), std::vector<std::string>{"alone"});
+}
+
+// ------------------------------------------------------------------ cancelling the parent
+
+TEST_F(TaskGroupTest, CancellingTheParentCancelsAndAwaitsTheChildren) {
+  std::vector<std::string> log;
+  std::vector<Future<int>> children;
+  auto body = [](std::vector<std::string>& out, std::vector<Future<int>>& kids) -> Task<> {
+    try {
+      co_await task_group([&](TaskGroup& group) -> Task<> {
+        kids.push_back(group.create_task(slow_cleanup(10, 0.5, "a", out)));
+        kids.push_back(group.create_task(slow_cleanup(10, 1.0, "b", out)));
+        co_await sleep(10);
+      });
+    } catch (const CancelledError& e) {
+      out.push_back("group: " + e.message() + " at " + std::to_string(now()));
+      throw;
+    }
+  };
+  double start = loop.time();
+  Future<void> task = loop.create_task(body(log, children));
+  loop.call_later(1, [&task] { task.cancel("stop"); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"a", "b", "group: stop at " + std::to_string(start + 2.0)}));
+  for (Future<int>& f : children)
+    EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(TaskGroupTest, CancellingTheParentWhileTheGroupWaitsAtTheEnd) {
+  Future<int> child;
+  auto body = [](Future<int>& kid) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      kid = group.create_task(work(10, 0));
+      co_return;
+    });
+  };
+  Future<void> task = loop.create_task(body(child));
+  loop.call_later(1, [&task] { task.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(child.cancelled());
+}
+
+TEST_F(TaskGroupTest, ChildFailuresDuringAParentCancelGiveTaskGroupError) {
+  auto body = []() -> Task<> {
+    co_await task_group([](TaskGroup& group) -> Task<> {
+      group.create_task(fail_when_cancelled(10, "cleanup failed"));
+      group.create_task(work(10, 0));
+      co_await sleep(10);
+    });
+  };
+  Future<void> task = loop.create_task(body());
+  loop.call_later(1, [&task] { task.cancel(); });
+  try {
+    loop.run_until_complete(task);
+    ADD_FAILURE() << "no TaskGroupError";
+  } catch (const TaskGroupError& e) {
+    EXPECT_EQ(whats(e), std::vector<std::string>{"cleanup failed"});
+  }
+  EXPECT_FALSE(task.cancelled());
+}
+
+TEST_F(TaskGroupTest, AParentThatCatchesTheCancelGoesOnAfterTheGroup) {
+  auto body = []() -> Task<int> {
+    try {
+      co_await task_group([](TaskGroup& group) -> Task<> {
+        group.create_task(work(10, 0));
+        co_await sleep(10);
+      });
+    } catch (const CancelledError&) {
+    }
+    co_await sleep(1);  // nothing of the group's is left to throw here
+    co_return 1;
+  };
+  Future<int> task = loop.create_task(body());
+  loop.call_later(1, [&task] { task.cancel(); });
+  EXPECT_EQ(loop.run_until_complete(task), 1);
+}
+
+// ------------------------------------------------------------------ create_task once closed
+
+TEST_F(TaskGroupTest, CreateTaskAfterAFailureThrowsRuntimeErrorAndDestroysTheTask) {
+  bool ran = false;
+  auto never = [](bool& flag, Counted) -> Task<int> {
+    flag = true;
+    co_return 0;
+  };
+  auto body = [&never](bool& flag) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      group.create_task(fail_after(1, "first"));
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+      }
+      int alive = Counted::alive();
+      EXPECT_THROW(group.create_task(never(flag, Counted{})), RuntimeError);
+      EXPECT_EQ(Counted::alive(), alive);  // the Task's frame went at once
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body(ran)), std::vector<std::string>{"first"});
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskGroupTest, CreateTaskAfterTheGroupFinishedThrowsRuntimeErrorAndDestroysTheTask) {
+  bool threw = false;
+  auto body = [](bool& flag) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      Future<int> last = group.create_task(work(1, 0));
+      // Runs after the group saw its last child end, before the parent resumes.
+      last.add_done_callback([&group, &flag] {
+        try {
+          group.create_task(work(1, 0, Counted{}));
+        } catch (const RuntimeError&) {
+          flag = true;
+        }
+      });
+      co_return;
+    });
+  };
+  loop.run_until_complete(body(threw));
+  EXPECT_TRUE(threw);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+// ------------------------------------------------------------------ nesting
+
+TEST_F(TaskGroupTest, AnInnerGroupsFailureFailsTheOuterBlock) {
+  Future<int> outer_child;
+  auto body = [](Future<int>& child) -> Task<> {
+    co_await task_group([&](TaskGroup& outer) -> Task<> {
+      child = outer.create_task(work(10, 0));
+      co_await task_group([](TaskGroup& inner) -> Task<> {
+        inner.create_task(fail_after(1, "inner child"));
+        co_return;
+      });
+    });
+  };
+  try {
+    loop.run_until_complete(body(outer_child));
+    ADD_FAILURE() << "no TaskGroupError";
+  } catch (const TaskGroupError& e) {
+    ASSERT_EQ(e.errors().size(), 1u);  // the outer block's error: the inner group's
+    try {
+      std::rethrow_exception(e.errors()[0]);
+    } catch (const TaskGroupError& inner) {
+      EXPECT_EQ(whats(inner), std::vector<std::string>{"inner child"});
+    }
+  }
+  EXPECT_TRUE(outer_child.cancelled());
+}
+
+TEST_F(TaskGroupTest, AnOuterGroupsCancelPassesThroughAnInnerGroup) {
+  Future<int> inner_child;
+  std::vector<std::string> log;
+  auto body = [](Future<int>& kid, std::vector<std::string>& out) -> Task<> {
+    co_await task_group([&](TaskGroup& outer) -> Task<> {
+      outer.create_task(fail_after(1, "outer child"));
+      try {
+        co_await task_group([&](TaskGroup& inner) -> Task<> {
+          kid = inner.create_task(work(10, 0));
+          co_await sleep(10);
+        });
+      } catch (const TaskGroupError&) {
+        out.push_back("inner TaskGroupError");
+        throw;
+      } catch (const CancelledError&) {
+        out.push_back("inner passed the cancel on");
+        throw;
+      }
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body(inner_child, log)), std::vector<std::string>{"outer child"});
+  EXPECT_EQ(log, std::vector<std::string>{"inner passed the cancel on"});
+  EXPECT_TRUE(inner_child.cancelled());
+}
+
+TEST_F(TaskGroupTest, ATimeoutAroundAGroupCancelsItsChildren) {
+  Future<int> child;
+  auto body = [](Future<int>& kid) -> Task<double> {
+    double start = now();
+    try {
+      co_await timeout(1.0, [&](Timeout&) -> Task<> {
+        co_await task_group([&](TaskGroup& group) -> Task<> {
+          kid = group.create_task(work(10, 0));
+          co_return;
+        });
+      });
+    } catch (const TimeoutError&) {
+    }
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(child)), 1.0);
+  EXPECT_TRUE(child.cancelled());
+}
+
+TEST_F(TaskGroupTest, AFailureInsideATimeoutInTheBlockIsTheGroupsNotATimeout) {
+  auto body = []() -> Task<> {
+    co_await task_group([](TaskGroup& group) -> Task<> {
+      group.create_task(fail_after(1, "child"));
+      co_await timeout(5.0, [](Timeout& t) -> Task<> {
+        try {
+          co_await sleep(10);
+        } catch (const CancelledError& e) {
+          EXPECT_NE(e.origin(), &t.scope());
+          throw;
+        }
+      });
+    });
+  };
+  EXPECT_EQ(group_errors(loop, body()), std::vector<std::string>{"child"});
+}
+
+// ------------------------------------------------------------------ lifetimes
+
+Task<int> group_of_counted(double block_delay, bool fail) {
+  co_return co_await task_group([=](TaskGroup& group) -> Task<int> {
+    Counted in_block;
+    group.create_task(work(2, 1, Counted{}));
+    group.create_task(work(3, 2, Counted{}));
+    co_await sleep(block_delay);
+    if (fail) throw std::runtime_error("block failed");
+    co_return 3;
+  });
+}
+
+TEST_F(TaskGroupTest, FramesAreDestroyedOnceOnSuccess) {
+  EXPECT_EQ(loop.run_until_complete(group_of_counted(1, false)), 3);
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_GE(Counted::constructed, 5);
+}
+
+TEST_F(TaskGroupTest, FramesAreDestroyedOnceOnFailure) {
+  EXPECT_THROW(loop.run_until_complete(group_of_counted(1, true)), TaskGroupError);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskGroupTest, FramesAreDestroyedOnceOnCancel) {
+  Future<int> task = loop.create_task(group_of_counted(10, false));
+  loop.call_later(1, [&task] { task.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(TaskGroupTest, ClosingTheLoopDestroysTheParentAndChildrenOnceAndCancelsTheirFutures) {
+  std::vector<Future<int>> children;
+  auto body = [](std::vector<Future<int>>& kids, Counted) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      kids.push_back(group.create_task(work(10, 1, Counted{})));
+      kids.push_back(group.create_task(work(20, 2, Counted{})));
+      co_return;
+    });
+  };
+  Future<void> task = loop.create_task(body(children, Counted{}));
+  run_for(1);
+  EXPECT_EQ(Counted::alive(), 5);  // the parent's argument, two per child
+  loop.close();
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(task.cancelled());
+  for (Future<int>& f : children)
+    EXPECT_TRUE(f.cancelled());
+}
+
+}  // namespace
+}  // namespace eddy

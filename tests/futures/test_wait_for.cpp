@@ -1,0 +1,483 @@
+// Tests for eddy::wait_for (eddy/wait_for.hpp): asyncio.wait_for's rules in
+// virtual time, for tasks and futures, alone and nested in other scopes.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <eddy/task_group.hpp>
+#include <eddy/wait_for.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using testing::Counted;
+using testing::what_of;
+using namespace std::chrono_literals;
+
+class WaitFor : public testing::LoopTest {
+ protected:
+  /// Runs the loop for `seconds` of virtual time.
+  void run_for(double seconds) {
+    loop.call_later(seconds, [this] { loop.stop(); });
+    loop.run_forever();
+  }
+};
+
+double now() {
+  return get_running_loop().time();
+}
+
+Task<int> work(double delay, int value) {
+  co_await sleep(delay);
+  co_return value;
+}
+
+/// Sleeps `delay`; on a cancel, logs it, cleans up for `cleanup` seconds
+/// (an await of its own), logs that, and rethrows the CancelledError (the
+/// same one: its origin() says whose cancel it is).
+Task<int> slow_cleanup(double delay, double cleanup, std::vector<std::string>& log, Counted) {
+  Counted local;
+  std::exception_ptr cancel;
+  try {
+    co_await sleep(delay);
+    co_return 1;
+  } catch (const CancelledError&) {
+    log.push_back("cancelled");
+    cancel = std::current_exception();
+  }
+  co_await sleep(cleanup);
+  log.push_back("cleaned up");
+  std::rethrow_exception(cancel);
+}
+
+/// Sleeps `delay`; a cancel is caught and it returns `value` anyway.
+Task<int> ignore_cancel(double delay, int value) {
+  try {
+    co_await sleep(delay);
+  } catch (const CancelledError&) {
+  }
+  co_return value;
+}
+
+// ------------------------------------------------------------------ tasks
+
+TEST_F(WaitFor, ReturnsTheValueWhenTheTaskFinishesInTime) {
+  auto body = []() -> Task<double> {
+    double start = now();
+    int v = co_await wait_for(work(1, 42), 2.0);
+    EXPECT_EQ(v, 42);
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 1.0);
+  EXPECT_EQ(loop.stats().timers, 0u);
+}
+
+TEST_F(WaitFor, ThrowsTimeoutErrorOnlyAfterTheTaskRanItsCleanup) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<double> {
+    double start = now();
+    try {
+      co_await wait_for(slow_cleanup(10, 0.5, out, Counted{}), 1.0);
+    } catch (const TimeoutError&) {
+      out.push_back("TimeoutError");
+      EXPECT_EQ(Counted::alive(), 0);  // the task's frame is gone already
+    }
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(log)), 1.5);
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up", "TimeoutError"}));
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(WaitFor, ReturnsTheValueOfATaskThatFinishesDespiteTheCancel) {
+  auto body = []() -> Task<double> {
+    double start = now();
+    int v = co_await wait_for(ignore_cancel(10, 7), 1.0);
+    EXPECT_EQ(v, 7);
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 1.0);
+}
+
+TEST_F(WaitFor, AnExceptionThrownDuringTheCancelPropagates) {
+  auto failing_cleanup = []() -> Task<int> {
+    try {
+      co_await sleep(10);
+    } catch (const CancelledError&) {
+    }
+    throw std::runtime_error("cleanup failed");
+  };
+  auto body = [&failing_cleanup]() -> Task<int> {
+    co_return co_await wait_for(failing_cleanup(), 1.0);
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), std::runtime_error);
+}
+
+TEST_F(WaitFor, TheTaskSeesTheCancelOfTheTimeoutScope) {
+  auto inner = [](bool& saw) -> Task<> {
+    try {
+      co_await sleep(10);
+    } catch (const CancelledError& e) {
+      saw = e.origin() != nullptr;  // a scope's request, not cancel()
+      throw;
+    }
+  };
+  bool saw_scope = false;
+  auto body = [&inner](bool& saw) -> Task<> { co_await wait_for(inner(saw), 1.0); };
+  EXPECT_THROW(loop.run_until_complete(body(saw_scope)), TimeoutError);
+  EXPECT_TRUE(saw_scope);
+}
+
+TEST_F(WaitFor, AFailingTaskPassesItsExceptionThrough) {
+  auto failing = []() -> Task<int> {
+    co_await sleep(1);
+    throw std::runtime_error("inner failed");
+  };
+  auto body = [&failing]() -> Task<int> { co_return co_await wait_for(failing(), 5.0); };
+  EXPECT_THROW(loop.run_until_complete(body()), std::runtime_error);
+}
+
+TEST_F(WaitFor, ATimeoutOfZeroOrLessNeverStartsTheTask) {
+  for (double limit : {0.0, -1.0}) {
+    SCOPED_TRACE(limit);
+    Counted::reset();
+    bool ran = false;
+    auto inner = [](bool& flag, Counted) -> Task<int> {
+      flag = true;
+      co_return 1;
+    };
+    auto body = [&inner](bool& flag, double t) -> Task<> {
+      Task<int> never = inner(flag, Counted{});
+      EXPECT_EQ(Counted::alive(), 1);
+      co_await wait_for(std::move(never), t);
+    };
+    EXPECT_THROW(loop.run_until_complete(body(ran, limit)), TimeoutError);
+    EXPECT_FALSE(ran);
+    EXPECT_EQ(Counted::alive(), 0);
+  }
+}
+
+TEST_F(WaitFor, NulloptMeansNoLimit) {
+  auto body = []() -> Task<double> {
+    double start = now();
+    int v = co_await wait_for(work(1e5, 3), std::nullopt);
+    EXPECT_EQ(v, 3);
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 1e5);
+}
+
+TEST_F(WaitFor, AcceptsChronoDurations) {
+  auto body = []() -> Task<double> {
+    double start = now();
+    EXPECT_EQ(co_await wait_for(work(0.1, 1), 200ms), 1);
+    EXPECT_THROW(co_await wait_for(work(1, 1), 300ms), TimeoutError);
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 0.4);
+}
+
+TEST_F(WaitFor, WorksForVoidAndMoveOnlyResults) {
+  auto unit = []() -> Task<> { co_await sleep(1); };
+  auto boxed = []() -> Task<std::unique_ptr<int>> {
+    co_await sleep(1);
+    co_return std::make_unique<int>(5);
+  };
+  auto body = [&]() -> Task<int> {
+    co_await wait_for(unit(), 2.0);
+    std::unique_ptr<int> p = co_await wait_for(boxed(), 2.0);
+    Future<std::unique_ptr<int>> f = create_task(boxed());
+    std::unique_ptr<int> q = co_await wait_for(f, 2.0);
+    co_return *p + *q;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 10);
+}
+
+// ------------------------------------------------------------------ futures
+
+TEST_F(WaitFor, ReturnsTheResultOfAFutureSetInTime) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_later(1, [f]() mutable { f.set_result(8); });
+  auto body = [](Future<int> fut) -> Task<int> { co_return co_await wait_for(fut, 2.0); };
+  EXPECT_EQ(loop.run_until_complete(body(f)), 8);
+}
+
+TEST_F(WaitFor, RethrowsTheExceptionOfAFutureThatFailsInTime) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_later(1, [f]() mutable {
+    f.set_exception(std::make_exception_ptr(std::runtime_error("future failed")));
+  });
+  auto body = [](Future<int> fut) -> Task<int> { co_return co_await wait_for(fut, 2.0); };
+  EXPECT_THROW(loop.run_until_complete(body(f)), std::runtime_error);
+}
+
+TEST_F(WaitFor, CancelsAFutureThatIsLate) {
+  Future<int> f = loop.create_future<int>();
+  auto body = [](Future<int> fut) -> Task<int> { co_return co_await wait_for(fut, 1.0); };
+  EXPECT_THROW(loop.run_until_complete(body(f)), TimeoutError);
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(WaitFor, ATimeoutOfZeroOrLessGivesTheResultOfADoneFuture) {
+  for (double limit : {0.0, -1.0}) {
+    SCOPED_TRACE(limit);
+    Future<int> f = loop.create_future<int>();
+    f.set_result(4);
+    auto body = [](Future<int> fut, double t) -> Task<int> { co_return co_await wait_for(fut, t); };
+    EXPECT_EQ(loop.run_until_complete(body(f, limit)), 4);
+
+    Future<int> failed = loop.create_future<int>();
+    failed.set_exception(std::make_exception_ptr(std::runtime_error("failed")));
+    EXPECT_THROW(loop.run_until_complete(body(failed, limit)), std::runtime_error);
+  }
+}
+
+TEST_F(WaitFor, ATimeoutOfZeroOrLessCancelsAPendingFuture) {
+  for (double limit : {0.0, -1.0}) {
+    SCOPED_TRACE(limit);
+    Future<int> f = loop.create_future<int>();
+    auto body = [](Future<int> fut, double t) -> Task<int> { co_return co_await wait_for(fut, t); };
+    EXPECT_THROW(loop.run_until_complete(body(f, limit)), TimeoutError);
+    EXPECT_TRUE(f.cancelled());
+  }
+}
+
+TEST_F(WaitFor, ATimeoutOfZeroWaitsForACancelledTaskToEnd) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<double> {
+    double start = now();
+    Future<int> task = create_task(slow_cleanup(10, 0.5, out, Counted{}));
+    co_await sleep(0);  // let it start
+    try {
+      co_await wait_for(task, 0.0);
+    } catch (const TimeoutError&) {
+      out.push_back("TimeoutError");
+      EXPECT_TRUE(task.cancelled());
+    }
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(log)), 0.5);
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up", "TimeoutError"}));
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(WaitFor, ATimeoutOfZeroGivesTheValueOfATaskThatIgnoresTheCancel) {
+  auto body = []() -> Task<int> {
+    Future<int> task = create_task(ignore_cancel(10, 6));
+    co_await sleep(0);
+    co_return co_await wait_for(task, 0.0);
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 6);
+}
+
+TEST_F(WaitFor, WaitsForAFutureFromCreateTask) {
+  auto body = []() -> Task<int> { co_return co_await wait_for(create_task(work(1, 11)), 2.0); };
+  EXPECT_EQ(loop.run_until_complete(body()), 11);
+}
+
+TEST_F(WaitFor, CancelsATaskThatIsLateAndWaitsForItsEnd) {
+  std::vector<std::string> log;
+  Future<int> inner;
+  auto body = [](std::vector<std::string>& out, Future<int>& task) -> Task<double> {
+    double start = now();
+    task = create_task(slow_cleanup(10, 0.5, out, Counted{}));
+    try {
+      co_await wait_for(task, 1.0);
+    } catch (const TimeoutError&) {
+      out.push_back("TimeoutError");
+      EXPECT_TRUE(task.cancelled());
+    }
+    co_return now() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(log, inner)), 1.5);
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up", "TimeoutError"}));
+  EXPECT_TRUE(inner.cancelled());
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(WaitFor, ReturnsTheValueOfATaskFutureThatIgnoresTheCancel) {
+  auto body = []() -> Task<int> {
+    co_return co_await wait_for(create_task(ignore_cancel(10, 9)), 1.0);
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 9);
+}
+
+// ------------------------------------------------------------------ cancelling the caller
+
+TEST_F(WaitFor, CancellingTheCallerCancelsTheTaskAndThrowsCancelledError) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<> {
+    try {
+      co_await wait_for(slow_cleanup(10, 0.5, out, Counted{}), 5.0);
+    } catch (const CancelledError& e) {
+      out.push_back("CancelledError: " + e.message());
+      throw;
+    } catch (const TimeoutError&) {
+      out.push_back("TimeoutError");
+    }
+  };
+  Future<void> task = loop.create_task(body(log));
+  loop.call_later(1, [&task] { task.cancel("stop"); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up", "CancelledError: stop"}));
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(WaitFor, CancellingTheCallerCancelsTheFutureItWaitsFor) {
+  Future<int> f = loop.create_future<int>();
+  auto body = [](Future<int> fut) -> Task<int> { co_return co_await wait_for(fut, 5.0); };
+  Future<int> task = loop.create_task(body(f));
+  loop.call_later(1, [&task] { task.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_TRUE(task.cancelled());
+}
+
+TEST_F(WaitFor, CancellingTheCallerCancelsATaskFutureItWaitsFor) {
+  std::vector<std::string> log;
+  Future<int> inner;
+  auto body = [](std::vector<std::string>& out, Future<int>& t) -> Task<int> {
+    t = create_task(slow_cleanup(10, 0.5, out, Counted{}));
+    co_return co_await wait_for(t, 5.0);
+  };
+  Future<int> task = loop.create_task(body(log, inner));
+  loop.call_later(1, [&task] { task.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(inner.cancelled());
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up"}));
+}
+
+// ------------------------------------------------------------------ nesting (the example)
+
+TEST_F(WaitFor, InATaskGroupInACancelledTaskEveryLayerEndsCancelled) {
+  // task -> task_group -> wait_for -> inner; the task is cancelled from outside.
+  std::vector<std::string> log;
+  Future<int> child;
+  auto body = [](std::vector<std::string>& out, Future<int>& sibling) -> Task<> {
+    try {
+      co_await task_group([&](TaskGroup& group) -> Task<> {
+        sibling = group.create_task(work(100, 1));
+        try {
+          co_await wait_for(slow_cleanup(100, 0.5, out, Counted{}), 50.0);
+        } catch (const TimeoutError&) {
+          out.push_back("wait_for: TimeoutError");
+        } catch (const CancelledError& e) {
+          out.push_back(e.origin() == nullptr ? "wait_for: the task's cancel" : "wait_for: other");
+          throw;
+        }
+      });
+    } catch (const CancelledError& e) {
+      out.push_back("task_group: CancelledError " + e.message());
+      throw;
+    } catch (const TaskGroupError&) {
+      out.push_back("task_group: TaskGroupError");
+    }
+  };
+  Future<void> task = loop.create_task(body(log, child));
+  loop.call_later(1, [&task] { task.cancel("outside"); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(child.cancelled());
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up", "wait_for: the task's cancel",
+                                           "task_group: CancelledError outside"}));
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(WaitFor, TimingOutInsideATaskGroupBlockLeavesTheGroupRunning) {
+  auto body = []() -> Task<int> {
+    int total = 0;
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      Future<int> a = group.create_task(work(3, 10));
+      try {
+        co_await wait_for(work(100, 1), 1.0);
+      } catch (const TimeoutError&) {
+        total += 1;
+      }
+      total += co_await a;
+    });
+    co_return total;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 11);
+}
+
+TEST_F(WaitFor, AChildFailureDuringWaitForInTheBlockIsTheGroupsNotATimeout) {
+  const void* seen_origin = nullptr;
+  auto failing = []() -> Task<int> {
+    co_await sleep(1);
+    throw std::runtime_error("child failed");
+  };
+  auto body = [&failing](const void*& origin) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      group.create_task(failing());
+      try {
+        co_await wait_for(work(100, 1), 50.0);
+      } catch (const TimeoutError&) {
+        ADD_FAILURE() << "wait_for converted the group's cancel";
+      } catch (const CancelledError& e) {
+        origin = e.origin();
+        throw;
+      }
+    });
+  };
+  try {
+    loop.run_until_complete(body(seen_origin));
+    ADD_FAILURE() << "no TaskGroupError";
+  } catch (const TaskGroupError& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_EQ(what_of(e.errors()[0]), "child failed");
+  }
+  EXPECT_NE(seen_origin, nullptr);
+}
+
+TEST_F(WaitFor, ATimeoutInAChildIsThatChildsFailure) {
+  Future<int> sibling;
+  auto late = []() -> Task<int> { co_return co_await wait_for(work(100, 1), 1.0); };
+  auto body = [&late](Future<int>& other) -> Task<> {
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      group.create_task(late());
+      other = group.create_task(work(100, 2));
+      co_return;
+    });
+  };
+  try {
+    loop.run_until_complete(body(sibling));
+    ADD_FAILURE() << "no TaskGroupError";
+  } catch (const TaskGroupError& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_THROW(std::rethrow_exception(e.errors()[0]), TimeoutError);
+  }
+  EXPECT_TRUE(sibling.cancelled());
+}
+
+// ------------------------------------------------------------------ lifetimes
+
+TEST_F(WaitFor, ClosingTheLoopDestroysTasksInWaitForOnceAndCancelsTheirFutures) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out, Counted) -> Task<int> {
+    Future<int> other = create_task(slow_cleanup(100, 1, out, Counted{}));
+    int a = co_await wait_for(slow_cleanup(100, 1, out, Counted{}), 50.0);
+    co_return a + co_await wait_for(other, 50.0);
+  };
+  Future<int> task = loop.create_task(body(log, Counted{}));
+  run_for(1);
+  // body: 1; each slow_cleanup: 2; and the argument of the second, which
+  // lives until the end of the co_await expression.
+  EXPECT_EQ(Counted::alive(), 6);
+  loop.close();
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(log.empty());  // frames are destroyed, not resumed
+}
+
+}  // namespace
+}  // namespace eddy
