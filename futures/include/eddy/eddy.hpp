@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/as_completed.hpp"
+#include "eddy/async_generator.hpp"
 #include "eddy/clock.hpp"
 #include "eddy/concurrent_future.hpp"
 #include "eddy/errors.hpp"

@@ -1,0 +1,146 @@
+// AsyncGenerator<T>: a coroutine that co_yields values and may co_await
+// between them. Mirrors: Python's async generators (`async def` + `yield`).
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "eddy/errors.hpp"
+#include "eddy/task.hpp"
+
+namespace eddy {
+
+/// An asynchronous generator: `co_yield` produces values, `co_await` works
+/// between them (sleep, futures, tasks). Mirrors: Python's async generator.
+///
+///     eddy::AsyncGenerator<int> ticker(double delay, int to) {
+///       for (int i = 0; i < to; ++i) {
+///         co_yield i;
+///         co_await eddy::sleep(delay);
+///       }
+///     }
+///     auto gen = ticker(0.1, 10);
+///     while (std::optional<int> i = co_await gen.next()) use(*i);
+///
+/// - Lazy: the body starts at the first next(). next() resumes it until
+///   the next co_yield and returns that value, or nullopt once the body has
+///   ended (and every time after). An exception leaving the body is
+///   rethrown by the next() that ran it; the generator is then finished.
+/// - `Sent` (not void) makes it a push-style generator, like Python's
+///   `x = yield v` with `gen.asend(x)`: `co_await gen.send(x)` resumes it
+///   with `co_yield` evaluating to `std::optional<Sent>(x)` (next() gives
+///   nullopt there). Prime it with next() first: send() to a generator that
+///   has not started throws InvalidStateError, as Python's TypeError.
+/// - It runs inline in the task that awaits next()/send(): its awaits are
+///   that task's, and so is cancellation (a CancelledError thrown at an
+///   await inside it comes out of next()).
+/// - Destroying the generator (closing it early) destroys its frame: the
+///   destructors of its locals run, without resuming it.
+/// - next() while it is already running throws InvalidStateError.
+template <class T, class Sent = void>
+class [[nodiscard]] AsyncGenerator {
+  using SentSlot = std::conditional_t<std::is_void_v<Sent>, detail::NoValue, Sent>;
+
+ public:
+  struct promise_type : detail::PromiseBase {
+    AsyncGenerator get_return_object() noexcept {
+      return AsyncGenerator(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    void return_void() noexcept {}
+
+    class YieldAwaiter {
+     public:
+      explicit YieldAwaiter(promise_type& promise) noexcept : promise_(&promise) {}
+      bool await_ready() const noexcept { return false; }
+      std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept {
+        return std::exchange(promise_->continuation, {});  // back to the consumer
+      }
+      auto await_resume() const {
+        if constexpr (!std::is_void_v<Sent>) return std::exchange(promise_->sent, std::nullopt);
+      }
+
+     private:
+      promise_type* promise_;
+    };
+    template <class U>
+    requires std::is_convertible_v<U&&, T> YieldAwaiter yield_value(U&& value) {
+      current.emplace(std::forward<U>(value));
+      return YieldAwaiter(*this);
+    }
+
+    std::optional<T> current;
+    std::optional<SentSlot> sent;
+    bool started = false;
+  };
+
+  AsyncGenerator() noexcept = default;
+  AsyncGenerator(AsyncGenerator&& other) noexcept : frame_(std::exchange(other.frame_, {})) {}
+  AsyncGenerator& operator=(AsyncGenerator other) noexcept {
+    std::swap(frame_, other.frame_);
+    return *this;
+  }
+  ~AsyncGenerator() {
+    if (frame_) frame_.destroy();
+  }
+
+  bool valid() const noexcept { return static_cast<bool>(frame_); }
+  /// True once the body has ended (returned or thrown).
+  bool done() const noexcept { return !frame_ || frame_.done(); }
+
+  class NextAwaiter {
+   public:
+    explicit NextAwaiter(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+    bool await_ready() const {
+      if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
+      if (frame_.promise().continuation) {
+        throw InvalidStateError("eddy::AsyncGenerator: the generator is already running");
+      }
+      return frame_.done();
+    }
+    template <detail::EddyPromise P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> consumer) noexcept {
+      promise_type& promise = frame_.promise();
+      promise.task = consumer.promise().task;
+      promise.continuation = consumer;
+      promise.started = true;
+      promise.current.reset();
+      return frame_;
+    }
+    std::optional<T> await_resume() {
+      promise_type& promise = frame_.promise();
+      promise.continuation = {};
+      if (promise.exception) std::rethrow_exception(std::exchange(promise.exception, {}));
+      if (frame_.done()) return std::nullopt;
+      return std::exchange(promise.current, std::nullopt);
+    }
+
+   private:
+    std::coroutine_handle<promise_type> frame_;
+  };
+
+  /// `co_await next()`: the next value, or nullopt once the body has ended.
+  NextAwaiter next() noexcept { return NextAwaiter(frame_); }
+
+  /// `co_await send(x)`: resumes the generator with `co_yield` evaluating to
+  /// `x`; returns what it yields next, or nullopt once it has ended. Throws
+  /// InvalidStateError if it has not started (prime it with next()).
+  template <class S = Sent>
+  requires(!std::is_void_v<S>) NextAwaiter send(S value) {
+    if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
+    if (!frame_.promise().started) {
+      throw InvalidStateError(
+          "eddy::AsyncGenerator::send: the generator has not started (call next() first)");
+    }
+    if (!frame_.done()) frame_.promise().sent.emplace(std::move(value));
+    return NextAwaiter(frame_);
+  }
+
+ private:
+  explicit AsyncGenerator(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+  std::coroutine_handle<promise_type> frame_;
+};
+
+}  // namespace eddy
