@@ -53,21 +53,20 @@ class ReadyQueue {
    public:
     /// Calls the callback, then destroys it. If the call throws, the
     /// callback is left alive: destroy() it once the exception is handled.
-    void run() const { ops_->run(payload_); }
+    void run() const { ops_->run(header_); }
     /// Calls the callback only; destroy() it afterwards.
-    void invoke() const { ops_->invoke(payload_); }
+    void invoke() const { ops_->invoke(header_ + kHeader); }
     void destroy() const noexcept {
-      if (ops_->destroy != nullptr) ops_->destroy(payload_);
+      if (ops_->destroy != nullptr) ops_->destroy(header_ + kHeader);
     }
     /// True for a cancelled entry (its calls do nothing).
     bool cancelled() const noexcept { return is_marker(ops_); }
 
    private:
     friend class ReadyQueue;
-    explicit Entry(unsigned char* entry) noexcept
-        : ops_(ops_at(entry)), payload_(entry + kHeader) {}
+    explicit Entry(unsigned char* header) noexcept : ops_(ops_at(header)), header_(header) {}
     const Ops* ops_;
-    void* payload_;
+    unsigned char* header_;
   };
 
   ReadyQueue() = default;
