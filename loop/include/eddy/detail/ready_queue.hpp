@@ -37,15 +37,20 @@ namespace eddy::detail {
 ///   are run like callbacks (they do nothing), so run_until has no test per
 ///   entry; runs_ is lowered when a marker is made so that it still counts
 ///   only real callbacks once the marker is passed.
-/// - Fast path of a push: the offsets of one lap of the ring (capacity_ bytes
-///   from a multiple of capacity_) map to the buffer by one addition, so the
-///   write side keeps write_base_ for tail_'s lap. A push whose entry ends at
-///   or before limit_ has room and stays in that lap. limit_ is only ever too
-///   low (it is recomputed by the slow path, and is 0 while the fast path is
-///   closed, see set_fast_path), never too high.
+/// - The offsets of one lap of the ring (capacity_ bytes from a multiple of
+///   capacity_) map to the buffer by one addition: the write side keeps
+///   write_base_ for tail_'s lap, the read side read_base_ for the lap that
+///   head_ is in (or, after a pass that ended on a lap's end, the lap before;
+///   the next pass moves on).
+/// - Fast path of a push: an entry that ends at or before limit_ has room and
+///   stays in write_base_'s lap. limit_ is only ever too low (it is recomputed
+///   by the slow path, and is 0 while the fast path is closed, see
+///   set_fast_path), never too high.
 class ReadyQueue {
   using Ops = Callback::Ops;
-  static constexpr std::size_t kHeader = sizeof(const Ops*);
+  using Header = std::uintptr_t;  // see header_at
+  static constexpr std::size_t kHeader = sizeof(Header);
+  static_assert(alignof(Ops) >= 4, "the header keeps a size class in the table address's low bits");
 
  public:
   /// A queued callback, as run_until hands it to its runner.
@@ -60,11 +65,11 @@ class ReadyQueue {
       if (ops_->destroy != nullptr) ops_->destroy(header_ + kHeader);
     }
     /// True for a cancelled entry (its calls do nothing).
-    bool cancelled() const noexcept { return is_marker(ops_); }
+    bool cancelled() const noexcept { return is_skip(ops_); }
 
    private:
     friend class ReadyQueue;
-    explicit Entry(unsigned char* header) noexcept : ops_(ops_at(header)), header_(header) {}
+    Entry(const Ops* ops, unsigned char* header) noexcept : ops_(ops), header_(header) {}
     const Ops* ops_;
     unsigned char* header_;
   };
@@ -80,13 +85,13 @@ class ReadyQueue {
   /// for diagnostics): keeping a counter would cost every push and every run.
   std::size_t size() const noexcept {
     std::size_t live = 0;
-    for_each_queued([&live](const Ops* ops) { live += is_marker(ops) ? 0 : 1; });
+    for_each_queued([&live](Header h) { live += is_marker(h) ? 0 : 1; });
     return live;
   }
   /// Callbacks run so far (cancelled ones are not counted).
   std::uint64_t runs() const noexcept {
     std::uint64_t markers = 0;  // not passed yet: runs_ was lowered for them
-    for_each_queued([&markers](const Ops* ops) { markers += is_marker(ops) ? 1 : 0; });
+    for_each_queued([&markers](Header h) { markers += is_marker(h) ? 1 : 0; });
     return runs_ + markers;
   }
   /// Offset one past the last entry: a pass runs the entries before it.
@@ -149,34 +154,48 @@ class ReadyQueue {
   /// unless the call throws; current() gives the entry again in a handler).
   /// Entries appended meanwhile are left for later.
   ///
-  /// Written for the pass of one callback (a loop iteration that runs one
-  /// step of a chain): everything lives in members, which the call would
-  /// clobber anyway, so the loop needs no registers saved across the call.
+  ///
+  /// Each entry's place depends on the previous entry's header only through
+  /// `at` (a register), one load and two operations: the chain from one entry
+  /// to the next is short, so a long pass does not wait on load after load.
   template <class Runner>
   void run_until(std::uint64_t end, Runner&& run) {
-    pass_end_ = end;
-    while (head_ < pass_end_) {
-      unsigned char* at = at_offset(head_);
-      const Entry entry(at);
-      head_ += entry_size(entry.ops_);  // first: the call may cancel entries or grow the ring
-      running_ = at;
-      run(entry);
-      ++runs_;
+    std::uint64_t at = head_;  // only run_until moves head_ while it runs
+    for (;;) {
+      // One lap at a time: within it the entry at offset `at` is at
+      // read_base_ + at. read_base_ is read again after each call, which may
+      // grow the ring (and stop stays within the lap: the new laps are longer).
+      const std::uint64_t stop = end < read_end_ ? end : read_end_;
+      while (at < stop) {
+        unsigned char* entry = reinterpret_cast<unsigned char*>(read_base_ + at);
+        const Header header = header_at(entry);
+        at += size_of(header);
+        head_ = at;  // before the call, which may cancel entries or grow the ring
+        running_ = entry;
+        run(Entry(ops_of(header), entry));
+        ++runs_;
+      }
+      if (at >= end) break;
+      if (at >= read_end_) {  // on to the next lap
+        read_base_ -= capacity_;
+        read_end_ += capacity_;
+      }
     }
     running_ = nullptr;
   }
 
   /// During run_until: the entry running, and its offset.
-  Entry current() const noexcept { return Entry(running_); }
-  std::uint64_t current_offset() const noexcept { return head_ - entry_size(ops_at(running_)); }
+  Entry current() const noexcept { return Entry(ops_of(header_at(running_)), running_); }
+  std::uint64_t current_offset() const noexcept { return head_ - size_of(header_at(running_)); }
 
   /// Cancels the entry at `offset` if it is still queued: destroys the
   /// callable now and leaves a skip marker. Returns whether it did.
   bool cancel(std::uint64_t offset) noexcept {
     unsigned char* entry = live_entry(offset);
     if (entry == nullptr) return false;
-    const Ops* ops = ops_at(entry);
-    set_ops(entry, skip_marker(entry_size(ops)));
+    const Header header = header_at(entry);
+    const Ops* ops = ops_of(header);
+    set_header(entry, skip_marker(size_of(header)), size_of(header));
     --runs_;
     // Last: a destructor may push (and grow the ring: the old buffer stays
     // alive while an entry runs).
@@ -187,7 +206,7 @@ class ReadyQueue {
   /// True if the entry at `offset` is still queued but was cancelled.
   bool is_cancelled(std::uint64_t offset) const noexcept {
     if (offset < head_ || offset >= tail_) return false;
-    return is_marker(ops_at(at_offset(offset)));
+    return is_marker(header_at(at_offset(offset)));
   }
 
   /// Destroys every queued callback (front to back); offsets continue. A
@@ -196,14 +215,16 @@ class ReadyQueue {
     while (head_ != tail_) {
       const std::uint64_t at = head_;
       unsigned char* entry = at_offset(at);
-      const Ops* ops = ops_at(entry);
-      head_ = at + entry_size(ops);
-      if (is_marker(ops)) {
+      const Header header = header_at(entry);
+      head_ = at + size_of(header);
+      if (is_marker(header)) {
         ++runs_;  // passed without running
         continue;
       }
+      const Ops* ops = ops_of(header);
       if (ops->destroy != nullptr) ops->destroy(entry + kHeader);
     }
+    sync_read_lap();
     release_retired();
   }
 
@@ -220,33 +241,39 @@ class ReadyQueue {
   static const Ops* skip_marker(std::size_t entry_bytes) noexcept {
     return &kSkip[entry_bytes / 8 - 2];
   }
-  static bool is_marker(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[2]; }
+  static bool is_skip(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[2]; }
+  static bool is_marker(Header header) noexcept { return is_skip(ops_of(header)); }
   static std::size_t entry_size(const Ops* ops) noexcept { return kHeader + ops->payload_size; }
 
   unsigned char* at_offset(std::uint64_t offset) const noexcept {
     return buffer_ + (offset & mask_);
   }
-  // The header is a real `const Ops*` object created in the buffer, written
-  // and read with that type (not memcpy through unsigned char, which may
-  // alias anything): the compiler can then keep tail_ and the other members
-  // in registers across a burst of pushes.
-  static const Ops* ops_at(const unsigned char* entry) noexcept {
-    return *std::launder(reinterpret_cast<const Ops* const*>(entry));
+  // An entry's header: its table's address with the entry's size class
+  // ((bytes - 16) / 8: 0, 1 or 2) in the low bits, which the table's alignment
+  // leaves free. The size comes with the header's load, not from a second,
+  // dependent load from the table. It is an integer object created in the
+  // buffer, written and read with that type.
+  static Header header_at(const unsigned char* entry) noexcept {
+    return *std::launder(reinterpret_cast<const Header*>(entry));
   }
-  static void set_ops(unsigned char* entry, const Ops* ops) noexcept {
-    ::new (static_cast<void*>(entry)) const Ops*(ops);
+  static void set_header(unsigned char* entry, const Ops* ops, std::size_t bytes) noexcept {
+    ::new (static_cast<void*>(entry)) Header(reinterpret_cast<Header>(ops) | (bytes - 16) / 8);
   }
+  static const Ops* ops_of(Header header) noexcept {
+    return reinterpret_cast<const Ops*>(header & ~Header{7});
+  }
+  static std::size_t size_of(Header header) noexcept { return 16 + (header & 7) * 8; }
   unsigned char* live_entry(std::uint64_t offset) const noexcept {
     if (offset < head_ || offset >= tail_) return nullptr;
     unsigned char* entry = at_offset(offset);
-    return is_marker(ops_at(entry)) ? nullptr : entry;
+    return is_marker(header_at(entry)) ? nullptr : entry;
   }
   template <class Fn>
   void for_each_queued(Fn&& fn) const noexcept {
     for (std::uint64_t at = head_; at != tail_;) {
-      const Ops* ops = ops_at(at_offset(at));
-      fn(ops);
-      at += entry_size(ops);
+      const Header header = header_at(at_offset(at));
+      fn(header);
+      at += size_of(header);
     }
   }
 
@@ -258,7 +285,7 @@ class ReadyQueue {
     return reinterpret_cast<unsigned char*>(write_base_ + tail_);
   }
   std::uint64_t commit(unsigned char* entry, const Ops* ops, std::size_t bytes) noexcept {
-    set_ops(entry, ops);
+    set_header(entry, ops, bytes);
     const std::uint64_t at = tail_;
     tail_ = at + bytes;
     return at;
@@ -281,6 +308,13 @@ class ReadyQueue {
     if (running_ == nullptr && !retired_.empty()) retired_.clear();
   }
 
+  // The read side's lap: the one head_ is in.
+  void sync_read_lap() noexcept {
+    if (capacity_ == 0) return;  // nothing was ever queued: read_end_ stays 0
+    const std::uint64_t lap = head_ & ~std::uint64_t{capacity_ - 1};
+    read_base_ = reinterpret_cast<std::uintptr_t>(buffer_) - lap;
+    read_end_ = lap + capacity_;
+  }
   void sync_write_lap() noexcept {
     if (capacity_ == 0) return;  // limit_ stays 0: the first push grows
     const std::uint64_t lap = tail_ & ~std::uint64_t{capacity_ - 1};
@@ -300,17 +334,20 @@ class ReadyQueue {
     // From head_: an entry running stays behind, in the retired buffer.
     for (std::uint64_t at = head_; at != tail_;) {
       unsigned char* from = at_offset(at);
-      const Ops* ops = ops_at(from);
+      const Header header = header_at(from);
       unsigned char* dest = to + (at & (new_capacity - 1));
-      set_ops(dest, ops);
-      if (!is_marker(ops)) Callback::relocate_payload(ops, dest + kHeader, from + kHeader);
-      at += entry_size(ops);
+      ::new (static_cast<void*>(dest)) Header(header);
+      if (!is_marker(header)) {
+        Callback::relocate_payload(ops_of(header), dest + kHeader, from + kHeader);
+      }
+      at += size_of(header);
     }
     if (buffer_ != nullptr) retired_.push_back(std::move(storage_));
     storage_ = std::move(bigger);
     buffer_ = to;
     capacity_ = new_capacity;
     mask_ = new_capacity - 1;
+    sync_read_lap();
     sync_write_lap();
   }
 
@@ -321,8 +358,9 @@ class ReadyQueue {
   // Read side, read for every entry run.
   unsigned char* buffer_ = nullptr;
   std::uint64_t mask_ = 0;            // capacity_ - 1
+  std::uintptr_t read_base_ = 0;      // the entry at offset o of its lap is at read_base_ + o
+  std::uint64_t read_end_ = 0;        // end of read_base_'s lap
   std::uint64_t head_ = 0;            // offset of the next entry to run
-  std::uint64_t pass_end_ = 0;        // run_until's end
   unsigned char* running_ = nullptr;  // the entry run_until runs, else null
   std::uint64_t runs_ = 0;            // entries run, minus markers made (see above)
   std::size_t capacity_ = 0;
