@@ -161,11 +161,12 @@ class ReadyQueue {
   template <class Runner>
   void run_until(std::uint64_t end, Runner&& run) {
     std::uint64_t at = head_;  // only run_until moves head_ while it runs
+    pass_end_ = end;           // a member: one register less to save
     for (;;) {
       // One lap at a time: within it the entry at offset `at` is at
       // read_base_ + at. read_base_ is read again after each call, which may
       // grow the ring (and stop stays within the lap: the new laps are longer).
-      const std::uint64_t stop = end < read_end_ ? end : read_end_;
+      const std::uint64_t stop = pass_end_ < read_end_ ? pass_end_ : read_end_;
       while (at < stop) {
         unsigned char* entry = reinterpret_cast<unsigned char*>(read_base_ + at);
         const Header header = header_at(entry);
@@ -175,7 +176,7 @@ class ReadyQueue {
         run(Entry(ops_of(header), entry));
         ++runs_;
       }
-      if (at >= end) break;
+      if (at >= pass_end_) break;
       if (at >= read_end_) {  // on to the next lap
         read_base_ -= capacity_;
         read_end_ += capacity_;
@@ -360,6 +361,7 @@ class ReadyQueue {
   std::uint64_t mask_ = 0;            // capacity_ - 1
   std::uintptr_t read_base_ = 0;      // the entry at offset o of its lap is at read_base_ + o
   std::uint64_t read_end_ = 0;        // end of read_base_'s lap
+  std::uint64_t pass_end_ = 0;        // run_until's end
   std::uint64_t head_ = 0;            // offset of the next entry to run
   unsigned char* running_ = nullptr;  // the entry run_until runs, else null
   std::uint64_t runs_ = 0;            // entries run, minus markers made (see above)
