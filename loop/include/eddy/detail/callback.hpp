@@ -89,10 +89,10 @@ class SmallFunction<void(Args...)> {
   struct Ops {
     void (*invoke)(void* storage, Args... args);
     // Calls, then destroys the callable, in one indirect call: for a queue
-    // that runs each callable once and stores this table's address right
-    // before the storage, `header` being where it stores it (one addition
-    // less per call). If the call throws, the callable is left alive
-    // (destroy it after handling the exception).
+    // that runs each callable once and keeps a pointer-sized header (this
+    // table's address) right before the storage; `header` is its address
+    // (one addition less per call). If the call throws, the callable is left
+    // alive (destroy it after handling the exception).
     void (*run)(void* header, Args... args);
     void (*relocate)(void* to, void* from) noexcept;  // null: memcpy payload_size bytes
     void (*destroy)(void* storage) noexcept;          // null: nothing to destroy

@@ -51,6 +51,7 @@ class ReadyQueue {
   using Header = std::uintptr_t;  // see header_at
   static constexpr std::size_t kHeader = sizeof(Header);
   static_assert(alignof(Ops) >= 4, "the header keeps a size class in the table address's low bits");
+  static_assert(kHeader == sizeof(const Ops*), "Ops::run finds the storage one pointer on");
 
  public:
   /// A queued callback, as run_until hands it to its runner.
