@@ -5,10 +5,11 @@
 //   libuv: [timers] [pending] [idle] [prepare] [poll] [check] [closing]
 //   eddy:   wake     -        RUN     -         drain  -       -
 //
-// - RUN (on_idle -> run_ready): move due timers behind the callbacks already
-//   queued, then run exactly the entries queued at that moment. Entries queued
-//   meanwhile wait for the next pass. The idle handle stays active while
-//   anything is ready, which makes libuv poll with a zero timeout.
+// - RUN (on_idle; run_ready when timers, debug mode or a host are involved):
+//   move due timers behind the callbacks already queued, then run exactly the
+//   entries queued at that moment. Entries queued meanwhile wait for the next
+//   pass. The idle handle stays active while anything is ready, which makes
+//   libuv poll with a zero timeout.
 // - wake (on_timer): the one libuv timer, armed for eddy's earliest deadline,
 //   only restarts the idle handle; eddy's heap decides what is due.
 // - drain (on_async): call_soon_threadsafe's inbox is swapped out in one
@@ -61,18 +62,22 @@ bool debug_from_environment() {
 // libuv owns them until their close callbacks run, which (for an attached
 // loop) may be after the Loop is gone: the block frees itself then.
 struct detail::UvHandles {
-  uv_idle_t idle;
+  uv_idle_t idle;  // first: idle_close_cb finds the block from it
   uv_timer_t timer;
   uv_async_t async;
   Loop* loop;
   int open = 0;
 
+  // The idle handle's data is the Loop itself (see Loop::on_idle); the others
+  // point to this block.
   static UvHandles* of(uv_handle_t* h) { return static_cast<UvHandles*>(h->data); }
-  static void idle_cb(uv_idle_t* h) { of(reinterpret_cast<uv_handle_t*>(h))->loop->on_idle(); }
   static void timer_cb(uv_timer_t* h) { of(reinterpret_cast<uv_handle_t*>(h))->loop->on_timer(); }
   static void async_cb(uv_async_t* h) { of(reinterpret_cast<uv_handle_t*>(h))->loop->on_async(); }
-  static void close_cb(uv_handle_t* h) {
-    UvHandles* self = of(h);
+  static void close_cb(uv_handle_t* h) { release(of(h)); }
+  static void idle_close_cb(uv_handle_t* h) {
+    release(reinterpret_cast<UvHandles*>(h));  // idle is the first member
+  }
+  static void release(UvHandles* self) {
     if (--self->open == 0) delete self;
   }
   bool owns(const uv_handle_t* h) const {
@@ -81,7 +86,7 @@ struct detail::UvHandles {
            h == reinterpret_cast<const uv_handle_t*>(&async);
   }
   void close_all() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&idle), close_cb);
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle), idle_close_cb);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), close_cb);
     uv_close(reinterpret_cast<uv_handle_t*>(&async), close_cb);
   }
@@ -112,11 +117,12 @@ Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
   uv_timer_init(uv_, &handles_->timer);
   int rc = uv_async_init(uv_, &handles_->async, &detail::UvHandles::async_cb);
   handles_->open = 3;
-  handles_->idle.data = handles_->timer.data = handles_->async.data = handles_;
+  handles_->idle.data = this;
+  handles_->timer.data = handles_->async.data = handles_;
   if (rc != 0) {
     // The async handle was never initialized: close only the other two.
     handles_->open = 2;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->idle), &detail::UvHandles::close_cb);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->idle), &detail::UvHandles::idle_close_cb);
     uv_close(reinterpret_cast<uv_handle_t*>(&handles_->timer), &detail::UvHandles::close_cb);
     handles_ = nullptr;
     if (owns_uv_) {
@@ -233,6 +239,7 @@ void Loop::release_everything() noexcept {
   owner_thread_.store(0, std::memory_order_relaxed);  // scheduling calls take the slow path: closed
   if (idle_active_) uv_idle_stop(&handles_->idle);
   idle_active_ = false;
+  ready_.set_fast_path(false);
   handles_->close_all();
   handles_ = nullptr;
   if (owns_uv_) {
@@ -266,9 +273,13 @@ std::int64_t Loop::seconds_to_ns(const char* method, double seconds) {
 
 // ------------------------------------------------------------------ scheduling
 
+// The ready queue's fast path is open exactly while the idle handle is
+// active: a push that finds it closed takes the slow path, where call_soon
+// starts the handle.
 void Loop::start_idle() noexcept {
-  uv_idle_start(&handles_->idle, &detail::UvHandles::idle_cb);
+  uv_idle_start(&handles_->idle, &Loop::on_idle);
   idle_active_ = true;
+  ready_.set_fast_path(true);
 }
 
 void Loop::set_idle(bool active) noexcept {
@@ -277,6 +288,7 @@ void Loop::set_idle(bool active) noexcept {
   } else {
     uv_idle_stop(&handles_->idle);
     idle_active_ = false;
+    ready_.set_fast_path(false);
   }
 }
 
@@ -289,6 +301,7 @@ void Loop::arm_timer(std::int64_t deadline) noexcept {
   uv_update_time(uv_);  // libuv counts from its cached time; refresh it first
   uv_timer_start(&handles_->timer, &detail::UvHandles::timer_cb, ms, 0);
   armed_deadline_ = deadline;
+  general_pass_ = true;
 }
 
 void Loop::wake_for_timer(std::int64_t when) noexcept {
@@ -338,13 +351,13 @@ void Loop::on_async() {
     inbox_first_id_ += inbox_spare_.size();
   }
   if (inbox_spare_.empty()) return;
+  if (!idle_active_) start_idle();  // first: it opens the ready queue's fast path
   // Remember where each entry of this batch went, for Handle::cancel.
   batch_first_id_ = first_id;
   batch_offsets_.clear();
   for (detail::Callback& cb : inbox_spare_)
     batch_offsets_.push_back(ready_.emplace(std::move(cb)));
   inbox_spare_.clear();
-  if (!idle_active_) start_idle();
 }
 
 void Loop::on_timer() noexcept {
@@ -387,12 +400,13 @@ bool Loop::cancel_handle(const Handle& h) noexcept {
     case Handle::Kind::timer: {
       bool cancelled = timers_.cancel(
           {static_cast<std::uint32_t>(h.id_), static_cast<std::uint32_t>(h.id_ >> 32)});
-      if (cancelled && !dispatching_ && timers_.empty() && armed_deadline_ != kNever) {
+      if (cancelled && !ready_.running() && timers_.empty() && armed_deadline_ != kNever) {
         // The last timer is gone: an armed libuv timer would keep uv_run (a
         // host's, for an attached loop) alive until the cancelled deadline.
-        // Inside a pass, run_ready re-arms (or stops) the timer at its end.
+        // Inside a pass, end_pass re-arms (or stops) the timer.
         uv_timer_stop(&handles_->timer);
         armed_deadline_ = kNever;
+        update_general_pass();
       }
       return cancelled;
     }
@@ -448,12 +462,14 @@ void Loop::begin_run(const char* method) {
   running_ = true;
   tls_running_loop = this;
   if (owns_uv_) owner_thread_.store(detail::this_thread_token(), std::memory_order_relaxed);
+  update_general_pass();
 }
 
 void Loop::end_run() noexcept {
   running_ = false;
   tls_running_loop = nullptr;
   if (owns_uv_) owner_thread_.store(0, std::memory_order_relaxed);
+  general_pass_ = true;
 }
 
 void Loop::run_forever() {
@@ -512,8 +528,39 @@ void Loop::stop() {
   if (in_run_forever_) uv_stop(uv_);  // libuv then polls with a zero timeout and returns
 }
 
-void Loop::on_idle() {
-  run_ready();
+// One pass, the common case: the loop runs (not driven by a host), no timers,
+// no debug mode. Anything else takes run_ready's general path.
+void Loop::on_idle(uv_idle_t* idle) {
+  Loop& loop = *static_cast<Loop*>(idle->data);
+  if (loop.general_pass_) [[unlikely]] {
+    loop.run_ready();
+    return;
+  }
+  ++loop.stats_.iterations;
+  // Run exactly the entries queued now, in place; what they schedule waits for
+  // the next pass.
+  loop.ready_.run_until(loop.ready_.end_offset(), [&loop](detail::ReadyQueue::Entry entry) {
+    try {
+      entry.run();
+    } catch (...) {
+      loop.callback_failed();
+    }
+  });
+  // While callbacks are left the idle handle stays on, and a timer scheduled
+  // meanwhile (general_pass_ set) is seen to by the next pass, a general one:
+  // the loop cannot block before it. Otherwise the pass decides now.
+  if (loop.ready_.empty()) [[unlikely]] {
+    if (loop.general_pass_) {
+      loop.end_pass();
+    } else {
+      loop.set_idle(false);
+    }
+  }
+}
+
+void Loop::callback_failed() noexcept {
+  report_callback_error(ready_.current_offset());
+  ready_.current().destroy();  // after the report
 }
 
 void Loop::run_ready() {
@@ -521,12 +568,11 @@ void Loop::run_ready() {
   // running, for get_running_loop() and for the thread rules.
   const bool host_driven = !running_;
   Loop* previous_running = nullptr;
-  if (host_driven) [[unlikely]] {
+  if (host_driven) {
     previous_running = tls_running_loop;
     running_ = true;
     tls_running_loop = this;
   }
-  dispatching_ = true;
   ++stats_.iterations;
 
   if (!timers_.empty()) {
@@ -546,41 +592,47 @@ void Loop::run_ready() {
   // Run exactly the entries queued now, in place; what they schedule waits for
   // the next pass.
   const std::uint64_t end = ready_.end_offset();
-  std::uint64_t ran;
-  if (debug_) [[unlikely]] {
-    ran = run_batch_timed(end);
+  if (debug_) {
+    run_batch_timed(end);
   } else {
-    ran = ready_.run_until(end, [this](auto&& invoke, std::uint64_t at) {
+    ready_.run_until(end, [this](detail::ReadyQueue::Entry entry) {
       try {
-        invoke();
+        entry.run();
       } catch (...) {
-        report_callback_error(at);
+        callback_failed();
       }
     });
   }
-  stats_.callbacks_run += ran;
 
-  dispatching_ = false;
-  if (timers_.empty() && armed_deadline_ == kNever) [[likely]] {
+  if (host_driven) {
+    running_ = false;
+    tls_running_loop = previous_running;
+  }
+  end_pass();
+}
+
+// After a general pass, or a short one during which a timer was scheduled:
+// the idle handle and the libuv timer follow what is left.
+void Loop::end_pass() noexcept {
+  if (timers_.empty() && armed_deadline_ == kNever) {
     // No timers: only the idle handle's state can change.
     bool want_idle = !ready_.empty();
     if (want_idle != idle_active_) set_idle(want_idle);
   } else {
     update_idle_and_timer();
   }
-  if (host_driven) [[unlikely]] {
-    running_ = false;
-    tls_running_loop = previous_running;
-  }
+  update_general_pass();
 }
 
-std::uint64_t Loop::run_batch_timed(std::uint64_t end) {
+void Loop::run_batch_timed(std::uint64_t end) {
   // Debug mode: the same pass, timing each callback.
-  return ready_.run_until(end, [this](auto&& invoke, std::uint64_t at) {
+  ready_.run_until(end, [this](detail::ReadyQueue::Entry entry) {
+    if (entry.cancelled()) return;
+    const std::uint64_t at = ready_.current_offset();
     std::int64_t start = now_ns();
     timer_ran_ = false;
     try {
-      invoke();
+      entry.invoke();
     } catch (...) {
       report_callback_error(at);
     }
@@ -590,6 +642,7 @@ std::uint64_t Loop::run_batch_timed(std::uint64_t end) {
       report_slow_callback(at, took);
       firing_timer_ = false;
     }
+    entry.destroy();  // after the reports, as without debug mode
   });
 }
 
@@ -614,7 +667,9 @@ void Loop::report_callback_error(std::uint64_t seq) noexcept {
 void Loop::fire_timer(std::uint32_t slot) {
   detail::Callback cb = timers_.take_ready(slot);
   if (!cb) {
-    --stats_.callbacks_run;  // cancelled after it fell due: nothing ran
+    // Cancelled after it fell due: nothing ran. stats_.callbacks_run holds such
+    // corrections to ready_.runs() (unsigned: the sum wraps back).
+    --stats_.callbacks_run;
     return;
   }
   firing_timer_ = true;
@@ -741,6 +796,7 @@ void Loop::set_slow_callback_duration(double seconds) {
 
 LoopStats Loop::stats() const noexcept {
   LoopStats s = stats_;
+  s.callbacks_run += ready_.runs();
   s.ready = ready_.size();
   s.timers = timers_.size();
   s.bytes_per_timer = detail::TimerQueue::bytes_per_timer();

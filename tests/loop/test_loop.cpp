@@ -172,6 +172,50 @@ TEST_F(LoopTest, CallbackThatReschedulesItselfRunsOncePerIteration) {
     EXPECT_EQ(iteration_of_run[i], iteration_of_run[i - 1] + 1);
 }
 
+// A chain that keeps a few callbacks of 16, 24 and 32 bytes queued goes round
+// the ring many times without growing it: pushes cross from one lap of the
+// buffer to the next (an entry may straddle the end), and each pass still runs
+// exactly what was queued when it began, in order.
+TEST_F(LoopTest, AChainGoesRoundTheRingManyTimesInOrder) {
+  constexpr int kSteps = 6000;  // 144 kB of entries through a 16 kB ring
+  std::vector<int> ran;
+  ran.reserve(kSteps);
+  std::uint64_t first_iteration = 0;
+  struct Next {
+    std::function<void(int)> step;
+    int value = 0;
+  } next;
+  next.step = [&](int i) {
+    ran.push_back(i);
+    if (i == 0) first_iteration = loop.stats().iterations;
+    EXPECT_EQ(loop.stats().iterations, first_iteration + static_cast<std::uint64_t>(i));
+    if (i + 1 == kSteps) {
+      loop.stop();
+      return;
+    }
+    next.value = i + 1;
+    const std::uint64_t wide = static_cast<std::uint64_t>(i + 1);
+    switch ((i + 1) % 3) {
+      case 0:
+        loop.call_soon([&next] { next.step(next.value); });  // 16 bytes
+        break;
+      case 1:
+        loop.call_soon([&next, wide] { next.step(static_cast<int>(wide)); });  // 24 bytes
+        break;
+      case 2:
+        loop.call_soon([&next, wide, again = wide] {  // 32 bytes
+          next.step(static_cast<int>(wide + again) / 2);
+        });
+        break;
+    }
+  };
+  loop.call_soon([&] { next.step(0); });
+  run_until_stopped();
+  ASSERT_EQ(ran.size(), static_cast<std::size_t>(kSteps));
+  for (int i = 0; i < kSteps; ++i)
+    ASSERT_EQ(ran[i], i);
+}
+
 // ------------------------------------------------------------------ timers
 
 TEST_F(LoopTest, TimersFireInDeadlineOrder) {
@@ -333,6 +377,32 @@ TEST(LoopRealClock, SubMillisecondTimersFireInDeadlineOrder) {
   loop.call_later(0.002, [&] { loop.stop(); });
   loop.run_forever();
   EXPECT_EQ(order, (std::vector<int>{3, 5, 7}));
+  loop.close();
+}
+
+// A timer scheduled by a callback while other callbacks stay ready is armed
+// with libuv too: once the callbacks are done, the loop sleeps until it fires.
+TEST(LoopRealClock, TimerScheduledWhileCallbacksStayReadyWakesTheLoop) {
+  Loop loop(LoopOptions().debug(false));
+  bool fired = false;
+  loop.call_later(30.0, [&] {  // only if the timer below was never armed
+    ADD_FAILURE() << "the loop slept past the timer";
+    loop.stop();
+  });
+  int steps = 0;
+  std::function<void()> step = [&] {
+    if (steps == 0) {
+      loop.call_later(0.001, [&] {
+        fired = true;
+        loop.stop();
+      });
+    }
+    if (++steps < 50) loop.call_soon([&] { step(); });
+  };
+  loop.call_soon([&] { step(); });
+  loop.run_forever();
+  EXPECT_TRUE(fired);
+  EXPECT_EQ(steps, 50);
   loop.close();
 }
 
@@ -742,6 +812,41 @@ TEST_F(LoopTest, ThrowingCallbackGoesToTheExceptionHandlerAndTheLoopContinues) {
   EXPECT_EQ(loop.stats().callback_errors, 2u);
 }
 
+// The callback that threw (and what it captured) is destroyed after the
+// handler saw the exception, even when the callback grew the ready queue first
+// (it then runs from the buffer the queue left behind).
+TEST_F(LoopTest, ThrowingCallbackIsDestroyedAfterTheHandlerRan) {
+  std::vector<std::string> events;
+  loop.set_exception_handler([&](Loop&, const ExceptionContext& context) {
+    events.push_back("handled " + what_of(context.exception));
+  });
+  struct Witness {
+    std::vector<std::string>* events;
+    const char* name;
+    Witness(std::vector<std::string>* e, const char* n) : events(e), name(n) {}
+    Witness(Witness&& other) noexcept : events(other.events), name(other.name) {
+      other.events = nullptr;
+    }
+    Witness(const Witness&) = delete;
+    ~Witness() {
+      if (events != nullptr) events->push_back(std::string("destroyed ") + name);
+    }
+  };
+  int filler_runs = 0;
+  loop.call_soon([w = Witness(&events, "small")] { throw std::runtime_error("small"); });
+  loop.call_soon([w = Witness(&events, "growing"), this, &filler_runs] {
+    for (int i = 0; i < 5000; ++i)  // 80 kB: the ring grows while this runs
+      loop.call_soon([&filler_runs] { ++filler_runs; });
+    throw std::runtime_error("growing");
+  });
+  loop.run_once();
+  EXPECT_EQ(events, (std::vector<std::string>{"handled small", "destroyed small", "handled growing",
+                                              "destroyed growing"}));
+  loop.run_once();
+  EXPECT_EQ(filler_runs, 5000);
+  EXPECT_EQ(loop.stats().callback_errors, 2u);
+}
+
 TEST_F(LoopTest, NonStandardExceptionFromACallbackIsReported) {
   Reports reports;
   reports.install(loop);
@@ -978,6 +1083,20 @@ TEST_F(LoopTest, DebugModeReportsASlowTimerCallback) {
   loop.run_once();
   ASSERT_EQ(reports.contexts.size(), 1u);
   EXPECT_NE(reports.contexts[0].message.find("took"), std::string::npos);
+}
+
+TEST_F(LoopTest, DebugModeDoesNotReportACancelledCallback) {
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  loop.set_slow_callback_duration(0);  // every callback that runs is "slow"
+  loop.call_soon([] {});
+  Handle cancelled = loop.call_soon([] {});
+  loop.call_soon([] {});
+  cancelled.cancel();
+  loop.run_once();
+  EXPECT_EQ(reports.contexts.size(), 2u);
+  EXPECT_EQ(loop.stats().callbacks_run, 2u);
 }
 
 TEST_F(LoopTest, DebugModeDoesNotReportACallbackUnderTheThreshold) {
@@ -1390,6 +1509,22 @@ TEST_F(LoopTest, StatsCountCallbacksAndErrors) {
   EXPECT_EQ(after.callback_errors, 1u);
   EXPECT_EQ(after.ready, 0u);
   EXPECT_EQ(after.timers, 2u);
+}
+
+TEST_F(LoopTest, StatsNeverCountCancelledCallbacksQueuedRunOrClosed) {
+  loop.call_soon([] {});
+  Handle cancelled = loop.call_soon([] {});
+  cancelled.cancel();
+  EXPECT_EQ(loop.stats().callbacks_run, 0u);  // nothing ran yet
+  EXPECT_EQ(loop.stats().ready, 1u);
+  loop.call_soon([] {});
+  loop.run_once();
+  EXPECT_EQ(loop.stats().callbacks_run, 2u);
+  Handle later = loop.call_soon([] {});
+  later.cancel();
+  loop.call_soon([] {});  // destroyed by close, never run
+  loop.close();
+  EXPECT_EQ(loop.stats().callbacks_run, 2u);
 }
 
 // ------------------------------------------------------------ extensions

@@ -26,6 +26,7 @@
 #include "eddy/source_location.hpp"
 
 struct uv_loop_s;  // libuv's uv_loop_t; include <uv.h> to use it
+struct uv_idle_s;
 
 namespace eddy {
 
@@ -41,8 +42,13 @@ struct UvHandles;
 /// An address unique to the calling thread while it lives (cheaper than
 /// std::this_thread::get_id() on the hot path).
 inline std::uintptr_t this_thread_token() noexcept {
+#if defined(__x86_64__) || defined(__aarch64__)
+  // The thread pointer (on x86-64, %fs:0): compared in place, without a load.
+  return reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer());
+#else
   static thread_local char marker;
   return reinterpret_cast<std::uintptr_t>(&marker);
+#endif
 }
 
 /// Per-loop state that a higher layer keeps on a Loop without the loop
@@ -180,15 +186,28 @@ class Loop {
   /// thread while the loop runs.
   template <class F, class... Args>
   Handle call_soon(F&& f, Args&&... args) {
-    check_usable("call_soon");
-    std::uint64_t seq;
-    if constexpr (sizeof...(Args) == 0) {
-      seq = ready_.emplace(std::forward<F>(f));
+    if constexpr (sizeof...(Args) != 0) {
+      return call_soon(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+    } else if constexpr (std::is_same_v<std::remove_cvref_t<F>, detail::Callback>) {
+      return Handle(this, Handle::Kind::ready, push_ready_slow(std::forward<F>(f)));
     } else {
-      seq = ready_.emplace(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+      // Two compares: the thread check, and the ready queue's fast path, which
+      // says both "room" and "idle handle active" (it is closed while the
+      // handle is stopped, see start_idle). Everything else is out of line,
+      // so this inlines into the caller without a stack frame.
+      std::uint64_t seq;
+      if (on_loop_thread() && ready_.fits(detail::ReadyQueue::entry_bytes<F>())) [[likely]] {
+        seq = ready_.push_fast(std::forward<F>(f));
+      } else if constexpr (std::is_trivially_copyable_v<std::decay_t<F>> &&
+                           sizeof(std::decay_t<F>) <= 2 * sizeof(void*)) {
+        // By value: passed in registers, so that a caller that drops the
+        // Handle can jump to the slow path instead of building a stack frame.
+        seq = push_ready_slow_by_value<std::decay_t<F>>(std::forward<F>(f));
+      } else {
+        seq = push_ready_slow(std::forward<F>(f));
+      }
+      return Handle(this, Handle::Kind::ready, seq);
     }
-    if (!idle_active_) start_idle();
-    return Handle(this, Handle::Kind::ready, seq);
   }
 
   /// Schedules `f(args...)` from any thread. Mirrors:
@@ -339,7 +358,10 @@ class Loop {
   /// Debug mode: reports callbacks that run longer than
   /// slow_callback_duration() through the exception handler. EDDY_DEBUG=1 in
   /// the environment turns it on for loops created without an explicit choice.
-  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  void set_debug(bool enabled) noexcept {
+    debug_ = enabled;
+    update_general_pass();
+  }
   bool get_debug() const noexcept { return debug_; }
   /// Threshold for slow-callback reports, in seconds (default 0.1).
   void set_slow_callback_duration(double seconds);
@@ -356,8 +378,11 @@ class Loop {
   // The hot-path check of every scheduling call: one compare while the loop
   // runs on this thread; otherwise the slow path tells closed, wrong thread
   // and "not running, any thread may prepare it" apart.
+  bool on_loop_thread() const noexcept {
+    return owner_thread_.load(std::memory_order_relaxed) == detail::this_thread_token();
+  }
   void check_usable(const char* method) const {
-    if (owner_thread_.load(std::memory_order_relaxed) != detail::this_thread_token()) [[unlikely]]
+    if (!on_loop_thread()) [[unlikely]]
       check_usable_slow(method);
   }
   void check_usable_slow(const char* method) const;
@@ -389,15 +414,30 @@ class Loop {
     return r;
   }
 
+  // call_soon's slow path: the checks in full, the idle handle, a full ring.
+  template <class F>
+  [[gnu::noinline]] std::uint64_t push_ready_slow(F&& f) {
+    check_usable("call_soon");
+    if (!idle_active_) start_idle();
+    return ready_.emplace(std::forward<F>(f));
+  }
+  template <class Fn>
+  [[gnu::noinline]] std::uint64_t push_ready_slow_by_value(Fn f) {
+    check_usable("call_soon");
+    if (!idle_active_) start_idle();
+    return ready_.emplace(std::move(f));
+  }
   void start_idle() noexcept;
   void set_idle(bool active) noexcept;
   void arm_timer(std::int64_t deadline) noexcept;
   template <class F>
   TimerHandle schedule_timer(std::int64_t when, F&& f) {
     detail::TimerQueue::TimerId id = timers_.add(when, std::forward<F>(f));
-    // Inside a pass, run_ready re-arms once at its end; outside (before
+    general_pass_ = true;
+    // Inside a pass, end_pass arms libuv's timer once, after this pass or
+    // (while callbacks are left) the next one, a general pass; outside (before
     // running, or from a host's libuv callback), make sure libuv wakes for it.
-    if (!dispatching_) [[unlikely]]
+    if (!ready_.running()) [[unlikely]]
       wake_for_timer(when);
     std::uint64_t raw = (static_cast<std::uint64_t>(id.generation) << 32) | id.slot;
     return TimerHandle(this, raw, Clock::time_point{Clock::duration{when}});
@@ -405,13 +445,21 @@ class Loop {
   void wake_for_timer(std::int64_t when) noexcept;
   Handle post_threadsafe(detail::Callback cb);
 
-  // Called from libuv.
-  void on_idle();
+  // Passes take on_idle's short path unless general_pass_ is set.
+  void update_general_pass() noexcept {
+    general_pass_ = !running_ || debug_ || !timers_.empty() || armed_deadline_ != INT64_MAX;
+  }
+
+  // Called from libuv. on_idle is the idle handle's callback itself (its
+  // data is the Loop): no trampoline on the way to every pass.
+  static void on_idle(uv_idle_s* idle);
   void on_timer() noexcept;
   void on_async();
 
   void run_ready();
-  std::uint64_t run_batch_timed(std::uint64_t end);
+  void end_pass() noexcept;
+  void callback_failed() noexcept;
+  void run_batch_timed(std::uint64_t end);
   void report_callback_error(std::uint64_t seq) noexcept;
   void fire_timer(std::uint32_t slot);
   std::string describe_callback(std::uint64_t seq) const;
@@ -433,7 +481,11 @@ class Loop {
   bool stopping_ = false;
   bool debug_ = false;
   bool virtual_time_ = false;
-  bool dispatching_ = false;  // inside run_ready
+  // A pass must take run_ready's general path: a host drives the loop (not
+  // running_), debug mode, timers scheduled or the libuv timer armed. May be
+  // set when none holds (it is recomputed after each general pass), never
+  // clear when one does.
+  bool general_pass_ = true;
   bool in_run_forever_ = false;
   bool firing_timer_ = false;  // set only while fire_timer runs a timer's callback
   bool timer_ran_ = false;     // debug mode: the callback just run was a timer's

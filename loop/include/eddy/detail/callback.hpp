@@ -88,6 +88,12 @@ class SmallFunction<void(Args...)> {
   /// containers may store it in less than the full inline buffer.
   struct Ops {
     void (*invoke)(void* storage, Args... args);
+    // Calls, then destroys the callable, in one indirect call: for a queue
+    // that runs each callable once and keeps a pointer-sized header (this
+    // table's address) right before the storage; `header` is its address
+    // (one addition less per call). If the call throws, the callable is left
+    // alive (destroy it after handling the exception).
+    void (*run)(void* header, Args... args);
     void (*relocate)(void* to, void* from) noexcept;  // null: memcpy payload_size bytes
     void (*destroy)(void* storage) noexcept;          // null: nothing to destroy
     std::uint32_t payload_size;
@@ -152,6 +158,12 @@ class SmallFunction<void(Args...)> {
     std::invoke(*target<Fn>(storage), std::forward<Args>(args)...);
   }
   template <class Fn>
+  static void run_fn(void* header, Args... args) {
+    void* storage = static_cast<unsigned char*>(header) + sizeof(const Ops*);
+    std::invoke(*target<Fn>(storage), std::forward<Args>(args)...);
+    if constexpr (!trivial_inline<Fn>) destroy_fn<Fn>(storage);  // not reached if the call throws
+  }
+  template <class Fn>
   static void relocate_fn(void* to, void* from) noexcept {
     Fn* src = target<Fn>(from);
     ::new (to) Fn(std::move(*src));
@@ -178,6 +190,7 @@ class SmallFunction<void(Args...)> {
   template <class Fn>
   static constexpr Ops ops_for = {
       &invoke_fn<Fn>,
+      &run_fn<Fn>,
       (trivial_inline<Fn> || !fits_inline<Fn>) ? nullptr : &relocate_fn<Fn>,
       trivial_inline<Fn> ? nullptr : &destroy_fn<Fn>,
       payload_bytes<Fn>(),

@@ -29,16 +29,52 @@ namespace eddy::detail {
 ///   The ring counts an entry's full size against capacity_ wherever it lies,
 ///   so no byte is ever used twice.
 /// - Callbacks are built in place (emplace) and run and destroyed in place
-///   (run_until): nothing is moved on the hot path. hold_ <= head_ is the
-///   oldest byte in use: during a pass, where the pass began, so a push never
-///   reuses the bytes of the entry running; otherwise head_. If the ring grows
-///   during a pass, the old buffer is kept (retired_) until the pass ends.
-/// - A cancelled entry stays in place with a skip marker of its size.
+///   (run_until): nothing is moved on the hot path. The oldest byte in use is
+///   the start of the entry running (running_), else head_: a push never
+///   reuses the bytes of the entry running. If the ring grows while an entry
+///   runs, the old buffer is kept (retired_) until no entry runs.
+/// - A cancelled entry stays in place with a skip marker of its size. Markers
+///   are run like callbacks (they do nothing), so run_until has no test per
+///   entry; runs_ is lowered when a marker is made so that it still counts
+///   only real callbacks once the marker is passed.
+/// - The offsets of one lap of the ring (capacity_ bytes from a multiple of
+///   capacity_) map to the buffer by one addition: the write side keeps
+///   write_base_ for tail_'s lap, the read side read_base_ for the lap that
+///   head_ is in (or, after a pass that ended on a lap's end, the lap before;
+///   the next pass moves on).
+/// - Fast path of a push: an entry that ends at or before limit_ has room and
+///   stays in write_base_'s lap. limit_ is only ever too low (it is recomputed
+///   by the slow path, and is 0 while the fast path is closed, see
+///   set_fast_path), never too high.
 class ReadyQueue {
   using Ops = Callback::Ops;
-  static constexpr std::size_t kHeader = sizeof(const Ops*);
+  using Header = std::uintptr_t;  // see header_at
+  static constexpr std::size_t kHeader = sizeof(Header);
+  static_assert(alignof(Ops) >= 4, "the header keeps a size class in the table address's low bits");
+  static_assert(kHeader == sizeof(const Ops*), "Ops::run finds the storage one pointer on");
 
  public:
+  /// A queued callback, as run_until hands it to its runner.
+  class Entry {
+   public:
+    /// Calls the callback, then destroys it. If the call throws, the
+    /// callback is left alive: destroy() it once the exception is handled.
+    void run() const { ops_->run(header_); }
+    /// Calls the callback only; destroy() it afterwards.
+    void invoke() const { ops_->invoke(header_ + kHeader); }
+    void destroy() const noexcept {
+      if (ops_->destroy != nullptr) ops_->destroy(header_ + kHeader);
+    }
+    /// True for a cancelled entry (its calls do nothing).
+    bool cancelled() const noexcept { return is_skip(ops_); }
+
+   private:
+    friend class ReadyQueue;
+    Entry(const Ops* ops, unsigned char* header) noexcept : ops_(ops), header_(header) {}
+    const Ops* ops_;
+    unsigned char* header_;
+  };
+
   ReadyQueue() = default;
   ReadyQueue(const ReadyQueue&) = delete;
   ReadyQueue& operator=(const ReadyQueue&) = delete;
@@ -46,20 +82,50 @@ class ReadyQueue {
 
   /// True when no entry (not even a cancelled one) is left to pass over.
   bool empty() const noexcept { return head_ == tail_; }
-  /// Callbacks queued and not cancelled.
   /// Callbacks queued and not cancelled. Counted by walking the queue (it is
   /// for diagnostics): keeping a counter would cost every push and every run.
   std::size_t size() const noexcept {
     std::size_t live = 0;
-    for (std::uint64_t at = head_; at != tail_;) {
-      const Ops* ops = ops_at(at_offset(at));
-      live += is_marker(ops) ? 0 : 1;
-      at += entry_size(ops);
-    }
+    for_each_queued([&live](Header h) { live += is_marker(h) ? 0 : 1; });
     return live;
+  }
+  /// Callbacks run so far (cancelled ones are not counted).
+  std::uint64_t runs() const noexcept {
+    std::uint64_t markers = 0;  // not passed yet: runs_ was lowered for them
+    for_each_queued([&markers](Header h) { markers += is_marker(h) ? 1 : 0; });
+    return runs_ + markers;
   }
   /// Offset one past the last entry: a pass runs the entries before it.
   std::uint64_t end_offset() const noexcept { return tail_; }
+  /// True while run_until runs an entry.
+  bool running() const noexcept { return running_ != nullptr; }
+
+  /// Opens or closes the fast path of pushes (fits() is false while it is
+  /// closed). The loop keeps it closed while its idle handle is stopped, so
+  /// one compare tells a push both that there is room and that the loop is
+  /// awake. Closing it also frees buffers retired by growth.
+  void set_fast_path(bool open) noexcept {
+    open_ = open;
+    if (!open) release_retired();
+    sync_write_lap();
+  }
+
+  /// Bytes an entry for a callable of type F takes.
+  template <class F>
+  static constexpr std::size_t entry_bytes() noexcept {
+    return kHeader + Callback::payload_size_of<F>();
+  }
+  /// True if a push of `bytes` may take push_fast.
+  bool fits(std::size_t bytes) const noexcept { return tail_ + bytes <= limit_; }
+
+  /// Appends a callback built from `f` in place; returns its offset.
+  /// Precondition: fits(entry_bytes<F>()).
+  template <class F>
+  std::uint64_t push_fast(F&& f) {
+    unsigned char* entry = reinterpret_cast<unsigned char*>(write_base_ + tail_);
+    const Ops* ops = Callback::construct_into(entry + kHeader, std::forward<F>(f));
+    return commit(entry, ops, entry_bytes<F>());
+  }
 
   /// Appends a callback built from `f` in place; returns its offset.
   template <class F>
@@ -69,51 +135,72 @@ class ReadyQueue {
       if (ops == nullptr) {
         // Cancelled before it got here (a threadsafe call): queue a skip, so
         // that a copy of its handle still sees cancelled() until it is passed.
-        return commit(reserve(2 * kHeader), skip_marker(2 * kHeader));
+        constexpr std::size_t bytes = 2 * kHeader;
+        --runs_;
+        return commit(reserve(bytes), skip_marker(bytes), bytes);
       }
-      unsigned char* entry = reserve(kHeader + ops->payload_size);
+      const std::size_t bytes = entry_size(ops);
+      unsigned char* entry = reserve(bytes);
       f.release_into(entry + kHeader);
-      return commit(entry, ops);
+      return commit(entry, ops, bytes);
     } else {
-      unsigned char* entry = reserve(kHeader + Callback::payload_size_of<F>());
+      unsigned char* entry = reserve(entry_bytes<F>());
       const Ops* ops = Callback::construct_into(entry + kHeader, std::forward<F>(f));
-      return commit(entry, ops);
+      return commit(entry, ops, entry_bytes<F>());
     }
   }
 
   /// Runs every entry before `end` (an end_offset() taken earlier), in order,
-  /// each through `run(invoke, offset)` where `invoke()` calls it; destroys
-  /// each after it ran. Entries appended meanwhile are left for later.
-  /// Returns how many ran.
+  /// each through `run(Entry)`, which must leave it destroyed (Entry::run does,
+  /// unless the call throws; current() gives the entry again in a handler).
+  /// Entries appended meanwhile are left for later.
+  ///
+  ///
+  /// Each entry's place depends on the previous entry's header only through
+  /// `at` (a register), one load and two operations: the chain from one entry
+  /// to the next is short, so a long pass does not wait on load after load.
   template <class Runner>
-  std::uint64_t run_until(std::uint64_t end, Runner&& run) {
-    std::uint64_t ran = 0;
-    hold_ = head_;  // the bytes of this pass stay reserved until it ends
-    while (head_ < end) {
-      const std::uint64_t at = head_;
-      unsigned char* entry = at_offset(at);
-      const Ops* ops = ops_at(entry);
-      head_ = at + entry_size(ops);
-      if (is_marker(ops)) continue;  // cancelled
-      void* payload = entry + kHeader;
-      run([ops, payload] { ops->invoke(payload); }, at);
-      if (ops->destroy != nullptr) ops->destroy(payload);
-      ++ran;
+  void run_until(std::uint64_t end, Runner&& run) {
+    std::uint64_t at = head_;  // only run_until moves head_ while it runs
+    pass_end_ = end;           // a member: one register less to save
+    for (;;) {
+      // One lap at a time: within it the entry at offset `at` is at
+      // read_base_ + at. read_base_ is read again after each call, which may
+      // grow the ring (and stop stays within the lap: the new laps are longer).
+      const std::uint64_t stop = pass_end_ < read_end_ ? pass_end_ : read_end_;
+      while (at < stop) {
+        unsigned char* entry = reinterpret_cast<unsigned char*>(read_base_ + at);
+        const Header header = header_at(entry);
+        at += size_of(header);
+        head_ = at;  // before the call, which may cancel entries or grow the ring
+        running_ = entry;
+        run(Entry(ops_of(header), entry));
+        ++runs_;
+      }
+      if (at >= pass_end_) break;
+      if (at >= read_end_) {  // on to the next lap
+        read_base_ -= capacity_;
+        read_end_ += capacity_;
+      }
     }
-    hold_ = head_;
-    retired_.clear();
-    return ran;
+    running_ = nullptr;
   }
+
+  /// During run_until: the entry running, and its offset.
+  Entry current() const noexcept { return Entry(ops_of(header_at(running_)), running_); }
+  std::uint64_t current_offset() const noexcept { return head_ - size_of(header_at(running_)); }
 
   /// Cancels the entry at `offset` if it is still queued: destroys the
   /// callable now and leaves a skip marker. Returns whether it did.
   bool cancel(std::uint64_t offset) noexcept {
     unsigned char* entry = live_entry(offset);
     if (entry == nullptr) return false;
-    const Ops* ops = ops_at(entry);
-    set_ops(entry, skip_marker(kHeader + ops->payload_size));
+    const Header header = header_at(entry);
+    const Ops* ops = ops_of(header);
+    set_header(entry, skip_marker(size_of(header)), size_of(header));
+    --runs_;
     // Last: a destructor may push (and grow the ring: the old buffer stays
-    // alive until the next pass ends).
+    // alive while an entry runs).
     if (ops->destroy != nullptr) ops->destroy(entry + kHeader);
     return true;
   }
@@ -121,7 +208,7 @@ class ReadyQueue {
   /// True if the entry at `offset` is still queued but was cancelled.
   bool is_cancelled(std::uint64_t offset) const noexcept {
     if (offset < head_ || offset >= tail_) return false;
-    return is_skip(ops_at(at_offset(offset)));
+    return is_marker(header_at(at_offset(offset)));
   }
 
   /// Destroys every queued callback (front to back); offsets continue. A
@@ -130,62 +217,114 @@ class ReadyQueue {
     while (head_ != tail_) {
       const std::uint64_t at = head_;
       unsigned char* entry = at_offset(at);
-      const Ops* ops = ops_at(entry);
-      head_ = at + entry_size(ops);
-      if (is_marker(ops)) continue;
+      const Header header = header_at(entry);
+      head_ = at + size_of(header);
+      if (is_marker(header)) {
+        ++runs_;  // passed without running
+        continue;
+      }
+      const Ops* ops = ops_of(header);
       if (ops->destroy != nullptr) ops->destroy(entry + kHeader);
     }
-    hold_ = head_;
-    retired_.clear();
+    sync_read_lap();
+    release_retired();
   }
 
  private:
   // Largest entry: a header and an inline buffer of three pointers.
   static constexpr std::size_t kSlack = kHeader + Callback::inline_size;
 
-  // Skips are Ops tables that are never called: each stands for a cancelled
+  // Skips are Ops tables whose calls do nothing: each stands for a cancelled
   // entry of its size (16, 24 or 32 bytes, header included).
-  static inline const Ops kSkip[3] = {{nullptr, nullptr, nullptr, 8},
-                                      {nullptr, nullptr, nullptr, 16},
-                                      {nullptr, nullptr, nullptr, 24}};
+  static void skip(void*) {}
+  static inline const Ops kSkip[3] = {{&skip, &skip, nullptr, nullptr, 8},
+                                      {&skip, &skip, nullptr, nullptr, 16},
+                                      {&skip, &skip, nullptr, nullptr, 24}};
   static const Ops* skip_marker(std::size_t entry_bytes) noexcept {
     return &kSkip[entry_bytes / 8 - 2];
   }
   static bool is_skip(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[2]; }
-  static bool is_marker(const Ops* ops) noexcept { return ops->invoke == nullptr; }
+  static bool is_marker(Header header) noexcept { return is_skip(ops_of(header)); }
   static std::size_t entry_size(const Ops* ops) noexcept { return kHeader + ops->payload_size; }
 
   unsigned char* at_offset(std::uint64_t offset) const noexcept {
-    return buffer_ + (offset & (capacity_ - 1));
+    return buffer_ + (offset & mask_);
   }
-  // The header is a real `const Ops*` object created in the buffer, written
-  // and read with that type (not memcpy through unsigned char, which may
-  // alias anything): the compiler can then keep tail_ and the other members
-  // in registers across a burst of pushes.
-  static const Ops* ops_at(const unsigned char* entry) noexcept {
-    return *std::launder(reinterpret_cast<const Ops* const*>(entry));
+  // An entry's header: its table's address with the entry's size class
+  // ((bytes - 16) / 8: 0, 1 or 2) in the low bits, which the table's alignment
+  // leaves free. The size comes with the header's load, not from a second,
+  // dependent load from the table. It is an integer object created in the
+  // buffer, written and read with that type.
+  static Header header_at(const unsigned char* entry) noexcept {
+    return *std::launder(reinterpret_cast<const Header*>(entry));
   }
-  static void set_ops(unsigned char* entry, const Ops* ops) noexcept {
-    ::new (static_cast<void*>(entry)) const Ops*(ops);
+  static void set_header(unsigned char* entry, const Ops* ops, std::size_t bytes) noexcept {
+    ::new (static_cast<void*>(entry)) Header(reinterpret_cast<Header>(ops) | (bytes - 16) / 8);
   }
+  static const Ops* ops_of(Header header) noexcept {
+    return reinterpret_cast<const Ops*>(header & ~Header{7});
+  }
+  static std::size_t size_of(Header header) noexcept { return 16 + (header & 7) * 8; }
   unsigned char* live_entry(std::uint64_t offset) const noexcept {
     if (offset < head_ || offset >= tail_) return nullptr;
     unsigned char* entry = at_offset(offset);
-    return is_marker(ops_at(entry)) ? nullptr : entry;
+    return is_marker(header_at(entry)) ? nullptr : entry;
+  }
+  template <class Fn>
+  void for_each_queued(Fn&& fn) const noexcept {
+    for (std::uint64_t at = head_; at != tail_;) {
+      const Header header = header_at(at_offset(at));
+      fn(header);
+      at += size_of(header);
+    }
   }
 
   // Room for `bytes` at the tail; returns where the entry goes. Growing is
   // the only step that can throw.
   unsigned char* reserve(std::size_t bytes) {
-    if (tail_ + bytes - hold_ > capacity_) [[unlikely]]
-      grow();
-    return at_offset(tail_);
+    if (!fits(bytes)) [[unlikely]]
+      make_room(bytes);
+    return reinterpret_cast<unsigned char*>(write_base_ + tail_);
   }
-  std::uint64_t commit(unsigned char* entry, const Ops* ops) noexcept {
-    set_ops(entry, ops);
+  std::uint64_t commit(unsigned char* entry, const Ops* ops, std::size_t bytes) noexcept {
+    set_header(entry, ops, bytes);
     const std::uint64_t at = tail_;
-    tail_ += kHeader + ops->payload_size;
+    tail_ = at + bytes;
     return at;
+  }
+
+  // The slow path of a push: grows the ring if it is full, and moves the
+  // write side to tail_'s lap. The entry may then run into the slack.
+  [[gnu::noinline]] void make_room(std::size_t bytes) {
+    release_retired();
+    if (tail_ + bytes - oldest_in_use() > capacity_) {
+      grow();
+    } else {
+      sync_write_lap();
+    }
+  }
+  std::uint64_t oldest_in_use() const noexcept {
+    return running_ != nullptr ? current_offset() : head_;
+  }
+  void release_retired() noexcept {
+    if (running_ == nullptr && !retired_.empty()) retired_.clear();
+  }
+
+  // The read side's lap: the one head_ is in.
+  void sync_read_lap() noexcept {
+    if (capacity_ == 0) return;  // nothing was ever queued: read_end_ stays 0
+    const std::uint64_t lap = head_ & ~std::uint64_t{capacity_ - 1};
+    read_base_ = reinterpret_cast<std::uintptr_t>(buffer_) - lap;
+    read_end_ = lap + capacity_;
+  }
+  void sync_write_lap() noexcept {
+    if (capacity_ == 0) return;  // limit_ stays 0: the first push grows
+    const std::uint64_t lap = tail_ & ~std::uint64_t{capacity_ - 1};
+    // An integer: base + offset is inside the buffer, the base alone is not.
+    write_base_ = reinterpret_cast<std::uintptr_t>(buffer_) - lap;
+    const std::uint64_t room_end = oldest_in_use() + capacity_;
+    const std::uint64_t lap_end = lap + capacity_;
+    limit_ = !open_ ? 0 : room_end < lap_end ? room_end : lap_end;
   }
 
   [[gnu::noinline]] void grow() {
@@ -194,27 +333,42 @@ class ReadyQueue {
         std::make_unique<std::uint64_t[]>((new_capacity + kSlack) / sizeof(std::uint64_t));
     retired_.reserve(retired_.size() + 1);
     auto* to = reinterpret_cast<unsigned char*>(bigger.get());
+    // From head_: an entry running stays behind, in the retired buffer.
     for (std::uint64_t at = head_; at != tail_;) {
       unsigned char* from = at_offset(at);
-      const Ops* ops = ops_at(from);
+      const Header header = header_at(from);
       unsigned char* dest = to + (at & (new_capacity - 1));
-      set_ops(dest, ops);
-      if (!is_marker(ops)) Callback::relocate_payload(ops, dest + kHeader, from + kHeader);
-      at += entry_size(ops);
+      ::new (static_cast<void*>(dest)) Header(header);
+      if (!is_marker(header)) {
+        Callback::relocate_payload(ops_of(header), dest + kHeader, from + kHeader);
+      }
+      at += size_of(header);
     }
     if (buffer_ != nullptr) retired_.push_back(std::move(storage_));
     storage_ = std::move(bigger);
     buffer_ = to;
     capacity_ = new_capacity;
-    hold_ = head_;  // a running entry stays behind, in the retired buffer
+    mask_ = new_capacity - 1;
+    sync_read_lap();
+    sync_write_lap();
   }
 
-  std::unique_ptr<std::uint64_t[]> storage_;  // owns buffer_ (8-aligned)
+  // Write side, read by every push.
+  std::uintptr_t write_base_ = 0;  // the entry at offset tail_ goes to write_base_ + tail_
+  std::uint64_t tail_ = 0;         // offset where the next entry goes
+  std::uint64_t limit_ = 0;        // a push ending at or before it takes the fast path
+  // Read side, read for every entry run.
   unsigned char* buffer_ = nullptr;
+  std::uint64_t mask_ = 0;            // capacity_ - 1
+  std::uintptr_t read_base_ = 0;      // the entry at offset o of its lap is at read_base_ + o
+  std::uint64_t read_end_ = 0;        // end of read_base_'s lap
+  std::uint64_t pass_end_ = 0;        // run_until's end
+  std::uint64_t head_ = 0;            // offset of the next entry to run
+  unsigned char* running_ = nullptr;  // the entry run_until runs, else null
+  std::uint64_t runs_ = 0;            // entries run, minus markers made (see above)
   std::size_t capacity_ = 0;
-  std::uint64_t head_ = 0;  // offset of the next entry to run
-  std::uint64_t tail_ = 0;  // offset where the next entry goes
-  std::uint64_t hold_ = 0;  // oldest byte still in use: the pass's start, else head_
+  bool open_ = false;                         // see set_fast_path
+  std::unique_ptr<std::uint64_t[]> storage_;  // owns buffer_ (8-aligned)
   std::vector<std::unique_ptr<std::uint64_t[]>> retired_;
 };
 
