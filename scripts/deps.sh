@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages eddy needs that are missing (as root, or through
 # sudo). Safe to run again: it does nothing when everything is there.
+#   scripts/deps.sh          what building and testing eddy needs
+#   scripts/deps.sh --peers  that, plus the peers and chart of scripts/compare.sh
 set -euo pipefail
 
 # libclang-rt-14-dev: clang's sanitizer runtimes (only "recommended" by clang on Debian 12).
 packages=(g++ clang libclang-rt-14-dev meson ninja-build pkg-config libuv1-dev libgtest-dev libgmock-dev
   libbenchmark-dev clang-format)
+case ${1:-} in
+  "") ;;
+  # Boost.Asio (headers), uvloop for Debian's python3, and the chart.
+  --peers) packages+=(libboost-dev python3 python3-uvloop python3-matplotlib) ;;
+  *) echo "usage: scripts/deps.sh [--peers]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
