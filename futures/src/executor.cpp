@@ -2,18 +2,19 @@
 // executor state a Loop keeps (default executor, shutdown_default_executor,
 // what happens to jobs in flight when the loop closes).
 //
-// The pool is one mutex-guarded intrusive FIFO of jobs and one condition
-// variable the idle workers sleep on. Workers take one job at a time, so a
-// long job never holds others back.
+// The pool: submits push jobs onto a lock-free stack; workers, under the
+// pool's mutex, move it into a FIFO (reversed: submission order) and take one
+// job at a time, so a long job never holds others back. Idle workers sleep on
+// one condition variable.
 //
 // Waking a sleeping thread costs a futex call and a context switch, far more
-// than a short job. So a worker that finds the queue empty first spins for a
-// few microseconds, watching the queue's length without the lock, before it
-// sleeps; at most one worker spins at a time. A submit then wakes nobody if a
-// worker spins (it takes the job), else wakes a sleeper not already being
-// woken (sleepers_ > wakeups_), else starts a new thread while there are fewer
-// than max_workers. A worker that takes a job and leaves more queued wakes
-// another (when nobody spins), so a burst still spreads over the pool.
+// than a short job. So a worker that finds nothing queued first spins for a
+// few microseconds, watching the stack without the lock, before it sleeps; at
+// most one worker spins at a time. A submit that sees a spinner only pushes
+// (no lock, no wake-up); otherwise it wakes a sleeper not already being woken
+// (sleepers_ > wakeups_), else starts a new thread while there are fewer than
+// max_workers. A worker that takes a job and leaves more queued wakes another
+// (when nobody spins), so a burst still spreads over the pool.
 //
 // Lock order: join_mutex_ before mutex_; mutex_ is a leaf, never held while a
 // job runs or is cancelled, nor while a thread is joined. A job's completion
@@ -26,6 +27,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -56,12 +58,16 @@ void name_this_thread(const std::string& name) {
 /// to it, so that a pool whose threads were detached (let go by a closing
 /// loop) outlives its executor until the last worker ends.
 ///
-/// Invariants (under mutex_):
-/// - head_/tail_ hold queued_ jobs, in submission order.
-/// - wakeups_ <= sleepers_: wake-ups sent and not yet taken by a worker.
-/// - spinning_ is 0 or 1, changed under mutex_ (read outside it only as a hint).
-/// - After shutdown_, nothing is queued any more and no thread is started;
-///   a worker ends when it finds the queue empty.
+/// Invariants:
+/// - Jobs wait in incoming_ (newest first, pushed without the lock) and then
+///   in the FIFO head_/tail_ (under mutex_), into which a worker moves the
+///   whole of incoming_, reversed, when the FIFO runs dry: jobs start in
+///   submission order.
+/// - After shutdown, incoming_ holds the closed marker (set under mutex_):
+///   a push fails, and a worker ends when the FIFO is empty.
+/// - wakeups_ <= sleepers_ (under mutex_): wake-ups sent, not yet taken.
+/// - spinning_, sleepers_ and started_ change under mutex_; submits read
+///   them without the lock (see enqueue for why that is enough).
 class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
  public:
   ThreadPool(int max_workers, std::string prefix)
@@ -79,42 +85,41 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
   }
 
   void enqueue(Job* job) {
-    bool wake = false;
-    {
-      std::lock_guard lock(mutex_);
-      if (shutdown_) {
-        throw ExecutorShutdownError(
-            "eddy::ThreadPoolExecutor: cannot schedule new work after shutdown");
-      }
-      if (!spinning_) {
-        if (sleepers_ > wakeups_) {
-          ++wakeups_;
-          wake = true;
-        } else if (threads_.size() < max_workers_ && !detached_) {
-          start_thread_locked();
-        }
-      }
-      job->next_job = nullptr;
-      if (tail_ != nullptr) {
-        tail_->next_job = job;
-      } else {
-        head_ = job;
-      }
-      tail_ = job;
-      queued_.store(queued_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    // Before the first thread runs, start it before queueing: if it cannot
+    // start, the job is not left behind.
+    if (started_.load(std::memory_order_acquire) == 0) {
+      wake_or_start(job);
+      return;
     }
-    if (wake) work_cv_.notify_one();  // outside the lock: the worker need not wait for it
+    // Otherwise push without the lock; a worker exists to run the job. Then
+    // decide whether someone must be woken. Both sides use seq_cst: we push,
+    // then read spinning_ and sleepers_; a worker clears spinning_ or raises
+    // sleepers_, then reads incoming_ (has_work). So if we see no spinner
+    // gone and no sleeper come, they see our job.
+    if (!push(job)) throw_shut_down();
+    if (spinning_.load(std::memory_order_seq_cst)) return;  // the spinner takes it
+    if (sleepers_.load(std::memory_order_seq_cst) <= wakeups_.load(std::memory_order_relaxed) &&
+        started_.load(std::memory_order_relaxed) == max_workers_) {
+      // Every worker is awake or being woken: one of them looks at the queue
+      // before it sleeps.
+      return;
+    }
+    wake_or_start(nullptr);
   }
 
   void shutdown(bool wait, bool cancel_futures) {
     Job* dropped = nullptr;
     {
       std::lock_guard lock(mutex_);
-      shutdown_ = true;
+      if (!shutdown_) {
+        shutdown_ = true;
+        // Close incoming_; what it held joins the FIFO (it still runs).
+        append_reversed(incoming_.exchange(closed_marker(), std::memory_order_acq_rel));
+      }
       if (cancel_futures) {
-        dropped = head_;
-        head_ = tail_ = nullptr;
-        queued_.store(0, std::memory_order_relaxed);
+        dropped = head_.load(std::memory_order_relaxed);
+        head_.store(nullptr, std::memory_order_relaxed);
+        tail_ = nullptr;
       }
     }
     work_cv_.notify_all();
@@ -137,7 +142,14 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
 
   std::pair<std::size_t, std::size_t> load() const {
     std::lock_guard lock(mutex_);
-    return {running_, queued_.load(std::memory_order_relaxed)};
+    std::size_t queued = 0;
+    // Under mutex_ nobody takes jobs out of incoming_: its nodes are stable.
+    for (Job* j = head_.load(std::memory_order_relaxed); j != nullptr; j = j->next_job)
+      ++queued;
+    Job* in = incoming_.load(std::memory_order_acquire);
+    for (Job* j = in == closed_marker() ? nullptr : in; j != nullptr; j = j->next_job)
+      ++queued;
+    return {running_, queued};
   }
   std::size_t threads() const {
     std::lock_guard lock(mutex_);
@@ -150,6 +162,46 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
     static thread_local const ThreadPool* pool = nullptr;
     return pool;
   }
+  static Job* closed_marker() noexcept {
+    static Job marker;
+    return &marker;
+  }
+  [[noreturn]] static void throw_shut_down() {
+    throw ExecutorShutdownError(
+        "eddy::ThreadPoolExecutor: cannot schedule new work after shutdown");
+  }
+
+  // Pushes onto incoming_; false once the pool is shut down.
+  bool push(Job* job) noexcept {
+    Job* head = incoming_.load(std::memory_order_relaxed);
+    do {
+      if (head == closed_marker()) return false;
+      job->next_job = head;
+    } while (!incoming_.compare_exchange_weak(head, job, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed));
+    return true;
+  }
+
+  // The slow path of enqueue: wakes a sleeper or starts a thread, unless a
+  // worker spins; pushes `job` (if any) under the lock, after starting a
+  // thread that it may need, so that a failure to start leaves it unqueued.
+  void wake_or_start(Job* job) {
+    bool wake = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (job != nullptr && shutdown_) throw_shut_down();
+      if (!spinning_.load(std::memory_order_relaxed)) {
+        if (sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed)) {
+          wakeups_.fetch_add(1, std::memory_order_relaxed);
+          wake = true;
+        } else if (threads_.size() < max_workers_ && !detached_) {
+          start_thread_locked();
+        }
+      }
+      if (job != nullptr) push(job);  // (cannot fail: shutdown_ is false under the lock)
+    }
+    if (wake) work_cv_.notify_one();  // outside the lock: the worker need not wait for it
+  }
 
   void start_thread_locked() {
     const std::size_t index = started_;
@@ -158,7 +210,7 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
         name_this_thread(self->prefix_ + "-" + std::to_string(index));
         self->work();
       });
-      ++started_;
+      started_.store(index + 1, std::memory_order_release);
     } catch (...) {
       // Without any worker the job would never run: fail the submit. With
       // some, they will run it.
@@ -166,26 +218,73 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
     }
   }
 
+  // Under mutex_: appends a list taken from incoming_ (newest first) to the FIFO.
+  void append_reversed(Job* list) noexcept {
+    if (list == nullptr || list == closed_marker()) return;
+    Job* first = nullptr;
+    Job* last = list;
+    while (list != nullptr) {
+      Job* next = list->next_job;
+      list->next_job = first;
+      first = list;
+      list = next;
+    }
+    if (tail_ != nullptr) {
+      tail_->next_job = first;
+    } else {
+      head_.store(first, std::memory_order_relaxed);
+    }
+    tail_ = last;
+  }
+
+  // Under mutex_: the oldest job, or null.
+  Job* pop() noexcept {
+    if (head_.load(std::memory_order_relaxed) == nullptr) {
+      Job* in = incoming_.load(std::memory_order_relaxed);
+      if (in == nullptr || in == closed_marker()) return nullptr;
+      append_reversed(incoming_.exchange(nullptr, std::memory_order_acquire));
+    }
+    Job* job = head_.load(std::memory_order_relaxed);
+    head_.store(job->next_job, std::memory_order_relaxed);
+    if (job->next_job == nullptr) tail_ = nullptr;
+    return job;
+  }
+
+  bool has_work() const noexcept {
+    Job* in = incoming_.load(std::memory_order_seq_cst);
+    return head_.load(std::memory_order_relaxed) != nullptr ||
+           (in != nullptr && in != closed_marker());
+  }
+
   void work() noexcept {
     current_worker_pool() = this;
     std::unique_lock lock(mutex_);
     for (;;) {
-      while (head_ == nullptr) {
+      Job* job = pop();
+      if (job == nullptr) {
         if (shutdown_) return;
-        if (!spinning_ && spin(lock)) continue;
-        ++sleepers_;
-        work_cv_.wait(lock, [this] { return wakeups_ != 0 || shutdown_; });
-        --sleepers_;
-        if (wakeups_ != 0) --wakeups_;
+        if (kSpinFor.count() != 0 && !spinning_.load(std::memory_order_relaxed) && spin(lock))
+          continue;
+        // Announce the sleep, then look once more (see enqueue), all under
+        // the lock, so a submit that takes the lock finds us waiting or gone.
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        if (has_work()) {
+          sleepers_.fetch_sub(1, std::memory_order_relaxed);
+          continue;
+        }
+        work_cv_.wait(
+            lock, [this] { return wakeups_.load(std::memory_order_relaxed) != 0 || shutdown_; });
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+        if (wakeups_.load(std::memory_order_relaxed) != 0)
+          wakeups_.fetch_sub(1, std::memory_order_relaxed);
+        continue;
       }
-      Job* job = head_;
-      head_ = job->next_job;
-      if (head_ == nullptr) tail_ = nullptr;
-      queued_.store(queued_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
       ++running_;
       // More queued and nobody to take it: pass the baton (see the file comment).
-      const bool wake = head_ != nullptr && !spinning_ && sleepers_ > wakeups_;
-      if (wake) ++wakeups_;
+      const bool wake =
+          has_work() && !spinning_.load(std::memory_order_relaxed) &&
+          sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed);
+      if (wake) wakeups_.fetch_add(1, std::memory_order_relaxed);
       lock.unlock();
       if (wake) work_cv_.notify_one();
       job->act(job, JobAction::run);
@@ -194,20 +293,26 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
     }
   }
 
-  // Called with the lock held and the queue empty: become the spinner, watch
-  // the queue's length without the lock for a few microseconds, and return
-  // with the lock held again; true if a job arrived.
+  // Called with the lock held and nothing queued: become the spinner, watch
+  // the queue without the lock for a few microseconds, and return with the
+  // lock held again; true if there is work (or the pool shut down).
   bool spin(std::unique_lock<std::mutex>& lock) {
-    spinning_ = true;
+    spinning_.store(true, std::memory_order_seq_cst);
     lock.unlock();
+    const auto deadline = std::chrono::steady_clock::now() + kSpinFor;
     bool arrived = false;
-    for (int i = 0; i < kSpinIterations && !arrived; ++i) {
-      cpu_relax();
-      arrived = queued_.load(std::memory_order_acquire) != 0;
+    while (!arrived) {
+      for (int i = 0; i < 8 && !arrived; ++i) {
+        cpu_relax();
+        arrived = incoming_.load(std::memory_order_relaxed) != nullptr ||
+                  head_.load(std::memory_order_relaxed) != nullptr;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
     }
     lock.lock();
-    spinning_ = false;  // under the lock: a submit that saw us spinning queued its job first
-    return head_ != nullptr;
+    // See enqueue: cleared before looking, so a push we miss saw us stopped.
+    spinning_.store(false, std::memory_order_seq_cst);
+    return has_work() || shutdown_;
   }
 
   static void cpu_relax() noexcept {
@@ -217,9 +322,9 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
     asm volatile("yield");
 #endif
   }
-  // About 5-20 microseconds, depending on the CPU's pause: longer than the gap
-  // between two submits of a busy loop, shorter than a scheduler tick.
-  static constexpr int kSpinIterations = 1000;
+  // Longer than the gap between two submits of a busy loop, far shorter than
+  // a scheduler tick: an idle pool costs a few microseconds of CPU per burst.
+  static constexpr std::chrono::microseconds kSpinFor{10};
 
   void join_all() {
     std::lock_guard join_lock(join_mutex_);  // a second caller waits for the first's joins
@@ -233,17 +338,16 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
     }
   }
 
+  std::atomic<Job*> incoming_{nullptr};  // pushed to without the lock
+  std::atomic<bool> spinning_{false};    // a worker watches incoming_ (written under mutex_)
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;
-  Job* head_ = nullptr;
+  std::atomic<Job*> head_{nullptr};  // the FIFO: written under mutex_, peeked at by the spinner
   Job* tail_ = nullptr;
-  // Written under mutex_; read without it by the spinning worker.
-  std::atomic<std::size_t> queued_{0};
-  bool spinning_ = false;
   std::size_t running_ = 0;
-  std::size_t sleepers_ = 0;
-  std::size_t wakeups_ = 0;
-  std::size_t started_ = 0;
+  std::atomic<std::size_t> sleepers_{0};  // written under mutex_, read by submits without it
+  std::atomic<std::size_t> wakeups_{0};   // written under mutex_, read by submits without it
+  std::atomic<std::size_t> started_{0};   // threads started (written under mutex_)
   bool shutdown_ = false;
   bool detached_ = false;
   std::vector<std::thread> threads_;  // guarded by mutex_
@@ -302,7 +406,7 @@ struct ShutdownOperation final : Completion, InFlight {
   }
 
   void deliver() noexcept {
-    owner->unlink(this);
+    unlink();
     owner->shutdown_ = nullptr;
     if (joiner.joinable()) joiner.join();  // it has posted us: it is returning
     for (Waiter& w : waiters) {
@@ -446,7 +550,7 @@ bool LoopExecutors::loop_closing() noexcept {
   std::size_t outstanding = 0;
   while (anchor_.next != &anchor_) {
     InFlight* node = anchor_.next;
-    unlink(node);
+    node->unlink();
     node->abandon(node);
     ++outstanding;
   }

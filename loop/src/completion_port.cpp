@@ -1,5 +1,5 @@
-// detail::CompletionPort (see eddy/detail/completion_port.hpp): a lock-free
-// stack of finished work in front of Loop::call_soon_threadsafe.
+// detail::CompletionPort (see eddy/detail/completion_port.hpp): a mutex-guarded
+// FIFO of finished work in front of Loop::call_soon_threadsafe.
 #include "eddy/detail/completion_port.hpp"
 
 #include "eddy/loop.hpp"
@@ -7,73 +7,80 @@
 namespace eddy::detail {
 
 void CompletionPort::post(Completion* node) noexcept {
-  // Fast path: the stack is non-empty, so a drain is already due; push and go.
-  Completion* head = head_.load(std::memory_order_acquire);
-  while (head != nullptr) {
-    if (head == closed_marker()) {
-      orphan(node);
-      return;
-    }
-    node->next_completion = head;
-    if (head_.compare_exchange_weak(head, node, std::memory_order_release,
-                                    std::memory_order_acquire)) {
-      return;
-    }
-  }
-  // Slow path: the stack looks empty. Under post_mutex_, so that close() cannot
-  // free the port (or let the loop go) between our push and our call_soon_threadsafe.
-  std::unique_lock lock(post_mutex_);
+  node->next_completion = nullptr;
+  std::unique_lock lock(mutex_);
   if (closed_) {
     lock.unlock();  // before orphan(): the last release frees the mutex
     orphan(node);
     return;
   }
-  head = head_.load(std::memory_order_acquire);
-  do {
-    node->next_completion = head;  // (never the closed marker: closed_ is false under the lock)
-  } while (!head_.compare_exchange_weak(head, node, std::memory_order_release,
-                                        std::memory_order_acquire));
-  if (head == nullptr) {
-    // Empty -> non-empty: schedule the one drain. The loop cannot be closed
-    // yet (close() takes post_mutex_ before the loop closes its inbox), so
-    // this does not throw LoopClosedError; an allocation failure of the inbox
-    // terminates (noexcept), as losing the drain would strand the stack.
+  if (tail_ != nullptr) {
+    tail_->next_completion = node;
+  } else {
+    head_ = node;
+  }
+  tail_ = node;
+  if (!drain_due_) {
+    // Idle -> busy: schedule the one drain, still under the lock so that
+    // close() cannot let the loop go meanwhile (close() takes the lock before
+    // the loop closes its inbox, so this does not throw LoopClosedError; an
+    // allocation failure of the inbox terminates, as losing the drain would
+    // strand the FIFO).
+    drain_due_ = true;
     loop_->call_soon_threadsafe([port = this] { port->drain(); });
   }
 }
 
 void CompletionPort::drain() noexcept {
-  Completion* list = head_.exchange(nullptr, std::memory_order_acquire);
-  // The stack holds the newest first: reverse it to complete in posting order.
-  Completion* ordered = nullptr;
-  while (list != nullptr) {
-    Completion* next = list->next_completion;
-    list->next_completion = ordered;
-    ordered = list;
-    list = next;
+  if (pending_ == nullptr) {
+    std::lock_guard lock(mutex_);
+    pending_ = head_;
+    pending_tail_ = tail_;
+    head_ = tail_ = nullptr;
+    drain_due_ = false;  // the next post schedules a new drain
+  } else {
+    // A continuation (or a drain scheduled meanwhile): append what arrived,
+    // keeping the order.
+    std::lock_guard lock(mutex_);
+    if (head_ != nullptr) {
+      pending_tail_->next_completion = head_;
+      pending_tail_ = tail_;
+      head_ = tail_ = nullptr;
+      drain_due_ = false;
+    }
   }
-  while (ordered != nullptr) {
-    Completion* next = ordered->next_completion;
-    ordered->complete(ordered, true);
-    ordered = next;
+  for (std::size_t n = 0; n != kChunk && pending_ != nullptr; ++n) {
+    Completion* node = pending_;
+    pending_ = node->next_completion;
+    // Posted by other threads, the nodes are cold here: fetch the next one
+    // while this one completes.
+    if (pending_ != nullptr) __builtin_prefetch(pending_);
+    node->complete(node, true);
+  }
+  if (pending_ != nullptr) {
+    loop_->call_soon([port = this] { port->drain(); });  // the rest on the next iteration
   }
 }
 
 void CompletionPort::close(std::size_t outstanding) noexcept {
-  // Published by the exchange below to every poster that sees the marker.
-  outstanding_.store(outstanding + 1, std::memory_order_relaxed);
+  Completion* list;
   {
-    std::lock_guard lock(post_mutex_);  // waits for a poster inside its slow path
+    std::lock_guard lock(mutex_);  // waits for a poster inside its call_soon_threadsafe
+    outstanding_.store(outstanding + 1, std::memory_order_relaxed);
     closed_ = true;
+    list = head_;
+    head_ = tail_ = nullptr;
   }
-  Completion* list = head_.exchange(closed_marker(), std::memory_order_acq_rel);
   std::size_t completed = 0;
-  while (list != nullptr) {
-    Completion* next = list->next_completion;
-    list->complete(list, false);
-    ++completed;
-    list = next;
+  for (Completion* chain : {pending_, list}) {
+    while (chain != nullptr) {
+      Completion* next = chain->next_completion;
+      chain->complete(chain, false);
+      ++completed;
+      chain = next;
+    }
   }
+  pending_ = pending_tail_ = nullptr;
   release(completed + 1);
 }
 

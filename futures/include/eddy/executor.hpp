@@ -17,6 +17,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "eddy/concurrent_future.hpp"
 #include "eddy/detail/completion_port.hpp"
@@ -66,12 +67,14 @@ inline constexpr void check_job_callable() {
                 "std::ref to pass a reference)");
 }
 
-/// A job's result or exception, filled in on the worker.
+/// A void job's result.
+struct Done {};
+
+/// A job's outcome, filled in on the worker: nothing yet (never ran), its
+/// result, or the exception it threw.
 template <class R>
-struct Outcome {
-  std::optional<std::conditional_t<std::is_void_v<R>, char, R>> value;  // unused for void
-  std::exception_ptr error;
-};
+using Result = std::variant<std::monostate, std::conditional_t<std::is_void_v<R>, Done, R>,
+                            std::exception_ptr>;
 
 /// fn and its arguments, as a job stores them until it runs.
 template <class Fn, class... Args>
@@ -82,9 +85,9 @@ struct Call {
   std::tuple<Args...> args;
 };
 
-/// Runs `call` once into `out`; an exception is caught into out.error.
+/// Runs `call` once; an exception it throws becomes the result.
 template <class R, bool Stoppable, class Fn, class... Args>
-void run_call(Outcome<R>& out, Call<Fn, Args...>& call, const std::stop_token& token) noexcept {
+Result<R> run_call(Call<Fn, Args...>& call, const std::stop_token& token) noexcept {
   try {
     auto invoke = [&](Args&... args) -> decltype(auto) {
       if constexpr (Stoppable) {
@@ -95,11 +98,12 @@ void run_call(Outcome<R>& out, Call<Fn, Args...>& call, const std::stop_token& t
     };
     if constexpr (std::is_void_v<R>) {
       std::apply(invoke, call.args);
+      return Result<R>(std::in_place_index<1>);
     } else {
-      out.value.emplace(std::apply(invoke, call.args));
+      return Result<R>(std::in_place_index<1>, std::apply(invoke, call.args));
     }
   } catch (...) {
-    out.error = std::current_exception();
+    return Result<R>(std::in_place_index<2>, std::current_exception());
   }
 }
 
@@ -115,14 +119,16 @@ struct ConcurrentFutureAccess {
     future.state_->interrupt = std::move(interrupt);
     return true;
   }
-  /// Completes a running future with `out`, unless it was cancelled meanwhile.
+  /// Completes a running future with `result`, unless it was cancelled meanwhile.
   template <class R>
-  static void finish(ConcurrentFuture<R>& future, Outcome<R>& out) noexcept {
+  static void finish(ConcurrentFuture<R>& future, Result<R>& result) noexcept {
     try {
-      if (out.error || std::is_void_v<R>) {
-        future.finish_unless_cancelled(std::move(out.error));
-      } else if constexpr (!std::is_void_v<R>) {
-        future.finish_unless_cancelled(nullptr, std::move(*out.value));
+      if (result.index() == 2) {
+        future.finish_unless_cancelled(std::move(std::get<2>(result)));
+      } else if constexpr (std::is_void_v<R>) {
+        future.finish_unless_cancelled(nullptr);
+      } else {
+        future.finish_unless_cancelled(nullptr, std::move(std::get<1>(result)));
       }
     } catch (...) {
       // Only a throwing move of the result gets here: nothing to tell it to.
@@ -150,10 +156,9 @@ class SubmitJob final : public Job {
       if (action == JobAction::cancel) future.cancel();
       return;
     }
-    Outcome<R> out;
-    run_call<R, Stoppable>(out, self->call_, self->interrupt_.get_token());
+    Result<R> result = run_call<R, Stoppable>(self->call_, self->interrupt_.get_token());
     delete self;  // fn and its arguments are gone before the future completes
-    ConcurrentFutureAccess::finish(future, out);
+    ConcurrentFutureAccess::finish(future, result);
   }
 
   ConcurrentFuture<R> future_;
@@ -190,6 +195,11 @@ struct InFlight {
   /// The loop is closing: cancel what this stands for and let go of its
   /// loop side (its completion is then orphaned by the port).
   void (*abandon)(InFlight* self) noexcept = nullptr;
+
+  void unlink() noexcept {
+    prev->next = next;
+    next->prev = prev;
+  }
 };
 
 /// The executor state a Loop keeps in its ExtensionSlot::executor: the
@@ -233,20 +243,20 @@ class LoopExecutors final : public LoopExtension {
   Loop& loop() const noexcept { return *loop_; }
   CompletionPort* port() const noexcept { return port_; }
 
+  /// Adds `node` to the in-flight list (InFlight::unlink takes it out).
   void link(InFlight* node) noexcept {
     node->prev = anchor_.prev;
     node->next = &anchor_;
     anchor_.prev->next = node;
     anchor_.prev = node;
-    ++in_flight_;
   }
-  void unlink(InFlight* node) noexcept {
-    node->prev->next = node->next;
-    node->next->prev = node->prev;
-    node->prev = node->next = nullptr;
-    --in_flight_;
+  /// Jobs (and shutdowns) in flight, counted (for tests and diagnostics).
+  std::size_t in_flight() const noexcept {
+    std::size_t n = 0;
+    for (const InFlight* node = anchor_.next; node != &anchor_; node = node->next)
+      ++n;
+    return n;
   }
-  std::size_t in_flight() const noexcept { return in_flight_; }
 
   bool loop_closing() noexcept override;
 
@@ -261,8 +271,7 @@ class LoopExecutors final : public LoopExtension {
   bool shutdown_called_ = false;
   std::shared_ptr<ThreadPoolExecutor> default_executor_;
   CompletionPort* port_;
-  InFlight anchor_;  // the in-flight list: circular, through anchor_
-  std::size_t in_flight_ = 0;
+  InFlight anchor_;                        // the in-flight list: circular, through anchor_
   ShutdownOperation* shutdown_ = nullptr;  // shutdown_default_executor in progress
 };
 
@@ -272,9 +281,11 @@ class LoopExecutors final : public LoopExtension {
 /// One owner at a time: the loop thread until queued, then the pool and the
 /// worker, then the port; delivery on the loop thread frees it (or, once the
 /// loop has closed, whoever the port orphans it on). Fields are touched as
-/// follows: `call_`, `outcome_` by the worker until it posts the job;
-/// `future_` and the in-flight links by the loop thread only; `state_` and
-/// `interrupt_` by both (atomic / thread-safe).
+/// follows: `storage_` (the call, then in its place the result) by the
+/// worker until it posts the job, then by the loop thread; `future_` and the
+/// in-flight links by the loop thread only; `state_` and the stop source by
+/// both (atomic / thread-safe). Kept small (104 bytes for a function pointer
+/// and one word of arguments): a burst holds one per job in flight.
 ///
 /// Cancellation reaches the job through the future's CancelHook (at once,
 /// inside Future::cancel, on the loop thread); the job clears the hook before
@@ -285,19 +296,22 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
   enum State : std::uint8_t { pending, running, cancelled };
 
   template <class F, class... A>
-  LoopJob(LoopExecutors& owner, F&& fn, A&&... args)
-      : owner_(&owner), call_(std::in_place, std::forward<F>(fn), std::forward<A>(args)...) {
+  LoopJob(CompletionPort* port, F&& fn, A&&... args) : port_(port) {
     act = &LoopJob::act_on;
     complete = &LoopJob::complete_on;
     abandon = &LoopJob::abandon_on;
     on_cancel = &LoopJob::on_cancel_hook;
-    if constexpr (Stoppable) {
-      interrupt_ = std::stop_source();
-      token_ = interrupt_.get_token();
-    }
+    ::new (&storage_.call) Call<Fn, Args...>(std::forward<F>(fn), std::forward<A>(args)...);
   }
   LoopJob(const LoopJob&) = delete;
   LoopJob& operator=(const LoopJob&) = delete;
+  ~LoopJob() {
+    if (holds_call_) {
+      storage_.call.~Call<Fn, Args...>();
+    } else {
+      storage_.result.~Result<R>();
+    }
+  }
 
   // Jobs come and go in bursts as large as the loop submits: recycle their
   // memory per thread, as future states are (see detail::BlockCache).
@@ -311,14 +325,14 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
   static Future<R> start(Loop& loop, ThreadPoolExecutor& executor, LoopExecutors& owner, F&& fn,
                          A&&... args) {
     Future<R> future = loop.create_future<R>();
-    auto* job = new LoopJob(owner, std::forward<F>(fn), std::forward<A>(args)...);
+    auto* job = new LoopJob(owner.port(), std::forward<F>(fn), std::forward<A>(args)...);
     job->future_ = future;
     FutureAccess::core(future).cancel_hook = job;
     owner.link(job);
     try {
       ExecutorAccess::enqueue(executor, job);
     } catch (...) {
-      owner.unlink(job);
+      job->unlink();
       FutureAccess::core(future).cancel_hook = nullptr;
       delete job;
       throw;
@@ -337,7 +351,7 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
     std::uint8_t expected = pending;
     if (state_.compare_exchange_strong(expected, cancelled, std::memory_order_acq_rel)) return;
     if constexpr (Stoppable) {
-      if (expected == running) interrupt_.request_stop();
+      if (expected == running) stop_.source.request_stop();
     }
   }
 
@@ -346,11 +360,16 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
     auto* self = static_cast<LoopJob*>(base);
     std::uint8_t expected = pending;
     const std::uint8_t next = action == JobAction::run ? running : cancelled;
+    Result<R> result;
     if (self->state_.compare_exchange_strong(expected, next, std::memory_order_acq_rel) &&
         next == running) {
-      run_call<R, Stoppable>(self->outcome_, *self->call_, self->token_);
+      result = run_call<R, Stoppable>(self->storage_.call, self->stop_.token());
     }
-    self->call_.reset();  // fn and its arguments are destroyed here, before the trip back
+    // fn and its arguments are destroyed here, before the trip back; the
+    // result takes their place.
+    self->storage_.call.~Call<Fn, Args...>();
+    ::new (&self->storage_.result) Result<R>(std::move(result));
+    self->holds_call_ = false;
     self->port_->post(self);
   }
 
@@ -363,19 +382,20 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
   }
 
   void deliver() noexcept {
-    owner_->unlink(this);
+    unlink();
     Future<R> future = std::move(future_);
     FutureAccess::core(future).cancel_hook = nullptr;
     if (future.done()) return;  // cancelled (or completed) on the loop side meanwhile
+    Result<R>& result = storage_.result;
     try {
-      if (state_.load(std::memory_order_relaxed) == cancelled) {
+      if (result.index() == 0) {
         future.cancel();  // never ran: shutdown(cancel_futures = true)
-      } else if (outcome_.error) {
-        future.set_exception(std::move(outcome_.error));
+      } else if (result.index() == 2) {
+        future.set_exception(std::move(std::get<2>(result)));
       } else if constexpr (std::is_void_v<R>) {
         future.set_result();
       } else {
-        future.set_result(std::move(*outcome_.value));
+        future.set_result(std::move(std::get<1>(result)));
       }
     } catch (...) {
       // Only a throwing move of the result gets here (or an allocation failure
@@ -394,14 +414,28 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
     }
   }
 
+  // The stop_source of a job whose fn takes a std::stop_token; nothing otherwise.
+  struct NoStop {
+    std::stop_token token() const noexcept { return {}; }
+  };
+  struct Stop {
+    std::stop_source source;
+    std::stop_token held = source.get_token();  // made on the loop thread, read by the worker
+    const std::stop_token& token() const noexcept { return held; }
+  };
+  union Storage {
+    Storage() noexcept {}
+    ~Storage() {}
+    Call<Fn, Args...> call;  // until the job has run (or been dropped)
+    Result<R> result;        // after
+  };
+
   std::atomic<std::uint8_t> state_{pending};
-  LoopExecutors* owner_;
-  CompletionPort* port_ = owner_->port();
-  std::optional<Call<Fn, Args...>> call_;
-  Outcome<R> outcome_;
-  std::stop_source interrupt_{std::nostopstate};
-  std::stop_token token_;
+  bool holds_call_ = true;
+  CompletionPort* port_;
   Future<R> future_;
+  Storage storage_;
+  [[no_unique_address]] std::conditional_t<Stoppable, Stop, NoStop> stop_;
 };
 
 template <class F, class... Args>
@@ -488,6 +522,23 @@ class ThreadPoolExecutor {
 };
 
 // ------------------------------------------------------------------ on the loop
+//
+// Loop::run_in_executor (declared in <eddy/loop.hpp>), the rules:
+// - Ordering: the returned Future<R> completes on the loop's thread. Results
+//   come back through the loop's cross-thread path (call_soon_threadsafe) in
+//   batches: one wake-up for a burst, then at most 256 per loop iteration (I/O
+//   and timers are served between chunks), in the order the jobs finished.
+// - Cancellation: cancelling the future cancels the job at once, as
+//   ThreadPoolExecutor describes (a job not started never runs; one taking a
+//   std::stop_token is asked to stop, its stop_callbacks running on the loop
+//   thread inside cancel()); a result that arrives for a cancelled future is
+//   dropped, as asyncio's wrap_future drops it.
+// - Loop close: every job still in flight is cancelled that way and its future
+//   cancelled ("eddy::Loop::close: the loop closed before the executor job
+//   completed"): nothing is left pending. The default executor is shut down
+//   without waiting; its threads end on their own once their job returns.
+// - Thread safety: call it on the loop's thread. fn runs on a worker, and fn
+//   and its arguments are destroyed there.
 
 template <class F, class... Args>
 requires(!std::is_same_v<std::remove_cvref_t<F>, ThreadPoolExecutor>) auto Loop::run_in_executor(
@@ -500,14 +551,6 @@ requires(!std::is_same_v<std::remove_cvref_t<F>, ThreadPoolExecutor>) auto Loop:
                                                std::forward<Args>(args)...);
 }
 
-/// (See the declaration in <eddy/loop.hpp>.) The returned future completes on
-/// the loop's thread; results of many jobs come back in one batch per loop
-/// wake-up, in the order the jobs finished. Cancelling the future cancels the
-/// job as ThreadPoolExecutor describes (a job not started never runs; one
-/// taking a std::stop_token is asked to stop); a result that arrives for a
-/// cancelled future is dropped. When the loop closes, every job still in
-/// flight is cancelled that way and its future cancelled: nothing is left
-/// pending.
 template <class F, class... Args>
 auto Loop::run_in_executor(ThreadPoolExecutor& executor, F&& fn, Args&&... args) {
   detail::check_job_callable<F, Args...>();

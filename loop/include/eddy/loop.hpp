@@ -270,8 +270,9 @@ class Loop {
   /// result or exception. Mirrors: asyncio.loop.run_in_executor(None, fn, *args).
   /// The default executor is a ThreadPoolExecutor of
   /// ThreadPoolExecutor::default_max_workers() threads, made on first use.
-  /// See <eddy/executor.hpp> for cancellation (a fn taking a std::stop_token
-  /// first can be interrupted) and ordering.
+  /// See <eddy/executor.hpp> for ordering (results come back batched, in the
+  /// order the jobs finished), cancellation (cancelling the future cancels the
+  /// job; a fn taking a std::stop_token first can be interrupted) and close().
   /// Throws LoopClosedError, WrongThreadError, and ExecutorShutdownError after
   /// shutdown_default_executor().
   template <class F, class... Args>

@@ -27,20 +27,21 @@ struct Completion {
 
 /// The batching layer of a loop's single cross-thread path.
 ///
-/// Posting a completion is a lock-free push onto a stack. Only the push that
-/// finds the stack empty schedules a drain, through the loop's
-/// call_soon_threadsafe; the drain takes the whole stack at once and completes
-/// its nodes in posting order. A burst of N completions thus costs the loop one
-/// threadsafe call and one wake-up, not N.
+/// Posting a completion appends it to a FIFO under a small mutex (as libuv's
+/// threadpool hands results back). Only a post that finds the port idle
+/// schedules a drain, through the loop's call_soon_threadsafe: a burst of N
+/// completions costs the loop one threadsafe call and one wake-up, not N.
 ///
-/// Lock order: `post_mutex_` is taken only by a push that finds the stack
-/// empty (around its call_soon_threadsafe, whose inbox lock is a leaf beneath
-/// it) and by close(); never while a completion runs.
+/// The drain takes the whole FIFO at once and completes up to kChunk nodes
+/// per loop iteration, in posting order, rescheduling itself (call_soon) for
+/// the rest: the futures it completes are still in cache when their done
+/// callbacks run on the next iteration, and I/O and timers are served between
+/// chunks of a large burst.
 ///
-/// Memory orders: a push publishes its node with a release CAS; the drain's
-/// acquire exchange sees everything the posting thread wrote before posting.
-/// close() swaps in a "closed" marker (acq_rel): a poster that loads the
-/// marker (acquire) sees everything the loop thread did before closing.
+/// Lock order: `mutex_` is held around the call_soon_threadsafe of a post
+/// that schedules a drain (the loop's inbox lock is a leaf beneath it), so
+/// that close() cannot let the loop go meanwhile; never while a completion
+/// runs.
 ///
 /// Life cycle: the owner (a loop extension) creates the port and calls
 /// close() exactly once, on the loop's thread, with the number of completions
@@ -48,11 +49,16 @@ struct Completion {
 /// has been completed; until then a late poster may still use it.
 ///
 /// Invariants:
-/// - The stack is non-empty exactly while one drain is due: scheduled, or
-///   about to be scheduled by the poster holding post_mutex_.
+/// - drain_due_ (under mutex_) is true from the post that scheduled a drain
+///   until that drain takes the FIFO; it is false while the FIFO is empty.
+/// - pending_ (loop thread only) holds what a drain took and has not yet
+///   completed; a drain is scheduled (call_soon) while it is non-empty.
 /// - After close(), every node is completed with delivered = false.
 class CompletionPort {
  public:
+  /// Completions per loop iteration.
+  static constexpr std::size_t kChunk = 256;
+
   static CompletionPort* create(Loop& loop) { return new CompletionPort(loop); }
   CompletionPort(const CompletionPort&) = delete;
   CompletionPort& operator=(const CompletionPort&) = delete;
@@ -71,17 +77,17 @@ class CompletionPort {
   explicit CompletionPort(Loop& loop) noexcept : loop_(&loop) {}
   ~CompletionPort() = default;
 
-  static Completion* closed_marker() noexcept {
-    static Completion marker;
-    return &marker;
-  }
   void drain() noexcept;
   void release(std::size_t n) noexcept;
   void orphan(Completion* node) noexcept;
 
-  std::atomic<Completion*> head_{nullptr};
-  std::mutex post_mutex_;
-  bool closed_ = false;  // guarded by post_mutex_
+  std::mutex mutex_;
+  Completion* head_ = nullptr;     // guarded by mutex_: the FIFO of posted nodes
+  Completion* tail_ = nullptr;     // guarded by mutex_
+  bool drain_due_ = false;         // guarded by mutex_
+  bool closed_ = false;            // guarded by mutex_
+  Completion* pending_ = nullptr;  // loop thread only: taken, not yet completed
+  Completion* pending_tail_ = nullptr;
   Loop* loop_;
   // After close(): completions still to come, plus one for close() itself.
   std::atomic<std::size_t> outstanding_{0};
