@@ -13,6 +13,10 @@
 namespace eddy {
 
 namespace {
+// The LoopThread whose thread this is (thread ids may be reused once a
+// thread is joined; this cannot be).
+thread_local const LoopThread* tls_loop_thread = nullptr;
+
 LoopOptions check_options(LoopOptions options) {
   if (options.host_loop != nullptr) {
     throw std::invalid_argument(
@@ -48,6 +52,7 @@ LoopThread::LoopThread(LoopOptions options, std::string thread_name)
 }
 
 void LoopThread::run() noexcept {
+  tls_loop_thread = this;
   while (!stopping_) {
     try {
       loop_.run_forever();
@@ -67,7 +72,7 @@ void LoopThread::run() noexcept {
 }
 
 void LoopThread::shutdown() {
-  if (std::this_thread::get_id() == thread_id_) {
+  if (tls_loop_thread == this) {
     throw RuntimeError(
         "eddy::LoopThread::shutdown: called on the loop's own thread, which cannot join itself");
   }
@@ -86,7 +91,7 @@ void LoopThread::shutdown() {
 }
 
 LoopThread::~LoopThread() {
-  if (std::this_thread::get_id() == thread_id_) {
+  if (tls_loop_thread == this) {
     std::fputs(
         "eddy: a LoopThread was destroyed on its own loop's thread, which cannot join itself\n",
         stderr);

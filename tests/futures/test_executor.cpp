@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -445,6 +446,53 @@ TEST_F(RunInExecutor, ManyJobsEachCompleteTheirFutureExactlyOnce) {
   EXPECT_EQ(sum, static_cast<long long>(kJobs) * (kJobs + 1) / 2);
   EXPECT_TRUE(std::all_of(completions.begin(), completions.end(), [](int c) { return c == 1; }));
   EXPECT_EQ(detail::LoopExecutors::of(loop, "test").in_flight(), 0u);
+}
+
+TEST_F(RunInExecutor, ABurstOfResultsIsDeliveredInChunksAcrossIterations) {
+  ThreadPoolExecutor executor(2);
+  constexpr int kJobs = 1000;
+  std::atomic<int> finished{0};
+  auto all_finished = Gate::make();
+  std::vector<std::uint64_t> delivered_in;  // the iteration each result arrived in
+  std::vector<int> order;                   // job indices, in arrival order
+  Future<void> all = loop.create_future<void>();
+  for (int i = 0; i < kJobs; ++i) {
+    Future<int> f = loop.run_in_executor(executor, [&finished, all_finished, i] {
+      if (++finished == kJobs) all_finished->open();
+      return i;
+    });
+    f.add_done_callback([&, i](Future<int>&) {
+      delivered_in.push_back(loop.stats().iterations);
+      order.push_back(i);
+      if (static_cast<int>(order.size()) == kJobs) all.set_result();
+    });
+  }
+  all_finished->wait();  // every result is waiting in the port: one burst
+  run(all);
+  std::vector<std::uint64_t> iterations = delivered_in;
+  iterations.erase(std::unique(iterations.begin(), iterations.end()), iterations.end());
+  const std::size_t chunks =
+      (kJobs + detail::CompletionPort::kChunk - 1) / detail::CompletionPort::kChunk;
+  EXPECT_GE(iterations.size(), chunks);  // no iteration delivered more than a chunk
+  for (std::uint64_t it : iterations) {
+    EXPECT_LE(static_cast<std::size_t>(std::count(delivered_in.begin(), delivered_in.end(), it)),
+              detail::CompletionPort::kChunk);
+  }
+}
+
+TEST_F(RunInExecutor, ResultsOfOneWorkerArriveInTheOrderTheJobsFinished) {
+  ThreadPoolExecutor executor(1);  // one worker: jobs finish in submission order
+  std::vector<int> order;
+  Future<void> all = loop.create_future<void>();
+  for (int i = 0; i < 600; ++i) {
+    loop.run_in_executor(executor, [i] { return i; }).add_done_callback([&](Future<int>& f) {
+      order.push_back(f.result());
+      if (order.size() == 600) all.set_result();
+    });
+  }
+  run(all);
+  for (int i = 0; i < 600; ++i)
+    ASSERT_EQ(order[static_cast<std::size_t>(i)], i);
 }
 
 TEST_F(RunInExecutor, CancellingTheFutureBeforeTheJobStartsMeansItNeverRuns) {

@@ -181,6 +181,44 @@ TEST(LoopThread, TheDestructorNeverWaitsForExecutorWorkInFlight) {
   release->open();
 }
 
+TEST(LoopThread, ShutdownIsIdempotentAndLaterPostsThrowLoopClosedError) {
+  LoopThread lt;
+  std::atomic<int> ran{0};
+  lt.call_soon_threadsafe([&ran] { ++ran; });
+  lt.shutdown();
+  EXPECT_EQ(ran, 1);  // posted before the shutdown: it ran
+  EXPECT_TRUE(lt.loop().is_closed());
+  EXPECT_THROW(lt.call_soon_threadsafe([] {}), LoopClosedError);
+  lt.shutdown();  // again: nothing to do
+}
+
+TEST(LoopThread, ConcurrentShutdownCallsAllReturnOnceTheThreadIsJoined) {
+  LoopThread lt;
+  std::atomic<int> closed_when_returned{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      lt.shutdown();
+      if (lt.loop().is_closed()) ++closed_when_returned;
+    });
+  }
+  for (auto& t : callers)
+    t.join();
+  EXPECT_EQ(closed_when_returned, 4);
+}
+
+TEST(LoopThread, ShutdownOnItsOwnThreadThrowsRuntimeError) {
+  LoopThread lt;
+  EXPECT_TRUE(on_loop(lt, [&lt] {
+    try {
+      lt.shutdown();
+    } catch (const RuntimeError&) {
+      return true;
+    }
+    return false;
+  }));
+}
+
 TEST(LoopThreadDeathTest, DestroyingItOnItsOwnThreadTerminates) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
