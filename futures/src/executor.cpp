@@ -8,10 +8,11 @@
 // one condition variable.
 //
 // Waking a sleeping thread costs a futex call and a context switch, far more
-// than a short job. So a worker that finds nothing queued first spins for a
-// few microseconds, watching the stack without the lock, before it sleeps; at
-// most one worker spins at a time. A submit that sees a spinner only pushes
-// (no lock, no wake-up); otherwise it wakes a sleeper not already being woken
+// than a short job. So a worker that finds nothing queued first spins for
+// ~20 us, watching the stack without the lock and yielding its core to any
+// thread that wants it (on a machine with few cores, that is often the loop
+// that submits), before it sleeps; at most one worker spins at a time. A submit that sees a spinner
+// only pushes (no lock, no wake-up); otherwise it wakes a sleeper not already being woken
 // (sleepers_ > wakeups_), else starts a new thread while there are fewer than
 // max_workers. A worker that takes a job and leaves more queued wakes another
 // (when nobody spins), so a burst still spreads over the pool.
@@ -307,6 +308,9 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
         arrived = incoming_.load(std::memory_order_relaxed) != nullptr ||
                   head_.load(std::memory_order_relaxed) != nullptr;
       }
+      // Give the core away if anyone else wants it: the thread we wait for
+      // (the submitting loop) may be waiting for a core itself.
+      if (!arrived) std::this_thread::yield();
       if (std::chrono::steady_clock::now() >= deadline) break;
     }
     lock.lock();
@@ -324,7 +328,7 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
   }
   // Longer than the gap between two submits of a busy loop, far shorter than
   // a scheduler tick: an idle pool costs a few microseconds of CPU per burst.
-  static constexpr std::chrono::microseconds kSpinFor{10};
+  static constexpr std::chrono::microseconds kSpinFor{20};
 
   void join_all() {
     std::lock_guard join_lock(join_mutex_);  // a second caller waits for the first's joins
