@@ -27,27 +27,29 @@ void CompletionPort::post(Completion* node) noexcept {
     // allocation failure of the inbox terminates, as losing the drain would
     // strand the FIFO).
     drain_due_ = true;
-    loop_->call_soon_threadsafe([port = this] { port->drain(); });
+    loop_->call_soon_threadsafe([port = this] { port->drain(false); });
   }
 }
 
-void CompletionPort::drain() noexcept {
-  if (pending_ == nullptr) {
-    std::lock_guard lock(mutex_);
-    pending_ = head_;
-    pending_tail_ = tail_;
-    head_ = tail_ = nullptr;
-    drain_due_ = false;  // the next post schedules a new drain
-  } else {
-    // A continuation (or a drain scheduled meanwhile): append what arrived,
-    // keeping the order.
+void CompletionPort::drain(bool continuation) noexcept {
+  {
+    // Take what was posted, after what an earlier drain left (the order kept).
     std::lock_guard lock(mutex_);
     if (head_ != nullptr) {
-      pending_tail_->next_completion = head_;
+      if (pending_ == nullptr) {
+        pending_ = head_;
+      } else {
+        pending_tail_->next_completion = head_;
+      }
       pending_tail_ = tail_;
       head_ = tail_ = nullptr;
-      drain_due_ = false;
     }
+    drain_due_ = false;  // the next post schedules a new drain
+  }
+  if (continuation) {
+    continuation_due_ = false;
+  } else if (continuation_due_) {
+    return;  // a continuation is queued: it delivers this iteration's chunk
   }
   for (std::size_t n = 0; n != kChunk && pending_ != nullptr; ++n) {
     Completion* node = pending_;
@@ -58,7 +60,8 @@ void CompletionPort::drain() noexcept {
     node->complete(node, true);
   }
   if (pending_ != nullptr) {
-    loop_->call_soon([port = this] { port->drain(); });  // the rest on the next iteration
+    continuation_due_ = true;
+    loop_->call_soon([port = this] { port->drain(true); });  // the rest on the next iteration
   }
 }
 

@@ -467,7 +467,7 @@ TEST_F(RunInExecutor, ABurstOfResultsIsDeliveredInChunksAcrossIterations) {
       if (static_cast<int>(order.size()) == kJobs) all.set_result();
     });
   }
-  all_finished->wait();  // every result is waiting in the port: one burst
+  all_finished->wait();  // the results are waiting in the port (or about to be): one burst
   run(all);
   std::vector<std::uint64_t> iterations = delivered_in;
   iterations.erase(std::unique(iterations.begin(), iterations.end()), iterations.end());

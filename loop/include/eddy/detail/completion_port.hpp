@@ -52,7 +52,9 @@ struct Completion {
 /// - drain_due_ (under mutex_) is true from the post that scheduled a drain
 ///   until that drain takes the FIFO; it is false while the FIFO is empty.
 /// - pending_ (loop thread only) holds what a drain took and has not yet
-///   completed; a drain is scheduled (call_soon) while it is non-empty.
+///   completed; while it is non-empty a continuation is queued (call_soon)
+///   and continuation_due_ is set. Only the continuation completes nodes
+///   then, so no iteration completes more than kChunk.
 /// - After close(), every node is completed with delivered = false.
 class CompletionPort {
  public:
@@ -77,7 +79,7 @@ class CompletionPort {
   explicit CompletionPort(Loop& loop) noexcept : loop_(&loop) {}
   ~CompletionPort() = default;
 
-  void drain() noexcept;
+  void drain(bool continuation) noexcept;
   void release(std::size_t n) noexcept;
   void orphan(Completion* node) noexcept;
 
@@ -88,6 +90,7 @@ class CompletionPort {
   bool closed_ = false;            // guarded by mutex_
   Completion* pending_ = nullptr;  // loop thread only: taken, not yet completed
   Completion* pending_tail_ = nullptr;
+  bool continuation_due_ = false;  // loop thread only
   Loop* loop_;
   // After close(): completions still to come, plus one for close() itself.
   std::atomic<std::size_t> outstanding_{0};
