@@ -40,7 +40,7 @@ constexpr Workload kWorkloads[] = {
     {"timers_cancel", [](EddyWorkloads& w, std::int64_t n) { return w.timers_cancel(n); }},
     {"futures", [](EddyWorkloads& w, std::int64_t n) { return w.futures(n); }},
     {"tasks", [](EddyWorkloads& w, std::int64_t n) { return w.tasks(n); }},
-    {"executor", nullptr},
+    {"executor", [](EddyWorkloads& w, std::int64_t n) { return w.executor(n); }},
     {"tcp_pingpong", nullptr},
     {"tcp_pipelined", nullptr},
 };

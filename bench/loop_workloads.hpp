@@ -1,4 +1,4 @@
-// The workloads of /work/shared/peers/WORKLOADS.md (W1-W5) on eddy.
+// The workloads of /work/shared/peers/WORKLOADS.md (W1-W5, W7) on eddy.
 //
 // Shared by bench_loop (Google Benchmark, beside a raw-libuv baseline) and
 // eddy-workloads (the peers' program contract), so both measure the same code.
@@ -10,11 +10,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <latch>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <eddy/executor.hpp>
 #include <eddy/future.hpp>
 #include <eddy/gather.hpp>
 #include <eddy/loop.hpp>
@@ -230,6 +233,35 @@ class EddyWorkloads {
     return span.seconds();
   }
 
+  /// W7: a pool of 4 workers is created and warmed untimed (all four threads
+  /// started, one round trip through the loop made). From inside the loop,
+  /// t0; run_in_executor(pool, trivial, i) for i in 0..n-1, trivial(i) = i + 1;
+  /// each future's done callback (on the loop thread) adds the result to a
+  /// checksum, the n-th takes t1. Op = one round trip loop -> pool -> loop.
+  double executor(std::int64_t n) {
+    warm_pool();
+    RoundTrips s{&loop_, n, 0, 0, {}};
+    loop_.call_soon([this, &s] {
+      s.span.t0 = now_s();
+      for (std::int64_t i = 0; i < s.expected; ++i) {
+        eddy::Future<std::int64_t> f = loop_.run_in_executor(*pool_, &trivial, i);
+        f.add_done_callback([p = &s](eddy::Future<std::int64_t>& done) {
+          p->checksum += done.result();
+          if (++p->arrived == p->expected) {
+            p->span.t1 = now_s();
+            p->loop->stop();
+          }
+        });
+      }
+    });
+    loop_.run_forever();
+    check(s.arrived == n, "executor: " + std::to_string(s.arrived) + " results arrived, expected " +
+                              std::to_string(n));
+    check(s.checksum == n * (n + 1) / 2, "executor: checksum " + std::to_string(s.checksum) +
+                                             ", expected " + std::to_string(n * (n + 1) / 2));
+    return s.span.seconds();
+  }
+
  private:
   static eddy::Task<std::int64_t> yield_then_return(std::int64_t i) {
     co_await eddy::sleep(0);
@@ -261,6 +293,29 @@ class EddyWorkloads {
     std::int64_t fired;
     Span span;
   };
+  struct RoundTrips {
+    eddy::Loop* loop;
+    std::int64_t expected;
+    std::int64_t arrived;  // loop thread only
+    std::int64_t checksum;
+    Span span;
+  };
+
+  static std::int64_t trivial(std::int64_t i) noexcept { return i + 1; }
+
+  // Untimed: the four workers started (each job waits until all four run),
+  // then one round trip through the loop (its executor state made).
+  void warm_pool() {
+    if (pool_) return;
+    pool_ = std::make_unique<eddy::ThreadPoolExecutor>(4, "eddy-w7");
+    std::latch all_running(4);
+    std::vector<eddy::ConcurrentFuture<void>> started;
+    for (int i = 0; i < 4; ++i)
+      started.push_back(pool_->submit([&all_running] { all_running.arrive_and_wait(); }));
+    for (auto& f : started)
+      f.result();
+    loop_.run_until_complete(loop_.run_in_executor(*pool_, &trivial, 0));
+  }
 
   static void chain_step(Chain* c) {
     if (--c->left != 0) {
@@ -280,8 +335,9 @@ class EddyWorkloads {
   }
 
   eddy::Loop loop_;
-  std::vector<std::chrono::microseconds> delays_;  // W4, W4c: untimed table
-  std::vector<eddy::TimerHandle> handles_;         // W4c: reserved untimed
+  std::vector<std::chrono::microseconds> delays_;   // W4, W4c: untimed table
+  std::vector<eddy::TimerHandle> handles_;          // W4c: reserved untimed
+  std::unique_ptr<eddy::ThreadPoolExecutor> pool_;  // W7: made and warmed untimed (joined first)
 };
 
 }  // namespace eddy_bench

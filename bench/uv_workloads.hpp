@@ -12,6 +12,8 @@
 // - timers: one uv_timer_t per timer (caller-owned, ms resolution).
 // - futures (W5): a minimal hand-written future: heap-allocated, one callback
 //   slot, set_result posts the callback through call_soon, freed after it ran.
+// - executor (W7): uv_queue_work on libuv's own pool (4 threads: the binary
+//   sets UV_THREADPOOL_SIZE=4 before libuv starts it), caller-owned requests.
 #pragma once
 
 #include <uv.h>
@@ -181,6 +183,40 @@ class UvWorkloads {
     return seconds();
   }
 
+  /// W7: from inside the loop, t0; uv_queue_work(trivial(i) = i + 1) for i in
+  /// 0..n-1; each after-work callback adds the result to a checksum, the n-th
+  /// takes t1. The requests are reserved and the pool started untimed.
+  double executor(std::int64_t n) {
+    if (!pool_warm_) {  // libuv starts all its threads on the first request
+      Work warm{};
+      warm.req.data = this;
+      check_uv(uv_queue_work(&loop_, &warm.req, &work_cb, [](uv_work_t*, int) {}), "uv_queue_work");
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      pool_warm_ = true;
+    }
+    n_ = n;
+    count_ = 0;
+    checksum_ = 0;
+    works_.assign(static_cast<std::size_t>(n), Work{});
+    call_soon(
+        [](void* arg) {
+          auto* self = static_cast<UvWorkloads*>(arg);
+          self->t0_ = now_s();
+          for (std::int64_t i = 0; i < self->n_; ++i) {
+            Work& w = self->works_[static_cast<std::size_t>(i)];
+            w.i = i;
+            w.req.data = self;
+            check_uv(uv_queue_work(&self->loop_, &w.req, &work_cb, &after_work_cb),
+                     "uv_queue_work");
+          }
+        },
+        this);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    check(count_ == n, "libuv executor: wrong count");
+    check(checksum_ == n * (n + 1) / 2, "libuv executor: wrong checksum");
+    return seconds();
+  }
+
   /// Memory per pending timer: the caller-owned uv_timer_t.
   static constexpr std::size_t bytes_per_timer() noexcept { return sizeof(uv_timer_t); }
 
@@ -284,6 +320,24 @@ class UvWorkloads {
     if (++self->count_ == self->n_) self->t1_ = now_s();
   }
 
+  // ---------------------------------------------------------------- W7's work
+  struct Work {
+    uv_work_t req;
+    std::int64_t i;
+    std::int64_t result;
+  };
+  static void work_cb(uv_work_t* req) {
+    Work* w = reinterpret_cast<Work*>(req);
+    w->result = w->i + 1;
+  }
+  static void after_work_cb(uv_work_t* req, int status) {
+    if (status != 0) return;  // (cancelled: the count check fails)
+    Work* w = reinterpret_cast<Work*>(req);
+    auto* self = static_cast<UvWorkloads*>(req->data);
+    self->checksum_ += w->result;
+    if (++self->count_ == self->n_) self->t1_ = now_s();
+  }
+
   // ---------------------------------------------------------------- callbacks
   static void noop(void*) {}
   static void record_t1(void* arg) { static_cast<UvWorkloads*>(arg)->t1_ = now_s(); }
@@ -357,6 +411,8 @@ class UvWorkloads {
   std::vector<uv_timer_t> timers_;
   std::vector<std::uint64_t> delay_ms_;
   std::vector<std::int64_t> results_;  // W6
+  std::vector<Work> works_;            // W7: caller-owned requests, reserved untimed
+  bool pool_warm_ = false;
 };
 
 }  // namespace eddy_bench

@@ -1,8 +1,10 @@
 // A narrated tour of eddy: callbacks, timers, a call from another thread, the
-// exception handler, futures, and coroutine tasks. Run it with `scripts/example.sh`.
+// exception handler, futures, blocking work on the thread pool, and
+// coroutine tasks. Run it with `scripts/example.sh`.
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 
@@ -93,6 +95,40 @@ int main() {
     co_return served;
   };
   say(("run_until_complete(task): " + loop.run_until_complete(breakfast())).c_str());
+
+  // 9. Blocking work without blocking the loop: run_in_executor runs it on
+  //    eddy's thread pool and hands the result back as a loop Future.
+  eddy::Future<long> sum = loop.run_in_executor(
+      [](long n) {
+        long total = 0;
+        for (long i = 1; i <= n; ++i)
+          total += i;  // stands for anything that blocks: a file, a library call
+        return total;
+      },
+      1000000L);
+  say(("run_in_executor: 1 + ... + 1000000 = " + std::to_string(loop.run_until_complete(sum)))
+          .c_str());
+
+  //    A job whose function takes a std::stop_token can be cancelled while it
+  //    runs: cancelling its future requests stop on the token.
+  eddy::Future<int> endless = loop.run_in_executor([](std::stop_token stop) {
+    int rounds = 0;
+    while (!stop.stop_requested()) {
+      std::this_thread::sleep_for(1ms);  // one blocking step at a time
+      ++rounds;
+    }
+    return rounds;
+  });
+  loop.call_later(20ms, [endless]() mutable { endless.cancel(); });
+  try {
+    loop.run_until_complete(endless);
+  } catch (const eddy::CancelledError&) {
+    say("run_in_executor: the endless job was cancelled");
+  }
+  // Before closing, shut the default executor down: its threads join once the
+  // endless job has seen the stop request and returned.
+  loop.run_until_complete(loop.shutdown_default_executor());
+  say("shutdown_default_executor: the pool's threads have joined");
 
   eddy::LoopStats stats = loop.stats();
   std::printf("in all: %llu loop iterations ran %llu callbacks\n",

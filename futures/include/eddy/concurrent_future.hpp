@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -27,6 +28,10 @@ namespace eddy {
 /// moves a job to it when a worker starts it, after which cancel() fails.
 enum class ConcurrentState : std::uint8_t { pending, running, cancelled, finished };
 
+namespace detail {
+struct ConcurrentFutureAccess;  // <eddy/executor.hpp>: completes a future unless it was cancelled
+}
+
 /// A result that another thread delivers. Mirrors: concurrent.futures.Future.
 ///
 /// Thread safety: every method may be called from any thread. Copies share
@@ -38,6 +43,11 @@ enum class ConcurrentState : std::uint8_t { pending, running, cancelled, finishe
 ///   CancelledError; result() rethrows a stored exception.
 /// - cancel() fails (returns false) once the future is running or finished;
 ///   it returns true for a pending or an already cancelled future.
+///   Exception (not in concurrent.futures): a running future whose executor
+///   registered a stop_source (set_running_or_notify_cancel(stop_source))
+///   can be cancelled: cancel() cancels it at once, wakes the waiters, then
+///   requests stop on that source, and returns true. The job's eventual
+///   result is discarded.
 /// - set_running_or_notify_cancel(): what an executor calls before running
 ///   the job: false if the future was cancelled (the job must not run), true
 ///   after moving it to running; InvalidStateError if it was already running
@@ -87,23 +97,38 @@ class ConcurrentFuture {
     return exception_impl(to_duration(timeout_seconds));
   }
 
-  /// Cancels a pending future; see the rules above.
+  /// Cancels a pending future (or a running one that can be interrupted);
+  /// see the rules above.
   bool cancel() {
     std::unique_lock lock(state_->mutex);
     if (state_->state == ConcurrentState::cancelled) return true;
-    if (state_->state != ConcurrentState::pending) return false;
+    std::stop_source interrupt{std::nostopstate};
+    if (state_->state == ConcurrentState::running && state_->interrupt.stop_possible()) {
+      interrupt = std::move(state_->interrupt);
+    } else if (state_->state != ConcurrentState::pending) {
+      return false;
+    }
     state_->state = ConcurrentState::cancelled;
     complete(lock);
+    // After unlocking: request_stop runs the job's stop_callbacks, which may
+    // look at this future.
+    if (interrupt.stop_possible()) interrupt.request_stop();
     return true;
   }
 
   bool set_running_or_notify_cancel() {
+    return set_running_or_notify_cancel(std::stop_source(std::nostopstate));
+  }
+  /// Same, registering the stop_source whose token the job polls: cancel()
+  /// then interrupts the running job (see the rules above).
+  bool set_running_or_notify_cancel(std::stop_source interrupt) {
     std::lock_guard lock(state_->mutex);
     switch (state_->state) {
       case ConcurrentState::cancelled:
         return false;
       case ConcurrentState::pending:
         state_->state = ConcurrentState::running;
+        state_->interrupt = std::move(interrupt);
         return true;
       default:
         throw InvalidStateError(
@@ -158,6 +183,7 @@ class ConcurrentFuture {
  private:
   template <class U>
   friend Future<U> wrap_future(ConcurrentFuture<U> concurrent, Loop& loop);
+  friend struct detail::ConcurrentFutureAccess;
 
   struct State;
   explicit ConcurrentFuture(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
@@ -174,6 +200,7 @@ class ConcurrentFuture {
     std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;  // unused for void
     std::exception_ptr exception;
     std::vector<Callback> callbacks;
+    std::stop_source interrupt{std::nostopstate};  // while running: see cancel()
   };
 
   static std::optional<std::chrono::nanoseconds> to_duration(double seconds) {
@@ -194,6 +221,25 @@ class ConcurrentFuture {
       throw InvalidStateError(std::string("eddy::ConcurrentFuture::") + method +
                               ": the future is already done");
     }
+  }
+
+  // For executors: complete a running future unless it was cancelled
+  // meanwhile (then the outcome is dropped). Returns whether it completed.
+  template <class... V>
+  bool finish_unless_cancelled(std::exception_ptr error, V&&... value) {
+    std::unique_lock lock(state_->mutex);
+    if (state_->state == ConcurrentState::cancelled || state_->state == ConcurrentState::finished) {
+      return false;  // (finished: someone else completed it; theirs stands)
+    }
+    if (error) {
+      state_->exception = std::move(error);
+    } else if constexpr (sizeof...(V) != 0) {
+      state_->value.emplace(std::forward<V>(value)...);
+    }
+    state_->state = ConcurrentState::finished;
+    state_->interrupt = std::stop_source(std::nostopstate);
+    complete(lock);
+    return true;
   }
 
   // Called with the lock held, after the state became cancelled or finished:

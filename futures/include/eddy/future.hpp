@@ -55,6 +55,15 @@ class FutureOwner {
 };
 using DoneCallback = SmallFunction<void(FutureCore&)>;
 
+/// For futures/ internals: what a producer registers on a future to hear of
+/// its cancellation at once, inside cancel(), rather than one iteration later
+/// through a done callback (as asyncio's Task.cancel acts at once). An
+/// executor job uses it to drop or interrupt the work. Intrusive: it lives in
+/// the producer, which clears FutureCore::cancel_hook before it goes away.
+struct CancelHook {
+  void (*on_cancel)(CancelHook* self) noexcept;
+};
+
 /// The part of a future's shared state that does not depend on T.
 ///
 /// Invariants:
@@ -90,6 +99,7 @@ struct FutureCore {
   SourceLocation created;
   DoneCallback first;
   std::unique_ptr<std::vector<DoneCallback>> more;  // callbacks 1.., allocated on demand
+  CancelHook* cancel_hook = nullptr;                // see CancelHook; null for most futures
 };
 
 /// "Future (pending)" or "Task 'Task-3' (finished with an exception)", for reports.
@@ -178,6 +188,7 @@ inline bool cancel_core(FutureCore& core, std::string message) {
     return core.owner->cancel_requested(std::move(message));
   core.exception = std::make_exception_ptr(CancelledError(std::move(message)));
   core.state = FutureState::cancelled;
+  if (CancelHook* hook = std::exchange(core.cancel_hook, nullptr)) hook->on_cancel(hook);
   schedule_done_callbacks(core);
   return true;
 }
@@ -292,6 +303,8 @@ class BlockCache {
     s.head = ::new (block) Node{s.head};
   }
 };
+
+struct FutureAccess;  // below Future
 
 [[noreturn]] void throw_future_pending(const char* method);
 [[noreturn]] void throw_future_empty(const char* method);
@@ -459,6 +472,7 @@ class Future {
 
  private:
   friend class Loop;
+  friend struct detail::FutureAccess;
   // Takes over a reference to `shared` that the caller already holds.
   struct Adopt {};
   Future(Shared* shared, Adopt) noexcept : shared_(shared) {}
@@ -497,8 +511,8 @@ class Future {
 };
 
 namespace detail {
-/// For eddy's own building blocks (tasks, combinators): a Future handle
-/// from a shared state, and back.
+/// For eddy's own building blocks (tasks, combinators, executors): a Future
+/// handle from a shared state, and back.
 struct FutureAccess {
   /// Takes over a reference the caller holds.
   template <class T>
@@ -508,6 +522,10 @@ struct FutureAccess {
   template <class T>
   static FutureShared<T>* shared(const Future<T>& future) noexcept {
     return future.shared_;
+  }
+  template <class T>
+  static FutureCore& core(Future<T>& future) noexcept {
+    return *future.shared_;
   }
 };
 }  // namespace detail

@@ -91,7 +91,8 @@ inline void wake_next(std::deque<Future<void>>& waiters) {
   }
 }
 inline void wake_all(std::deque<Future<void>>& waiters) {
-  while (!waiters.empty()) wake_next(waiters);
+  while (!waiters.empty())
+    wake_next(waiters);
 }
 inline void forget(std::deque<Future<void>>& waiters, const Future<void>& waiter) {
   auto it = std::find_if(waiters.begin(), waiters.end(), [&](const Future<void>& w) {

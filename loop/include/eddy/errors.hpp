@@ -50,6 +50,16 @@ class NoRunningLoopError : public RuntimeError {
   using RuntimeError::RuntimeError;
 };
 
+/// Work was handed to an executor that is shut down: submit() after
+/// shutdown(), or run_in_executor() on the default executor after
+/// shutdown_default_executor(). Mirrors the RuntimeError raised by
+/// concurrent.futures ("cannot schedule new futures after shutdown") and by
+/// asyncio ("Executor shutdown has been called").
+class ExecutorShutdownError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 /// An operation is not allowed in the object's current state, for example
 /// result() on a pending Future or set_result() on a done one.
 /// Mirrors: asyncio.InvalidStateError.

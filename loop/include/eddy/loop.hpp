@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,8 +34,9 @@ namespace eddy {
 template <class T>
 class Future;  // futures/: <eddy/future.hpp>
 template <class T>
-class Task;     // futures/: <eddy/task.hpp>
-class TaskRef;  // futures/: <eddy/task.hpp>
+class Task;                // futures/: <eddy/task.hpp>
+class TaskRef;             // futures/: <eddy/task.hpp>
+class ThreadPoolExecutor;  // futures/: <eddy/executor.hpp>
 class Loop;
 
 namespace detail {
@@ -77,6 +79,9 @@ struct LoopExtensions {
   /// `method`) on a closed loop.
   static LoopExtension& set(Loop& loop, ExtensionSlot slot, std::unique_ptr<LoopExtension> ext,
                             const char* method);
+  /// The check every scheduling method makes: throws LoopClosedError on a
+  /// closed loop, WrongThreadError from a thread other than the one running it.
+  static void check_usable(const Loop& loop, const char* method);
 };
 }  // namespace detail
 
@@ -302,6 +307,50 @@ class Loop {
   /// The hook set by set_task_factory (empty if none).
   std::function<void(TaskRef)> get_task_factory() const;
 
+  // ------------------------------------------------------------ executors
+  // Declared here, defined with the futures in <eddy/executor.hpp> (the
+  // templates) and futures/src/executor.cpp: loop/ knows nothing of them.
+
+  /// Runs `fn(args...)` on the loop's default executor and returns a
+  /// Future<R> (R: what fn returns) completed on this loop's thread with its
+  /// result or exception. Mirrors: asyncio.loop.run_in_executor(None, fn, *args).
+  /// The default executor is a ThreadPoolExecutor of
+  /// ThreadPoolExecutor::default_max_workers() threads, made on first use.
+  /// See <eddy/executor.hpp> for ordering (results come back batched, in the
+  /// order the jobs finished), cancellation (cancelling the future cancels the
+  /// job; a fn taking a std::stop_token first can be interrupted) and close().
+  /// Throws LoopClosedError, WrongThreadError, and ExecutorShutdownError after
+  /// shutdown_default_executor().
+  template <class F, class... Args>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, ThreadPoolExecutor>) auto run_in_executor(
+      F&& fn, Args&&... args);
+  /// Same, on `executor`. Mirrors: asyncio.loop.run_in_executor(executor, fn, *args).
+  /// Throws ExecutorShutdownError if `executor` is shut down.
+  template <class F, class... Args>
+  auto run_in_executor(ThreadPoolExecutor& executor, F&& fn, Args&&... args);
+
+  /// Makes `executor` (not null) the default executor for run_in_executor.
+  /// Mirrors: asyncio.loop.set_default_executor. The previous default is let
+  /// go: if nothing else holds it, it is shut down without waiting (its
+  /// queued work still runs, its threads end on their own).
+  /// Throws std::invalid_argument for null, LoopClosedError, WrongThreadError.
+  void set_default_executor(std::shared_ptr<ThreadPoolExecutor> executor);
+
+  /// Shuts the default executor down and joins its threads without blocking
+  /// the loop (a helper thread joins them); the returned future completes
+  /// when they have joined. Mirrors: asyncio.loop.shutdown_default_executor.
+  /// If `timeout_seconds` passes first, the stragglers (jobs still running or
+  /// queued) are reported through the exception handler and the future
+  /// completes anyway; the executor keeps shutting down in the background.
+  /// Afterwards run_in_executor on the default executor throws
+  /// ExecutorShutdownError. Without a default executor the future is done at
+  /// once. Throws std::invalid_argument for a NaN timeout, LoopClosedError,
+  /// WrongThreadError.
+  Future<void> shutdown_default_executor(
+      double timeout_seconds = std::numeric_limits<double>::infinity());
+  template <class Rep, class Period>
+  Future<void> shutdown_default_executor(std::chrono::duration<Rep, Period> timeout);
+
   /// Runs iterations until stop() is called. Mirrors: asyncio.loop.run_forever.
   /// With nothing scheduled it blocks (until a threadsafe call or I/O arrives).
   /// If stop() was called before, runs exactly one iteration.
@@ -523,6 +572,10 @@ class Loop {
   std::unique_ptr<detail::LoopExtension>
       extensions_[static_cast<std::size_t>(detail::ExtensionSlot::count)];
 };
+
+inline void detail::LoopExtensions::check_usable(const Loop& loop, const char* method) {
+  loop.check_usable(method);
+}
 
 /// The loop running on this thread. Mirrors: asyncio.get_running_loop.
 /// Throws NoRunningLoopError when none is running.
