@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <eddy/loop_thread.hpp>
 #include <eddy/run_coroutine_threadsafe.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
@@ -175,6 +176,52 @@ TEST(RunCoroutineThreadsafe, ManyThreadsSubmittingGetEveryResultExactlyOnce) {
     s.join();
   const long n = kThreads * kPerThread;
   EXPECT_EQ(sum.load(), n * (n - 1) / 2);
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST(LoopThreadSubmit, RunsACoroutineFunctionWithItsArgumentsAndKeepsTheLambdaAlive) {
+  LoopThread runner;
+  int factor = 5;
+  // A temporary lambda with a capture: submit keeps it alive for the task.
+  ConcurrentFuture<int> f = runner.submit(
+      [factor](int x) -> Task<int> {
+        co_await sleep(0.001);
+        co_return x* factor;
+      },
+      7);
+  EXPECT_EQ(f.result(), 35);
+}
+
+TEST(LoopThreadSubmit, CancellingTheFutureCancelsTheTask) {
+  LoopThread runner;
+  ConcurrentFuture<void> started;
+  ConcurrentFuture<bool> saw_cancel;
+  auto body = [&]() -> Task<int> {
+    started.set_result();
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+      saw_cancel.set_result(true);
+      throw;
+    }
+    co_return 0;
+  };
+  ConcurrentFuture<int> f = runner.submit(body);
+  started.result();
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(saw_cancel.result());
+}
+
+TEST(LoopThreadSubmit, AfterShutdownThrowsLoopClosedError) {
+  LoopThread runner;
+  runner.shutdown();
+  auto body = []() -> Task<int> { co_return 1; };
+  EXPECT_THROW(runner.submit(body), LoopClosedError);
 }
 
 }  // namespace

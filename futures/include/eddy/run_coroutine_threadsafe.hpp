@@ -3,6 +3,7 @@
 #pragma once
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "eddy/errors.hpp"
 #include "eddy/future.hpp"
 #include "eddy/loop.hpp"
+#include "eddy/loop_thread.hpp"
 #include "eddy/task.hpp"
 
 namespace eddy {
@@ -116,6 +118,25 @@ ConcurrentFuture<T> run_coroutine_threadsafe(Task<T> task, Loop& loop) {
     });
   });
   return result;
+}
+
+namespace detail {
+
+/// Owns a coroutine function and its arguments for as long as the coroutine
+/// it makes runs (a lambda's captures live in the lambda, not in the frame).
+template <class F, class... Args>
+auto call_owned(F fn, Args... args) -> std::invoke_result_t<F&, Args&...> {
+  co_return co_await std::invoke(fn, args...);
+}
+
+}  // namespace detail
+
+template <class F, class... Args>
+auto LoopThread::submit(F&& fn, Args&&... args) {
+  return run_coroutine_threadsafe(
+      detail::call_owned(std::decay_t<F>(std::forward<F>(fn)),
+                         std::decay_t<Args>(std::forward<Args>(args))...),
+      loop_);
 }
 
 }  // namespace eddy

@@ -68,9 +68,14 @@ class LoopThread {
   /// thread is joined. Throws RuntimeError on the loop's own thread.
   void shutdown();
 
-  // submit(coroutine function, args...) -> ConcurrentFuture<T> arrives with
-  // tasks (issue 6): it will wrap run_coroutine_threadsafe, crossing into the
-  // loop through call_soon_threadsafe like everything else here.
+  /// Runs the coroutine function `fn(args...)` (returning Task<T>) as a task
+  /// on the loop, from any thread, and returns a ConcurrentFuture<T> for its
+  /// result; cancelling that future cancels the task. `fn` and `args` are
+  /// copied (moved) and kept alive until the task ends, so a lambda with
+  /// captures is safe here. Defined in <eddy/run_coroutine_threadsafe.hpp>
+  /// (run_coroutine_threadsafe). Throws LoopClosedError after shutdown().
+  template <class F, class... Args>
+  auto submit(F&& fn, Args&&... args);
 
  private:
   void run() noexcept;
