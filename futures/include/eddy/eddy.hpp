@@ -3,6 +3,7 @@
 
 #include "eddy/as_completed.hpp"
 #include "eddy/async_generator.hpp"
+#include "eddy/async_pool.hpp"
 #include "eddy/clock.hpp"
 #include "eddy/concurrent_future.hpp"
 #include "eddy/errors.hpp"

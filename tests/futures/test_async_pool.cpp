@@ -1,0 +1,209 @@
+// Tests for eddy::AsyncPool (eddy/async_pool.hpp): coroutine jobs submitted
+// from plain threads, the size limit, back-pressure, failures, cancellation,
+// shutdown. Real threads (run under TSan); waits use ConcurrentFuture's
+// blocking result(), never sleeps for ordering.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <eddy/async_pool.hpp>
+#include <eddy/sleep.hpp>
+
+namespace eddy {
+namespace {
+
+Task<int> square(int x) {
+  co_await sleep(0);
+  co_return x* x;
+}
+
+TEST(AsyncPool, ResultsComeBackToThePlainCaller) {
+  AsyncPool pool(4);
+  std::vector<ConcurrentFuture<int>> futures;
+  for (int i = 0; i < 20; ++i)
+    futures.push_back(pool.submit(square, i));
+  int sum = 0;
+  for (auto& f : futures)
+    sum += f.result();
+  EXPECT_EQ(sum, 2470);
+}
+
+TEST(AsyncPool, AtMostSizeJobsRunAtOnce) {
+  std::atomic<int> running{0}, peak{0};
+  {
+    AsyncPool pool(3);
+    auto job = [&]() -> Task<int> {
+      int now = ++running;
+      int seen = peak.load();
+      while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+      }
+      co_await sleep(0.001);
+      --running;
+      co_return 0;
+    };
+    std::vector<ConcurrentFuture<int>> futures;
+    for (int i = 0; i < 30; ++i)
+      futures.push_back(pool.submit(job));
+    for (auto& f : futures)
+      f.result();
+  }
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_GE(peak.load(), 1);
+}
+
+TEST(AsyncPool, JobsStartInSubmissionOrder) {
+  std::vector<int> order;  // touched on the pool's loop thread only
+  {
+    AsyncPool pool(1);
+    auto job = [&](int i) -> Task<int> {
+      order.push_back(i);
+      co_await sleep(0);
+      co_return i;
+    };
+    std::vector<ConcurrentFuture<int>> futures;
+    for (int i = 0; i < 10; ++i)
+      futures.push_back(pool.submit(job, i));
+    for (auto& f : futures)
+      f.result();
+  }
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+TEST(AsyncPool, TrySubmitRefusesWhileTheBacklogIsFullAndSubmitWaits) {
+  AsyncPool pool(1, 1);
+  ConcurrentFuture<void> release;
+  ConcurrentFuture<void> first_started;
+  auto blocker = [&]() -> Task<int> {
+    first_started.set_result();
+    co_await release;
+    co_return 1;
+  };
+  ConcurrentFuture<int> first = pool.submit(blocker);
+  first_started.result();                                 // running: the backlog is empty
+  ConcurrentFuture<int> second = pool.submit(square, 2);  // waits for the slot: backlog full
+  EXPECT_FALSE(pool.try_submit(square, 3).has_value());
+  std::atomic<bool> third_submitted{false};
+  std::thread submitter([&] {
+    ConcurrentFuture<int> third = pool.submit(square, 3);  // blocks until room
+    third_submitted = true;
+    EXPECT_EQ(third.result(), 9);
+  });
+  EXPECT_FALSE(third_submitted.load());
+  release.set_result();
+  EXPECT_EQ(first.result(), 1);
+  EXPECT_EQ(second.result(), 4);
+  submitter.join();
+  EXPECT_TRUE(third_submitted.load());
+}
+
+TEST(AsyncPool, AFailingJobDoesNotStopThePool) {
+  AsyncPool pool(2);
+  auto fails = []() -> Task<int> {
+    co_await sleep(0);
+    throw std::runtime_error("job failed");
+  };
+  ConcurrentFuture<int> bad = pool.submit(fails);
+  EXPECT_THROW(bad.result(), std::runtime_error);
+  EXPECT_EQ(pool.submit(square, 5).result(), 25);
+}
+
+TEST(AsyncPool, CancellingAJobThatWaitsForASlotMeansItNeverRuns) {
+  std::atomic<bool> ran{false};
+  AsyncPool pool(1);
+  ConcurrentFuture<void> release;
+  ConcurrentFuture<void> started;
+  auto blocker = [&]() -> Task<int> {
+    started.set_result();
+    co_await release;
+    co_return 1;
+  };
+  auto marker = [&]() -> Task<int> {
+    ran = true;
+    co_return 2;
+  };
+  ConcurrentFuture<int> first = pool.submit(blocker);
+  started.result();
+  ConcurrentFuture<int> second = pool.submit(marker);
+  EXPECT_TRUE(second.cancel());
+  release.set_result();
+  EXPECT_EQ(first.result(), 1);
+  EXPECT_EQ(pool.submit(square, 3).result(), 9);  // the slot was not lost
+  EXPECT_FALSE(ran.load());
+  EXPECT_THROW(second.result(), CancelledError);
+}
+
+TEST(AsyncPool, ShutdownWithWaitDrainsEverySubmittedJob) {
+  AsyncPool pool(2);
+  std::vector<ConcurrentFuture<int>> futures;
+  for (int i = 0; i < 10; ++i)
+    futures.push_back(pool.submit(square, i));
+  pool.shutdown(true);
+  EXPECT_EQ(pool.pending(), 0u);
+  for (auto& f : futures)
+    EXPECT_TRUE(f.done());
+  EXPECT_EQ(futures[9].result(), 81);
+}
+
+TEST(AsyncPool, ShutdownWithoutWaitCancelsTheJobs) {
+  AsyncPool pool(1);
+  ConcurrentFuture<void> started;
+  auto forever = [&]() -> Task<int> {
+    started.set_result();
+    co_await sleep(3600.0);
+    co_return 1;
+  };
+  ConcurrentFuture<int> running = pool.submit(forever);
+  ConcurrentFuture<int> waiting = pool.submit(square, 2);
+  started.result();
+  pool.shutdown(false);
+  EXPECT_THROW(running.result(), CancelledError);
+  EXPECT_THROW(waiting.result(), CancelledError);
+}
+
+TEST(AsyncPool, SubmitAfterShutdownThrowsExecutorShutdownError) {
+  AsyncPool pool(1);
+  pool.shutdown();
+  EXPECT_THROW(pool.submit(square, 1), ExecutorShutdownError);
+  EXPECT_THROW(pool.try_submit(square, 1), ExecutorShutdownError);
+}
+
+TEST(AsyncPool, SizeZeroIsRejected) {
+  EXPECT_THROW(AsyncPool(0), std::invalid_argument);
+}
+
+TEST(AsyncPool, EightThreadsSubmittingAHundredThousandJobsGetEveryResultOnce) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 12'500;
+  std::atomic<long> sum{0};
+  std::atomic<long> results{0};
+  {
+    AsyncPool pool(10, 1000);
+    auto plus_one = [](int x) -> Task<int> { co_return x + 1; };
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < kThreads; ++t) {
+      submitters.emplace_back([&, t] {
+        std::vector<ConcurrentFuture<int>> futures;
+        futures.reserve(kPerThread);
+        for (int i = 0; i < kPerThread; ++i)
+          futures.push_back(pool.submit(plus_one, t * kPerThread + i));
+        for (auto& f : futures) {
+          sum += f.result();
+          ++results;
+        }
+      });
+    }
+    for (auto& s : submitters)
+      s.join();
+    EXPECT_EQ(pool.pending(), 0u);
+  }
+  const long n = long{kThreads} * kPerThread;
+  EXPECT_EQ(results.load(), n);
+  EXPECT_EQ(sum.load(), n * (n + 1) / 2);
+}
+
+}  // namespace
+}  // namespace eddy
