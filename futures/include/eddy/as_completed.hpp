@@ -72,7 +72,7 @@ Task<T> next_completed(std::shared_ptr<AsCompletedState<T>> state) {
   if (!f) throw TimeoutError("eddy::as_completed: the timeout passed");
   if constexpr (std::is_void_v<T>) {
     f->result();
-  } else if constexpr (std::is_copy_constructible_v<T>) {
+  } else if constexpr (kCopyableResult<T>) {
     co_return f->result();
   } else {
     co_return std::move(f->result());

@@ -111,7 +111,7 @@ template <class T>
 GatherSlot<T> slot_of(Future<T>& child) {
   if constexpr (std::is_void_v<T>) {
     return std::monostate{};
-  } else if constexpr (std::is_copy_constructible_v<T>) {
+  } else if constexpr (kCopyableResult<T>) {
     return child.result();
   } else {
     return std::move(child.result());
