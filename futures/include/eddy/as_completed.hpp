@@ -31,8 +31,11 @@ struct AsCompletedState {
 
   void arrive(std::optional<Future<T>> f) {
     arrived.push_back(std::move(f));
-    // Wake the oldest waiter that still waits; a cancelled waiter never
-    // swallows an arrival (it stays for the next next()).
+    wake_next();
+  }
+  // Wakes the oldest waiter that still waits; a cancelled waiter never
+  // swallows an arrival (it stays for the next next()).
+  void wake_next() {
     while (!waiters.empty()) {
       Future<void> w = std::move(waiters.front());
       waiters.pop_front();
@@ -65,7 +68,14 @@ Task<T> next_completed(std::shared_ptr<AsCompletedState<T>> state) {
   while (state->arrived.empty()) {
     Future<void> waiter = state->loop->template create_future<void>();
     state->waiters.push_back(waiter);
-    co_await waiter;
+    try {
+      co_await waiter;
+    } catch (...) {
+      // Woken by an arrival but cancelled before taking it: pass the wake-up
+      // on, or the next waiter would wait for one more arrival.
+      if (waiter.done() && !waiter.cancelled() && !state->arrived.empty()) state->wake_next();
+      throw;
+    }
   }
   std::optional<Future<T>> f = std::move(state->arrived.front());
   state->arrived.pop_front();
