@@ -110,7 +110,7 @@ class AsCompleted {
   AsCompleted(std::vector<Future<T>> futures, std::optional<double> timeout) {
     if (futures.empty()) return;
     for (Future<T>& f : futures)
-      detail::ensure_future(f);  // rejects empty handles
+      detail::check_not_empty(f);
     state_ = std::make_shared<detail::AsCompletedState<T>>(futures.front().get_loop());
     state_->pending = std::move(futures);
     state_->remaining_next = state_->pending.size();

@@ -82,8 +82,12 @@ using ResultOf = typename FutureOf<std::decay_t<A>>::type;
 /// asyncio.ensure_future: a future stays itself, a task is scheduled on the
 /// running loop (create_task).
 template <class T>
-Future<T> ensure_future(Future<T> future) {
+void check_not_empty(const Future<T>& future) {
   if (!future.valid()) throw InvalidStateError("eddy: a combinator was given an empty Future");
+}
+template <class T>
+Future<T> ensure_future(Future<T> future) {
+  check_not_empty(future);
   return future;
 }
 template <class T>
@@ -107,16 +111,17 @@ inline void fail_owned(FutureCore& core, std::exception_ptr error, bool cancelle
   schedule_done_callbacks(core);
 }
 
-/// A new handle to a child the gather keeps (its result type is T).
+/// A handle to a child (its result type is T) that takes over a reference
+/// the caller holds.
 template <class T>
-Future<T> handle_of(FutureCore* child) {
-  add_ref(child);
+Future<T> adopt_child(FutureCore* child) {
   return FutureAccess::adopt(static_cast<FutureShared<T>*>(child));
 }
 
+/// The slot of a done child; takes over the caller's reference to it.
 template <class T>
 GatherSlot<T> slot_of(FutureCore* core) {
-  Future<T> child = handle_of<T>(core);
+  Future<T> child = adopt_child<T>(core);
   if constexpr (std::is_void_v<T>) {
     return std::monostate{};
   } else if constexpr (kCopyableResult<T>) {
@@ -125,14 +130,13 @@ GatherSlot<T> slot_of(FutureCore* core) {
     return std::move(child.result());
   }
 }
+/// The outcome of a done child; takes over the caller's reference to it.
 template <class T>
 Outcome<GatherSlot<T>> outcome_of(FutureCore* core) {
-  if (core->state == FutureState::cancelled) {
-    return Outcome<GatherSlot<T>>::of_error(core->exception, true);
-  }
-  if (core->exception) {
+  if (core->state == FutureState::cancelled || core->exception) {
+    Future<T> child = adopt_child<T>(core);
     core->exception_retrieved = true;
-    return Outcome<GatherSlot<T>>::of_error(core->exception, false);
+    return Outcome<GatherSlot<T>>::of_error(core->exception, core->state == FutureState::cancelled);
   }
   return Outcome<GatherSlot<T>>::of_value(slot_of<T>(core));
 }
@@ -236,8 +240,15 @@ class GatherState : public FutureOwner {
   Future<R> outer;
 
  protected:
-  /// The outer result, from every child (all done and kept).
+  /// The outer result, from every child (all done and kept): take(i) for
+  /// each child i, once.
   virtual R collect() = 0;
+  /// Child `index`, done, with the state's reference to it, which the
+  /// caller takes over (one pass over the children instead of two).
+  FutureCore* take(std::size_t index) noexcept {
+    kept_[index] = false;
+    return cores_[index];
+  }
   /// The children, in argument order, set by the derived state; null for
   /// one that went away pending. Not owned until kept_.
   std::vector<FutureCore*> cores_;
@@ -295,11 +306,11 @@ class VectorGather final
   std::vector<Item> collect() override {
     std::vector<Item> results;
     results.reserve(this->cores_.size());
-    for (FutureCore* child : this->cores_) {
+    for (std::size_t i = 0; i < this->cores_.size(); ++i) {
       if constexpr (Settled) {
-        results.push_back(outcome_of<T>(child));
+        results.push_back(outcome_of<T>(this->take(i)));
       } else {
-        results.push_back(slot_of<T>(child));
+        results.push_back(slot_of<T>(this->take(i)));
       }
     }
     return results;
@@ -326,9 +337,9 @@ class TupleGather final
   Result collect() override {
     return [this]<std::size_t... I>(std::index_sequence<I...>) {
       if constexpr (Settled) {
-        return Result(outcome_of<T>(this->cores_[I])...);
+        return Result(outcome_of<T>(this->take(I))...);
       } else {
-        return Result(slot_of<T>(this->cores_[I])...);
+        return Result(slot_of<T>(this->take(I))...);
       }
     }
     (std::index_sequence_for<T...>{});
@@ -373,8 +384,8 @@ auto gather_range(std::vector<Future<T>> futures) {
     done.set_result({});
     return done;
   }
-  for (Future<T>& f : futures)
-    ensure_future(f);  // rejects empty handles
+  for (const Future<T>& f : futures)
+    check_not_empty(f);
   Loop& loop = futures.front().get_loop();
   return start_gather<State>(loop, futures);
 }

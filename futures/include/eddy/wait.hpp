@@ -84,8 +84,8 @@ Task<WaitResult<T>> wait(std::vector<Future<T>> futures,
                          ReturnWhen when = ReturnWhen::all_completed,
                          std::optional<double> timeout = std::nullopt) {
   if (futures.empty()) throw std::invalid_argument("eddy::wait: the set of futures is empty");
-  for (Future<T>& f : futures)
-    detail::ensure_future(f);  // rejects empty handles
+  for (const Future<T>& f : futures)
+    detail::check_not_empty(f);
   Loop& loop = futures.front().get_loop();
   auto state = std::make_shared<detail::WaitState<T>>(loop, futures, when);
   std::weak_ptr<detail::WaitState<T>> weak = state;
