@@ -114,8 +114,24 @@ Task<long> chain(long depth) {
   co_return 1 + co_await chain(depth - 1);
 }
 
+// ThreadSanitizer keeps its own shadow call stack, which symmetric transfer
+// does not unwind, and stops the program once a stack it records is 65536
+// frames deep: under TSan the chain is shallower (the other builds run the
+// million).
+#if defined(__SANITIZE_THREAD__)
+constexpr long kDeepChain = 20'000;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr long kDeepChain = 20'000;
+#else
+constexpr long kDeepChain = 1'000'000;
+#endif
+#else
+constexpr long kDeepChain = 1'000'000;
+#endif
+
 TEST_F(TaskTest, AMillionDeepChainOfAwaitsCompletesWithoutStackOverflow) {
-  EXPECT_EQ(loop.run_until_complete(chain(1'000'000)), 1'000'000);
+  EXPECT_EQ(loop.run_until_complete(chain(kDeepChain)), kDeepChain);
 }
 
 TEST_F(TaskTest, AwaitingAnEmptyTaskThrowsInvalidStateError) {
