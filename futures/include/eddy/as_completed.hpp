@@ -31,8 +31,11 @@ struct AsCompletedState {
 
   void arrive(std::optional<Future<T>> f) {
     arrived.push_back(std::move(f));
-    // Wake the oldest waiter that still waits; a cancelled waiter never
-    // swallows an arrival (it stays for the next next()).
+    wake_next();
+  }
+  // Wakes the oldest waiter that still waits; a cancelled waiter never
+  // swallows an arrival (it stays for the next next()).
+  void wake_next() {
     while (!waiters.empty()) {
       Future<void> w = std::move(waiters.front());
       waiters.pop_front();
@@ -65,14 +68,21 @@ Task<T> next_completed(std::shared_ptr<AsCompletedState<T>> state) {
   while (state->arrived.empty()) {
     Future<void> waiter = state->loop->template create_future<void>();
     state->waiters.push_back(waiter);
-    co_await waiter;
+    try {
+      co_await waiter;
+    } catch (...) {
+      // Woken by an arrival but cancelled before taking it: pass the wake-up
+      // on, or the next waiter would wait for one more arrival.
+      if (waiter.done() && !waiter.cancelled() && !state->arrived.empty()) state->wake_next();
+      throw;
+    }
   }
   std::optional<Future<T>> f = std::move(state->arrived.front());
   state->arrived.pop_front();
   if (!f) throw TimeoutError("eddy::as_completed: the timeout passed");
   if constexpr (std::is_void_v<T>) {
     f->result();
-  } else if constexpr (std::is_copy_constructible_v<T>) {
+  } else if constexpr (kCopyableResult<T>) {
     co_return f->result();
   } else {
     co_return std::move(f->result());
@@ -100,7 +110,7 @@ class AsCompleted {
   AsCompleted(std::vector<Future<T>> futures, std::optional<double> timeout) {
     if (futures.empty()) return;
     for (Future<T>& f : futures)
-      detail::ensure_future(f);  // rejects empty handles
+      detail::check_not_empty(f);
     state_ = std::make_shared<detail::AsCompletedState<T>>(futures.front().get_loop());
     state_->pending = std::move(futures);
     state_->remaining_next = state_->pending.size();

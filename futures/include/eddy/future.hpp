@@ -208,6 +208,17 @@ DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
   return id;
 }
 
+/// Whether a result is copied out of a future (else it is moved out):
+/// std::is_copy_constructible, except that it looks into std::vector, whose
+/// copy constructor is declared even for a move-only element type (the range
+/// form of gather gives such vectors).
+template <class T>
+struct CopyableResult : std::is_copy_constructible<T> {};
+template <class T, class A>
+struct CopyableResult<std::vector<T, A>> : CopyableResult<T> {};
+template <class T>
+inline constexpr bool kCopyableResult = CopyableResult<T>::value;
+
 template <class T>
 struct FutureShared : FutureCore {
   using FutureCore::FutureCore;
@@ -571,7 +582,7 @@ T Loop::run_until_complete(Future<T> future) {
   }
   if constexpr (std::is_void_v<T>) {
     future.result();
-  } else if constexpr (std::is_copy_constructible_v<T>) {
+  } else if constexpr (detail::kCopyableResult<T>) {
     return future.result();
   } else {
     return std::move(future.result());

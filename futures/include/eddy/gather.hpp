@@ -82,8 +82,12 @@ using ResultOf = typename FutureOf<std::decay_t<A>>::type;
 /// asyncio.ensure_future: a future stays itself, a task is scheduled on the
 /// running loop (create_task).
 template <class T>
-Future<T> ensure_future(Future<T> future) {
+void check_not_empty(const Future<T>& future) {
   if (!future.valid()) throw InvalidStateError("eddy: a combinator was given an empty Future");
+}
+template <class T>
+Future<T> ensure_future(Future<T> future) {
+  check_not_empty(future);
   return future;
 }
 template <class T>
@@ -107,27 +111,34 @@ inline void fail_owned(FutureCore& core, std::exception_ptr error, bool cancelle
   schedule_done_callbacks(core);
 }
 
+/// A handle to a child (its result type is T) that takes over a reference
+/// the caller holds.
 template <class T>
-GatherSlot<T> slot_of(Future<T>& child) {
+Future<T> adopt_child(FutureCore* child) {
+  return FutureAccess::adopt(static_cast<FutureShared<T>*>(child));
+}
+
+/// The slot of a done child; takes over the caller's reference to it.
+template <class T>
+GatherSlot<T> slot_of(FutureCore* core) {
+  Future<T> child = adopt_child<T>(core);
   if constexpr (std::is_void_v<T>) {
     return std::monostate{};
-  } else if constexpr (std::is_copy_constructible_v<T>) {
+  } else if constexpr (kCopyableResult<T>) {
     return child.result();
   } else {
     return std::move(child.result());
   }
 }
+/// The outcome of a done child; takes over the caller's reference to it.
 template <class T>
-Outcome<GatherSlot<T>> outcome_of(Future<T>& child) {
-  FutureCore& core = *FutureAccess::shared(child);
-  if (core.state == FutureState::cancelled) {
-    return Outcome<GatherSlot<T>>::of_error(core.exception, true);
+Outcome<GatherSlot<T>> outcome_of(FutureCore* core) {
+  if (core->state == FutureState::cancelled || core->exception) {
+    Future<T> child = adopt_child<T>(core);
+    core->exception_retrieved = true;
+    return Outcome<GatherSlot<T>>::of_error(core->exception, core->state == FutureState::cancelled);
   }
-  if (core.exception) {
-    core.exception_retrieved = true;
-    return Outcome<GatherSlot<T>>::of_error(core.exception, false);
-  }
-  return Outcome<GatherSlot<T>>::of_value(slot_of(child));
+  return Outcome<GatherSlot<T>>::of_value(slot_of<T>(core));
 }
 
 /// The state of one gather, shared by the children's done callbacks (an
@@ -135,24 +146,36 @@ Outcome<GatherSlot<T>> outcome_of(Future<T>& child) {
 ///
 /// Rules (asyncio's _GatheringFuture): the first child that fails (default
 /// form) or is cancelled on its own decides the outer future at once; the
-/// others keep running and their exceptions count as retrieved. Otherwise
-/// the outer future gets every result, in argument order, when the last
-/// child is done. cancel() on the outer future cancels every child that is
-/// not done; the outer future then ends cancelled.
+/// others keep running and their exceptions count as retrieved (as do all
+/// of them in the settled form). Otherwise the outer future gets every
+/// result, in argument order, when the last child is done. cancel() on the
+/// outer future cancels every child that is not done; the outer future then
+/// ends cancelled.
+///
+/// Ownership: the children's done callbacks hold the state; the state holds
+/// a child only once it is done (for collect()), so a child that never
+/// completes makes no cycle. Such a child that goes away (the loop closed,
+/// or nobody could complete it any more) destroys its callback unrun, and
+/// the state forgets it; when every callback is gone, the outer future ends
+/// cancelled if it is still pending.
 template <class R>
 class GatherState : public FutureOwner {
  public:
-  GatherState(Loop& loop, std::size_t /*children*/, bool settled)
-      : outer(loop.create_future<R>()), settled_(settled) {
+  GatherState(Loop& loop, std::size_t children, bool settled)
+      : outer(loop.create_future<R>()), kept_(children, false), settled_(settled) {
+    cores_.reserve(children);
     FutureAccess::shared(outer)->owner = this;
   }
   GatherState(const GatherState&) = delete;
   GatherState& operator=(const GatherState&) = delete;
   virtual ~GatherState() {
+    for (std::size_t i = 0; i < cores_.size(); ++i) {
+      if (kept_[i]) detail::release(cores_[i]);
+    }
     FutureCore& core = *FutureAccess::shared(outer);
     if (core.state == FutureState::pending) {
-      // Only when the children's callbacks were destroyed unrun (the loop
-      // closed): the outer future can no longer complete.
+      // Only when a child's callback was destroyed unrun (the loop closed):
+      // the outer future can no longer complete.
       core.owner = nullptr;
       core.exception = std::make_exception_ptr(CancelledError("the loop was closed"));
       core.state = FutureState::cancelled;
@@ -164,14 +187,18 @@ class GatherState : public FutureOwner {
     // inline, so nothing changes under this loop.
     bool any = false;
     for (FutureCore* child : cores_) {
-      if (cancel_core(*child, message)) any = true;
+      if (child != nullptr && cancel_core(*child, message)) any = true;
     }
     if (any) cancel_requested_ = true;
     return any;
   }
 
-  void child_done(FutureCore& child) {
+  /// Child `index` is done (its done callback runs).
+  void child_done(std::size_t index, FutureCore& child) {
+    detail::add_ref(&child);  // kept for collect(), released with the state
+    kept_[index] = true;
     ++finished_;
+    if (settled_ && child.state == FutureState::finished) child.exception_retrieved = true;
     FutureCore& out = *FutureAccess::shared(outer);
     if (out.state != FutureState::pending) {
       if (child.state == FutureState::finished) child.exception_retrieved = true;
@@ -201,7 +228,7 @@ class GatherState : public FutureOwner {
   void watch_children() {
     for (std::size_t i = 0; i < cores_.size(); ++i) {
       add_ref();
-      add_core_done_callback(*cores_[i], Watch(this));
+      add_core_done_callback(*cores_[i], Watch(this, i));
     }
   }
 
@@ -213,25 +240,45 @@ class GatherState : public FutureOwner {
   Future<R> outer;
 
  protected:
-  /// The outer result, from every child (all done).
+  /// The outer result, from every child (all done and kept): take(i) for
+  /// each child i, once.
   virtual R collect() = 0;
-  std::vector<FutureCore*> cores_;  // the children, in argument order (owned by the derived state)
+  /// Child `index`, done, with the state's reference to it, which the
+  /// caller takes over (one pass over the children instead of two).
+  FutureCore* take(std::size_t index) noexcept {
+    kept_[index] = false;
+    return cores_[index];
+  }
+  /// The children, in argument order, set by the derived state; null for
+  /// one that went away pending. Not owned until kept_.
+  std::vector<FutureCore*> cores_;
 
  private:
+  /// A child's callback destroyed unrun: the child goes away pending.
+  void child_gone(std::size_t index) noexcept {
+    if (!kept_[index]) cores_[index] = nullptr;
+  }
+
   class Watch {  // a child's done callback; holds a reference to the state
    public:
-    explicit Watch(GatherState* state) noexcept : state_(state) {}
-    Watch(Watch&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+    Watch(GatherState* state, std::size_t index) noexcept : state_(state), index_(index) {}
+    Watch(Watch&& other) noexcept
+        : state_(std::exchange(other.state_, nullptr)), index_(other.index_) {}
     Watch& operator=(Watch&&) = delete;
     ~Watch() {
-      if (state_ != nullptr) state_->release();
+      if (state_ != nullptr) {
+        state_->child_gone(index_);
+        state_->release();
+      }
     }
-    void operator()(FutureCore& child) const { state_->child_done(child); }
+    void operator()(FutureCore& child) const { state_->child_done(index_, child); }
 
    private:
     GatherState* state_;
+    std::size_t index_;
   };
 
+  std::vector<bool> kept_;  // child i is done and referenced by the state
   std::size_t refs_ = 0;
   std::size_t finished_ = 0;
   bool settled_;
@@ -245,11 +292,9 @@ class VectorGather final
           std::vector<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>>> {
  public:
   using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
-  VectorGather(Loop& loop, std::vector<Future<T>> children)
-      : GatherState<std::vector<Item>>(loop, children.size(), Settled),
-        children_(std::move(children)) {
-    this->cores_.reserve(children_.size());
-    for (Future<T>& child : children_) {
+  VectorGather(Loop& loop, const std::vector<Future<T>>& children)
+      : GatherState<std::vector<Item>>(loop, children.size(), Settled) {
+    for (const Future<T>& child : children) {
       if (&child.get_loop() != &loop) {
         throw std::invalid_argument("eddy::gather: the futures belong to different loops");
       }
@@ -260,17 +305,16 @@ class VectorGather final
  private:
   std::vector<Item> collect() override {
     std::vector<Item> results;
-    results.reserve(children_.size());
-    for (Future<T>& child : children_) {
+    results.reserve(this->cores_.size());
+    for (std::size_t i = 0; i < this->cores_.size(); ++i) {
       if constexpr (Settled) {
-        results.push_back(outcome_of(child));
+        results.push_back(outcome_of<T>(this->take(i)));
       } else {
-        results.push_back(slot_of(child));
+        results.push_back(slot_of<T>(this->take(i)));
       }
     }
     return results;
   }
-  std::vector<Future<T>> children_;
 };
 
 /// gather over arguments: Future<std::tuple<...>>.
@@ -280,38 +324,32 @@ class TupleGather final
           std::tuple<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>...>> {
  public:
   using Result = std::tuple<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>...>;
-  TupleGather(Loop& loop, Future<T>... children)
-      : GatherState<Result>(loop, sizeof...(T), Settled), children_(std::move(children)...) {
-    std::apply(
-        [&](Future<T>&... child) {
-          ((&child.get_loop() == &loop
-                ? void()
-                : throw std::invalid_argument(
-                      "eddy::gather: the futures belong to different loops")),
-           ...);
-          (this->cores_.push_back(FutureAccess::shared(child)), ...);
-        },
-        children_);
+  TupleGather(Loop& loop, const Future<T>&... children)
+      : GatherState<Result>(loop, sizeof...(T), Settled) {
+    ((&children.get_loop() == &loop
+          ? void()
+          : throw std::invalid_argument("eddy::gather: the futures belong to different loops")),
+     ...);
+    (this->cores_.push_back(FutureAccess::shared(children)), ...);
   }
 
  private:
   Result collect() override {
-    return std::apply(
-        [](Future<T>&... child) {
-          if constexpr (Settled) {
-            return Result(outcome_of(child)...);
-          } else {
-            return Result(slot_of(child)...);
-          }
-        },
-        children_);
+    return [this]<std::size_t... I>(std::index_sequence<I...>) {
+      if constexpr (Settled) {
+        return Result(outcome_of<T>(this->take(I))...);
+      } else {
+        return Result(slot_of<T>(this->take(I))...);
+      }
+    }
+    (std::index_sequence_for<T...>{});
   }
-  std::tuple<Future<T>...> children_;
 };
 
-template <class State, class... A>
-auto start_gather(Loop& loop, A&&... args) {
-  auto* state = new State(loop, std::forward<A>(args)...);
+/// Builds a gather's state; `children` (the futures) stay alive meanwhile.
+template <class State, class... C>
+auto start_gather(Loop& loop, const C&... children) {
+  auto* state = new State(loop, children...);
   state->add_ref();  // held while we set up
   auto outer = state->outer;
   try {
@@ -326,11 +364,12 @@ auto start_gather(Loop& loop, A&&... args) {
 
 template <bool Settled, class... A>
 auto gather_args(A&&... args) {
-  auto futures = std::make_tuple(ensure_future(std::forward<A>(args))...);
+  // Braced: the tasks are scheduled in argument order (as asyncio does).
+  std::tuple<Future<ResultOf<A>>...> futures{ensure_future(std::forward<A>(args))...};
   Loop& loop = std::get<0>(futures).get_loop();
   return std::apply(
-      [&](auto&... f) {
-        return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, std::move(f)...);
+      [&](const auto&... f) {
+        return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, f...);
       },
       futures);
 }
@@ -345,10 +384,10 @@ auto gather_range(std::vector<Future<T>> futures) {
     done.set_result({});
     return done;
   }
-  for (Future<T>& f : futures)
-    ensure_future(f);  // rejects empty handles
+  for (const Future<T>& f : futures)
+    check_not_empty(f);
   Loop& loop = futures.front().get_loop();
-  return start_gather<State>(loop, std::move(futures));
+  return start_gather<State>(loop, futures);
 }
 
 template <class T>

@@ -340,7 +340,7 @@ class FutureAwaiter {
     if (task_ != nullptr) task_->resumed(future_.cancelled());
     if constexpr (std::is_void_v<T>) {
       future_.result();
-    } else if constexpr (std::is_copy_constructible_v<T>) {
+    } else if constexpr (kCopyableResult<T>) {
       return T(future_.result());
     } else {
       return T(std::move(future_.result()));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -28,9 +29,11 @@ struct WaitResult {
 
 namespace detail {
 
-// The wait's bookkeeping lives in the awaiting coroutine's frame; the guard
+// The wait's bookkeeping, owned by the wait's coroutine frame; its destructor
 // takes every callback and the timer back before the frame goes, whatever
-// way it leaves (result, cancel, loop close).
+// way it leaves (result, cancel, loop close). The callbacks hold it weakly:
+// one already queued when the frame goes cannot be taken back, and finds
+// the state gone.
 template <class T>
 struct WaitState {
   WaitState(Loop& loop, std::vector<Future<T>>& watched, ReturnWhen condition)
@@ -81,17 +84,23 @@ Task<WaitResult<T>> wait(std::vector<Future<T>> futures,
                          ReturnWhen when = ReturnWhen::all_completed,
                          std::optional<double> timeout = std::nullopt) {
   if (futures.empty()) throw std::invalid_argument("eddy::wait: the set of futures is empty");
-  for (Future<T>& f : futures)
-    detail::ensure_future(f);  // rejects empty handles
+  for (const Future<T>& f : futures)
+    detail::check_not_empty(f);
   Loop& loop = futures.front().get_loop();
-  detail::WaitState<T> state(loop, futures, when);
-  if (timeout) state.timer = loop.call_later(*timeout, [&state] { state.release(); });
-  state.ids.reserve(futures.size());
-  for (Future<T>& f : futures) {
-    state.ids.push_back(
-        f.add_done_callback([&state](Future<T>& done) { state.on_completion(done); }));
+  auto state = std::make_shared<detail::WaitState<T>>(loop, futures, when);
+  std::weak_ptr<detail::WaitState<T>> weak = state;
+  if (timeout) {
+    state->timer = loop.call_later(*timeout, [weak] {
+      if (auto alive = weak.lock()) alive->release();
+    });
   }
-  co_await state.waiter;
+  state->ids.reserve(futures.size());
+  for (Future<T>& f : futures) {
+    state->ids.push_back(f.add_done_callback([weak](Future<T>& done) {
+      if (auto alive = weak.lock()) alive->on_completion(done);
+    }));
+  }
+  co_await state->waiter;
   WaitResult<T> result;
   for (Future<T>& f : futures)
     (f.done() ? result.done : result.pending).push_back(f);

@@ -1,0 +1,580 @@
+// Tests for eddy::gather and eddy::gather_settled (eddy/gather.hpp): result
+// order and shapes, futures and tasks as children, the first failure, the
+// settled form, cancellation both ways, bad arguments, and lifetimes at loop
+// close. Mirrors asyncio.gather's observable rules. Time runs on the
+// fixture's VirtualClock.
+#include <gtest/gtest.h>
+
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <eddy/future.hpp>
+#include <eddy/gather.hpp>
+#include <eddy/sleep.hpp>
+#include <eddy/task.hpp>
+
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using eddy::testing::Counted;
+using eddy::testing::LoopTest;
+using eddy::testing::what_of;
+
+class GatherTest : public LoopTest {
+ protected:
+  void capture_reports() {
+    loop.set_exception_handler(
+        [this](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+  }
+  /// Runs the loop for `seconds` of virtual time.
+  void run_for(double seconds) { loop.run_until_complete(loop.create_task(pause(seconds))); }
+  static Task<> pause(double seconds) { co_await sleep(seconds); }
+
+  std::vector<std::string> reports;
+};
+
+Task<int> after_sleep(double delay, int v) {
+  co_await sleep(delay);
+  co_return v;
+}
+
+Task<int> throws_after(double delay, std::string what) {
+  co_await sleep(delay);
+  throw std::runtime_error(what);
+}
+
+Task<> nothing_after(double delay) {
+  co_await sleep(delay);
+}
+
+Task<std::unique_ptr<int>> pointer_after(double delay, int v) {
+  co_await sleep(delay);
+  co_return std::make_unique<int>(v);
+}
+
+/// The message of the CancelledError in `error`.
+std::string cancel_message(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError& e) {
+    return e.message();
+  } catch (...) {
+    return "<not a CancelledError>";
+  }
+}
+
+// ------------------------------------------------------------ results
+
+TEST_F(GatherTest, VariadicGatherGivesATupleInArgumentOrderWhateverTheCompletionOrder) {
+  std::vector<int> finished;
+  auto child = [&](double delay, int v) -> Task<int> {
+    co_await sleep(delay);
+    finished.push_back(v);
+    co_return v;
+  };
+  auto word = [](double delay) -> Task<std::string> {
+    co_await sleep(delay);
+    co_return "two";
+  };
+  auto body = [&]() -> Task<std::tuple<int, std::string, int>> {
+    co_return co_await gather(child(3, 1), word(1), child(2, 3));
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), std::make_tuple(1, std::string("two"), 3));
+  EXPECT_EQ(finished, (std::vector<int>{3, 1}));
+  EXPECT_DOUBLE_EQ(loop.time(), 3.0);
+}
+
+TEST_F(GatherTest, AVoidChildStandsAsMonostateInTheTuple) {
+  auto nothing = []() -> Task<> { co_await sleep(1); };
+  auto body = [&]() -> Task<int> {
+    auto gathered = gather(nothing(), after_sleep(2, 7));
+    static_assert(std::is_same_v<decltype(gathered), Future<std::tuple<std::monostate, int>>>);
+    auto [unit, v] = co_await gathered;
+    EXPECT_EQ(unit, std::monostate{});
+    co_return v;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 7);
+}
+
+TEST_F(GatherTest, TaskArgumentsAreScheduledInArgumentOrder) {
+  std::vector<std::string> started;
+  auto record = [&](std::string name) -> Task<int> {
+    started.push_back(name);
+    co_return 0;
+  };
+  auto body = [&]() -> Task<> { co_await gather(record("a"), record("b"), record("c")); };
+  loop.run_until_complete(body());
+  EXPECT_EQ(started, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_F(GatherTest, FuturesAndTasksMixAndATaskIsScheduledAtOnce) {
+  auto set_then_return = [](Future<int> target) -> Task<int> {
+    target.set_result(1);  // the plain future is completed by the task itself
+    co_return 2;
+  };
+  auto body = [&]() -> Task<std::tuple<int, int>> {
+    Future<int> plain = loop.create_future<int>();
+    std::size_t before = all_tasks(loop).size();
+    auto gathered = gather(plain, set_then_return(plain));
+    EXPECT_EQ(all_tasks(loop).size(), before + 1);  // scheduled by gather, not by the await
+    co_return co_await gathered;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), std::make_tuple(1, 2));
+}
+
+TEST_F(GatherTest, RangeGatherOverFuturesGivesAVectorInOrder) {
+  std::vector<Future<int>> futures;
+  for (int i = 0; i < 5; ++i) {
+    Future<int> f = loop.create_future<int>();
+    loop.call_later(5 - i, [f, i]() mutable { f.set_result(i * 10); });  // last one first
+    futures.push_back(f);
+  }
+  auto gathered = gather(futures);
+  static_assert(std::is_same_v<decltype(gathered), Future<std::vector<int>>>);
+  EXPECT_EQ(loop.run_until_complete(gathered), (std::vector<int>{0, 10, 20, 30, 40}));
+}
+
+TEST_F(GatherTest, RangeGatherOverTasksSchedulesThemAndGivesAVectorInOrder) {
+  auto body = [&]() -> Task<std::vector<int>> {
+    std::vector<Task<int>> tasks;
+    tasks.push_back(after_sleep(3, 1));
+    tasks.push_back(after_sleep(1, 2));
+    tasks.push_back(after_sleep(2, 3));
+    std::size_t before = all_tasks(loop).size();
+    auto gathered = gather(std::move(tasks));
+    EXPECT_EQ(all_tasks(loop).size(), before + 3);
+    co_return co_await gathered;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), (std::vector<int>{1, 2, 3}));
+  EXPECT_DOUBLE_EQ(loop.time(), 3.0);  // concurrently, not one after the other
+}
+
+TEST_F(GatherTest, AVoidRangeGivesAVectorOfMonostate) {
+  auto nothing = [](double delay) -> Task<> { co_await sleep(delay); };
+  auto body = [&]() -> Task<std::size_t> {
+    std::vector<Task<>> tasks;
+    tasks.push_back(nothing(2));
+    tasks.push_back(nothing(1));
+    std::vector<std::monostate> units = co_await gather(std::move(tasks));
+    co_return units.size();
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 2u);
+}
+
+TEST_F(GatherTest, MoveOnlyResultsAreMovedIntoTheGather) {
+  auto body = [&]() -> Task<int> {
+    auto [a, b] = co_await gather(pointer_after(2, 1), pointer_after(1, 2));
+    std::vector<Task<std::unique_ptr<int>>> tasks;
+    tasks.push_back(pointer_after(1, 3));
+    tasks.push_back(pointer_after(2, 4));
+    std::vector<std::unique_ptr<int>> ranged = co_await gather(std::move(tasks));
+    auto [settled] = co_await gather_settled(pointer_after(1, 5));
+    co_return *a * 10000 + *b * 1000 + *ranged[0] * 100 + *ranged[1] * 10 + *settled.value();
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 12345);
+}
+
+TEST_F(GatherTest, ChildrenOfACopyableTypeStillHoldTheirResultsAfterTheGather) {
+  Future<std::string> a = loop.create_future<std::string>();
+  a.set_result("kept");
+  auto [copy] = loop.run_until_complete(gather(a));
+  EXPECT_EQ(copy, "kept");
+  EXPECT_EQ(a.result(), "kept");
+}
+
+TEST_F(GatherTest, AFutureGivenTwiceGivesItsResultInBothPlaces) {
+  Future<int> a = loop.create_future<int>();
+  loop.call_later(1, [a]() mutable { a.set_result(4); });
+  EXPECT_EQ(loop.run_until_complete(gather(a, a)), std::make_tuple(4, 4));
+  EXPECT_EQ(loop.run_until_complete(gather(std::vector{a, a, a})), (std::vector<int>{4, 4, 4}));
+}
+
+TEST_F(GatherTest, AGatherOfDoneFuturesCompletesOnALaterIterationNotInline) {
+  Future<int> a = loop.create_future<int>();
+  a.set_result(1);
+  auto gathered = gather(a);
+  EXPECT_FALSE(gathered.done());  // done callbacks go through call_soon
+  EXPECT_EQ(loop.run_until_complete(gathered), std::make_tuple(1));
+}
+
+// ------------------------------------------------------------ failures
+
+TEST_F(GatherTest, TheFirstChildExceptionFailsTheGatherWhileTheOthersKeepRunning) {
+  capture_reports();
+  Future<int> slow;
+  auto body = [&]() -> Task<std::string> {
+    slow = create_task(after_sleep(3, 3));
+    auto gathered = gather(throws_after(2, "second"), throws_after(1, "first"), slow);
+    std::string caught;
+    try {
+      co_await gathered;
+    } catch (const std::runtime_error& e) {
+      caught = e.what();
+    }
+    EXPECT_DOUBLE_EQ(loop.time(), 1.0);
+    EXPECT_FALSE(slow.done());  // not cancelled: it keeps running
+    co_return caught;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), "first");
+  run_for(5);
+  EXPECT_EQ(slow.result(), 3);
+  slow = {};
+  // The second failure came after the gather was decided: it is not reported.
+  EXPECT_TRUE(reports.empty()) << reports.front();
+}
+
+TEST_F(GatherTest, TheFirstFailureOfARangeGatherFailsIt) {
+  std::vector<Future<int>> futures;
+  for (int i = 0; i < 3; ++i)
+    futures.push_back(loop.create_future<int>());
+  auto gathered = gather(futures);
+  loop.call_later(1, [&] { futures[2].set_exception(std::invalid_argument("bad")); });
+  loop.call_later(2, [&] { futures[0].set_result(0); });
+  EXPECT_THROW(loop.run_until_complete(gathered), std::invalid_argument);
+  EXPECT_FALSE(futures[1].done());
+  EXPECT_FALSE(futures[0].done());
+  futures[1].set_result(1);
+}
+
+TEST_F(GatherTest, TheGathersOwnFailureIsReportedIfNobodyRetrievesIt) {
+  capture_reports();
+  {
+    Future<int> a = loop.create_future<int>();
+    auto gathered = gather(a);
+    a.set_exception(std::runtime_error("lost"));
+    run_for(1);
+    EXPECT_TRUE(gathered.done());
+  }
+  ASSERT_EQ(reports.size(), 1u);  // the gather's future; the child's was retrieved
+  EXPECT_EQ(reports[0], "Future exception was never retrieved");
+}
+
+// ------------------------------------------------------------ gather_settled
+
+TEST_F(GatherTest, SettledGatherGivesAnOutcomePerChildAndNeverFailsBecauseOfOne) {
+  capture_reports();
+  Future<int> cancelled = loop.create_future<int>();
+  loop.call_later(1, [cancelled]() mutable { cancelled.cancel("by hand"); });
+  auto body = [&]() -> Task<> {
+    auto [value, error, gone] =
+        co_await gather_settled(after_sleep(3, 7), throws_after(2, "failed"), cancelled);
+    EXPECT_TRUE(value.has_value());
+    EXPECT_FALSE(value.cancelled());
+    EXPECT_EQ(value.value(), 7);
+    EXPECT_EQ(value.error(), nullptr);
+
+    EXPECT_FALSE(error.has_value());
+    EXPECT_FALSE(error.cancelled());
+    EXPECT_EQ(what_of(error.error()), "failed");
+    EXPECT_THROW(error.value(), std::runtime_error);
+
+    EXPECT_FALSE(gone.has_value());
+    EXPECT_TRUE(gone.cancelled());
+    EXPECT_EQ(cancel_message(gone.error()), "by hand");
+    EXPECT_THROW(gone.value(), CancelledError);
+    EXPECT_DOUBLE_EQ(loop.time(), 3.0);  // waited for every child
+  };
+  loop.run_until_complete(body());
+  EXPECT_TRUE(reports.empty()) << reports.front();
+}
+
+TEST_F(GatherTest, SettledRangeGatherGivesOutcomesInOrder) {
+  capture_reports();
+  auto body = [&]() -> Task<> {
+    std::vector<Task<int>> tasks;
+    tasks.push_back(throws_after(1, "one"));
+    tasks.push_back(after_sleep(2, 2));
+    tasks.push_back(throws_after(3, "three"));
+    std::vector<Outcome<int>> outcomes = co_await gather_settled(std::move(tasks));
+    EXPECT_EQ(outcomes.size(), 3u);
+    EXPECT_EQ(what_of(outcomes[0].error()), "one");
+    EXPECT_EQ(outcomes[1].value(), 2);
+    EXPECT_EQ(what_of(outcomes[2].error()), "three");
+  };
+  loop.run_until_complete(body());
+  EXPECT_TRUE(reports.empty()) << reports.front();
+}
+
+TEST_F(GatherTest, SettledGatherOfVoidChildrenHoldsMonostateOutcomes) {
+  auto fails = []() -> Task<> {
+    co_await sleep(1);
+    throw std::logic_error("void failed");
+  };
+  auto body = [&]() -> Task<> {
+    auto [ok, bad] = co_await gather_settled(nothing_after(1), fails());
+    EXPECT_TRUE(ok.has_value());
+    EXPECT_EQ(ok.value(), std::monostate{});
+    EXPECT_EQ(what_of(bad.error()), "void failed");
+  };
+  loop.run_until_complete(body());
+}
+
+// ------------------------------------------------------------ cancellation
+
+TEST_F(GatherTest, CancellingTheGatherCancelsEveryChildNotDoneAndEndsItCancelled) {
+  Future<int> done_child = loop.create_future<int>();
+  done_child.set_result(1);
+  Future<int> a, b;
+  Future<std::tuple<int, int, int>> gathered;
+  auto body = [&]() -> Task<std::string> {
+    a = create_task(after_sleep(5, 2));
+    b = create_task(after_sleep(10, 3));
+    gathered = gather(done_child, a, b);
+    co_await sleep(1);
+    EXPECT_TRUE(gathered.cancel("stop"));
+    EXPECT_FALSE(gathered.done());  // it ends once the children say so
+    try {
+      co_await gathered;
+    } catch (const CancelledError& e) {
+      co_return e.message();
+    }
+    co_return "not cancelled";
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), "stop");
+  EXPECT_TRUE(gathered.cancelled());
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(b.cancelled());
+  EXPECT_EQ(done_child.result(), 1);
+  EXPECT_DOUBLE_EQ(loop.time(), 1.0);
+  EXPECT_FALSE(gathered.cancel());  // done: nothing to cancel
+}
+
+TEST_F(GatherTest, CancellingTheTaskThatAwaitsTheGatherCancelsTheChildren) {
+  Future<int> a, b;
+  auto body = [&]() -> Task<int> {
+    a = create_task(after_sleep(5, 2));
+    b = create_task(after_sleep(10, 3));
+    auto [x, y] = co_await gather(a, b);
+    co_return x + y;
+  };
+  Future<int> waiting = loop.create_task(body());
+  loop.call_later(1, [&] { waiting.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(waiting), CancelledError);
+  EXPECT_TRUE(waiting.cancelled());
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(b.cancelled());
+}
+
+TEST_F(GatherTest, CancellingARangeGatherCancelsItsChildren) {
+  std::vector<Future<int>> futures;
+  for (int i = 0; i < 3; ++i)
+    futures.push_back(loop.create_future<int>());
+  futures[1].set_result(1);
+  auto gathered = gather(futures);
+  EXPECT_TRUE(gathered.cancel());
+  EXPECT_THROW(loop.run_until_complete(gathered), CancelledError);
+  EXPECT_TRUE(futures[0].cancelled());
+  EXPECT_FALSE(futures[1].cancelled());
+  EXPECT_TRUE(futures[2].cancelled());
+}
+
+TEST_F(GatherTest, AGatherWhoseChildIgnoresTheCancelStillEndsCancelled) {
+  auto stubborn = []() -> Task<int> {
+    try {
+      co_await sleep(10);
+    } catch (const CancelledError&) {
+    }
+    co_return 7;
+  };
+  Future<int> child, settled_child;
+  Future<std::tuple<int>> gathered;
+  Future<std::tuple<Outcome<int>>> settled;
+  auto body = [&]() -> Task<> {
+    child = create_task(stubborn());
+    settled_child = create_task(stubborn());
+    gathered = gather(child);
+    settled = gather_settled(settled_child);
+    co_await sleep(1);
+    EXPECT_TRUE(gathered.cancel());
+    EXPECT_TRUE(settled.cancel());
+    co_await sleep(1);
+  };
+  loop.run_until_complete(body());
+  EXPECT_EQ(child.result(), 7);  // they answered the cancel with a result...
+  EXPECT_EQ(settled_child.result(), 7);
+  EXPECT_TRUE(gathered.cancelled());  // ... but a cancelled gather ends cancelled
+  EXPECT_TRUE(settled.cancelled());
+}
+
+TEST_F(GatherTest, CancellingASettledGatherEndsItCancelledToo) {
+  Future<int> a;
+  Future<std::tuple<Outcome<int>, Outcome<int>>> settled;
+  auto body = [&]() -> Task<> {
+    a = create_task(after_sleep(5, 1));
+    settled = gather_settled(a, after_sleep(0.5, 2));
+    co_await sleep(1);
+    EXPECT_TRUE(settled.cancel());
+    co_await sleep(1);
+  };
+  loop.run_until_complete(body());
+  EXPECT_TRUE(settled.cancelled());
+  EXPECT_TRUE(a.cancelled());
+}
+
+TEST_F(GatherTest, ACancelledSettledGatherDoesNotReportAChildFailureItSaw) {
+  capture_reports();
+  Future<std::tuple<Outcome<int>, Outcome<int>>> settled;
+  auto body = [&]() -> Task<> {
+    settled = gather_settled(throws_after(1, "seen"), after_sleep(5, 2));
+    co_await sleep(2);  // the first child failed; the gather holds its exception
+    EXPECT_TRUE(settled.cancel());
+    co_await sleep(1);
+  };
+  loop.run_until_complete(body());
+  EXPECT_TRUE(settled.cancelled());
+  settled = {};
+  EXPECT_TRUE(reports.empty()) << reports.front();
+}
+
+TEST_F(GatherTest, CancellingAGatherWhoseChildrenAreAllDoneReturnsFalse) {
+  Future<int> a = loop.create_future<int>();
+  a.set_result(1);
+  auto gathered = gather(a);
+  EXPECT_FALSE(gathered.cancel());  // the child is done; its callback is on its way
+  EXPECT_EQ(loop.run_until_complete(gathered), std::make_tuple(1));
+}
+
+TEST_F(GatherTest, AChildCancelledOnItsOwnMakesTheGatherRaiseCancelledError) {
+  Future<int> own = loop.create_future<int>();
+  Future<int> other;
+  loop.call_later(1, [&] { own.cancel("on its own"); });
+  auto body = [&]() -> Task<std::string> {
+    other = create_task(after_sleep(5, 2));
+    try {
+      co_await gather(own, other);
+    } catch (const CancelledError& e) {
+      EXPECT_DOUBLE_EQ(loop.time(), 1.0);
+      EXPECT_FALSE(other.done());  // the others keep running
+      co_return e.message();
+    }
+    co_return "no CancelledError";
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), "on its own");
+  EXPECT_EQ(loop.run_until_complete(other), 2);
+}
+
+TEST_F(GatherTest, AChildCancelledOnItsOwnEndsTheGathersFutureCancelled) {
+  std::vector<Future<int>> futures{loop.create_future<int>(), loop.create_future<int>()};
+  auto gathered = gather(futures);
+  futures[0].cancel();
+  EXPECT_THROW(loop.run_until_complete(gathered), CancelledError);
+  EXPECT_TRUE(gathered.cancelled());
+  EXPECT_FALSE(futures[1].done());
+  futures[1].set_result(0);
+}
+
+// ------------------------------------------------------------ edges and misuse
+
+TEST_F(GatherTest, AnEmptyRangeIsDoneAtOnceWithAnEmptyVector) {
+  auto body = [&]() -> Task<> {
+    auto of_futures = gather(std::vector<Future<int>>{});
+    EXPECT_TRUE(of_futures.done());
+    EXPECT_TRUE(of_futures.result().empty());
+    auto of_tasks = gather(std::vector<Task<int>>{});
+    EXPECT_TRUE(of_tasks.done());
+    EXPECT_TRUE(of_tasks.result().empty());
+    auto settled = gather_settled(std::vector<Future<int>>{});
+    EXPECT_TRUE(settled.done());
+    EXPECT_TRUE(settled.result().empty());
+    co_return;
+  };
+  loop.run_until_complete(body());
+}
+
+TEST_F(GatherTest, AnEmptyRangeOutsideARunningLoopThrowsNoRunningLoopError) {
+  EXPECT_THROW(gather(std::vector<Future<int>>{}), NoRunningLoopError);
+}
+
+TEST_F(GatherTest, FuturesOfDifferentLoopsAreRejectedWithInvalidArgument) {
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  {
+    Future<int> here = loop.create_future<int>();
+    Future<int> there = other.create_future<int>();
+    EXPECT_THROW(gather(here, there), std::invalid_argument);
+    EXPECT_THROW(gather(std::vector{here, there}), std::invalid_argument);
+    EXPECT_THROW(gather_settled(std::vector{there, here}), std::invalid_argument);
+    here.set_result(1);  // still usable: the gather took nothing
+    EXPECT_EQ(loop.run_until_complete(gather(here)), std::make_tuple(1));
+  }
+  other.close();
+}
+
+TEST_F(GatherTest, AnEmptyFutureHandleIsRejectedWithInvalidStateError) {
+  Future<int> empty;
+  Future<int> fine = loop.create_future<int>();
+  EXPECT_THROW(gather(fine, empty), InvalidStateError);
+  EXPECT_THROW(gather(std::vector{fine, empty}), InvalidStateError);
+}
+
+TEST_F(GatherTest, SetResultOnTheGathersFutureThrowsRuntimeError) {
+  Future<int> a = loop.create_future<int>();
+  auto gathered = gather(a);
+  EXPECT_THROW(gathered.set_result(std::make_tuple(1)), RuntimeError);
+  EXPECT_THROW(gathered.set_exception(std::runtime_error("no")), RuntimeError);
+  auto ranged = gather(std::vector{a});
+  EXPECT_THROW(ranged.set_result({}), RuntimeError);
+  EXPECT_FALSE(gathered.done());
+  a.set_result(2);
+  EXPECT_EQ(loop.run_until_complete(gathered), std::make_tuple(2));
+  EXPECT_EQ(loop.run_until_complete(ranged), (std::vector<int>{2}));
+}
+
+// ------------------------------------------------------------ lifetimes
+
+TEST_F(GatherTest, ClosingTheLoopWithAGatherOfTasksPendingLosesNothing) {
+  auto hold = [](Counted, double delay) -> Task<int> {
+    co_await sleep(delay);
+    co_return 1;
+  };
+  Future<std::tuple<int, int>> gathered;
+  auto body = [&]() -> Task<> {
+    gathered = gather(hold(Counted{}, 10), hold(Counted{}, 20));
+    co_await gathered;
+  };
+  Future<void> waiting = loop.create_task(body());
+  run_for(1);
+  EXPECT_EQ(Counted::alive(), 2);
+  loop.close();
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(waiting.cancelled());
+  EXPECT_TRUE(gathered.cancelled());
+}
+
+TEST_F(GatherTest, ClosingTheLoopWithAChildsCallbackNotRunYetLosesNothing) {
+  auto value = [](Counted) -> Task<int> { co_return 1; };
+  Future<std::tuple<int, int>> gathered;
+  auto body = [&]() -> Task<> {
+    gathered = gather(value(Counted{}), after_sleep(10, 2));
+    co_await sleep(0);  // the first child ends here; its done callback is queued
+    loop.stop();
+  };
+  loop.create_task(body());
+  loop.run_forever();
+  loop.close();  // the queued callback is destroyed unrun
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(gathered.cancelled());
+}
+
+TEST_F(GatherTest, ClosingTheLoopWithAGatherOfPendingFuturesLosesNothing) {
+  Future<std::vector<int>> gathered;
+  {
+    std::vector<Future<int>> futures{loop.create_future<int>(), loop.create_future<int>()};
+    futures[0].set_result(1);
+    gathered = gather(futures);
+    run_for(1);
+    loop.close();
+  }  // nobody can complete the second future any more
+  EXPECT_TRUE(gathered.cancelled());
+}
+
+}  // namespace
+}  // namespace eddy
