@@ -8,6 +8,7 @@
 #include "eddy/future.hpp"
 #include "eddy/gather.hpp"
 #include "eddy/handle.hpp"
+#include "eddy/locks.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/run.hpp"
 #include "eddy/run_coroutine_threadsafe.hpp"
