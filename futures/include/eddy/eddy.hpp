@@ -11,6 +11,7 @@
 #include "eddy/future.hpp"
 #include "eddy/gather.hpp"
 #include "eddy/handle.hpp"
+#include "eddy/locks.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/loop_thread.hpp"
 #include "eddy/queue.hpp"

@@ -125,6 +125,14 @@ class CancelledError {
   const void* origin_ = nullptr;
 };
 
+/// A Barrier was aborted, or reset while the task waited in it.
+/// Mirrors: asyncio.BrokenBarrierError (a RuntimeError in Python; here an
+/// Error, not eddy::RuntimeError, which means misuse of the API).
+class BrokenBarrierError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// One or more children of a TaskGroup failed (or its body did): carries
 /// every failure, in the order they happened, the body's last. Mirrors the
 /// BaseExceptionGroup that asyncio.TaskGroup raises.
