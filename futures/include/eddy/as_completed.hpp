@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "eddy/detail/waiters.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/future.hpp"
 #include "eddy/gather.hpp"
@@ -33,18 +34,8 @@ struct AsCompletedState {
     arrived.push_back(std::move(f));
     wake_next();
   }
-  // Wakes the oldest waiter that still waits; a cancelled waiter never
-  // swallows an arrival (it stays for the next next()).
-  void wake_next() {
-    while (!waiters.empty()) {
-      Future<void> w = std::move(waiters.front());
-      waiters.pop_front();
-      if (!w.done()) {
-        w.set_result();
-        break;
-      }
-    }
-  }
+  // A cancelled waiter never swallows an arrival (it stays for the next next()).
+  void wake_next() { detail::wake_next(waiters); }
   void on_timeout() {
     for (std::size_t i = 0; i < pending.size(); ++i) {
       if (!pending[i].done()) {
@@ -80,13 +71,7 @@ Task<T> next_completed(std::shared_ptr<AsCompletedState<T>> state) {
   std::optional<Future<T>> f = std::move(state->arrived.front());
   state->arrived.pop_front();
   if (!f) throw TimeoutError("eddy::as_completed: the timeout passed");
-  if constexpr (std::is_void_v<T>) {
-    f->result();
-  } else if constexpr (kCopyableResult<T>) {
-    co_return f->result();
-  } else {
-    co_return std::move(f->result());
-  }
+  co_return take_result(*f);
 }
 
 }  // namespace detail

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "eddy/concurrent_future.hpp"
+#include "eddy/detail/waiters.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/future.hpp"
 #include "eddy/loop_thread.hpp"
@@ -159,12 +160,7 @@ class AsyncPool {
     if (error) {
       bool handed = gate.done() && !gate.cancelled();
       gate.cancel();
-      for (auto it = gates_.begin(); it != gates_.end(); ++it) {
-        if (detail::FutureAccess::shared(*it) == detail::FutureAccess::shared(gate)) {
-          gates_.erase(it);
-          break;
-        }
-      }
+      detail::forget(gates_, gate);
       if (handed) release_slot();  // pass the slot on
       std::rethrow_exception(error);
     }

@@ -550,6 +550,21 @@ Future<T> make_future(Loop& loop, SourceLocation where = SourceLocation::current
                    typename Future<T>::Adopt{});
 }
 
+namespace detail {
+/// The result of a done future as a value: a copy, or moved out of the
+/// state when T cannot be copied; its exception rethrown.
+template <class T>
+T take_result(Future<T>& future) {
+  if constexpr (std::is_void_v<T>) {
+    future.result();
+  } else if constexpr (kCopyableResult<T>) {
+    return future.result();
+  } else {
+    return std::move(future.result());
+  }
+}
+}  // namespace detail
+
 template <class T>
 auto Loop::create_future(SourceLocation where) {
   return make_future<T>(*this, where);
@@ -580,13 +595,7 @@ T Loop::run_until_complete(Future<T> future) {
           "eddy::Loop::run_until_complete: the loop stopped before the future completed");
     }
   }
-  if constexpr (std::is_void_v<T>) {
-    future.result();
-  } else if constexpr (detail::kCopyableResult<T>) {
-    return future.result();
-  } else {
-    return std::move(future.result());
-  }
+  return detail::take_result(future);
 }
 
 }  // namespace eddy

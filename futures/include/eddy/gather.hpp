@@ -124,10 +124,8 @@ GatherSlot<T> slot_of(FutureCore* core) {
   Future<T> child = adopt_child<T>(core);
   if constexpr (std::is_void_v<T>) {
     return std::monostate{};
-  } else if constexpr (kCopyableResult<T>) {
-    return child.result();
   } else {
-    return std::move(child.result());
+    return take_result(child);
   }
 }
 /// The outcome of a done child; takes over the caller's reference to it.

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "eddy/detail/waiters.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/future.hpp"
 #include "eddy/loop.hpp"
@@ -77,29 +78,6 @@ class PriorityStore {
   std::vector<T> items_;
   Compare compare_;
 };
-
-/// Wakes the oldest waiter that still waits (a cancelled one is skipped, so
-/// it never swallows the wake-up).
-inline void wake_next(std::deque<Future<void>>& waiters) {
-  while (!waiters.empty()) {
-    Future<void> waiter = std::move(waiters.front());
-    waiters.pop_front();
-    if (!waiter.done()) {
-      waiter.set_result();
-      return;
-    }
-  }
-}
-inline void wake_all(std::deque<Future<void>>& waiters) {
-  while (!waiters.empty())
-    wake_next(waiters);
-}
-inline void forget(std::deque<Future<void>>& waiters, const Future<void>& waiter) {
-  auto it = std::find_if(waiters.begin(), waiters.end(), [&](const Future<void>& w) {
-    return FutureAccess::shared(w) == FutureAccess::shared(waiter);
-  });
-  if (it != waiters.end()) waiters.erase(it);
-}
 
 }  // namespace detail
 

@@ -338,13 +338,7 @@ class FutureAwaiter {
   }
   decltype(auto) await_resume() {
     if (task_ != nullptr) task_->resumed(future_.cancelled());
-    if constexpr (std::is_void_v<T>) {
-      future_.result();
-    } else if constexpr (kCopyableResult<T>) {
-      return T(future_.result());
-    } else {
-      return T(std::move(future_.result()));
-    }
+    return take_result(future_);
   }
 
  private:

@@ -44,17 +44,6 @@ Task<T> await_future(Future<T> future) {
   co_return co_await std::move(future);
 }
 
-template <class T>
-T take_result(Future<T>& future) {
-  if constexpr (std::is_void_v<T>) {
-    future.result();
-  } else if constexpr (std::is_copy_constructible_v<T>) {
-    return future.result();
-  } else {
-    return std::move(future.result());
-  }
-}
-
 }  // namespace detail
 
 /// Awaits `task` for at most `timeout` seconds. Mirrors: asyncio.wait_for.
