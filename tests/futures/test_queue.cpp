@@ -229,8 +229,8 @@ TEST_F(QueueTest, PutWaitsWhileTheQueueIsFull) {
 
 TEST_F(QueueTest, PutGetAndJoinDoNotSuspendWhenTheyNeedNot) {
   Queue<int> queue(1);
+  bool loop_iterated = false;  // outlives the coroutine: the callback runs after it
   auto body = [&]() -> Task<bool> {
-    bool loop_iterated = false;
     loop.call_soon([&] { loop_iterated = true; });
     co_await queue.put(1);            // not full
     int item = co_await queue.get();  // not empty
