@@ -65,8 +65,10 @@ void add_pair(const std::string& name, Run run) {
 }
 
 /// main() of a benchmark binary: parses --n=N (default `default_n`), lets
-/// `register_all` register the pairs, runs them.
-inline int bench_main(int argc, char** argv, std::int64_t default_n, void (*register_all)()) {
+/// `register_all` register the pairs, runs them (shown by `display` if given,
+/// else by Google Benchmark's default reporter).
+inline int bench_main(int argc, char** argv, std::int64_t default_n, void (*register_all)(),
+                      benchmark::BenchmarkReporter* display = nullptr) {
   g_n = default_n;
 
   // Our own flag first (Google Benchmark rejects flags it does not know).
@@ -89,7 +91,11 @@ inline int bench_main(int argc, char** argv, std::int64_t default_n, void (*regi
   register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  if (display != nullptr) {
+    benchmark::RunSpecifiedBenchmarks(display);
+  } else {
+    benchmark::RunSpecifiedBenchmarks();
+  }
   benchmark::Shutdown();
   return 0;
 }

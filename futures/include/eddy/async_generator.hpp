@@ -90,9 +90,14 @@ class [[nodiscard]] AsyncGenerator {
   /// True once the body has ended (returned or thrown).
   bool done() const noexcept { return !frame_ || frame_.done(); }
 
+  /// What next() and send() return. A sent value travels in the awaiter and
+  /// reaches the generator only when it is resumed with it: a send() that is
+  /// refused (the generator is running) or never awaited delivers nothing.
   class NextAwaiter {
    public:
     explicit NextAwaiter(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+    NextAwaiter(std::coroutine_handle<promise_type> frame, SentSlot sent)
+        : frame_(frame), sent_(std::move(sent)) {}
     bool await_ready() const {
       if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
       if (frame_.promise().continuation) {
@@ -101,8 +106,10 @@ class [[nodiscard]] AsyncGenerator {
       return frame_.done();
     }
     template <detail::EddyPromise P>
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> consumer) noexcept {
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> consumer) noexcept(
+        std::is_nothrow_move_constructible_v<SentSlot>) {
       promise_type& promise = frame_.promise();
+      promise.sent = std::move(sent_);  // nullopt for next(); first, as it may throw
       promise.task = consumer.promise().task;
       promise.continuation = consumer;
       promise.started = true;
@@ -119,6 +126,7 @@ class [[nodiscard]] AsyncGenerator {
 
    private:
     std::coroutine_handle<promise_type> frame_;
+    std::optional<SentSlot> sent_;
   };
 
   /// `co_await next()`: the next value, or nullopt once the body has ended.
@@ -134,8 +142,7 @@ class [[nodiscard]] AsyncGenerator {
       throw InvalidStateError(
           "eddy::AsyncGenerator::send: the generator has not started (call next() first)");
     }
-    if (!frame_.done()) frame_.promise().sent.emplace(std::move(value));
-    return NextAwaiter(frame_);
+    return NextAwaiter(frame_, std::move(value));
   }
 
  private:

@@ -196,12 +196,14 @@ class BasicQueue {
     if (--unfinished_ == 0) detail::wake_all(joiners_);
   }
   /// Waits until every item put has been marked with task_done(). Mirrors:
-  /// asyncio.Queue.join.
+  /// asyncio.Queue.join: once the count of unfinished items reaches zero,
+  /// every join() waiting returns, even if more items are put before it
+  /// resumes (asyncio waits on an Event that was set).
   Task<void> join() {
-    while (unfinished_ > 0) {
+    if (unfinished_ > 0) {
       Future<void> joiner = waiter_future();
       joiners_.push_back(joiner);
-      co_await joiner;
+      co_await joiner;  // woken only when the count reaches zero
     }
   }
 
