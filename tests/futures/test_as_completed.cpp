@@ -17,30 +17,16 @@
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
 
-#include "loop_test.hpp"
+#include "future_test.hpp"
 
 namespace eddy {
 namespace {
 
 using eddy::testing::Counted;
-using eddy::testing::LoopTest;
+using eddy::testing::FutureTest;
 using eddy::testing::what_of;
 
-class AsCompletedTest : public LoopTest {
- protected:
-  /// A future that gets `v` at virtual time `t`.
-  Future<int> value_at(double t, int v) {
-    Future<int> f = loop.create_future<int>();
-    loop.call_later(t, [f, v]() mutable { f.set_result(v); });
-    return f;
-  }
-  /// A future that fails with runtime_error(what) at virtual time `t`.
-  Future<int> failure_at(double t, std::string what) {
-    Future<int> f = loop.create_future<int>();
-    loop.call_later(t, [f, what]() mutable { f.set_exception(std::runtime_error(what)); });
-    return f;
-  }
-};
+using AsCompletedTest = FutureTest;
 
 Task<int> after_sleep(double delay, int v) {
   co_await sleep(delay);

@@ -23,34 +23,21 @@
 #include <eddy/task.hpp>
 #include <eddy/wait_for.hpp>
 
-#include "loop_test.hpp"
+#include "future_test.hpp"
 
 namespace eddy {
 namespace {
 
 using eddy::testing::Counted;
-using eddy::testing::LoopTest;
+using eddy::testing::FutureTest;
 using eddy::testing::what_of;
 
-class LocksTest : public LoopTest {
+class LocksTest : public FutureTest {
  protected:
   /// One pass of the loop: the callbacks ready now (each woken task steps once).
   void run_briefly(int passes = 1) {
     for (int i = 0; i < passes; ++i)
       loop.run_once();
-  }
-  /// loop.run_until_complete with a safety net: a broken test fails instead
-  /// of hanging, when the loop reaches a virtual-time timer far away.
-  template <class A>
-  auto run(A&& awaitable) {
-    struct Guard {
-      TimerHandle timer;
-      ~Guard() { timer.cancel(); }
-    } guard{loop.call_later(1e6, [this] {
-      ADD_FAILURE() << "the loop ran into the virtual time limit";
-      loop.stop();
-    })};
-    return loop.run_until_complete(std::forward<A>(awaitable));
   }
   /// A T that lives as long as the fixture: the loop closes (in TearDown)
   /// while it exists, as <eddy/locks.hpp> requires, even if a test fails

@@ -19,31 +19,16 @@
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
 
-#include "loop_test.hpp"
+#include "future_test.hpp"
 
 namespace eddy {
 namespace {
 
 using eddy::testing::Counted;
-using eddy::testing::LoopTest;
+using eddy::testing::FutureTest;
 
-/// A loop test whose run() is run_until_complete with a safety net: a test
-/// whose tasks would wait forever fails instead of hanging (the loop is
-/// stopped at a far virtual deadline, and run_until_complete throws).
-class QueueTest : public LoopTest {
+class QueueTest : public FutureTest {
  protected:
-  template <class T>
-  T run(Task<T> main) {
-    TimerHandle guard = loop.call_later(1e6, [this] {
-      ADD_FAILURE() << "the test's tasks still waited after 1e6 virtual seconds";
-      loop.stop();
-    });
-    struct CancelAtExit {
-      TimerHandle& timer;
-      ~CancelAtExit() { timer.cancel(); }
-    } cancel_at_exit{guard};
-    return loop.run_until_complete(std::move(main));
-  }
 };
 
 /// Lets the tasks that are ready run: `n` iterations of the loop.
