@@ -65,12 +65,13 @@ class LockWaiter {
     queue_->waiting_.push_back(*this);
     state_ = State::waiting;
     task_ = &task;
-    task.suspend(at, Waiter{&interrupt, this});  // may interrupt at once
+    task.suspend(
+        at, Waiter{&interrupt, reinterpret_cast<std::uintptr_t>(this)});  // may interrupt at once
   }
   /// The task is cancelled while it waits: the wait ends at once. Once woken,
   /// it cannot be interrupted: the cancel is delivered when the task resumes.
-  static bool interrupt(void* self, const std::string& message) {
-    auto* waiter = static_cast<LockWaiter*>(self);
+  static bool interrupt(TaskCore&, std::uintptr_t self, const std::string& message) {
+    auto* waiter = reinterpret_cast<LockWaiter*>(self);
     if (waiter->state_ != State::waiting) return false;
     cancel_core(*FutureAccess::shared(waiter->future_), message);
     waiter->queue_->waiting_.erase(*waiter);

@@ -16,9 +16,19 @@ namespace detail {
 
 // ------------------------------------------------------------ cancellation
 
+TaskCore::Cold& TaskCore::cold() const {
+  if (!cold_) cold_ = std::make_unique<Cold>();
+  return *cold_;
+}
+
 TaskCore::CancelState& TaskCore::cancel_state() {
-  if (!cancel_) cancel_ = std::make_unique<CancelState>();
-  return *cancel_;
+  return cold().cancel;
+}
+
+std::unique_ptr<TaskCore::Cold> TaskCore::named(std::string name) {
+  auto cold = std::make_unique<Cold>();
+  cold->name.emplace(std::move(name));
+  return cold;
 }
 
 namespace {
@@ -51,7 +61,7 @@ bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
     scope->fired = true;
     scope->message = message;
   }
-  if (waiter_.interrupt != nullptr && waiter_.interrupt(waiter_.self, message)) {
+  if (waiter_.interrupt != nullptr && waiter_.interrupt(*this, waiter_.data, message)) {
     // The wait ends early; the await throws CancelledError for the origin
     // that matters most: the task's own cancel(), else the outermost scope.
     bool replace = (flags_ & kDelegated) == 0 ||
@@ -78,7 +88,7 @@ void TaskCore::redeliver() noexcept {
   // A request is pending and the task suspends on a new wait: interrupt it
   // at once, as asyncio cancels the future a task yields while _must_cancel.
   if (waiter_.interrupt == nullptr) return;  // delivered when the task resumes
-  CancelState& state = *cancel_;
+  CancelState& state = cold_->cancel;
   CancelScope* scope = nullptr;
   const std::string* message = &state.external_message;
   if ((flags_ & kPendingExternal) == 0) {
@@ -91,7 +101,7 @@ void TaskCore::redeliver() noexcept {
   }
   bool interrupted = false;
   try {
-    interrupted = waiter_.interrupt(waiter_.self, *message);
+    interrupted = waiter_.interrupt(*this, waiter_.data, *message);
   } catch (...) {
     // Out of memory scheduling the wake-up: the request stays pending and is
     // delivered when the task resumes.
@@ -109,7 +119,7 @@ void TaskCore::redeliver() noexcept {
 }
 
 void TaskCore::deliver(bool interrupted) {
-  CancelState& state = *cancel_;
+  CancelState& state = cold_->cancel;
   // The request that ended this wait (delegated) competes with requests that
   // arrived after the wait had already ended (pending): rule 2 decides.
   const bool ended_by_request = (flags_ & kDelegated) != 0 && interrupted;
@@ -151,7 +161,7 @@ void TaskCore::pop_scope(CancelScope& scope) noexcept {
 std::optional<std::string> TaskCore::take_pending_external() {
   if ((flags_ & kPendingExternal) == 0) return std::nullopt;
   flags_ &= static_cast<std::uint8_t>(~kPendingExternal);
-  return std::exchange(cancel_->external_message, {});
+  return std::exchange(cold_->cancel.external_message, {});
 }
 
 void throw_owned_result_set(const char* method) {
@@ -164,7 +174,7 @@ void throw_owned_result_set(const char* method) {
 void TaskCore::first_step() noexcept {
   if (flags_ & kPendingExternal) {
     // Cancelled before it started: its body never runs.
-    future_->exception = std::make_exception_ptr(CancelledError(cancel_->external_message));
+    future_->exception = std::make_exception_ptr(CancelledError(cold_->cancel.external_message));
     future_->state = FutureState::cancelled;
     end_of_task();
     return;
@@ -176,7 +186,7 @@ void TaskCore::end_of_task() noexcept {
   std::exchange(root_, {}).destroy();
   registry_->remove(*this);
   try {
-    schedule_done_callbacks(*future_);
+    run_task_done_callbacks(*future_);
   } catch (...) {
     report_done_callback_error(*future_);  // out of memory: the callbacks are lost
   }
@@ -188,16 +198,13 @@ std::string describe_task_name(const TaskCore& task) {
 }
 
 const std::string& TaskCore::name() const {
-  if (!name_) name_ = std::make_unique<std::string>("Task-" + std::to_string(number_));
-  return *name_;
+  Cold& c = cold();
+  if (!c.name) c.name.emplace("Task-" + std::to_string(number_));
+  return *c.name;
 }
 
 void TaskCore::set_name(std::string name) {
-  if (name_) {
-    *name_ = std::move(name);
-  } else {
-    name_ = std::make_unique<std::string>(std::move(name));
-  }
+  cold().name = std::move(name);
 }
 
 // ------------------------------------------------------------ registry
@@ -256,10 +263,10 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task) {
 // ------------------------------------------------------------ frames
 
 namespace {
-// Frames of up to kLargest bytes come from per-thread caches of 32-byte
+// Frames of up to kLargest bytes come from per-thread caches of 16-byte
 // size classes (BlockCache); larger ones from operator new.
-constexpr std::size_t kGranule = 32;
-constexpr std::size_t kClasses = 32;
+constexpr std::size_t kGranule = 16;
+constexpr std::size_t kClasses = 64;
 constexpr std::size_t kLargest = kGranule * kClasses;
 
 template <std::size_t... I>

@@ -206,6 +206,41 @@ TEST_F(GatherTest, AGatherOfDoneFuturesCompletesOnALaterIterationNotInline) {
   EXPECT_EQ(loop.run_until_complete(gathered), std::make_tuple(1));
 }
 
+TEST_F(GatherTest, AGatherSeesATaskChildEndInTheSameIterationWhenNothingElseWatchesIt) {
+  // eddy's one departure from asyncio's timing: a task child whose only done
+  // callback is the gather's hands over its outcome as it ends, instead of
+  // one iteration later (nothing else can observe the order).
+  Future<int> child = loop.create_task(after_sleep(1, 7));
+  auto gathered = gather(std::vector{child});
+  bool gather_done_with_child = false;
+  // Scheduled after the child's first step: its timer fires just after the child's.
+  loop.call_soon([&] {
+    loop.call_later(1, [&] { gather_done_with_child = child.done() && gathered.done(); });
+  });
+  EXPECT_EQ(loop.run_until_complete(gathered), std::vector<int>{7});
+  EXPECT_TRUE(gather_done_with_child);
+}
+
+TEST_F(GatherTest, ACallbackAddedToATaskChildBeforeTheGatherStillRunsBeforeTheGatherSeesIt) {
+  Future<int> child = loop.create_task(after_sleep(1, 7));
+  std::vector<std::string> order;
+  Future<std::vector<int>> gathered;
+  child.add_done_callback([&] { order.push_back(gathered.done() ? "after" : "before"); });
+  gathered = gather(std::vector{child});
+  bool child_done = false;
+  bool gather_done_with_child = true;
+  loop.call_soon([&] {
+    loop.call_later(1, [&] {
+      child_done = child.done();
+      gather_done_with_child = gathered.done();
+    });
+  });
+  EXPECT_EQ(loop.run_until_complete(gathered), std::vector<int>{7});
+  EXPECT_EQ(order, std::vector<std::string>{"before"});  // asyncio's order: registration
+  EXPECT_TRUE(child_done);
+  EXPECT_FALSE(gather_done_with_child);
+}
+
 // ------------------------------------------------------------ failures
 
 TEST_F(GatherTest, TheFirstChildExceptionFailsTheGatherWhileTheOthersKeepRunning) {

@@ -88,6 +88,11 @@ struct FutureCore {
   std::uint32_t refs = 1;
   FutureState state = FutureState::pending;
   bool exception_retrieved = false;
+  /// Done callback 0 is an eddy-internal watcher (a gather's) that only
+  /// records the outcome: when it is the only callback, a task that ends
+  /// runs it at once instead of one loop iteration later (see
+  /// run_task_done_callbacks).
+  bool first_is_watcher = false;
   std::uint32_t count = 0;      // done callbacks added
   std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
   /// Set for a future completed by its owner (a task, a gather): cancel()
@@ -206,6 +211,34 @@ DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
   DoneCallbackId id = ++core.count;
   if (core.state != FutureState::pending) schedule_done_callbacks(core);
   return id;
+}
+
+/// Adds an eddy-internal watcher (see FutureCore::first_is_watcher): a done
+/// callback that schedules nothing itself and runs no user code, so that it
+/// may run inside the completion of a task instead of through call_soon.
+template <class F>
+DoneCallbackId add_core_watcher(FutureCore& core, F&& fn) {
+  const bool first = core.count == 0 && core.state == FutureState::pending;
+  DoneCallbackId id = add_core_done_callback(core, std::forward<F>(fn));
+  if (first) core.first_is_watcher = true;
+  return id;
+}
+
+/// A task's future is done: runs its done callbacks, or schedules them.
+/// When a watcher is the only callback it runs at once (nothing can observe
+/// its order against other callbacks); otherwise every callback goes through
+/// call_soon, in registration order, as for any future. The caller holds a
+/// reference to `core`.
+inline void run_task_done_callbacks(FutureCore& core) {
+  if (core.first_is_watcher && core.count == 1 && core.scheduled == 0) {
+    core.scheduled = 1;
+    if (core.first) {
+      run_done_callback(core, core.first);
+      core.first.reset();
+    }
+    return;
+  }
+  schedule_done_callbacks(core);
 }
 
 /// Whether a result is copied out of a future (else it is moved out):

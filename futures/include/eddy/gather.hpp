@@ -160,14 +160,14 @@ template <class R>
 class GatherState : public FutureOwner {
  public:
   GatherState(Loop& loop, std::size_t children, bool settled)
-      : outer(loop.create_future<R>()), kept_(children, false), settled_(settled) {
+      : outer(loop.create_future<R>()), settled_(settled) {
     cores_.reserve(children);
     FutureAccess::shared(outer)->owner = this;
   }
   GatherState(const GatherState&) = delete;
   GatherState& operator=(const GatherState&) = delete;
   virtual ~GatherState() {
-    for (std::size_t i = 0; i < cores_.size(); ++i) {
+    for (std::size_t i = 0; i < kept_.size(); ++i) {
       if (kept_[i]) detail::release(cores_[i]);
     }
     FutureCore& core = *FutureAccess::shared(outer);
@@ -182,7 +182,8 @@ class GatherState : public FutureOwner {
 
   bool cancel_requested(std::string message) override {
     // Cancelling a child may finish it, but its done callbacks never run
-    // inline, so nothing changes under this loop.
+    // inside cancel() (a watcher runs early only at the end of a task's
+    // step), so nothing changes under this loop.
     bool any = false;
     for (FutureCore* child : cores_) {
       if (child != nullptr && cancel_core(*child, message)) any = true;
@@ -193,26 +194,28 @@ class GatherState : public FutureOwner {
 
   /// Child `index` is done (its done callback runs).
   void child_done(std::size_t index, FutureCore& child) {
-    detail::add_ref(&child);  // kept for collect(), released with the state
-    kept_[index] = true;
     ++finished_;
     if (settled_ && child.state == FutureState::finished) child.exception_retrieved = true;
     FutureCore& out = *FutureAccess::shared(outer);
     if (out.state != FutureState::pending) {
       if (child.state == FutureState::finished) child.exception_retrieved = true;
+      forget(index);
       return;
     }
     if (!settled_) {
       if (child.state == FutureState::cancelled) {
+        forget(index);
         fail_owned(out, child.exception, true);
         return;
       }
       if (child.exception) {
         child.exception_retrieved = true;
+        forget(index);
         fail_owned(out, child.exception, false);
         return;
       }
     }
+    store(index, child);
     if (finished_ == cores_.size()) {
       if (cancel_requested_) {
         fail_owned(out, std::make_exception_ptr(CancelledError()), true);
@@ -226,7 +229,7 @@ class GatherState : public FutureOwner {
   void watch_children() {
     for (std::size_t i = 0; i < cores_.size(); ++i) {
       add_ref();
-      add_core_done_callback(*cores_[i], Watch(this, i));
+      add_core_watcher(*cores_[i], Watch(this, i));
     }
   }
 
@@ -238,9 +241,19 @@ class GatherState : public FutureOwner {
   Future<R> outer;
 
  protected:
-  /// The outer result, from every child (all done and kept): take(i) for
-  /// each child i, once.
+  /// Child `index` is done and its outcome counts: keeps it for collect()
+  /// (the default: the derived state's constructor called keep_children()),
+  /// or takes its outcome now (then forget(index)).
+  virtual void store(std::size_t index, FutureCore& child) {
+    detail::add_ref(&child);  // released by take(), or with the state
+    kept_[index] = true;
+  }
+  /// For a state that keeps its children until collect().
+  void keep_children() { kept_.assign(cores_.size(), false); }
+  /// The outer result, once every child is done and stored.
   virtual R collect() = 0;
+  /// Child `index` is done and the state no longer looks at it.
+  void forget(std::size_t index) noexcept { cores_[index] = nullptr; }
   /// Child `index`, done, with the state's reference to it, which the
   /// caller takes over (one pass over the children instead of two).
   FutureCore* take(std::size_t index) noexcept {
@@ -254,7 +267,7 @@ class GatherState : public FutureOwner {
  private:
   /// A child's callback destroyed unrun: the child goes away pending.
   void child_gone(std::size_t index) noexcept {
-    if (!kept_[index]) cores_[index] = nullptr;
+    if (kept_.empty() || !kept_[index]) cores_[index] = nullptr;
   }
 
   class Watch {  // a child's done callback; holds a reference to the state
@@ -276,7 +289,7 @@ class GatherState : public FutureOwner {
     std::size_t index_;
   };
 
-  std::vector<bool> kept_;  // child i is done and referenced by the state
+  std::vector<bool> kept_;  // child i is done and referenced by the state (empty: none is)
   std::size_t refs_ = 0;
   std::size_t finished_ = 0;
   bool settled_;
@@ -291,7 +304,7 @@ class VectorGather final
  public:
   using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
   VectorGather(Loop& loop, const std::vector<Future<T>>& children)
-      : GatherState<std::vector<Item>>(loop, children.size(), Settled) {
+      : GatherState<std::vector<Item>>(loop, children.size(), Settled), items_(children.size()) {
     for (const Future<T>& child : children) {
       if (&child.get_loop() != &loop) {
         throw std::invalid_argument("eddy::gather: the futures belong to different loops");
@@ -301,18 +314,27 @@ class VectorGather final
   }
 
  private:
+  // A child's outcome is taken as soon as it is done, so that its state can
+  // go at once rather than live until the last child is done.
+  void store(std::size_t index, FutureCore& child) override {
+    detail::add_ref(&child);  // taken over by slot_of / outcome_of
+    if constexpr (Settled) {
+      items_[index].emplace(outcome_of<T>(&child));
+    } else {
+      items_[index].emplace(slot_of<T>(&child));
+    }
+    this->forget(index);
+  }
   std::vector<Item> collect() override {
     std::vector<Item> results;
-    results.reserve(this->cores_.size());
-    for (std::size_t i = 0; i < this->cores_.size(); ++i) {
-      if constexpr (Settled) {
-        results.push_back(outcome_of<T>(this->take(i)));
-      } else {
-        results.push_back(slot_of<T>(this->take(i)));
-      }
-    }
+    results.reserve(items_.size());
+    for (std::optional<Item>& item : items_)
+      results.push_back(std::move(*item));
+    std::vector<std::optional<Item>>().swap(items_);
     return results;
   }
+
+  std::vector<std::optional<Item>> items_;  // child i's outcome, once done
 };
 
 /// gather over arguments: Future<std::tuple<...>>.
@@ -329,6 +351,7 @@ class TupleGather final
           : throw std::invalid_argument("eddy::gather: the futures belong to different loops")),
      ...);
     (this->cores_.push_back(FutureAccess::shared(children)), ...);
+    this->keep_children();
   }
 
  private:

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <coroutine>
+#include <cstdint>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -16,21 +17,24 @@ namespace detail {
 
 /// Suspends the awaiting task for `delay` seconds (on its loop), then yields
 /// `value`. A delay of zero or less yields exactly once, through call_soon.
+///
+/// It lives in the awaiting coroutine's frame, so it keeps only the delay
+/// (and the value): the task is TaskCore::current when it resumes, and the
+/// timer's id travels in the task's Waiter.
 template <class T>
 class SleepAwaiter {
  public:
   SleepAwaiter(double delay, T value) : delay_(delay), value_(std::move(value)) {}
-  SleepAwaiter(SleepAwaiter&&) = default;
 
   bool await_ready() const noexcept { return false; }
   template <EddyPromise P>
   void await_suspend(std::coroutine_handle<P> at) {
     TaskCore& task = *at.promise().task;
     Loop& loop = task.loop();
-    task_ = &task;
     if (!(delay_ <= 0)) {  // NaN too: call_later rejects it
-      timer_ = loop.call_later(delay_, StepTask(task));
-      task.suspend(at, Waiter{&interrupt, this});
+      TimerHandle timer = loop.call_later(delay_, StepTask(task));
+      static_assert(sizeof(std::uintptr_t) >= sizeof(std::uint64_t));
+      task.suspend(at, Waiter{&interrupt, static_cast<std::uintptr_t>(HandleAccess::id(timer))});
     } else {
       // asyncio's sleep(0): a bare yield that a cancel cannot cut short (it
       // is delivered when the task resumes).
@@ -39,23 +43,20 @@ class SleepAwaiter {
     }
   }
   auto await_resume() {
-    task_->resumed(interrupted_);
+    TaskCore& task = *TaskCore::current;
+    task.resumed(task.wait_interrupted());
     if constexpr (!std::is_same_v<T, NoValue>) return std::move(value_);
   }
 
  private:
-  static bool interrupt(void* self, const std::string&) {
-    auto* sleeper = static_cast<SleepAwaiter*>(self);
-    if (!sleeper->timer_.cancel()) return false;
-    sleeper->task_->loop().call_soon(StepTask(*sleeper->task_));
-    sleeper->interrupted_ = true;
+  static bool interrupt(TaskCore& task, std::uintptr_t timer_id, const std::string&) {
+    Handle timer = HandleAccess::timer(task.loop(), timer_id);
+    if (!timer.cancel()) return false;
+    task.loop().call_soon(StepTask(task));
     return true;
   }
 
   double delay_;
-  TaskCore* task_ = nullptr;
-  Handle timer_;  // the timer's handle without its deadline: frames stay small
-  bool interrupted_ = false;
   [[no_unique_address]] T value_;
 };
 

@@ -58,7 +58,7 @@ struct PromiseBase {
   FinalAwaiter final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { exception = std::current_exception(); }
 
-  // Frames come from per-thread caches of 32-byte size classes (task.cpp).
+  // Frames come from per-thread caches of 16-byte size classes (task.cpp).
   static void* operator new(std::size_t size);
   static void operator delete(void* frame, std::size_t size) noexcept;
 };
@@ -71,11 +71,12 @@ template <class P>
 concept EddyPromise = std::is_base_of_v<PromiseBase, P>;
 
 /// What a suspended task waits on, and how to interrupt that wait for a
-/// cancellation. `interrupt` returns true if the wait will end early because
-/// of it (the awaited future was cancelled, the timer was cut short).
+/// cancellation. `interrupt(task, data, message)` returns true if the wait
+/// will end early because of it (the awaited future was cancelled, the timer
+/// was cut short); `data` is the awaiter's (a pointer or an id).
 struct Waiter {
-  bool (*interrupt)(void* self, const std::string& message) = nullptr;
-  void* self = nullptr;
+  bool (*interrupt)(TaskCore& task, std::uintptr_t data, const std::string& message) = nullptr;
+  std::uintptr_t data = 0;
 };
 
 /// A cancellation scope of a task: a timeout or a TaskGroup. Scopes nest
@@ -92,8 +93,8 @@ struct CancelScope {
 ///
 /// Invariants:
 /// - Runs on its loop's thread only. The registry holds one reference to the
-///   state while the task is not done; every callback that will step the task
-///   holds another.
+///   state while the task is not done. At most one callback that will step
+///   the task (StepTask) is outstanding, and only while it is not done.
 /// - While suspended, `resume_point` is the innermost suspended coroutine and
 ///   `waiter` says how to interrupt what it waits on (empty if it cannot be).
 /// - Cancellation requests have an origin: the task's own cancel() (external,
@@ -146,6 +147,9 @@ class TaskCore : public FutureOwner {
     if (flags_ != 0) [[unlikely]]
       deliver(interrupted);
   }
+  /// Whether the current wait was interrupted for a cancellation (its
+  /// Waiter's interrupt returned true). Valid until resumed().
+  bool wait_interrupted() const noexcept { return (flags_ & kDelegated) != 0; }
 
   /// Requests cancellation from `scope` (null: the task's own cancel()).
   /// Returns false if the task is done.
@@ -163,7 +167,13 @@ class TaskCore : public FutureOwner {
 
   const std::string& name() const;
   void set_name(std::string name);
-  void adopt_name(std::unique_ptr<std::string> name) noexcept { name_ = std::move(name); }
+  /// What most tasks never need, allocated on first use: a name (given, or
+  /// asked for) and the state of cancellation requests.
+  struct Cold;
+  /// A Cold holding `name`, made before the task (create_task must not
+  /// throw once the task exists); adopt_cold hands it over.
+  static std::unique_ptr<Cold> named(std::string name);
+  void adopt_cold(std::unique_ptr<Cold> cold) noexcept;
   /// Counts the loop's tasks from 1, in creation order.
   std::uint64_t creation_number() const noexcept { return number_; }
 
@@ -185,6 +195,7 @@ class TaskCore : public FutureOwner {
     const CancelScope* delegated_origin = nullptr;  // null: external
     std::string delegated_message;
   };
+  Cold& cold() const;
   CancelState& cancel_state();
 
   FutureCore* future_;
@@ -196,21 +207,21 @@ class TaskCore : public FutureOwner {
   std::uint64_t number_ = 0;  // "Task-<number>" unless named
   std::uint32_t slot_ = 0;    // in registry_->slots
   std::uint8_t flags_ = 0;
-  mutable std::unique_ptr<std::string> name_;  // made on first use
-  std::unique_ptr<CancelState> cancel_;        // allocated by the first cancellation
+  mutable std::unique_ptr<Cold> cold_;  // made on first use
 
   friend struct TaskRegistry;
 };
 
-/// A loop callback that steps a task; holds a reference to its state.
+/// A loop callback that steps a task (a bare pointer: 16 bytes in the ready
+/// queue, nothing to destroy).
+///
+/// It holds no reference: a task has at most one step callback outstanding
+/// (queued, on a timer, or as a done callback of what it awaits), only while
+/// it is not done, and the registry holds a reference to the task's state
+/// until it is done. A callback dropped unrun (loop close) touches nothing.
 class StepTask {
  public:
-  explicit StepTask(TaskCore& task) noexcept : task_(&task) { add_ref(&task.future()); }
-  StepTask(StepTask&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
-  StepTask& operator=(StepTask&&) = delete;
-  ~StepTask() {
-    if (task_ != nullptr) release(&task_->future());
-  }
+  explicit StepTask(TaskCore& task) noexcept : task_(&task) {}
   void operator()() const noexcept { task_->step(); }
   void operator()(FutureCore&) const noexcept { task_->step(); }  // as a done callback
 
@@ -255,6 +266,14 @@ struct TaskRegistry : LoopExtension {
   std::uint64_t next_number = 1;
   std::function<void(TaskRef)> factory;
 };
+
+struct TaskCore::Cold {
+  std::optional<std::string> name;  // "Task-<number>" once asked for, unless given
+  CancelState cancel;
+};
+inline void TaskCore::adopt_cold(std::unique_ptr<Cold> cold) noexcept {
+  cold_ = std::move(cold);
+}
 
 TaskRegistry& task_registry(Loop& loop);
 inline TaskRegistry* find_task_registry(const Loop& loop) noexcept {
@@ -348,10 +367,10 @@ class FutureAwaiter {
       throw std::invalid_argument("eddy: a task awaited a future of another loop");
     add_core_done_callback(*core, StepTask(task));
     task_ = &task;
-    task.suspend(at, Waiter{&interrupt, core});
+    task.suspend(at, Waiter{&interrupt, reinterpret_cast<std::uintptr_t>(core)});
   }
-  static bool interrupt(void* self, const std::string& message) {
-    return cancel_core(*static_cast<FutureCore*>(self), message);
+  static bool interrupt(TaskCore&, std::uintptr_t core, const std::string& message) {
+    return cancel_core(*reinterpret_cast<FutureCore*>(core), message);
   }
 
   Future<T> future_;
@@ -599,14 +618,16 @@ Future<T> Loop::create_task(Task<T> task, std::string name, SourceLocation where
   // Everything that may throw comes before the state is made.
   detail::TaskRegistry& registry = detail::task_registry(*this);
   registry.reserve_slot();
-  std::unique_ptr<std::string> given_name;
-  if (!name.empty()) given_name = std::make_unique<std::string>(std::move(name));
+  std::unique_ptr<detail::TaskCore::Cold> given_name;
+  if (!name.empty()) [[unlikely]]
+    given_name = detail::TaskCore::named(std::move(name));
   using Shared = detail::TaskShared<T>;
   void* block = detail::BlockCache<sizeof(Shared)>::allocate();
   Shared* shared = ::new (block) Shared(*this, where, owned.release());  // noexcept from here
   frame.promise().task = shared;
   registry.add(*shared);  // takes the state's first reference: the registry's
-  shared->adopt_name(std::move(given_name));
+  if (given_name) [[unlikely]]
+    shared->adopt_cold(std::move(given_name));
   detail::add_ref(shared);
   Future<T> future = detail::FutureAccess::adopt<T>(shared);
   call_soon(detail::FirstStep(*shared));

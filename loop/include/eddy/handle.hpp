@@ -8,6 +8,9 @@
 namespace eddy {
 
 class Loop;
+namespace detail {
+struct HandleAccess;
+}
 
 /// A scheduled callback, returned by Loop::call_soon and
 /// Loop::call_soon_threadsafe. Mirrors: asyncio.Handle.
@@ -42,6 +45,7 @@ class Handle {
   bool cancelled_ = false;
 
   friend class Loop;
+  friend struct detail::HandleAccess;
 };
 
 /// A callback scheduled for a time, returned by Loop::call_later and
@@ -65,5 +69,16 @@ class TimerHandle : public Handle {
 
   friend class Loop;
 };
+
+namespace detail {
+/// For eddy's own awaiters: a timer's handle kept as its id alone (8 bytes
+/// in a coroutine frame instead of a TimerHandle's 32), and made again.
+struct HandleAccess {
+  static std::uint64_t id(const Handle& h) noexcept { return h.id_; }
+  static Handle timer(Loop& loop, std::uint64_t id) noexcept {
+    return Handle(&loop, Handle::Kind::timer, id);
+  }
+};
+}  // namespace detail
 
 }  // namespace eddy
