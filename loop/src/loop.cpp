@@ -119,6 +119,7 @@ Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
   handles_->open = 3;
   handles_->idle.data = this;
   handles_->timer.data = handles_->async.data = handles_;
+  inbox_.set_wake(&handles_->async);
   if (rc != 0) {
     // The async handle was never initialized: close only the other two.
     handles_->open = 2;
@@ -220,21 +221,12 @@ void Loop::release_everything() noexcept {
       timers_.clear();
       destroyed = true;
     }
-    std::vector<detail::Callback> taken;
-    {
-      std::lock_guard lock(inbox_mutex_);
-      if (inbox_.empty() && !destroyed) {
-        inbox_closed_ = true;
-        break;
-      }
-      taken.swap(inbox_);
-    }
-    taken.clear();  // outside the lock: destructors may call call_soon_threadsafe
+    // Closes the inbox once a round destroyed nothing anywhere.
+    if (!inbox_.destroy_queued(/*close_if_empty=*/!destroyed) && !destroyed) break;
   }
   // A producer that passed the closed check before us may still be inside
-  // uv_async_send: wait for it (a syscall's time) before closing the handle.
-  while (senders_in_flight_.load(std::memory_order_acquire) != 0)
-    std::this_thread::yield();
+  // uv_async_send: wait for it before closing the handle.
+  inbox_.wait_for_senders();
   closed_ = true;
   owner_thread_.store(0, std::memory_order_relaxed);  // scheduling calls take the slow path: closed
   if (idle_active_) uv_idle_stop(&handles_->idle);
@@ -312,52 +304,10 @@ void Loop::wake_for_timer(std::int64_t when) noexcept {
   }
 }
 
-Handle Loop::post_threadsafe(detail::Callback cb) {
-  // Lock order: inbox_mutex_ is a leaf lock. uv_async_send (a write to an
-  // eventfd) happens after unlocking, so the loop thread's drain never waits
-  // for a syscall; senders_in_flight_, raised under the lock, keeps close()
-  // from freeing the handle until every send that began before it is done.
-  uv_async_t* wake = nullptr;
-  std::uint64_t id;
-  {
-    std::unique_lock lock(inbox_mutex_);
-    if (inbox_closed_) {
-      lock.unlock();
-      detail::throw_loop_closed("call_soon_threadsafe");
-    }
-    const bool was_empty = inbox_.empty();
-    inbox_.push_back(std::move(cb));
-    id = inbox_first_id_ + inbox_.size() - 1;
-    // Wake the loop only on the empty -> non-empty transition: the loop drains
-    // the whole inbox at once.
-    if (was_empty) {
-      wake = &handles_->async;
-      senders_in_flight_.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
-  if (wake != nullptr) {
-    uv_async_send(wake);
-    senders_in_flight_.fetch_sub(1, std::memory_order_release);
-  }
-  return Handle(this, Handle::Kind::threadsafe, id);
-}
-
-void Loop::on_async() {
-  std::uint64_t first_id;
-  {
-    std::lock_guard lock(inbox_mutex_);
-    inbox_.swap(inbox_spare_);
-    first_id = inbox_first_id_;
-    inbox_first_id_ += inbox_spare_.size();
-  }
-  if (inbox_spare_.empty()) return;
-  if (!idle_active_) start_idle();  // first: it opens the ready queue's fast path
-  // Remember where each entry of this batch went, for Handle::cancel.
-  batch_first_id_ = first_id;
-  batch_offsets_.clear();
-  for (detail::Callback& cb : inbox_spare_)
-    batch_offsets_.push_back(ready_.emplace(std::move(cb)));
-  inbox_spare_.clear();
+void Loop::on_async() noexcept {
+  // The whole inbox joins the ready queue as one block. Then the idle handle
+  // (it opens the ready queue's fast path) if it is not already on.
+  if (inbox_.drain_into(ready_) != 0 && !idle_active_) start_idle();
 }
 
 void Loop::on_timer() noexcept {
@@ -383,20 +333,8 @@ bool Loop::cancel_handle(const Handle& h) noexcept {
   switch (h.kind_) {
     case Handle::Kind::ready:
       return ready_.cancel(h.id_);
-    case Handle::Kind::threadsafe: {
-      detail::Callback victim;
-      {
-        std::lock_guard lock(inbox_mutex_);
-        if (h.id_ >= inbox_first_id_ && h.id_ - inbox_first_id_ < inbox_.size()) {
-          victim = std::move(inbox_[h.id_ - inbox_first_id_]);
-        }
-      }
-      if (victim) return true;  // destroyed here, outside the lock
-      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_offsets_.size()) {
-        return ready_.cancel(batch_offsets_[h.id_ - batch_first_id_]);
-      }
-      return false;
-    }
+    case Handle::Kind::threadsafe:
+      return inbox_.cancel(h.id_, ready_);
     case Handle::Kind::timer: {
       bool cancelled = timers_.cancel(
           {static_cast<std::uint32_t>(h.id_), static_cast<std::uint32_t>(h.id_ >> 32)});
@@ -421,20 +359,9 @@ bool Loop::handle_cancelled(const Handle& h) const noexcept {
   switch (h.kind_) {
     case Handle::Kind::ready:
       return ready_.is_cancelled(h.id_);
-    case Handle::Kind::threadsafe: {
-      // A cancelled entry stays in place, empty, like a ready one.
-      auto& self = const_cast<Loop&>(*this);
-      {
-        std::lock_guard lock(self.inbox_mutex_);
-        if (h.id_ >= inbox_first_id_ && h.id_ - inbox_first_id_ < inbox_.size()) {
-          return !inbox_[h.id_ - inbox_first_id_];
-        }
-      }
-      if (h.id_ >= batch_first_id_ && h.id_ - batch_first_id_ < batch_offsets_.size()) {
-        return ready_.is_cancelled(batch_offsets_[h.id_ - batch_first_id_]);
-      }
-      return false;
-    }
+    case Handle::Kind::threadsafe:
+      // A cancelled entry stays in place as a marker, in the inbox as in ready_.
+      return inbox_.is_cancelled(h.id_, ready_);
     case Handle::Kind::timer:
       return timers_.is_cancelled(
           {static_cast<std::uint32_t>(h.id_), static_cast<std::uint32_t>(h.id_ >> 32)});

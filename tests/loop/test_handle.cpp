@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -336,6 +337,56 @@ TEST_F(LoopTest, CancellingManyTimersKeepsTheRestInOrder) {
   ASSERT_EQ(fired.size(), 143u);
   for (std::size_t k = 0; k < fired.size(); ++k)
     EXPECT_EQ(fired[k], static_cast<int>(k * 7));
+}
+
+// Threadsafe batches join the ready queue as one block of 32-byte entries
+// (copied, or relocated one by one when a callable needs it); the block may
+// wrap around the ring's end. Many rounds, each shifting the ring's tail by
+// a few 16-byte call_soon entries, put the wrap at every position. Order,
+// cancellation (in the inbox and once drained) and destruction must hold.
+TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheReadyQueue) {
+  std::vector<int> order;
+  std::uint64_t expected_runs = 0;
+  for (int round = 0; round < 60; ++round) {
+    order.clear();
+    std::vector<int> expected;
+    for (int k = 0; k < round % 3 + 1; ++k) {
+      loop.call_soon([&order, k] { order.push_back(-1 - k); });
+      expected.push_back(-1 - k);
+    }
+    // Round 0 mod 3: callables copied as bytes; 1: all relocated (Counted);
+    // 2: mixed, so that the batch is relocated entry by entry.
+    std::vector<Handle> handles;
+    for (int i = 0; i < 200; ++i) {
+      const bool counted = round % 3 == 1 || (round % 3 == 2 && i % 2 == 0);
+      if (counted) {
+        Counted c;
+        handles.push_back(loop.call_soon_threadsafe([&order, i, c] { order.push_back(i); }));
+      } else {
+        handles.push_back(loop.call_soon_threadsafe([&order, i] { order.push_back(i); }));
+      }
+    }
+    for (int i = 0; i < 200; i += 7)
+      EXPECT_TRUE(handles[static_cast<std::size_t>(i)].cancel());  // in the inbox
+    loop.run_once();  // runs the call_soon entries, then drains the inbox
+    ASSERT_EQ(order, expected) << "round " << round;
+    for (int i = 3; i < 200; i += 11) {
+      const bool cancelled_before = i % 7 == 0;
+      EXPECT_EQ(handles[static_cast<std::size_t>(i)].cancel(), !cancelled_before)  // in ready_
+          << "round " << round << ", entry " << i;
+    }
+    for (int i = 0; i < 200; ++i) {
+      if (i % 7 != 0 && (i < 3 || (i - 3) % 11 != 0)) expected.push_back(i);
+      EXPECT_EQ(handles[static_cast<std::size_t>(i)].cancelled(),
+                i % 7 == 0 || (i >= 3 && (i - 3) % 11 == 0));
+    }
+    loop.run_once();
+    ASSERT_EQ(order, expected) << "round " << round;
+    EXPECT_EQ(Counted::alive(), 0) << "round " << round;
+    expected_runs += expected.size();
+    EXPECT_EQ(loop.stats().callbacks_run, expected_runs) << "round " << round;
+    EXPECT_EQ(loop.stats().ready, 0u);
+  }
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "eddy/clock.hpp"
 #include "eddy/detail/callback.hpp"
 #include "eddy/detail/ready_queue.hpp"
+#include "eddy/detail/threadsafe_inbox.hpp"
 #include "eddy/detail/timer_queue.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/handle.hpp"
@@ -222,7 +223,19 @@ class Loop {
   /// Throws LoopClosedError if the loop is closed (the callable is destroyed).
   template <class F, class... Args>
   Handle call_soon_threadsafe(F&& f, Args&&... args) {
-    return post_threadsafe(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+    using Fn = std::decay_t<decltype(detail::bind_callback(std::forward<F>(f),
+                                                           std::forward<Args>(args)...))>;
+    if constexpr (detail::ThreadsafeInbox::stored_as_bytes<Fn>) {
+      // The common case (captures of pointers and numbers): built here, then
+      // copied into the inbox as three words.
+      detail::ThreadsafeInbox::Payload payload{};
+      const detail::Callback::Ops* ops = detail::Callback::construct_into(
+          payload.bytes, detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+      return Handle(this, Handle::Kind::threadsafe, inbox_.push_bytes(ops, payload));
+    } else {
+      detail::Callback cb(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+      return Handle(this, Handle::Kind::threadsafe, inbox_.push(cb));
+    }
   }
 
   /// Schedules `f(args...)` to run `delay` seconds from now. Mirrors:
@@ -492,7 +505,6 @@ class Loop {
     return TimerHandle(this, raw, Clock::time_point{Clock::duration{when}});
   }
   void wake_for_timer(std::int64_t when) noexcept;
-  Handle post_threadsafe(detail::Callback cb);
 
   // Passes take on_idle's short path unless general_pass_ is set.
   void update_general_pass() noexcept {
@@ -503,7 +515,7 @@ class Loop {
   // data is the Loop): no trampoline on the way to every pass.
   static void on_idle(uv_idle_s* idle);
   void on_timer() noexcept;
-  void on_async();
+  void on_async() noexcept;
 
   void run_ready();
   void end_pass() noexcept;
@@ -545,19 +557,8 @@ class Loop {
   detail::TimerQueue timers_;
   std::int64_t armed_deadline_ = INT64_MAX;  // what the libuv timer is armed for
 
-  // call_soon_threadsafe inbox. Lock order: inbox_mutex_ is a leaf lock, never
-  // held while user code runs (callbacks are destroyed outside it).
-  std::mutex inbox_mutex_;
-  std::vector<detail::Callback> inbox_;  // guarded by inbox_mutex_
-  std::uint64_t inbox_first_id_ = 0;     // guarded: id of inbox_[0]
-  bool inbox_closed_ = false;            // guarded
-  // Producers inside uv_async_send: raised under the lock, lowered (release)
-  // after the send; close() waits (acquire) for zero before closing the handle.
-  std::atomic<int> senders_in_flight_{0};
-  std::vector<detail::Callback> inbox_spare_;  // loop thread only
-  // The last drained batch, to find a threadsafe Handle's entry in ready_.
-  std::uint64_t batch_first_id_ = 0;
-  std::vector<std::uint64_t> batch_offsets_;  // where each entry of the batch went
+  // call_soon_threadsafe's queue: the one place other threads write to.
+  detail::ThreadsafeInbox inbox_;
 
   std::shared_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;

@@ -132,6 +132,13 @@ class SmallFunction<void(Args...)> {
     ops_ = nullptr;
   }
 
+  /// The reverse of release_into: takes the callable described by `ops`
+  /// out of `payload`. Precondition: this is empty.
+  void adopt(const Ops* ops, void* payload) noexcept {
+    relocate_payload(ops, storage_, payload);
+    ops_ = ops;
+  }
+
   /// True for callables that are stored without a heap allocation.
   template <class F>
   static constexpr bool fits_inline = sizeof(std::decay_t<F>) <= inline_size &&

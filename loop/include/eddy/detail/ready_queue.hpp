@@ -48,12 +48,13 @@ namespace eddy::detail {
 ///   set_fast_path), never too high.
 class ReadyQueue {
   using Ops = Callback::Ops;
-  using Header = std::uintptr_t;  // see header_at
-  static constexpr std::size_t kHeader = sizeof(Header);
   static_assert(alignof(Ops) >= 4, "the header keeps a size class in the table address's low bits");
-  static_assert(kHeader == sizeof(const Ops*), "Ops::run finds the storage one pointer on");
 
  public:
+  /// An entry's first 8 bytes: its table's address and its size class (see header_at).
+  using Header = std::uintptr_t;
+  static constexpr std::size_t kHeader = sizeof(Header);
+  static_assert(kHeader == sizeof(const Ops*), "Ops::run finds the storage one pointer on");
   /// A queued callback, as run_until hands it to its runner.
   class Entry {
    public:
@@ -150,6 +151,70 @@ class ReadyQueue {
     }
   }
 
+  // ------------------------------------------------------------ blocks
+  // call_soon_threadsafe's inbox (threadsafe_inbox.hpp) stores its entries
+  // in this format, all of the largest size, so that a drained batch joins
+  // the queue as one block and entry k of it lands at its first offset + 32k.
+
+  /// Bytes of every entry of a block.
+  static constexpr std::size_t kBlockEntryBytes = kHeader + Callback::inline_size;
+  /// The header of a block entry holding a callable with table `ops`.
+  static Header block_header(const Ops* ops) noexcept {
+    return reinterpret_cast<Header>(ops) | (kBlockEntryBytes - 16) / 8;
+  }
+  /// The header of a cancelled block entry.
+  static Header block_marker() noexcept { return block_header(skip_marker(kBlockEntryBytes)); }
+  static bool is_marker(Header header) noexcept { return is_skip(ops_of(header)); }
+  /// The header of the entry at `entry`.
+  static Header header_of(const unsigned char* entry) noexcept { return header_at(entry); }
+  static void set_block_header(unsigned char* entry, Header header) noexcept {
+    ::new (static_cast<void*>(entry)) Header(header);
+  }
+  static const Ops* ops_of(Header header) noexcept {
+    return reinterpret_cast<const Ops*>(header & ~Header{7});
+  }
+
+  /// Appends `count` block entries (`from`, 8-aligned, count * 32 bytes), of
+  /// which `markers` are cancelled, and returns the first one's offset. With
+  /// `relocate_each` false, no entry's payload needs its relocate call: the
+  /// block is copied with at most two memcpy (it may wrap around the ring).
+  /// Afterwards the entries belong to the queue; `from` is raw bytes again.
+  std::uint64_t append_block(const unsigned char* from, std::size_t count, std::size_t markers,
+                             bool relocate_each) {
+    const std::size_t bytes = count * kBlockEntryBytes;
+    release_retired();
+    while (tail_ + bytes - oldest_in_use() > capacity_)
+      grow();
+    const std::uint64_t first = tail_;
+    if (relocate_each) {
+      for (std::size_t k = 0; k < count; ++k) {
+        const unsigned char* src = from + k * kBlockEntryBytes;
+        unsigned char* dest = at_offset(first + k * kBlockEntryBytes);
+        const Header header = header_at(src);
+        ::new (static_cast<void*>(dest)) Header(header);
+        if (!is_marker(header)) {
+          Callback::relocate_payload(ops_of(header), dest + kHeader,
+                                     const_cast<unsigned char*>(src) + kHeader);
+        }
+      }
+    } else {
+      // Entries that start before the end of tail_'s lap are copied after
+      // tail_ (the last may run into the slack); the rest to the buffer's
+      // start, past the bytes the straddling entry counts against capacity_.
+      const std::uint64_t to_lap_end = capacity_ - (first & mask_);
+      const std::size_t head_part = bytes <= to_lap_end ? bytes
+                                                        : (to_lap_end + kBlockEntryBytes - 1) /
+                                                              kBlockEntryBytes * kBlockEntryBytes;
+      std::memcpy(at_offset(first), from, head_part);
+      if (head_part != bytes)
+        std::memcpy(at_offset(first + head_part), from + head_part, bytes - head_part);
+    }
+    tail_ = first + bytes;
+    runs_ -= markers;
+    sync_write_lap();
+    return first;
+  }
+
   /// Runs every entry before `end` (an end_offset() taken earlier), in order,
   /// each through `run(Entry)`, which must leave it destroyed (Entry::run does,
   /// unless the call throws; current() gives the entry again in a handler).
@@ -244,7 +309,6 @@ class ReadyQueue {
     return &kSkip[entry_bytes / 8 - 2];
   }
   static bool is_skip(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[2]; }
-  static bool is_marker(Header header) noexcept { return is_skip(ops_of(header)); }
   static std::size_t entry_size(const Ops* ops) noexcept { return kHeader + ops->payload_size; }
 
   unsigned char* at_offset(std::uint64_t offset) const noexcept {
@@ -260,9 +324,6 @@ class ReadyQueue {
   }
   static void set_header(unsigned char* entry, const Ops* ops, std::size_t bytes) noexcept {
     ::new (static_cast<void*>(entry)) Header(reinterpret_cast<Header>(ops) | (bytes - 16) / 8);
-  }
-  static const Ops* ops_of(Header header) noexcept {
-    return reinterpret_cast<const Ops*>(header & ~Header{7});
   }
   static std::size_t size_of(Header header) noexcept { return 16 + (header & 7) * 8; }
   unsigned char* live_entry(std::uint64_t offset) const noexcept {

@@ -1,0 +1,162 @@
+// detail::ThreadsafeInbox: call_soon_threadsafe's queue, where other threads
+// hand callbacks to the loop's thread.
+// Internal to eddy: include <eddy/loop.hpp> instead.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+
+#include "eddy/detail/callback.hpp"
+#include "eddy/detail/ready_queue.hpp"
+
+struct uv_async_s;  // libuv's uv_async_t
+
+namespace eddy::detail {
+
+/// The inbox's mutex: a word that is 0 (free), 1 (held) or 2 (held, and a
+/// thread may be waiting). Taking and releasing it free is one atomic
+/// instruction each, with none of pthread_mutex_lock's type dispatch: the
+/// inbox takes it once per call_soon_threadsafe. A thread that finds it held
+/// spins briefly (the holder only copies a few words), then sleeps in
+/// std::atomic::wait (a futex). Memory orders: acquire when taken, release
+/// when released; the guarded fields need nothing more.
+class InboxLock {
+ public:
+  void lock() noexcept {
+    int expected = 0;
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) [[unlikely]]
+      lock_contended();
+  }
+  void unlock() noexcept {
+    if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]]
+      state_.notify_one();
+  }
+
+ private:
+  void lock_contended() noexcept;
+  std::atomic<int> state_{0};
+};
+
+/// A lock-guarded array of callbacks that the loop drains in batches into
+/// its ready queue.
+///
+/// Invariants:
+/// - Entries are ReadyQueue block entries (32 bytes: header, then the
+///   callable's payload), built in place by push: a drained batch joins the
+///   ready queue as one block (one or two memcpy unless some callable needs
+///   its relocate call), and entry k of a batch lands at the batch's first
+///   offset + 32k. A Handle finds its entry by arithmetic, no table per batch.
+/// - Entries are numbered from 0 over the loop's life (the Handle's id); entry
+///   `id` is queued iff first_id_ <= id < first_id_ + count_, at index
+///   id - first_id_. The last drained batch is batch_count_ entries from
+///   batch_first_id_, at ready offsets from batch_first_offset_.
+/// - A cancelled entry stays in place as a skip marker (its callable already
+///   destroyed); cancelled_ counts those queued, for the ready queue's count
+///   of callbacks run.
+/// - Every queued callable is run or destroyed exactly once: drained into the
+///   ready queue, cancelled, or destroyed by destroy_queued (close()).
+///
+/// Lock order: mutex_ is a leaf lock. It is held while a callable is copied
+/// or relocated (nothrow moves), never while user code runs: callables are
+/// destroyed outside it. The push that makes the inbox non-empty wakes the
+/// loop (uv_async_send, a write to an eventfd) after unlocking, so the drain
+/// never waits for a syscall; senders_in_flight_, raised under the lock and
+/// lowered (release) after the send, lets close() wait (acquire) for every
+/// send that began before it, before the async handle is closed.
+class ThreadsafeInbox {
+ public:
+  using Header = ReadyQueue::Header;
+  static constexpr std::size_t kEntryBytes = ReadyQueue::kBlockEntryBytes;
+
+  /// The payload of a callable that is trivially copyable and stored inline:
+  /// copied as three words, with no table call.
+  struct Payload {
+    alignas(void*) unsigned char bytes[Callback::inline_size];
+  };
+  template <class Fn>
+  static constexpr bool stored_as_bytes =
+      Callback::fits_inline<Fn>&& std::is_trivially_copyable_v<Fn>;
+
+  ThreadsafeInbox() = default;
+  /// The handle to send when the inbox goes from empty to non-empty.
+  void set_wake(uv_async_s* wake) noexcept { wake_ = wake; }
+  ThreadsafeInbox(const ThreadsafeInbox&) = delete;
+  ThreadsafeInbox& operator=(const ThreadsafeInbox&) = delete;
+  /// Destroys what is still queued (close() leaves nothing).
+  ~ThreadsafeInbox();
+
+  // ---------------------------------------------------------- any thread
+
+  /// Appends a callable given by its table and bytes (stored_as_bytes) and
+  /// returns its id. Throws LoopClosedError (naming call_soon_threadsafe) if
+  /// the inbox is closed.
+  std::uint64_t push_bytes(const Callback::Ops* ops, const Payload& payload);
+  /// Appends `cb`, leaving it empty, and returns its id. Throws
+  /// LoopClosedError (cb untouched) if the inbox is closed.
+  std::uint64_t push(Callback& cb);
+
+  // ---------------------------------------------------------- loop thread
+
+  /// Moves every queued entry to `ready`, behind what is there; returns how
+  /// many. Terminates if the ready queue cannot grow (out of memory).
+  std::size_t drain_into(ReadyQueue& ready) noexcept;
+  /// Cancels entry `id` if it is queued here or still in `ready` from the
+  /// last batch; returns whether it did. The callable is destroyed at once.
+  bool cancel(std::uint64_t id, ReadyQueue& ready) noexcept;
+  /// True if entry `id` is still queued (here or in `ready`) but cancelled.
+  bool is_cancelled(std::uint64_t id, const ReadyQueue& ready) const noexcept;
+  /// Destroys what is queued (outside the lock) and returns whether there was
+  /// anything. If there was not and `close_if_empty`, closes the inbox: every
+  /// later push returns false.
+  bool destroy_queued(bool close_if_empty) noexcept;
+  /// Waits until no push is inside its wake-up (a syscall's time at most).
+  void wait_for_senders() const noexcept;
+
+ private:
+  unsigned char* slot(std::uint64_t id) const noexcept {
+    return entries_ + (id - first_id_) * kEntryBytes;
+  }
+  bool queued(std::uint64_t id) const noexcept { return id - first_id_ < count_; }
+  // Room for one more entry, under the lock; returns where it goes.
+  unsigned char* reserve() {
+    if (count_ == capacity_) [[unlikely]]
+      grow();
+    return entries_ + count_ * kEntryBytes;
+  }
+  void grow();
+  // Counts the entry just written; true if the loop must be woken.
+  bool commit() noexcept {
+    if (count_++ != 0) return false;
+    senders_in_flight_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  void send_wake() noexcept;
+  static void destroy_entries(unsigned char* entries, std::size_t count) noexcept;
+
+  // Shared with producers: on cache lines of their own, so that pushes do
+  // not slow down the loop's hot state.
+  alignas(64) mutable InboxLock mutex_;
+  unsigned char* entries_ = nullptr;  // guarded, like every field down to the next group
+  std::size_t count_ = 0;
+  std::size_t capacity_ = 0;
+  std::uint64_t first_id_ = 0;  // the id of entries_[0]
+  std::size_t cancelled_ = 0;   // skip markers among the entries
+  bool relocate_each_ = false;  // some entry's callable has a relocate call
+  bool closed_ = false;
+  std::unique_ptr<std::uint64_t[]> storage_;  // owns entries_ (8-aligned)
+  std::atomic<int> senders_in_flight_{0};
+  uv_async_s* wake_ = nullptr;
+
+  // Loop thread only.
+  alignas(64) std::unique_ptr<std::uint64_t[]> spare_;  // swapped with storage_ by each drain
+  std::size_t spare_capacity_ = 0;
+  std::uint64_t batch_first_id_ = 0;
+  std::size_t batch_count_ = 0;
+  std::uint64_t batch_first_offset_ = 0;
+};
+
+}  // namespace eddy::detail

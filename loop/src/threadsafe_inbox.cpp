@@ -1,0 +1,204 @@
+// detail::ThreadsafeInbox: the engine behind call_soon_threadsafe's queue.
+// See threadsafe_inbox.hpp for the invariants and the lock order.
+#include "eddy/detail/threadsafe_inbox.hpp"
+
+#include <uv.h>
+
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "eddy/errors.hpp"
+
+namespace eddy::detail {
+
+void InboxLock::lock_contended() noexcept {
+  // Spin a little: the holder keeps the lock for a few stores.
+  for (int spin = 0; spin < 64; ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    int expected = 0;
+    if (state_.load(std::memory_order_relaxed) == 0 &&
+        state_.compare_exchange_weak(expected, 1, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+      return;
+    }
+  }
+  // Then sleep. Marked 2 from here on, so that unlock() wakes a sleeper (a
+  // thread that takes it this way keeps the mark: at worst one needless wake).
+  while (state_.exchange(2, std::memory_order_acquire) != 0)
+    state_.wait(2, std::memory_order_relaxed);
+}
+
+ThreadsafeInbox::~ThreadsafeInbox() {
+  destroy_entries(entries_, count_);
+}
+
+void ThreadsafeInbox::destroy_entries(unsigned char* entries, std::size_t count) noexcept {
+  for (std::size_t k = 0; k < count; ++k) {
+    unsigned char* entry = entries + k * kEntryBytes;
+    const Header header = ReadyQueue::header_of(entry);
+    if (ReadyQueue::is_marker(header)) continue;
+    const Callback::Ops* ops = ReadyQueue::ops_of(header);
+    if (ops->destroy != nullptr) ops->destroy(entry + ReadyQueue::kHeader);
+  }
+}
+
+void ThreadsafeInbox::grow() {
+  const std::size_t capacity = capacity_ == 0 ? 1024 : capacity_ * 2;
+  // Not zero-filled: every entry is written before it is read.
+  std::unique_ptr<std::uint64_t[]> bigger(new std::uint64_t[capacity * kEntryBytes / 8]);
+  auto* to = reinterpret_cast<unsigned char*>(bigger.get());
+  if (!relocate_each_) {
+    if (count_ != 0) std::memcpy(to, entries_, count_ * kEntryBytes);
+  } else {
+    for (std::size_t k = 0; k < count_; ++k) {
+      unsigned char* from = entries_ + k * kEntryBytes;
+      const Header header = ReadyQueue::header_of(from);
+      ReadyQueue::set_block_header(to + k * kEntryBytes, header);
+      if (!ReadyQueue::is_marker(header)) {
+        Callback::relocate_payload(ReadyQueue::ops_of(header),
+                                   to + k * kEntryBytes + ReadyQueue::kHeader,
+                                   from + ReadyQueue::kHeader);
+      }
+    }
+  }
+  storage_ = std::move(bigger);
+  entries_ = to;
+  capacity_ = capacity;
+}
+
+void ThreadsafeInbox::send_wake() noexcept {
+  uv_async_send(wake_);
+  senders_in_flight_.fetch_sub(1, std::memory_order_release);
+}
+
+std::uint64_t ThreadsafeInbox::push_bytes(const Callback::Ops* ops, const Payload& payload) {
+  bool wake;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) [[unlikely]]
+      throw_loop_closed("call_soon_threadsafe");  // (unlocks on the way out)
+    unsigned char* entry = reserve();
+    ReadyQueue::set_block_header(entry, ReadyQueue::block_header(ops));
+    std::memcpy(entry + ReadyQueue::kHeader, payload.bytes, sizeof payload.bytes);
+    id = first_id_ + count_;
+    wake = commit();
+  }
+  if (wake) send_wake();
+  return id;
+}
+
+std::uint64_t ThreadsafeInbox::push(Callback& cb) {
+  bool wake;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) throw_loop_closed("call_soon_threadsafe");
+    unsigned char* entry = reserve();
+    if (const Callback::Ops* ops = cb.ops(); ops != nullptr) {
+      ReadyQueue::set_block_header(entry, ReadyQueue::block_header(ops));
+      if (ops->relocate != nullptr) relocate_each_ = true;
+      cb.release_into(entry + ReadyQueue::kHeader);  // a nothrow move, no user code
+    } else {
+      // An empty callable: queued as already cancelled.
+      ReadyQueue::set_block_header(entry, ReadyQueue::block_marker());
+      ++cancelled_;
+    }
+    id = first_id_ + count_;
+    wake = commit();
+  }
+  if (wake) send_wake();
+  return id;
+}
+
+std::size_t ThreadsafeInbox::drain_into(ReadyQueue& ready) noexcept {
+  std::size_t count, markers;
+  std::uint64_t first_id;
+  bool relocate_each;
+  {
+    std::lock_guard lock(mutex_);
+    count = count_;
+    if (count == 0) return 0;
+    first_id = first_id_;
+    markers = cancelled_;
+    relocate_each = relocate_each_;
+    storage_.swap(spare_);
+    std::swap(capacity_, spare_capacity_);
+    entries_ = reinterpret_cast<unsigned char*>(storage_.get());
+    first_id_ += count;
+    count_ = 0;
+    cancelled_ = 0;
+    relocate_each_ = false;
+  }
+  // The entries now belong to this thread: copied out of the lock.
+  batch_first_offset_ = ready.append_block(reinterpret_cast<unsigned char*>(spare_.get()), count,
+                                           markers, relocate_each);
+  batch_first_id_ = first_id;
+  batch_count_ = count;
+  return count;
+}
+
+bool ThreadsafeInbox::cancel(std::uint64_t id, ReadyQueue& ready) noexcept {
+  Callback victim;  // destroyed last, outside the lock
+  {
+    std::lock_guard lock(mutex_);
+    if (queued(id)) {
+      unsigned char* entry = slot(id);
+      const Header header = ReadyQueue::header_of(entry);
+      if (ReadyQueue::is_marker(header)) return false;
+      victim.adopt(ReadyQueue::ops_of(header), entry + ReadyQueue::kHeader);
+      ReadyQueue::set_block_header(entry, ReadyQueue::block_marker());
+      ++cancelled_;
+      return true;
+    }
+  }
+  if (id - batch_first_id_ < batch_count_) {
+    return ready.cancel(batch_first_offset_ + (id - batch_first_id_) * kEntryBytes);
+  }
+  return false;
+}
+
+bool ThreadsafeInbox::is_cancelled(std::uint64_t id, const ReadyQueue& ready) const noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    if (queued(id)) return ReadyQueue::is_marker(ReadyQueue::header_of(slot(id)));
+  }
+  if (id - batch_first_id_ < batch_count_) {
+    return ready.is_cancelled(batch_first_offset_ + (id - batch_first_id_) * kEntryBytes);
+  }
+  return false;
+}
+
+bool ThreadsafeInbox::destroy_queued(bool close_if_empty) noexcept {
+  std::unique_ptr<std::uint64_t[]> taken;
+  std::size_t count;
+  {
+    std::lock_guard lock(mutex_);
+    count = count_;
+    if (count == 0) {
+      if (close_if_empty) closed_ = true;
+      return false;
+    }
+    taken = std::move(storage_);
+    entries_ = nullptr;
+    capacity_ = 0;
+    first_id_ += count;
+    count_ = 0;
+    cancelled_ = 0;
+    relocate_each_ = false;
+  }
+  // Outside the lock: a destructor may call call_soon_threadsafe.
+  destroy_entries(reinterpret_cast<unsigned char*>(taken.get()), count);
+  return true;
+}
+
+void ThreadsafeInbox::wait_for_senders() const noexcept {
+  while (senders_in_flight_.load(std::memory_order_acquire) != 0)
+    std::this_thread::yield();
+}
+
+}  // namespace eddy::detail
