@@ -368,13 +368,16 @@ TEST(LoopRealClock, TimeHasSubMillisecondResolution) {
 
 TEST(LoopRealClock, SubMillisecondTimersFireInDeadlineOrder) {
   // On the real clock libuv's timer has millisecond granularity; eddy's own
-  // nanosecond deadlines must still order the two timers.
+  // nanosecond deadlines must still order the timers. Deadlines come from
+  // one reading of the clock (call_at): call_later reads it afresh each time,
+  // and a slow build (ThreadSanitizer) may take 0.2 ms between two calls.
   Loop loop;
   std::vector<int> order;
-  loop.call_later(0.0007, [&] { order.push_back(7); });
-  loop.call_later(0.0003, [&] { order.push_back(3); });
-  loop.call_later(0.0005, [&] { order.push_back(5); });
-  loop.call_later(0.002, [&] { loop.stop(); });
+  const double now = loop.time();
+  loop.call_at(now + 0.0007, [&] { order.push_back(7); });
+  loop.call_at(now + 0.0003, [&] { order.push_back(3); });
+  loop.call_at(now + 0.0005, [&] { order.push_back(5); });
+  loop.call_at(now + 0.002, [&] { loop.stop(); });
   loop.run_forever();
   EXPECT_EQ(order, (std::vector<int>{3, 5, 7}));
   loop.close();
