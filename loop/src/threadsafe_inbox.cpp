@@ -33,13 +33,14 @@ void InboxLock::lock_contended() noexcept {
 }
 
 ThreadsafeInbox::~ThreadsafeInbox() {
-  destroy_entries(entries_, count_);
+  destroy_entries(entries_, bytes_);
 }
 
-void ThreadsafeInbox::destroy_entries(unsigned char* entries, std::size_t count) noexcept {
-  for (std::size_t k = 0; k < count; ++k) {
-    unsigned char* entry = entries + k * kEntryBytes;
+void ThreadsafeInbox::destroy_entries(unsigned char* entries, std::size_t bytes) noexcept {
+  for (std::size_t k = 0; k < bytes;) {
+    unsigned char* entry = entries + k;
     const Header header = ReadyQueue::header_of(entry);
+    k += ReadyQueue::size_of(header);
     if (ReadyQueue::is_marker(header)) continue;
     const Callback::Ops* ops = ReadyQueue::ops_of(header);
     if (ops->destroy != nullptr) ops->destroy(entry + ReadyQueue::kHeader);
@@ -47,22 +48,22 @@ void ThreadsafeInbox::destroy_entries(unsigned char* entries, std::size_t count)
 }
 
 void ThreadsafeInbox::grow() {
-  const std::size_t capacity = capacity_ == 0 ? 1024 : capacity_ * 2;
+  const std::size_t capacity = capacity_ == 0 ? 32 * 1024 : capacity_ * 2;
   // Not zero-filled: every entry is written before it is read.
-  std::unique_ptr<std::uint64_t[]> bigger(new std::uint64_t[capacity * kEntryBytes / 8]);
+  std::unique_ptr<std::uint64_t[]> bigger(new std::uint64_t[(capacity + kSlack) / 8]);
   auto* to = reinterpret_cast<unsigned char*>(bigger.get());
   if (!relocate_each_) {
-    if (count_ != 0) std::memcpy(to, entries_, count_ * kEntryBytes);
+    if (bytes_ != 0) std::memcpy(to, entries_, bytes_);
   } else {
-    for (std::size_t k = 0; k < count_; ++k) {
-      unsigned char* from = entries_ + k * kEntryBytes;
+    for (std::size_t k = 0; k < bytes_;) {
+      unsigned char* from = entries_ + k;
       const Header header = ReadyQueue::header_of(from);
-      ReadyQueue::set_block_header(to + k * kEntryBytes, header);
+      ReadyQueue::write_header(to + k, header);
       if (!ReadyQueue::is_marker(header)) {
-        Callback::relocate_payload(ReadyQueue::ops_of(header),
-                                   to + k * kEntryBytes + ReadyQueue::kHeader,
+        Callback::relocate_payload(ReadyQueue::ops_of(header), to + k + ReadyQueue::kHeader,
                                    from + ReadyQueue::kHeader);
       }
+      k += ReadyQueue::size_of(header);
     }
   }
   storage_ = std::move(bigger);
@@ -75,18 +76,21 @@ void ThreadsafeInbox::send_wake() noexcept {
   senders_in_flight_.fetch_sub(1, std::memory_order_release);
 }
 
-std::uint64_t ThreadsafeInbox::push_bytes(const Callback::Ops* ops, const Payload& payload) {
+std::uint64_t ThreadsafeInbox::push_bytes(const Callback::Ops* ops, const Payload& payload,
+                                          std::size_t entry_bytes) {
   bool wake;
   std::uint64_t id;
   {
     std::lock_guard lock(mutex_);
     if (closed_) [[unlikely]]
       throw_loop_closed("call_soon_threadsafe");  // (unlocks on the way out)
-    unsigned char* entry = reserve();
-    ReadyQueue::set_block_header(entry, ReadyQueue::block_header(ops));
+    unsigned char* entry = reserve(entry_bytes);
+    ReadyQueue::write_header(entry, ReadyQueue::header_for(ops, entry_bytes));
+    // The whole payload, a fixed-size copy: what lies past the entry's end
+    // (in the next entry's place, or in the slack) is overwritten later.
     std::memcpy(entry + ReadyQueue::kHeader, payload.bytes, sizeof payload.bytes);
-    id = first_id_ + count_;
-    wake = commit();
+    id = first_id_ + bytes_;
+    wake = commit(entry_bytes);
   }
   if (wake) send_wake();
   return id;
@@ -98,48 +102,50 @@ std::uint64_t ThreadsafeInbox::push(Callback& cb) {
   {
     std::lock_guard lock(mutex_);
     if (closed_) throw_loop_closed("call_soon_threadsafe");
-    unsigned char* entry = reserve();
-    if (const Callback::Ops* ops = cb.ops(); ops != nullptr) {
-      ReadyQueue::set_block_header(entry, ReadyQueue::block_header(ops));
+    const Callback::Ops* ops = cb.ops();
+    const std::size_t bytes = ops != nullptr ? ReadyQueue::entry_size(ops) : 16;
+    unsigned char* entry = reserve(bytes);
+    if (ops != nullptr) {
+      ReadyQueue::write_header(entry, ReadyQueue::header_for(ops, bytes));
       if (ops->relocate != nullptr) relocate_each_ = true;
       cb.release_into(entry + ReadyQueue::kHeader);  // a nothrow move, no user code
     } else {
       // An empty callable: queued as already cancelled.
-      ReadyQueue::set_block_header(entry, ReadyQueue::block_marker());
+      ReadyQueue::write_header(entry, ReadyQueue::marker_for(bytes));
       ++cancelled_;
     }
-    id = first_id_ + count_;
-    wake = commit();
+    id = first_id_ + bytes_;
+    wake = commit(bytes);
   }
   if (wake) send_wake();
   return id;
 }
 
 std::size_t ThreadsafeInbox::drain_into(ReadyQueue& ready) noexcept {
-  std::size_t count, markers;
+  std::size_t bytes, markers;
   std::uint64_t first_id;
   bool relocate_each;
   {
     std::lock_guard lock(mutex_);
-    count = count_;
-    if (count == 0) return 0;
+    bytes = bytes_;
+    if (bytes == 0) return 0;
     first_id = first_id_;
     markers = cancelled_;
     relocate_each = relocate_each_;
     storage_.swap(spare_);
     std::swap(capacity_, spare_capacity_);
     entries_ = reinterpret_cast<unsigned char*>(storage_.get());
-    first_id_ += count;
-    count_ = 0;
+    first_id_ += bytes;
+    bytes_ = 0;
     cancelled_ = 0;
     relocate_each_ = false;
   }
-  // The entries now belong to this thread: copied out of the lock.
-  batch_first_offset_ = ready.append_block(reinterpret_cast<unsigned char*>(spare_.get()), count,
-                                           markers, relocate_each);
+  // The entries now belong to this thread: taken over by the ready queue
+  // (then spare_ is its old buffer), or copied out of the lock.
+  batch_first_offset_ = ready.take_block(spare_, spare_capacity_, bytes, markers, relocate_each);
   batch_first_id_ = first_id;
-  batch_count_ = count;
-  return count;
+  batch_bytes_ = bytes;
+  return bytes;
 }
 
 bool ThreadsafeInbox::cancel(std::uint64_t id, ReadyQueue& ready) noexcept {
@@ -151,13 +157,13 @@ bool ThreadsafeInbox::cancel(std::uint64_t id, ReadyQueue& ready) noexcept {
       const Header header = ReadyQueue::header_of(entry);
       if (ReadyQueue::is_marker(header)) return false;
       victim.adopt(ReadyQueue::ops_of(header), entry + ReadyQueue::kHeader);
-      ReadyQueue::set_block_header(entry, ReadyQueue::block_marker());
+      ReadyQueue::write_header(entry, ReadyQueue::marker_for(ReadyQueue::size_of(header)));
       ++cancelled_;
       return true;
     }
   }
-  if (id - batch_first_id_ < batch_count_) {
-    return ready.cancel(batch_first_offset_ + (id - batch_first_id_) * kEntryBytes);
+  if (id - batch_first_id_ < batch_bytes_) {
+    return ready.cancel(batch_first_offset_ + (id - batch_first_id_));
   }
   return false;
 }
@@ -167,32 +173,32 @@ bool ThreadsafeInbox::is_cancelled(std::uint64_t id, const ReadyQueue& ready) co
     std::lock_guard lock(mutex_);
     if (queued(id)) return ReadyQueue::is_marker(ReadyQueue::header_of(slot(id)));
   }
-  if (id - batch_first_id_ < batch_count_) {
-    return ready.is_cancelled(batch_first_offset_ + (id - batch_first_id_) * kEntryBytes);
+  if (id - batch_first_id_ < batch_bytes_) {
+    return ready.is_cancelled(batch_first_offset_ + (id - batch_first_id_));
   }
   return false;
 }
 
 bool ThreadsafeInbox::destroy_queued(bool close_if_empty) noexcept {
   std::unique_ptr<std::uint64_t[]> taken;
-  std::size_t count;
+  std::size_t bytes;
   {
     std::lock_guard lock(mutex_);
-    count = count_;
-    if (count == 0) {
+    bytes = bytes_;
+    if (bytes == 0) {
       if (close_if_empty) closed_ = true;
       return false;
     }
     taken = std::move(storage_);
     entries_ = nullptr;
     capacity_ = 0;
-    first_id_ += count;
-    count_ = 0;
+    first_id_ += bytes;
+    bytes_ = 0;
     cancelled_ = 0;
     relocate_each_ = false;
   }
   // Outside the lock: a destructor may call call_soon_threadsafe.
-  destroy_entries(reinterpret_cast<unsigned char*>(taken.get()), count);
+  destroy_entries(reinterpret_cast<unsigned char*>(taken.get()), bytes);
   return true;
 }
 

@@ -346,13 +346,29 @@ TEST_F(LoopTest, CancellingManyTimersKeepsTheRestInOrder) {
 // cancellation (in the inbox and once drained) and destruction must hold.
 TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheReadyQueue) {
   std::vector<int> order;
+  // Entries of every size (16, 24 and 32 bytes) are mixed in one batch.
+  struct Slot {
+    std::vector<int>* order;
+    int value;
+  };
+  std::vector<Slot> slots;
+  for (int i = 0; i < 200; ++i)
+    slots.push_back({&order, i});
   std::uint64_t expected_runs = 0;
-  for (int round = 0; round < 60; ++round) {
+  for (int round = 0; round < 90; ++round) {
     order.clear();
     std::vector<int> expected;
     for (int k = 0; k < round % 3 + 1; ++k) {
       loop.call_soon([&order, k] { order.push_back(-1 - k); });
       expected.push_back(-1 - k);
+    }
+    // The first 70 rounds, then odd rounds: a callback queued during the pass
+    // is still in the ready queue when the batch is drained, so the batch is
+    // copied in behind it (70 rounds wrap the ring several times); other
+    // rounds: the queue is empty then, and takes the batch's buffer.
+    const bool queue_busy = round < 70 || round % 2 == 1;
+    if (queue_busy) {
+      loop.call_soon([this, &order] { loop.call_soon([&order] { order.push_back(-100); }); });
     }
     // Round 0 mod 3: callables copied as bytes; 1: all relocated (Counted);
     // 2: mixed, so that the batch is relocated entry by entry.
@@ -362,8 +378,15 @@ TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheRea
       if (counted) {
         Counted c;
         handles.push_back(loop.call_soon_threadsafe([&order, i, c] { order.push_back(i); }));
-      } else {
+      } else if (i % 3 == 0) {  // one word of captures: a 16-byte entry
+        handles.push_back(loop.call_soon_threadsafe(
+            [s = &slots[static_cast<std::size_t>(i)]] { s->order->push_back(s->value); }));
+      } else if (i % 3 == 1) {  // two words: 24 bytes
         handles.push_back(loop.call_soon_threadsafe([&order, i] { order.push_back(i); }));
+      } else {  // three words: 32 bytes
+        const int* base = &i;
+        handles.push_back(loop.call_soon_threadsafe(
+            [&order, i, base] { order.push_back(base != nullptr ? i : -100); }));
       }
     }
     for (int i = 0; i < 200; i += 7)
@@ -375,6 +398,7 @@ TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheRea
       EXPECT_EQ(handles[static_cast<std::size_t>(i)].cancel(), !cancelled_before)  // in ready_
           << "round " << round << ", entry " << i;
     }
+    if (queue_busy) expected.push_back(-100);
     for (int i = 0; i < 200; ++i) {
       if (i % 7 != 0 && (i < 3 || (i - 3) % 11 != 0)) expected.push_back(i);
       EXPECT_EQ(handles[static_cast<std::size_t>(i)].cancelled(),
@@ -383,7 +407,7 @@ TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheRea
     loop.run_once();
     ASSERT_EQ(order, expected) << "round " << round;
     EXPECT_EQ(Counted::alive(), 0) << "round " << round;
-    expected_runs += expected.size();
+    expected_runs += expected.size() + (queue_busy ? 1 : 0);
     EXPECT_EQ(loop.stats().callbacks_run, expected_runs) << "round " << round;
     EXPECT_EQ(loop.stats().ready, 0u);
   }

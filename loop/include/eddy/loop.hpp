@@ -231,7 +231,8 @@ class Loop {
       detail::ThreadsafeInbox::Payload payload{};
       const detail::Callback::Ops* ops = detail::Callback::construct_into(
           payload.bytes, detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
-      return Handle(this, Handle::Kind::threadsafe, inbox_.push_bytes(ops, payload));
+      return Handle(this, Handle::Kind::threadsafe,
+                    inbox_.push_bytes(ops, payload, detail::ReadyQueue::entry_bytes<Fn>()));
     } else {
       detail::Callback cb(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
       return Handle(this, Handle::Kind::threadsafe, inbox_.push(cb));

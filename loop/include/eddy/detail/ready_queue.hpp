@@ -153,64 +153,99 @@ class ReadyQueue {
 
   // ------------------------------------------------------------ blocks
   // call_soon_threadsafe's inbox (threadsafe_inbox.hpp) stores its entries
-  // in this format, all of the largest size, so that a drained batch joins
-  // the queue as one block and entry k of it lands at its first offset + 32k.
+  // in this format, so that a drained batch joins the queue as one block and
+  // the entry at byte k of the batch lands at the block's first offset + k.
 
-  /// Bytes of every entry of a block.
-  static constexpr std::size_t kBlockEntryBytes = kHeader + Callback::inline_size;
-  /// The header of a block entry holding a callable with table `ops`.
-  static Header block_header(const Ops* ops) noexcept {
-    return reinterpret_cast<Header>(ops) | (kBlockEntryBytes - 16) / 8;
+  /// The header of an entry of `bytes` (16, 24 or 32) holding a callable
+  /// with table `ops`.
+  static Header header_for(const Ops* ops, std::size_t bytes) noexcept {
+    return reinterpret_cast<Header>(ops) | (bytes - 16) / 8;
   }
-  /// The header of a cancelled block entry.
-  static Header block_marker() noexcept { return block_header(skip_marker(kBlockEntryBytes)); }
+  /// The header of a cancelled entry of `bytes`.
+  static Header marker_for(std::size_t bytes) noexcept {
+    return header_for(skip_marker(bytes), bytes);
+  }
+  /// Bytes of an entry holding a callable with table `ops`.
+  static std::size_t entry_size(const Ops* ops) noexcept { return kHeader + ops->payload_size; }
   static bool is_marker(Header header) noexcept { return is_skip(ops_of(header)); }
-  /// The header of the entry at `entry`.
+  /// The header of the entry at `entry`, and the entry's size.
   static Header header_of(const unsigned char* entry) noexcept { return header_at(entry); }
-  static void set_block_header(unsigned char* entry, Header header) noexcept {
+  static std::size_t size_of(Header header) noexcept { return 16 + (header & 7) * 8; }
+  static void write_header(unsigned char* entry, Header header) noexcept {
     ::new (static_cast<void*>(entry)) Header(header);
   }
   static const Ops* ops_of(Header header) noexcept {
     return reinterpret_cast<const Ops*>(header & ~Header{7});
   }
-
-  /// Appends `count` block entries (`from`, 8-aligned, count * 32 bytes), of
-  /// which `markers` are cancelled, and returns the first one's offset. With
-  /// `relocate_each` false, no entry's payload needs its relocate call: the
-  /// block is copied with at most two memcpy (it may wrap around the ring).
-  /// Afterwards the entries belong to the queue; `from` is raw bytes again.
-  std::uint64_t append_block(const unsigned char* from, std::size_t count, std::size_t markers,
+  /// Appends the entries in `from` (8-aligned, `bytes` long, back to back),
+  /// of which `markers` are cancelled, and returns the first one's offset.
+  /// With `relocate_each` false, no entry's payload needs its relocate call:
+  /// the block is copied with at most two memcpy (it may wrap around the
+  /// ring). Afterwards the entries belong to the queue; `from` is raw bytes.
+  std::uint64_t append_block(const unsigned char* from, std::size_t bytes, std::size_t markers,
                              bool relocate_each) {
-    const std::size_t bytes = count * kBlockEntryBytes;
     release_retired();
     while (tail_ + bytes - oldest_in_use() > capacity_)
       grow();
     const std::uint64_t first = tail_;
     if (relocate_each) {
-      for (std::size_t k = 0; k < count; ++k) {
-        const unsigned char* src = from + k * kBlockEntryBytes;
-        unsigned char* dest = at_offset(first + k * kBlockEntryBytes);
+      for (std::size_t k = 0; k < bytes;) {
+        const unsigned char* src = from + k;
+        unsigned char* dest = at_offset(first + k);
         const Header header = header_at(src);
-        ::new (static_cast<void*>(dest)) Header(header);
+        write_header(dest, header);
         if (!is_marker(header)) {
           Callback::relocate_payload(ops_of(header), dest + kHeader,
                                      const_cast<unsigned char*>(src) + kHeader);
         }
+        k += size_of(header);
       }
     } else {
       // Entries that start before the end of tail_'s lap are copied after
       // tail_ (the last may run into the slack); the rest to the buffer's
       // start, past the bytes the straddling entry counts against capacity_.
       const std::uint64_t to_lap_end = capacity_ - (first & mask_);
-      const std::size_t head_part = bytes <= to_lap_end ? bytes
-                                                        : (to_lap_end + kBlockEntryBytes - 1) /
-                                                              kBlockEntryBytes * kBlockEntryBytes;
+      std::size_t head_part = bytes;
+      if (bytes > to_lap_end) {
+        head_part = 0;
+        while (head_part < to_lap_end)
+          head_part += size_of(header_at(from + head_part));
+      }
       std::memcpy(at_offset(first), from, head_part);
       if (head_part != bytes)
         std::memcpy(at_offset(first + head_part), from + head_part, bytes - head_part);
     }
     tail_ = first + bytes;
     runs_ -= markers;
+    sync_write_lap();
+    return first;
+  }
+
+  /// Bytes past its capacity that a ring buffer has (see the invariants).
+  static constexpr std::size_t kBufferSlack = kHeader + Callback::inline_size;
+  /// Like append_block, but when the queue is empty, no entry runs and
+  /// `buffer` is at least as big as the ring, takes `buffer` itself as the
+  /// ring instead of copying from it (the entries start at its first byte;
+  /// `capacity` is a power of two, with kBufferSlack bytes past it) and hands
+  /// back the ring's own buffer and capacity through the same arguments (null
+  /// and 0 if it had none). Offsets jump to the next multiple of `capacity`:
+  /// the ones skipped were never handed out.
+  std::uint64_t take_block(std::unique_ptr<std::uint64_t[]>& buffer, std::size_t& capacity,
+                           std::size_t bytes, std::size_t markers, bool relocate_each) {
+    release_retired();
+    if (head_ != tail_ || running_ != nullptr || capacity < capacity_) {
+      return append_block(reinterpret_cast<const unsigned char*>(buffer.get()), bytes, markers,
+                          relocate_each);
+    }
+    const std::uint64_t first = (tail_ + capacity - 1) & ~std::uint64_t{capacity - 1};
+    storage_.swap(buffer);
+    std::swap(capacity_, capacity);
+    buffer_ = reinterpret_cast<unsigned char*>(storage_.get());
+    mask_ = capacity_ - 1;
+    head_ = first;
+    tail_ = first + bytes;
+    runs_ -= markers;
+    sync_read_lap();
     sync_write_lap();
     return first;
   }
@@ -297,7 +332,7 @@ class ReadyQueue {
 
  private:
   // Largest entry: a header and an inline buffer of three pointers.
-  static constexpr std::size_t kSlack = kHeader + Callback::inline_size;
+  static constexpr std::size_t kSlack = kBufferSlack;
 
   // Skips are Ops tables whose calls do nothing: each stands for a cancelled
   // entry of its size (16, 24 or 32 bytes, header included).
@@ -309,7 +344,6 @@ class ReadyQueue {
     return &kSkip[entry_bytes / 8 - 2];
   }
   static bool is_skip(const Ops* ops) noexcept { return ops >= &kSkip[0] && ops <= &kSkip[2]; }
-  static std::size_t entry_size(const Ops* ops) noexcept { return kHeader + ops->payload_size; }
 
   unsigned char* at_offset(std::uint64_t offset) const noexcept {
     return buffer_ + (offset & mask_);
@@ -325,7 +359,6 @@ class ReadyQueue {
   static void set_header(unsigned char* entry, const Ops* ops, std::size_t bytes) noexcept {
     ::new (static_cast<void*>(entry)) Header(reinterpret_cast<Header>(ops) | (bytes - 16) / 8);
   }
-  static std::size_t size_of(Header header) noexcept { return 16 + (header & 7) * 8; }
   unsigned char* live_entry(std::uint64_t offset) const noexcept {
     if (offset < head_ || offset >= tail_) return nullptr;
     unsigned char* entry = at_offset(offset);

@@ -3,11 +3,13 @@
 // Internal to eddy: include <eddy/loop.hpp> instead.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
+#include <utility>
 
 #include "eddy/detail/callback.hpp"
 #include "eddy/detail/ready_queue.hpp"
@@ -45,15 +47,23 @@ class InboxLock {
 /// its ready queue.
 ///
 /// Invariants:
-/// - Entries are ReadyQueue block entries (32 bytes: header, then the
-///   callable's payload), built in place by push: a drained batch joins the
-///   ready queue as one block (one or two memcpy unless some callable needs
-///   its relocate call), and entry k of a batch lands at the batch's first
-///   offset + 32k. A Handle finds its entry by arithmetic, no table per batch.
-/// - Entries are numbered from 0 over the loop's life (the Handle's id); entry
-///   `id` is queued iff first_id_ <= id < first_id_ + count_, at index
-///   id - first_id_. The last drained batch is batch_count_ entries from
-///   batch_first_id_, at ready offsets from batch_first_offset_.
+/// - Entries are ReadyQueue entries (a header, then only the bytes the
+///   callable's payload needs: 16 bytes for a callback capturing one
+///   pointer, 32 for three), built in place by push, back to back: a drained
+///   batch joins the ready queue as one block (one or two memcpy unless some
+///   callable needs its relocate call), and the entry at byte k of a batch
+///   lands at the batch's first ready offset + k. A Handle finds its entry by
+///   arithmetic, no table per batch.
+/// - An entry's id (its Handle's) is its byte position on a line that counts
+///   every byte pushed over the loop's life: entry `id` is queued iff
+///   first_id_ <= id < first_id_ + bytes_, at entries_ + (id - first_id_).
+///   The last drained batch is batch_bytes_ bytes from batch_first_id_, at
+///   ready offsets from batch_first_offset_.
+/// - Buffers have kSlack bytes past their capacity, so that push_bytes may
+///   copy a whole Payload whatever the entry's size (the bytes past the entry
+///   are overwritten by the next push). Capacities are powers of two: a
+///   drained buffer may become the ready queue's ring (ReadyQueue::take_block)
+///   when the queue is empty, the ring's buffer then becoming the spare.
 /// - A cancelled entry stays in place as a skip marker (its callable already
 ///   destroyed); cancelled_ counts those queued, for the ready queue's count
 ///   of callbacks run.
@@ -70,7 +80,6 @@ class InboxLock {
 class ThreadsafeInbox {
  public:
   using Header = ReadyQueue::Header;
-  static constexpr std::size_t kEntryBytes = ReadyQueue::kBlockEntryBytes;
 
   /// The payload of a callable that is trivially copyable and stored inline:
   /// copied as three words, with no table call.
@@ -91,10 +100,12 @@ class ThreadsafeInbox {
 
   // ---------------------------------------------------------- any thread
 
-  /// Appends a callable given by its table and bytes (stored_as_bytes) and
-  /// returns its id. Throws LoopClosedError (naming call_soon_threadsafe) if
-  /// the inbox is closed.
-  std::uint64_t push_bytes(const Callback::Ops* ops, const Payload& payload);
+  /// Appends a callable given by its table and bytes (stored_as_bytes) as
+  /// an entry of `entry_bytes` (ReadyQueue::entry_bytes) and returns its id.
+  /// Throws LoopClosedError (naming call_soon_threadsafe) if the inbox is
+  /// closed.
+  std::uint64_t push_bytes(const Callback::Ops* ops, const Payload& payload,
+                           std::size_t entry_bytes);
   /// Appends `cb`, leaving it empty, and returns its id. Throws
   /// LoopClosedError (cb untouched) if the inbox is closed.
   std::uint64_t push(Callback& cb);
@@ -102,7 +113,7 @@ class ThreadsafeInbox {
   // ---------------------------------------------------------- loop thread
 
   /// Moves every queued entry to `ready`, behind what is there; returns how
-  /// many. Terminates if the ready queue cannot grow (out of memory).
+  /// many bytes they take (0: none). Terminates if the ready queue cannot grow (out of memory).
   std::size_t drain_into(ReadyQueue& ready) noexcept;
   /// Cancels entry `id` if it is queued here or still in `ready` from the
   /// last batch; returns whether it did. The callable is destroyed at once.
@@ -117,35 +128,38 @@ class ThreadsafeInbox {
   void wait_for_senders() const noexcept;
 
  private:
-  unsigned char* slot(std::uint64_t id) const noexcept {
-    return entries_ + (id - first_id_) * kEntryBytes;
-  }
-  bool queued(std::uint64_t id) const noexcept { return id - first_id_ < count_; }
-  // Room for one more entry, under the lock; returns where it goes.
-  unsigned char* reserve() {
-    if (count_ == capacity_) [[unlikely]]
+  // Past a buffer's capacity: room for push_bytes's whole Payload after the
+  // smallest entry, and the ready queue's slack (it may take a buffer over).
+  static constexpr std::size_t kSlack =
+      std::max(sizeof(Payload) + ReadyQueue::kHeader - 16, ReadyQueue::kBufferSlack);
+
+  unsigned char* slot(std::uint64_t id) const noexcept { return entries_ + (id - first_id_); }
+  bool queued(std::uint64_t id) const noexcept { return id - first_id_ < bytes_; }
+  // Room for an entry of `bytes`, under the lock; returns where it goes.
+  unsigned char* reserve(std::size_t bytes) {
+    if (bytes_ + bytes > capacity_) [[unlikely]]
       grow();
-    return entries_ + count_ * kEntryBytes;
+    return entries_ + bytes_;
   }
   void grow();
-  // Counts the entry just written; true if the loop must be woken.
-  bool commit() noexcept {
-    if (count_++ != 0) return false;
+  // Counts the entry of `bytes` just written; true if the loop must be woken.
+  bool commit(std::size_t bytes) noexcept {
+    if (std::exchange(bytes_, bytes_ + bytes) != 0) return false;
     senders_in_flight_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
   void send_wake() noexcept;
-  static void destroy_entries(unsigned char* entries, std::size_t count) noexcept;
+  static void destroy_entries(unsigned char* entries, std::size_t bytes) noexcept;
 
   // Shared with producers: on cache lines of their own, so that pushes do
   // not slow down the loop's hot state.
   alignas(64) mutable InboxLock mutex_;
   unsigned char* entries_ = nullptr;  // guarded, like every field down to the next group
-  std::size_t count_ = 0;
-  std::size_t capacity_ = 0;
-  std::uint64_t first_id_ = 0;  // the id of entries_[0]
-  std::size_t cancelled_ = 0;   // skip markers among the entries
-  bool relocate_each_ = false;  // some entry's callable has a relocate call
+  std::size_t bytes_ = 0;             // of entries queued
+  std::size_t capacity_ = 0;          // bytes, kSlack not counted
+  std::uint64_t first_id_ = 0;        // the id of entries_[0]
+  std::size_t cancelled_ = 0;         // skip markers among the entries
+  bool relocate_each_ = false;        // some entry's callable has a relocate call
   bool closed_ = false;
   std::unique_ptr<std::uint64_t[]> storage_;  // owns entries_ (8-aligned)
   std::atomic<int> senders_in_flight_{0};
@@ -155,7 +169,7 @@ class ThreadsafeInbox {
   alignas(64) std::unique_ptr<std::uint64_t[]> spare_;  // swapped with storage_ by each drain
   std::size_t spare_capacity_ = 0;
   std::uint64_t batch_first_id_ = 0;
-  std::size_t batch_count_ = 0;
+  std::size_t batch_bytes_ = 0;
   std::uint64_t batch_first_offset_ = 0;
 };
 
