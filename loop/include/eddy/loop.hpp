@@ -554,6 +554,8 @@ class Loop {
   // The thread running the loop (attached: the creating thread); 0 while an
   // owned loop is not running (any thread may prepare it) and once closed.
   std::atomic<std::uintptr_t> owner_thread_{0};
+  // Counted on every pass: next to the flags a pass reads.
+  LoopStats stats_{};
 
   detail::TimerQueue timers_;
   std::int64_t armed_deadline_ = INT64_MAX;  // what the libuv timer is armed for
@@ -569,7 +571,6 @@ class Loop {
 
   ExceptionHandler exception_handler_;
   std::int64_t slow_ns_ = 100'000'000;
-  LoopStats stats_{};
 
   std::unique_ptr<detail::LoopExtension>
       extensions_[static_cast<std::size_t>(detail::ExtensionSlot::count)];
