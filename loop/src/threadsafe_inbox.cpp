@@ -140,9 +140,9 @@ std::size_t ThreadsafeInbox::drain_into(ReadyQueue& ready) noexcept {
     cancelled_ = 0;
     relocate_each_ = false;
   }
-  // The entries now belong to this thread: taken over by the ready queue
-  // (then spare_ is its old buffer), or copied out of the lock.
-  batch_first_offset_ = ready.take_block(spare_, spare_capacity_, bytes, markers, relocate_each);
+  // The entries now belong to this thread: copied out of the lock.
+  batch_first_offset_ = ready.append_block(reinterpret_cast<unsigned char*>(spare_.get()), bytes,
+                                           markers, relocate_each);
   batch_first_id_ = first_id;
   batch_bytes_ = bytes;
   return bytes;

@@ -221,35 +221,6 @@ class ReadyQueue {
     return first;
   }
 
-  /// Bytes past its capacity that a ring buffer has (see the invariants).
-  static constexpr std::size_t kBufferSlack = kHeader + Callback::inline_size;
-  /// Like append_block, but when the queue is empty, no entry runs and
-  /// `buffer` is at least as big as the ring, takes `buffer` itself as the
-  /// ring instead of copying from it (the entries start at its first byte;
-  /// `capacity` is a power of two, with kBufferSlack bytes past it) and hands
-  /// back the ring's own buffer and capacity through the same arguments (null
-  /// and 0 if it had none). Offsets jump to the next multiple of `capacity`:
-  /// the ones skipped were never handed out.
-  std::uint64_t take_block(std::unique_ptr<std::uint64_t[]>& buffer, std::size_t& capacity,
-                           std::size_t bytes, std::size_t markers, bool relocate_each) {
-    release_retired();
-    if (head_ != tail_ || running_ != nullptr || capacity < capacity_) {
-      return append_block(reinterpret_cast<const unsigned char*>(buffer.get()), bytes, markers,
-                          relocate_each);
-    }
-    const std::uint64_t first = (tail_ + capacity - 1) & ~std::uint64_t{capacity - 1};
-    storage_.swap(buffer);
-    std::swap(capacity_, capacity);
-    buffer_ = reinterpret_cast<unsigned char*>(storage_.get());
-    mask_ = capacity_ - 1;
-    head_ = first;
-    tail_ = first + bytes;
-    runs_ -= markers;
-    sync_read_lap();
-    sync_write_lap();
-    return first;
-  }
-
   /// Runs every entry before `end` (an end_offset() taken earlier), in order,
   /// each through `run(Entry)`, which must leave it destroyed (Entry::run does,
   /// unless the call throws; current() gives the entry again in a handler).
@@ -332,7 +303,7 @@ class ReadyQueue {
 
  private:
   // Largest entry: a header and an inline buffer of three pointers.
-  static constexpr std::size_t kSlack = kBufferSlack;
+  static constexpr std::size_t kSlack = kHeader + Callback::inline_size;
 
   // Skips are Ops tables whose calls do nothing: each stands for a cancelled
   // entry of its size (16, 24 or 32 bytes, header included).

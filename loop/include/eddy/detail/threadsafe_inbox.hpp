@@ -3,7 +3,6 @@
 // Internal to eddy: include <eddy/loop.hpp> instead.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -61,9 +60,7 @@ class InboxLock {
 ///   ready offsets from batch_first_offset_.
 /// - Buffers have kSlack bytes past their capacity, so that push_bytes may
 ///   copy a whole Payload whatever the entry's size (the bytes past the entry
-///   are overwritten by the next push). Capacities are powers of two: a
-///   drained buffer may become the ready queue's ring (ReadyQueue::take_block)
-///   when the queue is empty, the ring's buffer then becoming the spare.
+///   are overwritten by the next push).
 /// - A cancelled entry stays in place as a skip marker (its callable already
 ///   destroyed); cancelled_ counts those queued, for the ready queue's count
 ///   of callbacks run.
@@ -129,9 +126,8 @@ class ThreadsafeInbox {
 
  private:
   // Past a buffer's capacity: room for push_bytes's whole Payload after the
-  // smallest entry, and the ready queue's slack (it may take a buffer over).
-  static constexpr std::size_t kSlack =
-      std::max(sizeof(Payload) + ReadyQueue::kHeader - 16, ReadyQueue::kBufferSlack);
+  // smallest entry.
+  static constexpr std::size_t kSlack = sizeof(Payload) + ReadyQueue::kHeader - 16;
 
   unsigned char* slot(std::uint64_t id) const noexcept { return entries_ + (id - first_id_); }
   bool queued(std::uint64_t id) const noexcept { return id - first_id_ < bytes_; }
