@@ -184,7 +184,7 @@ void TaskCore::first_step() noexcept {
 
 void TaskCore::end_of_task() noexcept {
   std::exchange(root_, {}).destroy();
-  registry_->remove(*this);
+  find_task_registry(loop())->remove(*this);
   try {
     run_task_done_callbacks(*future_);
   } catch (...) {
@@ -211,22 +211,6 @@ void TaskCore::set_name(std::string name) {
 
 TaskRegistry::~TaskRegistry() = default;
 
-void TaskRegistry::add(TaskCore& task) noexcept {
-  std::uint32_t slot;
-  if (!free_slots.empty()) {
-    slot = free_slots.back();
-    free_slots.pop_back();
-  } else {
-    slot = static_cast<std::uint32_t>(slots.size());
-    slots.push_back(nullptr);  // within the capacity reserve_slot() made
-  }
-  slots[slot] = &task;
-  task.slot_ = slot;
-  task.registry_ = this;
-  task.number_ = next_number++;
-  ++size;
-}
-
 bool TaskRegistry::loop_closing() noexcept {
   bool released = false;
   for (std::size_t i = 0; i < slots.size(); ++i) {  // frames destroyed may add tasks
@@ -249,8 +233,7 @@ bool TaskRegistry::loop_closing() noexcept {
   return released;
 }
 
-TaskRegistry& task_registry(Loop& loop) {
-  if (TaskRegistry* registry = find_task_registry(loop)) return *registry;
+TaskRegistry& make_task_registry(Loop& loop) {
   return static_cast<TaskRegistry&>(LoopExtensions::set(
       loop, ExtensionSlot::tasks, std::make_unique<TaskRegistry>(), "create_task"));
 }

@@ -191,9 +191,6 @@ void Loop::close() {
 }
 
 namespace detail {
-LoopExtension* LoopExtensions::get(const Loop& loop, ExtensionSlot slot) noexcept {
-  return loop.extensions_[static_cast<std::size_t>(slot)].get();
-}
 LoopExtension& LoopExtensions::set(Loop& loop, ExtensionSlot slot,
                                    std::unique_ptr<LoopExtension> ext, const char* method) {
   if (loop.closed_) throw_loop_closed(method);

@@ -203,9 +203,8 @@ class TaskCore : public FutureOwner {
   std::coroutine_handle<> root_;
   Waiter waiter_;
   CancelScope* scopes_ = nullptr;
-  TaskRegistry* registry_ = nullptr;
   std::uint64_t number_ = 0;  // "Task-<number>" unless named
-  std::uint32_t slot_ = 0;    // in registry_->slots
+  std::uint32_t slot_ = 0;    // in the registry's slots
   std::uint8_t flags_ = 0;
   mutable std::unique_ptr<Cold> cold_;  // made on first use
 
@@ -250,7 +249,20 @@ struct TaskRegistry : LoopExtension {
     }
   }
   /// Registers `task` (after reserve_slot).
-  void add(TaskCore& task) noexcept;
+  void add(TaskCore& task) noexcept {
+    std::uint32_t slot;
+    if (!free_slots.empty()) {
+      slot = free_slots.back();
+      free_slots.pop_back();
+    } else {
+      slot = static_cast<std::uint32_t>(slots.size());
+      slots.push_back(nullptr);  // within the capacity reserve_slot() made
+    }
+    slots[slot] = &task;
+    task.slot_ = slot;
+    task.number_ = next_number++;
+    ++size;
+  }
   void remove(TaskCore& task) noexcept {
     slots[task.slot_] = nullptr;
     free_slots.push_back(task.slot_);  // never grows past slots' size: reserved in add
@@ -275,9 +287,16 @@ inline void TaskCore::adopt_cold(std::unique_ptr<Cold> cold) noexcept {
   cold_ = std::move(cold);
 }
 
-TaskRegistry& task_registry(Loop& loop);
 inline TaskRegistry* find_task_registry(const Loop& loop) noexcept {
   return static_cast<TaskRegistry*>(LoopExtensions::get(loop, ExtensionSlot::tasks));
+}
+/// Installs the loop's registry (create_task's first call).
+TaskRegistry& make_task_registry(Loop& loop);
+/// The loop's registry, made on first use.
+inline TaskRegistry& task_registry(Loop& loop) {
+  if (TaskRegistry* registry = find_task_registry(loop)) [[likely]]
+    return *registry;
+  return make_task_registry(loop);
 }
 void run_task_factory(TaskRegistry& registry, TaskCore& task);
 

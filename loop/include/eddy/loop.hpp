@@ -579,6 +579,10 @@ class Loop {
 inline void detail::LoopExtensions::check_usable(const Loop& loop, const char* method) {
   loop.check_usable(method);
 }
+inline detail::LoopExtension* detail::LoopExtensions::get(const Loop& loop,
+                                                          ExtensionSlot slot) noexcept {
+  return loop.extensions_[static_cast<std::size_t>(slot)].get();
+}
 
 /// The loop running on this thread. Mirrors: asyncio.get_running_loop.
 /// Throws NoRunningLoopError when none is running.
