@@ -129,6 +129,19 @@ GatherSlot<T> slot_of(FutureCore* core) {
   }
 }
 /// The outcome of a done child; takes over the caller's reference to it.
+/// The value of `child`, done without an exception, read in place (as
+/// take_result would give it: a copy, or moved out when T cannot be copied).
+/// For a done callback: no checks, no reference taken.
+template <class T>
+GatherSlot<T> value_of(FutureCore& child) {
+  if constexpr (std::is_void_v<T>) {
+    return std::monostate{};
+  } else if constexpr (kCopyableResult<T>) {
+    return *static_cast<FutureShared<T>&>(child).value;
+  } else {
+    return std::move(*static_cast<FutureShared<T>&>(child).value);
+  }
+}
 template <class T>
 Outcome<GatherSlot<T>> outcome_of(FutureCore* core) {
   if (core->state == FutureState::cancelled || core->exception) {
@@ -317,11 +330,11 @@ class VectorGather final
   // A child's outcome is taken as soon as it is done, so that its state can
   // go at once rather than live until the last child is done.
   void store(std::size_t index, FutureCore& child) override {
-    detail::add_ref(&child);  // taken over by slot_of / outcome_of
     if constexpr (Settled) {
+      detail::add_ref(&child);  // taken over by outcome_of
       items_[index].emplace(outcome_of<T>(&child));
     } else {
-      items_[index].emplace(slot_of<T>(&child));
+      items_[index].emplace(value_of<T>(child));  // child_done passed no failure here
     }
     this->forget(index);
   }
