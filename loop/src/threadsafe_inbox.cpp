@@ -55,16 +55,8 @@ void ThreadsafeInbox::grow() {
   if (!relocate_each_) {
     if (bytes_ != 0) std::memcpy(to, entries_, bytes_);
   } else {
-    for (std::size_t k = 0; k < bytes_;) {
-      unsigned char* from = entries_ + k;
-      const Header header = ReadyQueue::header_of(from);
-      ReadyQueue::write_header(to + k, header);
-      if (!ReadyQueue::is_marker(header)) {
-        Callback::relocate_payload(ReadyQueue::ops_of(header), to + k + ReadyQueue::kHeader,
-                                   from + ReadyQueue::kHeader);
-      }
-      k += ReadyQueue::size_of(header);
-    }
+    for (std::size_t k = 0; k < bytes_;)
+      k += ReadyQueue::relocate_entry(to + k, entries_ + k);
   }
   storage_ = std::move(bigger);
   entries_ = to;

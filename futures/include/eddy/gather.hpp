@@ -118,17 +118,6 @@ Future<T> adopt_child(FutureCore* child) {
   return FutureAccess::adopt(static_cast<FutureShared<T>*>(child));
 }
 
-/// The slot of a done child; takes over the caller's reference to it.
-template <class T>
-GatherSlot<T> slot_of(FutureCore* core) {
-  Future<T> child = adopt_child<T>(core);
-  if constexpr (std::is_void_v<T>) {
-    return std::monostate{};
-  } else {
-    return take_result(child);
-  }
-}
-/// The outcome of a done child; takes over the caller's reference to it.
 /// The value of `child`, done without an exception, read in place (as
 /// take_result would give it: a copy, or moved out when T cannot be copied).
 /// For a done callback: no checks, no reference taken.
@@ -142,6 +131,16 @@ GatherSlot<T> value_of(FutureCore& child) {
     return std::move(*static_cast<FutureShared<T>&>(child).value);
   }
 }
+
+/// The slot of a child done without an exception; takes over the caller's
+/// reference to it.
+template <class T>
+GatherSlot<T> slot_of(FutureCore* core) {
+  Future<T> child = adopt_child<T>(core);  // released on return
+  return value_of<T>(*core);
+}
+
+/// The outcome of a done child; takes over the caller's reference to it.
 template <class T>
 Outcome<GatherSlot<T>> outcome_of(FutureCore* core) {
   if (core->state == FutureState::cancelled || core->exception) {

@@ -637,16 +637,16 @@ Future<T> Loop::create_task(Task<T> task, std::string name, SourceLocation where
   // Everything that may throw comes before the state is made.
   detail::TaskRegistry& registry = detail::task_registry(*this);
   registry.reserve_slot();
-  std::unique_ptr<detail::TaskCore::Cold> given_name;
+  std::unique_ptr<detail::TaskCore::Cold> cold;  // holds a given name
   if (!name.empty()) [[unlikely]]
-    given_name = detail::TaskCore::named(std::move(name));
+    cold = detail::TaskCore::named(std::move(name));
   using Shared = detail::TaskShared<T>;
   void* block = detail::BlockCache<sizeof(Shared)>::allocate();
   Shared* shared = ::new (block) Shared(*this, where, owned.release());  // noexcept from here
   frame.promise().task = shared;
   registry.add(*shared);  // takes the state's first reference: the registry's
-  if (given_name) [[unlikely]]
-    shared->adopt_cold(std::move(given_name));
+  if (cold) [[unlikely]]
+    shared->adopt_cold(std::move(cold));
   detail::add_ref(shared);
   Future<T> future = detail::FutureAccess::adopt<T>(shared);
   call_soon(detail::FirstStep(*shared));

@@ -177,29 +177,29 @@ class ReadyQueue {
   static const Ops* ops_of(Header header) noexcept {
     return reinterpret_cast<const Ops*>(header & ~Header{7});
   }
+  /// Moves the entry at `from` to `to` (its header, and its callable unless
+  /// it is a marker) and returns the entry's size.
+  static std::size_t relocate_entry(unsigned char* to, unsigned char* from) noexcept {
+    const Header header = header_at(from);
+    write_header(to, header);
+    if (!is_marker(header))
+      Callback::relocate_payload(ops_of(header), to + kHeader, from + kHeader);
+    return size_of(header);
+  }
   /// Appends the entries in `from` (8-aligned, `bytes` long, back to back),
   /// of which `markers` are cancelled, and returns the first one's offset.
   /// With `relocate_each` false, no entry's payload needs its relocate call:
   /// the block is copied with at most two memcpy (it may wrap around the
   /// ring). Afterwards the entries belong to the queue; `from` is raw bytes.
-  std::uint64_t append_block(const unsigned char* from, std::size_t bytes, std::size_t markers,
+  std::uint64_t append_block(unsigned char* from, std::size_t bytes, std::size_t markers,
                              bool relocate_each) {
     release_retired();
     while (tail_ + bytes - oldest_in_use() > capacity_)
       grow();
     const std::uint64_t first = tail_;
     if (relocate_each) {
-      for (std::size_t k = 0; k < bytes;) {
-        const unsigned char* src = from + k;
-        unsigned char* dest = at_offset(first + k);
-        const Header header = header_at(src);
-        write_header(dest, header);
-        if (!is_marker(header)) {
-          Callback::relocate_payload(ops_of(header), dest + kHeader,
-                                     const_cast<unsigned char*>(src) + kHeader);
-        }
-        k += size_of(header);
-      }
+      for (std::size_t k = 0; k < bytes;)
+        k += relocate_entry(at_offset(first + k), from + k);
     } else {
       // Entries that start before the end of tail_'s lap are copied after
       // tail_ (the last may run into the slack); the rest to the buffer's
@@ -328,7 +328,7 @@ class ReadyQueue {
     return *std::launder(reinterpret_cast<const Header*>(entry));
   }
   static void set_header(unsigned char* entry, const Ops* ops, std::size_t bytes) noexcept {
-    ::new (static_cast<void*>(entry)) Header(reinterpret_cast<Header>(ops) | (bytes - 16) / 8);
+    write_header(entry, header_for(ops, bytes));
   }
   unsigned char* live_entry(std::uint64_t offset) const noexcept {
     if (offset < head_ || offset >= tail_) return nullptr;
@@ -399,16 +399,8 @@ class ReadyQueue {
     retired_.reserve(retired_.size() + 1);
     auto* to = reinterpret_cast<unsigned char*>(bigger.get());
     // From head_: an entry running stays behind, in the retired buffer.
-    for (std::uint64_t at = head_; at != tail_;) {
-      unsigned char* from = at_offset(at);
-      const Header header = header_at(from);
-      unsigned char* dest = to + (at & (new_capacity - 1));
-      ::new (static_cast<void*>(dest)) Header(header);
-      if (!is_marker(header)) {
-        Callback::relocate_payload(ops_of(header), dest + kHeader, from + kHeader);
-      }
-      at += size_of(header);
-    }
+    for (std::uint64_t at = head_; at != tail_;)
+      at += relocate_entry(to + (at & (new_capacity - 1)), at_offset(at));
     if (buffer_ != nullptr) retired_.push_back(std::move(storage_));
     storage_ = std::move(bigger);
     buffer_ = to;

@@ -110,7 +110,8 @@ class ThreadsafeInbox {
   // ---------------------------------------------------------- loop thread
 
   /// Moves every queued entry to `ready`, behind what is there; returns how
-  /// many bytes they take (0: none). Terminates if the ready queue cannot grow (out of memory).
+  /// many bytes they take (0: none). Terminates if the ready queue cannot
+  /// grow (out of memory).
   std::size_t drain_into(ReadyQueue& ready) noexcept;
   /// Cancels entry `id` if it is queued here or still in `ready` from the
   /// last batch; returns whether it did. The callable is destroyed at once.
@@ -119,7 +120,7 @@ class ThreadsafeInbox {
   bool is_cancelled(std::uint64_t id, const ReadyQueue& ready) const noexcept;
   /// Destroys what is queued (outside the lock) and returns whether there was
   /// anything. If there was not and `close_if_empty`, closes the inbox: every
-  /// later push returns false.
+  /// later push throws LoopClosedError.
   bool destroy_queued(bool close_if_empty) noexcept;
   /// Waits until no push is inside its wake-up (a syscall's time at most).
   void wait_for_senders() const noexcept;
