@@ -248,7 +248,7 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task) {
 namespace {
 // Frames of up to kLargest bytes come from per-thread caches of 16-byte
 // size classes (BlockCache); larger ones from operator new.
-constexpr std::size_t kGranule = 16;
+constexpr std::size_t kGranule = kBlockGranule;
 constexpr std::size_t kClasses = 64;
 constexpr std::size_t kLargest = kGranule * kClasses;
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "eddy/detail/block_cache.hpp"
 #include "eddy/detail/callback.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
@@ -260,92 +261,6 @@ struct FutureShared : FutureCore {
 template <>
 struct FutureShared<void> : FutureCore {
   using FutureCore::FutureCore;
-};
-
-/// A per-thread cache of freed blocks of one size: future states are reused
-/// instead of going back to malloc, whose small-object caches are far smaller
-/// than the bursts of futures an event loop creates.
-///
-/// The cache is an intrusive list threaded through the free blocks, held in
-/// trivially destructible thread-locals (no guard on the hot path); a second
-/// thread-local, registered on the first free, gives the blocks back to
-/// malloc when the thread exits. A block freed after that (a future outliving
-/// its thread's exit) goes straight back to malloc.
-///
-/// Memory: a thread keeps as many free blocks as it once had live futures of
-/// that size at the same time, as the loop keeps its ready ring and timer
-/// slab at their peak.
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kAddressSanitizer = true;
-#else
-inline constexpr bool kAddressSanitizer = false;
-#endif
-#else
-inline constexpr bool kAddressSanitizer = false;
-#endif
-
-template <std::size_t Size>
-class BlockCache {
-  static_assert(Size >= sizeof(void*));
-  // Under AddressSanitizer every state goes back to malloc, so that a use
-  // after the last release is reported instead of hidden by the cache.
-  static constexpr bool kEnabled = !kAddressSanitizer;
-  struct Node {
-    Node* next;
-  };
-  struct State {
-    Node* head = nullptr;
-    bool registered = false;  // the Releaser below exists for this thread
-    bool released = false;    // ... and has run: the thread is exiting
-  };
-  static State& state() noexcept {
-    static thread_local State s;  // trivially destructible: no guard, valid until the end
-    return s;
-  }
-  struct Releaser {
-    ~Releaser() {
-      State& s = state();
-      s.released = true;
-      while (s.head != nullptr) {
-        Node* n = s.head;
-        s.head = n->next;
-        n->~Node();
-        ::operator delete(static_cast<void*>(n));
-      }
-    }
-  };
-
- public:
-  static void* allocate() {
-    if constexpr (!kEnabled) return ::operator new(Size);
-    State& s = state();
-    if (Node* n = s.head) {
-      s.head = n->next;
-      n->~Node();
-      return n;
-    }
-    return ::operator new(Size);
-  }
-  static void deallocate(void* block) noexcept {
-    if constexpr (!kEnabled) {
-      ::operator delete(block);
-      return;
-    }
-    State& s = state();
-    if (!s.registered || s.released) [[unlikely]] {
-      if (s.released) {  // the thread is exiting: its cache is gone
-        ::operator delete(block);
-        return;
-      }
-      s.registered = true;
-      static thread_local Releaser releaser;  // constructed once per thread
-      (void)releaser;
-    }
-    s.head = ::new (block) Node{s.head};
-  }
 };
 
 struct FutureAccess;  // below Future

@@ -1,0 +1,218 @@
+// Where BlockCache's blocks come from, and where they go when a thread exits
+// (see eddy/detail/block_cache.hpp).
+#include "eddy/detail/block_cache.hpp"
+
+#include <sys/mman.h>
+
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+
+namespace eddy::detail {
+
+namespace {
+
+constexpr std::size_t kClasses = kLargestCachedBlock / kBlockGranule;
+constexpr std::size_t kChunk = std::size_t{2} << 20;  // one huge page on x86-64 and arm64
+constexpr std::size_t kPiece = 64 * 1024;             // what a thread carves from at a time
+constexpr std::uint32_t kBatch = 64;                  // shared free blocks taken at a time
+
+std::size_t class_of(std::size_t block_size) noexcept {
+  return block_size / kBlockGranule - 1;
+}
+
+/// A free block in the shared pool: the list is threaded through the blocks
+/// (only slow paths walk it).
+struct Node {
+  Node* next;
+};
+
+/// What all threads share, under one mutex: the chunk being cut into pieces
+/// and the free blocks of exited threads. Made once and never destroyed, so
+/// that a thread exiting after static destruction still finds it.
+struct Shared {
+  std::mutex mutex;
+  char* at = nullptr;  // the rest of the chunk being cut
+  char* end = nullptr;
+  std::size_t chunks = 0;
+  std::array<Node*, kClasses> free{};
+  std::array<std::atomic<std::size_t>, kClasses> free_count{};  // read without the mutex
+
+  /// A fresh 2 MiB chunk, aligned to 2 MiB so that it can be one huge page.
+  /// The first stays on small pages: a program that makes a few futures
+  /// should not pay 2 MiB of memory for them.
+  void new_chunk() {
+    void* mapped =
+        ::mmap(nullptr, 2 * kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) throw std::bad_alloc();
+    const auto raw = reinterpret_cast<std::uintptr_t>(mapped);
+    const std::uintptr_t base = (raw + kChunk - 1) & ~(kChunk - 1);
+    const std::size_t head = base - raw;
+    if (head != 0) ::munmap(mapped, head);
+    if (kChunk - head != 0) ::munmap(reinterpret_cast<void*>(base + kChunk), kChunk - head);
+#ifdef MADV_HUGEPAGE
+    if (chunks != 0) ::madvise(reinterpret_cast<void*>(base), kChunk, MADV_HUGEPAGE);
+#endif
+    ++chunks;
+    at = reinterpret_cast<char*>(base);
+    end = at + kChunk;
+  }
+
+  /// `bytes` (a multiple of the granule, at most kChunk) from the chunk.
+  /// Throws std::bad_alloc. Caller holds the mutex.
+  char* cut(std::size_t bytes) {
+    if (static_cast<std::size_t>(end - at) < bytes) {
+      give_back(at, static_cast<std::size_t>(end - at));
+      new_chunk();
+    }
+    char* piece = at;
+    at += bytes;
+    return piece;
+  }
+
+  /// Caller holds the mutex.
+  void put(std::size_t block_size, void* block) noexcept {
+    const std::size_t c = class_of(block_size);
+    free[c] = ::new (block) Node{free[c]};
+    free_count[c].store(free_count[c].load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  }
+  /// Up to `wanted` free blocks into `out`; returns how many. Caller holds the mutex.
+  std::uint32_t take_free(std::size_t block_size, std::uint32_t wanted, void** out) noexcept {
+    const std::size_t c = class_of(block_size);
+    std::uint32_t n = 0;
+    while (n < wanted && free[c] != nullptr) {
+      Node* node = free[c];
+      free[c] = node->next;
+      node->~Node();
+      out[n++] = node;
+    }
+    free_count[c].store(free_count[c].load(std::memory_order_relaxed) - n,
+                        std::memory_order_relaxed);
+    return n;
+  }
+
+  /// Unused memory [at, at + bytes) becomes free blocks of the largest sizes
+  /// that fit, so that nothing carved is ever lost. Caller holds the mutex.
+  void give_back(char* from, std::size_t bytes) noexcept {
+    while (bytes >= kBlockGranule) {
+      const std::size_t block = bytes < kLargestCachedBlock ? bytes : kLargestCachedBlock;
+      put(block, from);
+      from += block;
+      bytes -= block;
+    }
+  }
+};
+
+Shared& shared() {
+  static Shared* const s = new Shared;  // never destroyed (see Shared)
+  return *s;
+}
+
+/// The piece of a chunk this thread carves new blocks from, in the order
+/// they are asked for (a task's frame and its state end up side by side).
+struct Piece {
+  char* at = nullptr;
+  char* end = nullptr;
+};
+thread_local Piece t_piece;  // trivially destructible
+
+/// The stacks one thread has used; empties them, and the rest of its piece,
+/// into the shared pool when the thread exits.
+class Releaser {
+ public:
+  void add(FreeBlocks& stack, std::size_t block_size) noexcept {
+    entries_[count_++] = {&stack, block_size};  // one per size class at most
+  }
+  ~Releaser() {
+    Shared& s = shared();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (std::size_t i = 0; i < count_; ++i) {
+      FreeBlocks& stack = *entries_[i].stack;
+      for (std::uint32_t b = 0; b < stack.size; ++b)
+        s.put(entries_[i].block_size, stack.blocks[b]);
+      std::free(static_cast<void*>(stack.blocks));
+      stack.blocks = nullptr;
+      stack.size = stack.capacity = 0;
+      stack.released = true;
+    }
+    s.give_back(t_piece.at, static_cast<std::size_t>(t_piece.end - t_piece.at));
+    t_piece = {};
+  }
+
+ private:
+  struct Entry {
+    FreeBlocks* stack;
+    std::size_t block_size;
+  };
+  std::array<Entry, kClasses> entries_{};
+  std::size_t count_ = 0;
+};
+
+void register_stack(FreeBlocks& stack, std::size_t block_size) noexcept {
+  if (stack.registered) return;
+  stack.registered = true;
+  static thread_local Releaser releaser;
+  releaser.add(stack, block_size);
+}
+
+/// Makes room for `wanted` more pointers; false if memory is short.
+bool reserve(FreeBlocks& stack, std::uint32_t wanted) noexcept {
+  if (stack.capacity - stack.size >= wanted) return true;
+  std::uint32_t capacity = stack.capacity == 0 ? 2 * kBatch : 2 * stack.capacity;
+  while (capacity - stack.size < wanted)
+    capacity *= 2;
+  void* grown = std::realloc(static_cast<void*>(stack.blocks), capacity * sizeof(void*));
+  if (grown == nullptr) return false;
+  stack.blocks = static_cast<void**>(grown);
+  stack.capacity = capacity;
+  return true;
+}
+
+}  // namespace
+
+void* FreeBlocks::take_slow(std::size_t block_size) {
+  register_stack(*this, block_size);
+  Shared& s = shared();
+  if (released) {  // a block made during the thread's exit: no stack, no piece
+    std::lock_guard<std::mutex> lock(s.mutex);
+    void* block = nullptr;
+    if (s.take_free(block_size, 1, &block) == 1) return block;
+    return s.cut(block_size);
+  }
+  // Blocks that exited threads left come first.
+  if (s.free_count[class_of(block_size)].load(std::memory_order_relaxed) != 0 &&
+      reserve(*this, kBatch)) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    size += s.take_free(block_size, kBatch, blocks + size);
+    if (size != 0) return blocks[--size];
+  }
+  Piece& p = t_piece;
+  if (static_cast<std::size_t>(p.end - p.at) < block_size) [[unlikely]] {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    char* fresh = s.cut(kPiece);
+    s.give_back(p.at, static_cast<std::size_t>(p.end - p.at));
+    p.at = fresh;
+    p.end = fresh + kPiece;
+  }
+  void* block = p.at;
+  p.at += block_size;
+  return block;
+}
+
+bool FreeBlocks::make_room(std::size_t block_size, void* block) noexcept {
+  register_stack(*this, block_size);
+  if (!released && reserve(*this, 1)) return true;
+  Shared& s = shared();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.put(block_size, block);
+  return false;
+}
+
+std::size_t shared_free_blocks(std::size_t block_size) noexcept {
+  return shared().free_count[class_of(block_size)].load(std::memory_order_relaxed);
+}
+
+}  // namespace eddy::detail

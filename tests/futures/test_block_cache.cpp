@@ -1,0 +1,138 @@
+// BlockCache (eddy/detail/block_cache.hpp): the per-thread caches that hold
+// future states, task states and coroutine frames.
+#include <eddy/detail/block_cache.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace eddy::detail {
+namespace {
+
+// Sizes no other test in this program allocates, so that counts are exact.
+constexpr std::size_t kOdd = 1328;
+constexpr std::size_t kOther = 1360;
+
+// A macro: GTEST_SKIP returns from the test body itself.
+#define SKIP_UNDER_ASAN()                                       \
+  if (kAddressSanitizer)                                        \
+  GTEST_SKIP() << "under AddressSanitizer every block goes to " \
+                  "operator new"
+
+TEST(BlockCache, BlocksAreAlignedDistinctAndUsableOverTheirWholeSize) {
+  std::vector<unsigned char*> blocks;
+  for (int i = 0; i < 3000; ++i) {
+    auto* b = static_cast<unsigned char*>(BlockCache<216>::allocate());
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b) % 16, 0u);
+    std::memset(b, i & 0xff, 216);
+    blocks.push_back(b);
+  }
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    EXPECT_EQ(blocks[i][0], i & 0xff);
+    EXPECT_EQ(blocks[i][215], i & 0xff) << "a later block overlapped block " << i;
+  }
+  std::vector<unsigned char*> sorted = blocks;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 1; i < sorted.size(); ++i)
+    EXPECT_GE(sorted[i] - sorted[i - 1], 216);
+  for (unsigned char* b : blocks)
+    BlockCache<216>::deallocate(b);
+}
+
+TEST(BlockCache, AFreedBlockIsTheNextOneGivenOnItsThread) {
+  SKIP_UNDER_ASAN();
+  void* a = BlockCache<96>::allocate();
+  void* b = BlockCache<96>::allocate();
+  BlockCache<96>::deallocate(a);
+  EXPECT_EQ(BlockCache<96>::allocate(), a);
+  BlockCache<96>::deallocate(a);
+  BlockCache<96>::deallocate(b);
+  EXPECT_EQ(BlockCache<96>::allocate(), b);  // last freed, first given
+  BlockCache<96>::deallocate(b);
+}
+
+TEST(BlockCache, SizesThatRoundToOneBlockShareOneCache) {
+  SKIP_UNDER_ASAN();
+  void* a = BlockCache<209>::allocate();  // both are 224-byte blocks
+  BlockCache<209>::deallocate(a);
+  EXPECT_EQ(BlockCache<224>::allocate(), a);
+  BlockCache<224>::deallocate(a);
+}
+
+TEST(BlockCache, BlocksAThreadLeavesAtExitGoToOtherThreads) {
+  SKIP_UNDER_ASAN();
+  const std::size_t before = shared_free_blocks(kOdd);
+  std::vector<void*> left;
+  std::thread([&] {
+    for (int i = 0; i < 10; ++i)
+      left.push_back(BlockCache<kOdd>::allocate());
+    for (void* b : left)
+      BlockCache<kOdd>::deallocate(b);
+  }).join();
+  EXPECT_GE(shared_free_blocks(kOdd), before + 10);
+
+  // A thread with no free block of its own takes those first.
+  std::vector<void*> taken;
+  std::thread([&] {
+    for (int i = 0; i < 10; ++i)
+      taken.push_back(BlockCache<kOdd>::allocate());
+    for (void* b : taken)
+      BlockCache<kOdd>::deallocate(b);
+  }).join();
+  int reused = 0;
+  for (void* b : taken)
+    reused += std::count(left.begin(), left.end(), b) != 0 ? 1 : 0;
+  EXPECT_GT(reused, 0);
+}
+
+TEST(BlockCache, ABlockFreedOnAnotherThreadIsReusedThere) {
+  SKIP_UNDER_ASAN();
+  void* made_here = BlockCache<kOther>::allocate();
+  void* reused = nullptr;
+  std::thread([&] {
+    BlockCache<kOther>::deallocate(made_here);
+    reused = BlockCache<kOther>::allocate();
+    BlockCache<kOther>::deallocate(reused);
+  }).join();
+  EXPECT_EQ(reused, made_here);
+}
+
+TEST(BlockCache, BlocksLargerThanTheLargestClassComeFromOperatorNew) {
+  // Not cached, but still usable and freed (LeakSanitizer checks the free).
+  void* big = BlockCache<kLargestCachedBlock + 1>::allocate();
+  std::memset(big, 1, kLargestCachedBlock + 1);
+  BlockCache<kLargestCachedBlock + 1>::deallocate(big);
+}
+
+TEST(BlockCache, ManyThreadsMakingAndFreeingBlocksLoseNone) {
+  // Under ThreadSanitizer (CI) this also checks the shared pool's locking.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([] {
+      for (int round = 0; round < 20; ++round) {
+        std::vector<void*> blocks;
+        for (int i = 0; i < 500; ++i) {
+          void* b = BlockCache<160>::allocate();
+          std::memset(b, round, 160);
+          blocks.push_back(b);
+        }
+        for (void* b : blocks)
+          BlockCache<160>::deallocate(b);
+      }
+    });
+  }
+  for (std::thread& t : threads)
+    t.join();
+  // Threads that ran one after another reused each other's blocks; the last
+  // one to exit left at least all of its own.
+  if (!kAddressSanitizer) {
+    EXPECT_GE(shared_free_blocks(160), 500u);
+  }
+}
+
+}  // namespace
+}  // namespace eddy::detail
