@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <new>
 
@@ -37,12 +38,19 @@ struct Shared {
   char* at = nullptr;  // the rest of the chunk being cut
   char* end = nullptr;
   std::size_t chunks = 0;
+  /// EDDY_HUGEPAGES=0 keeps every chunk on small pages.
+  const bool huge_pages = [] {
+    const char* setting = std::getenv("EDDY_HUGEPAGES");
+    return setting == nullptr || std::strcmp(setting, "0") != 0;
+  }();
   std::array<Node*, kClasses> free{};
   std::array<std::atomic<std::size_t>, kClasses> free_count{};  // read without the mutex
 
   /// A fresh 2 MiB chunk, aligned to 2 MiB so that it can be one huge page.
   /// The first stays on small pages: a program that makes a few futures
-  /// should not pay 2 MiB of memory for them.
+  /// should not pay 2 MiB of memory for them. (The kernel zeroes a huge page
+  /// at its first touch; on a virtual machine whose host has taken the
+  /// memory back, that touch can cost far more than 512 small pages would.)
   void new_chunk() {
     void* mapped =
         ::mmap(nullptr, 2 * kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -53,7 +61,7 @@ struct Shared {
     if (head != 0) ::munmap(mapped, head);
     if (kChunk - head != 0) ::munmap(reinterpret_cast<void*>(base + kChunk), kChunk - head);
 #ifdef MADV_HUGEPAGE
-    if (chunks != 0) ::madvise(reinterpret_cast<void*>(base), kChunk, MADV_HUGEPAGE);
+    if (chunks != 0 && huge_pages) ::madvise(reinterpret_cast<void*>(base), kChunk, MADV_HUGEPAGE);
 #endif
     ++chunks;
     at = reinterpret_cast<char*>(base);
