@@ -15,7 +15,7 @@ namespace eddy::detail {
 
 namespace {
 
-constexpr std::size_t kClasses = kLargestCachedBlock / kBlockGranule;
+constexpr std::size_t kClasses = kBlockClasses;
 constexpr std::size_t kChunk = std::size_t{2} << 20;  // one huge page on x86-64 and arm64
 constexpr std::size_t kPiece = 64 * 1024;             // what a thread carves from at a time
 constexpr std::uint32_t kBatch = 64;                  // shared free blocks taken at a time
@@ -127,43 +127,42 @@ struct Piece {
 };
 thread_local Piece t_piece;  // trivially destructible
 
-/// The stacks one thread has used; empties them, and the rest of its piece,
-/// into the shared pool when the thread exits.
-class Releaser {
- public:
-  void add(FreeBlocks& stack, std::size_t block_size) noexcept {
-    entries_[count_++] = {&stack, block_size};  // one per size class at most
-  }
+/// Whether this thread's releaser exists, and whether it has run.
+struct ThreadState {
+  bool registered = false;
+  bool released = false;  // the thread is exiting: its stacks are gone
+};
+thread_local ThreadState t_state;  // trivially destructible
+
+/// Empties this thread's stacks, and the rest of its piece, into the shared
+/// pool when the thread exits.
+struct Releaser {
   ~Releaser() {
     Shared& s = shared();
     std::lock_guard<std::mutex> lock(s.mutex);
-    for (std::size_t i = 0; i < count_; ++i) {
-      FreeBlocks& stack = *entries_[i].stack;
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      FreeBlocks& stack = free_blocks(c);
       for (std::uint32_t b = 0; b < stack.size; ++b)
-        s.put(entries_[i].block_size, stack.blocks[b]);
+        s.put((c + 1) * kBlockGranule, stack.blocks[b]);
       std::free(static_cast<void*>(stack.blocks));
-      stack.blocks = nullptr;
-      stack.size = stack.capacity = 0;
-      stack.released = true;
+      stack = {};
     }
     s.give_back(t_piece.at, static_cast<std::size_t>(t_piece.end - t_piece.at));
     t_piece = {};
+    t_state.released = true;
   }
-
- private:
-  struct Entry {
-    FreeBlocks* stack;
-    std::size_t block_size;
-  };
-  std::array<Entry, kClasses> entries_{};
-  std::size_t count_ = 0;
 };
 
-void register_stack(FreeBlocks& stack, std::size_t block_size) noexcept {
-  if (stack.registered) return;
-  stack.registered = true;
+void register_thread() noexcept {
+  if (t_state.registered) return;
+  t_state.registered = true;
   static thread_local Releaser releaser;
-  releaser.add(stack, block_size);
+  (void)releaser;
+}
+
+/// The size of the blocks `stack` holds (one of this thread's stacks).
+std::size_t block_size_of(const FreeBlocks& stack) noexcept {
+  return static_cast<std::size_t>(&stack - &free_blocks(0) + 1) * kBlockGranule;
 }
 
 /// Makes room for `wanted` more pointers; false if memory is short.
@@ -181,10 +180,11 @@ bool reserve(FreeBlocks& stack, std::uint32_t wanted) noexcept {
 
 }  // namespace
 
-void* FreeBlocks::take_slow(std::size_t block_size) {
-  register_stack(*this, block_size);
+void* FreeBlocks::take_slow() {
+  const std::size_t block_size = block_size_of(*this);
+  register_thread();
   Shared& s = shared();
-  if (released) {  // a block made during the thread's exit: no stack, no piece
+  if (t_state.released) {  // a block made during the thread's exit: no stack, no piece
     std::lock_guard<std::mutex> lock(s.mutex);
     void* block = nullptr;
     if (s.take_free(block_size, 1, &block) == 1) return block;
@@ -210,13 +210,16 @@ void* FreeBlocks::take_slow(std::size_t block_size) {
   return block;
 }
 
-bool FreeBlocks::make_room(std::size_t block_size, void* block) noexcept {
-  register_stack(*this, block_size);
-  if (!released && reserve(*this, 1)) return true;
+void FreeBlocks::push_slow(void* block) noexcept {
+  const std::size_t block_size = block_size_of(*this);
+  register_thread();
+  if (!t_state.released && reserve(*this, 1)) {
+    blocks[size++] = block;
+    return;
+  }
   Shared& s = shared();
   std::lock_guard<std::mutex> lock(s.mutex);
   s.put(block_size, block);
-  return false;
 }
 
 std::size_t shared_free_blocks(std::size_t block_size) noexcept {

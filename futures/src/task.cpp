@@ -246,23 +246,9 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task) {
 // ------------------------------------------------------------ frames
 
 namespace {
-// Frames of up to kLargest bytes come from per-thread caches of 16-byte
+// Frames of up to kLargest bytes come from the per-thread caches of 16-byte
 // size classes (BlockCache); larger ones from operator new.
-constexpr std::size_t kGranule = kBlockGranule;
-constexpr std::size_t kClasses = 64;
-constexpr std::size_t kLargest = kGranule * kClasses;
-
-template <std::size_t... I>
-constexpr auto make_allocators(std::index_sequence<I...>) {
-  return std::array<void* (*)(), sizeof...(I)>{&BlockCache<kGranule*(I + 1)>::allocate...};
-}
-template <std::size_t... I>
-constexpr auto make_deallocators(std::index_sequence<I...>) {
-  return std::array<void (*)(void*) noexcept, sizeof...(I)>{
-      &BlockCache<kGranule*(I + 1)>::deallocate...};
-}
-constexpr auto kAllocate = make_allocators(std::make_index_sequence<kClasses>{});
-constexpr auto kDeallocate = make_deallocators(std::make_index_sequence<kClasses>{});
+constexpr std::size_t kLargest = kAddressSanitizer ? 0 : kLargestCachedBlock;
 }  // namespace
 
 namespace {
@@ -275,16 +261,16 @@ std::size_t last_frame_size() noexcept {
 
 void* PromiseBase::operator new(std::size_t size) {
   t_last_frame_size = size;
-  if (size > kLargest || size == 0) return ::operator new(size);
-  return kAllocate[(size - 1) / kGranule]();
+  if (size - 1 >= kLargest) return ::operator new(size);  // size 0 too
+  return take_block((size - 1) / kBlockGranule);
 }
 
 void PromiseBase::operator delete(void* frame, std::size_t size) noexcept {
-  if (size > kLargest || size == 0) {
+  if (size - 1 >= kLargest) {
     ::operator delete(frame);
     return;
   }
-  kDeallocate[(size - 1) / kGranule](frame);
+  give_block((size - 1) / kBlockGranule, frame);
 }
 
 }  // namespace detail

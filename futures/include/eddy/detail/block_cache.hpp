@@ -24,41 +24,67 @@ inline constexpr std::size_t kBlockGranule = 16;
 /// The largest block BlockCache keeps; larger sizes go to operator new.
 inline constexpr std::size_t kLargestCachedBlock = 4096;
 
-/// One thread's free blocks of one size: a stack of pointers (see BlockCache).
-/// Trivially destructible, so that a thread_local of it needs no guard.
+/// The number of size classes BlockCache keeps.
+inline constexpr std::size_t kBlockClasses = kLargestCachedBlock / kBlockGranule;
+
+/// One thread's free blocks of one size class: a stack of pointers (see
+/// BlockCache). Trivially destructible, so that a thread_local of it needs no
+/// guard.
 struct FreeBlocks {
   void** blocks = nullptr;
   std::uint32_t size = 0;
   std::uint32_t capacity = 0;
-  bool registered = false;  // the thread's releaser knows this stack
-  bool released = false;    // ... and has emptied it: the thread is exiting
 
-  /// Called when the stack is empty: returns a block of `block_size` bytes
-  /// and refills the stack with more, taken from those that exited threads
-  /// left or newly carved. Throws std::bad_alloc.
-  void* take_slow(std::size_t block_size);
-  /// Called when the stack is full, to free `block`: grows the stack and
-  /// returns true, or (the thread is exiting, or memory is short) gives
-  /// `block` to the blocks shared by all threads and returns false.
-  bool make_room(std::size_t block_size, void* block) noexcept;
+  /// Called when the stack is empty: returns a block of its size class,
+  /// taken from those that exited threads left (the stack is refilled with
+  /// more of them) or newly carved. Throws std::bad_alloc.
+  void* take_slow();
+  /// Called when the stack is full: grows it and pushes `block` or, when the
+  /// thread is exiting or memory is short, gives `block` to the blocks
+  /// shared by all threads.
+  void push_slow(void* block) noexcept;
 };
+
+/// This thread's stack of free blocks of size class `size_class` (blocks of
+/// (size_class + 1) * kBlockGranule bytes).
+inline FreeBlocks& free_blocks(std::size_t size_class) noexcept {
+  static thread_local FreeBlocks stacks[kBlockClasses];  // trivially destructible: no guard
+  return stacks[size_class];
+}
 
 /// The free blocks that exited threads left, for one block size (tests).
 std::size_t shared_free_blocks(std::size_t block_size) noexcept;
 
+/// A block of size class `size_class` (see free_blocks); the fast path of
+/// BlockCache, also used directly where the size is known only at run time.
+inline void* take_block(std::size_t size_class) {
+  FreeBlocks& s = free_blocks(size_class);
+  if (s.size == 0) [[unlikely]]
+    return s.take_slow();  // (a tail call with one argument: a short fast path)
+  return s.blocks[--s.size];
+}
+inline void give_block(std::size_t size_class, void* block) noexcept {
+  FreeBlocks& s = free_blocks(size_class);
+  if (s.size == s.capacity) [[unlikely]]
+    return s.push_slow(block);
+  s.blocks[s.size++] = block;
+}
+
 /// A per-thread cache of blocks of one size, for the objects an event loop
 /// makes and drops by the thousand: future and task states, coroutine frames.
 ///
-/// - Blocks are carved, many at a time, from chunks of 2 MiB that are never
-///   given back to the system. Every chunk after the first is backed by
-///   transparent huge pages where the kernel allows it (madvise): a burst of
-///   a hundred thousand tasks then walks its states without a TLB miss per
-///   page, which on a memory-bound run is about a quarter of the time. Blocks
-///   carved together are contiguous, with no malloc header between them.
-/// - A freed block goes onto the freeing thread's stack of free pointers, and
-///   the next allocation of that size on that thread takes it back. Taking a
-///   block does not read the block (a list threaded through the blocks would
-///   make each allocation wait for the previous block's cache miss).
+/// - Blocks are carved from chunks of 2 MiB that are never given back to the
+///   system, in the order they are asked for (a task's frame and its state
+///   end up side by side), with no malloc header between them. Every chunk
+///   after the first is backed by transparent huge pages where the kernel
+///   allows it (madvise; EDDY_HUGEPAGES=0 turns that off): a burst of a
+///   hundred thousand tasks then walks its states without a TLB miss per
+///   page.
+/// - A freed block goes onto the freeing thread's stack of free pointers for
+///   its 16-byte size class, and the next allocation of that class on that
+///   thread takes it back. Taking a block does not read the block (a list
+///   threaded through the blocks would make each allocation wait for the
+///   previous block's cache miss).
 /// - A thread that exits hands its free blocks to a pool shared by all
 ///   threads, which refills a thread's empty stack before new blocks are
 ///   carved. So memory stays at the process's peak of live blocks of each
@@ -66,40 +92,25 @@ std::size_t shared_free_blocks(std::size_t block_size) noexcept;
 ///   lost: a block may be freed on any thread.
 /// - Under AddressSanitizer every block comes from, and goes back to,
 ///   operator new / delete, so that a use after free is still reported.
-template <std::size_t Block>
-inline FreeBlocks& free_blocks() noexcept {
-  static thread_local FreeBlocks s;  // trivially destructible: valid until the thread ends
-  return s;
-}
-
 template <std::size_t Size>
 class BlockCache {
   static_assert(Size >= sizeof(void*));
-  static constexpr std::size_t kBlock = (Size + kBlockGranule - 1) / kBlockGranule * kBlockGranule;
-  static constexpr bool kEnabled = !kAddressSanitizer && kBlock <= kLargestCachedBlock;
-  // One stack per block size (not per Size): at most one per size class.
-  static FreeBlocks& state() noexcept { return free_blocks<kBlock>(); }
+  static constexpr std::size_t kClass = (Size + kBlockGranule - 1) / kBlockGranule - 1;
+  static constexpr bool kEnabled = !kAddressSanitizer && kClass < kBlockClasses;
 
  public:
   static void* allocate() {
-    if constexpr (!kEnabled) {
-      return ::operator new(Size);
+    if constexpr (kEnabled) {
+      return take_block(kClass);
     } else {
-      FreeBlocks& s = state();
-      if (s.size == 0) [[unlikely]]
-        return s.take_slow(kBlock);
-      return s.blocks[--s.size];
+      return ::operator new(Size);
     }
   }
   static void deallocate(void* block) noexcept {
-    if constexpr (!kEnabled) {
-      ::operator delete(block);
+    if constexpr (kEnabled) {
+      give_block(kClass, block);
     } else {
-      FreeBlocks& s = state();
-      if (s.size == s.capacity) [[unlikely]] {
-        if (!s.make_room(kBlock, block)) return;
-      }
-      s.blocks[s.size++] = block;
+      ::operator delete(block);
     }
   }
 };
