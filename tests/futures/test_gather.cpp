@@ -543,6 +543,28 @@ TEST_F(GatherTest, FuturesOfDifferentLoopsAreRejectedWithInvalidArgument) {
   other.close();
 }
 
+TEST_F(GatherTest, ARejectedRangeGatherLeavesEarlierChildrenWorkingAndTheirErrorsRetrieved) {
+  // asyncio's gather adds its callback to each child as it goes: the
+  // children before the one of another loop keep a callback that does
+  // nothing but mark their exception retrieved. eddy's range form does the
+  // same (it checks each child in the pass that watches it).
+  capture_reports();
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  {
+    Future<int> fine = loop.create_future<int>();
+    Future<int> failing = loop.create_future<int>();
+    Future<int> there = other.create_future<int>();
+    EXPECT_THROW(gather(std::vector{fine, failing, there}), std::invalid_argument);
+    fine.set_result(7);
+    failing.set_exception(std::runtime_error("lost?"));
+    EXPECT_EQ(loop.run_until_complete(fine), 7);
+    loop.run_once();  // the inert callbacks run
+  }
+  loop.run_once();
+  EXPECT_TRUE(reports.empty()) << reports.front();
+  other.close();
+}
+
 TEST_F(GatherTest, AnEmptyFutureHandleIsRejectedWithInvalidStateError) {
   Future<int> empty;
   Future<int> fine = loop.create_future<int>();

@@ -209,7 +209,7 @@ class GatherState : public FutureOwner {
     ++finished_;
     if (settled_ && child.state == FutureState::finished) child.exception_retrieved = true;
     FutureCore& out = *FutureAccess::shared(outer);
-    if (out.state != FutureState::pending) {
+    if (out.state != FutureState::pending || abandoned_) {
       if (child.state == FutureState::finished) child.exception_retrieved = true;
       forget(index);
       return;
@@ -239,10 +239,8 @@ class GatherState : public FutureOwner {
 
   /// Adds the done callbacks (after the derived state has its children).
   void watch_children() {
-    for (std::size_t i = 0; i < cores_.size(); ++i) {
-      add_ref();
-      add_core_watcher(*cores_[i], Watch(this, i));
-    }
+    for (std::size_t i = 0; i < cores_.size(); ++i)
+      watch(i);
   }
 
   void add_ref() noexcept { ++refs_; }
@@ -260,6 +258,15 @@ class GatherState : public FutureOwner {
     detail::add_ref(&child);  // released by take(), or with the state
     kept_[index] = true;
   }
+  /// Adds child i's done callback.
+  void watch(std::size_t i) {
+    add_ref();
+    add_core_watcher(*cores_[i], Watch(this, i));
+  }
+  /// The gather failed to start (a child of another loop) after some
+  /// children got their callbacks: those stay, and do nothing but mark the
+  /// children's exceptions retrieved (as asyncio's gather leaves them).
+  void abandon() noexcept { abandoned_ = true; }
   /// For a state that keeps its children until collect().
   void keep_children() { kept_.assign(cores_.size(), false); }
   /// The outer result, once every child is done and stored.
@@ -306,6 +313,7 @@ class GatherState : public FutureOwner {
   std::size_t finished_ = 0;
   bool settled_;
   bool cancel_requested_ = false;
+  bool abandoned_ = false;
 };
 
 /// gather over a range: Future<std::vector<Slot or Outcome>>.
@@ -315,13 +323,24 @@ class VectorGather final
           std::vector<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>>> {
  public:
   using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
-  VectorGather(Loop& loop, const std::vector<Future<T>>& children)
-      : GatherState<std::vector<Item>>(loop, children.size(), Settled), items_(children.size()) {
-    for (const Future<T>& child : children) {
-      if (&child.get_loop() != &loop) {
+  VectorGather(Loop& loop, std::vector<Future<T>>& children)
+      : GatherState<std::vector<Item>>(loop, children.size(), Settled), items_(children.size()) {}
+
+  /// Checks, watches and lets go of each child in one pass: with many
+  /// children, their states are out of cache, and each pass over them costs
+  /// a cache miss per child. A child of another loop stops the pass and
+  /// throws std::invalid_argument; the children before it keep callbacks
+  /// that do nothing (asyncio's gather does the same).
+  void watch_children(Loop& loop, std::vector<Future<T>>& children) {
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      FutureCore* child = FutureAccess::shared(children[i]);
+      if (child->loop != &loop) [[unlikely]] {
+        this->abandon();
         throw std::invalid_argument("eddy::gather: the futures belong to different loops");
       }
-      this->cores_.push_back(FutureAccess::shared(child));
+      this->cores_.push_back(child);
+      this->watch(i);
+      Future<T> released = std::move(children[i]);  // now, while the state is in cache
     }
   }
 
@@ -381,12 +400,16 @@ class TupleGather final
 
 /// Builds a gather's state; `children` (the futures) stay alive meanwhile.
 template <class State, class... C>
-auto start_gather(Loop& loop, const C&... children) {
+auto start_gather(Loop& loop, C&... children) {
   auto* state = new State(loop, children...);
   state->add_ref();  // held while we set up
   auto outer = state->outer;
   try {
-    state->watch_children();
+    if constexpr (requires { state->watch_children(loop, children...); }) {
+      state->watch_children(loop, children...);
+    } else {
+      state->watch_children();
+    }
   } catch (...) {
     state->release();
     throw;
@@ -401,9 +424,7 @@ auto gather_args(A&&... args) {
   std::tuple<Future<ResultOf<A>>...> futures{ensure_future(std::forward<A>(args))...};
   Loop& loop = std::get<0>(futures).get_loop();
   return std::apply(
-      [&](const auto&... f) {
-        return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, f...);
-      },
+      [&](auto&... f) { return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, f...); },
       futures);
 }
 
