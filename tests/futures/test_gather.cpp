@@ -143,6 +143,21 @@ TEST_F(GatherTest, RangeGatherOverFuturesGivesAVectorInOrder) {
   EXPECT_EQ(loop.run_until_complete(gathered), (std::vector<int>{0, 10, 20, 30, 40}));
 }
 
+TEST_F(GatherTest, RangeGatherOfStringsGivesThemInOrderWhateverOrderTheyFinish) {
+  // Numbers are stored straight into the result; other types wait in
+  // optionals: both keep the argument order.
+  std::vector<Future<std::string>> futures;
+  for (int i = 0; i < 4; ++i) {
+    Future<std::string> f = loop.create_future<std::string>();
+    loop.call_later(4 - i, [f, i]() mutable { f.set_result(std::string(40, char('a' + i))); });
+    futures.push_back(f);
+  }
+  std::vector<std::string> got = loop.run_until_complete(gather(futures));
+  ASSERT_EQ(got.size(), 4u);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(got[static_cast<std::size_t>(i)], std::string(40, char('a' + i)));
+}
+
 TEST_F(GatherTest, RangeGatherOverTasksSchedulesThemAndGivesAVectorInOrder) {
   auto body = [&]() -> Task<std::vector<int>> {
     std::vector<Task<int>> tasks;

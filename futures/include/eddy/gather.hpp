@@ -351,21 +351,33 @@ class VectorGather final
     if constexpr (Settled) {
       detail::add_ref(&child);  // taken over by outcome_of
       items_[index].emplace(outcome_of<T>(&child));
+    } else if constexpr (kInPlace) {
+      items_[index] = value_of<T>(child);  // child_done passed no failure here
     } else {
-      items_[index].emplace(value_of<T>(child));  // child_done passed no failure here
+      items_[index].emplace(value_of<T>(child));
     }
     this->forget(index);
   }
   std::vector<Item> collect() override {
-    std::vector<Item> results;
-    results.reserve(items_.size());
-    for (std::optional<Item>& item : items_)
-      results.push_back(std::move(*item));
-    std::vector<std::optional<Item>>().swap(items_);
-    return results;
+    if constexpr (kInPlace) {
+      return std::move(items_);
+    } else {
+      std::vector<Item> results;
+      results.reserve(items_.size());
+      for (std::optional<Item>& item : items_)
+        results.push_back(std::move(*item));
+      std::vector<std::optional<Item>>().swap(items_);
+      return results;
+    }
   }
 
-  std::vector<std::optional<Item>> items_;  // child i's outcome, once done
+  // Items that cost nothing to make empty (numbers, pointers, monostate)
+  // are stored straight into the result vector, which collect() hands over:
+  // no second vector, no copy. Others wait in optionals.
+  static constexpr bool kInPlace =
+      std::is_trivially_default_constructible_v<Item> && std::is_nothrow_move_assignable_v<Item>;
+  std::vector<std::conditional_t<kInPlace, Item, std::optional<Item>>>
+      items_;  // child i's outcome, once done
 };
 
 /// gather over arguments: Future<std::tuple<...>>.
