@@ -839,6 +839,23 @@ TEST_F(FutureTest, ACountedResultIsDestroyedExactlyOnceWhenTheLastCopyGoesAway) 
   EXPECT_EQ(Counted::destroyed, Counted::constructed);
 }
 
+TEST_F(FutureTest, OnlyAFutureFinishedWithAValueHoldsOne) {
+  // The state keeps no flag for its value: a failed, cancelled or pending
+  // future must neither destroy nor hand out a value it never made.
+  {
+    Future<Counted> failed = loop.create_future<Counted>();
+    failed.set_exception(std::runtime_error("no value"));
+    Future<Counted> cancelled = loop.create_future<Counted>();
+    cancelled.cancel();
+    Future<Counted> pending = loop.create_future<Counted>();
+    EXPECT_THROW(failed.result(), std::runtime_error);
+    EXPECT_THROW(cancelled.result(), CancelledError);
+    EXPECT_THROW(pending.result(), InvalidStateError);
+    EXPECT_EQ(Counted::constructed, 0);
+  }
+  EXPECT_EQ(Counted::destroyed, 0);
+}
+
 TEST_F(FutureTest, DoneCallbackCapturesAreDestroyedOnceAfterTheCallbackRan) {
   int runs = 0;
   {

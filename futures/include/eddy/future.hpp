@@ -253,10 +253,31 @@ struct CopyableResult<std::vector<T, A>> : CopyableResult<T> {};
 template <class T>
 inline constexpr bool kCopyableResult = CopyableResult<T>::value;
 
+/// A future's state with room for its value. The value exists exactly while
+/// the future is finished without an exception (has_value()): the state
+/// itself says so, where a std::optional would spend a flag and, for a value
+/// of 8 bytes, 8 bytes of padding.
 template <class T>
 struct FutureShared : FutureCore {
-  using FutureCore::FutureCore;
-  std::optional<T> value;
+  FutureShared(Loop& l, SourceLocation where, void (*destroy)(FutureCore*) noexcept) noexcept
+      : FutureCore(l, where, destroy) {}
+  ~FutureShared() {
+    if (has_value()) value_.~T();
+  }
+  bool has_value() const noexcept { return state == FutureState::finished && !exception; }
+  /// Makes the value; the caller then marks the state finished (if this
+  /// throws, nothing was made and the future is still pending).
+  template <class... A>
+  void emplace_value(A&&... args) {
+    ::new (static_cast<void*>(std::addressof(value_))) T(std::forward<A>(args)...);
+  }
+  /// The value (has_value()).
+  T& value() noexcept { return value_; }
+
+ private:
+  union {
+    T value_;
+  };
 };
 template <>
 struct FutureShared<void> : FutureCore {
@@ -333,7 +354,7 @@ class Future {
       shared_->exception_retrieved = true;
       std::rethrow_exception(shared_->exception);
     }
-    if constexpr (!std::is_void_v<T>) return *shared_->value;
+    if constexpr (!std::is_void_v<T>) return shared_->value();
   }
 
   /// The stored exception, or null if the future has a result.
@@ -347,7 +368,7 @@ class Future {
   template <class U = T>
   requires(!std::is_void_v<U>) void set_result(U value) {
     check_pending("set_result");
-    shared_->value.emplace(std::move(value));
+    shared_->emplace_value(std::move(value));
     finish();
   }
   void set_result() requires std::is_void_v<T> {

@@ -99,7 +99,7 @@ Future<T> ensure_future(Task<T> task) {
 template <class T, class V>
 void complete_owned(Future<T>& future, V&& value) {
   FutureShared<T>& core = *FutureAccess::shared(future);
-  if constexpr (!std::is_void_v<T>) core.value.emplace(std::forward<V>(value));
+  if constexpr (!std::is_void_v<T>) core.emplace_value(std::forward<V>(value));
   core.owner = nullptr;
   core.state = FutureState::finished;
   schedule_done_callbacks(core);
@@ -126,9 +126,9 @@ GatherSlot<T> value_of(FutureCore& child) {
   if constexpr (std::is_void_v<T>) {
     return std::monostate{};
   } else if constexpr (kCopyableResult<T>) {
-    return *static_cast<FutureShared<T>&>(child).value;
+    return static_cast<FutureShared<T>&>(child).value();
   } else {
-    return std::move(*static_cast<FutureShared<T>&>(child).value);
+    return std::move(static_cast<FutureShared<T>&>(child).value());
   }
 }
 

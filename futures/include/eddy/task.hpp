@@ -317,7 +317,7 @@ struct TaskShared final : FutureShared<T>, TaskCore {
       this->state =
           is_cancellation(this->exception) ? FutureState::cancelled : FutureState::finished;
     } else {
-      if constexpr (!std::is_void_v<T>) this->value.emplace(std::move(*promise.value));
+      if constexpr (!std::is_void_v<T>) this->emplace_value(std::move(*promise.value));
       this->state = FutureState::finished;
     }
     end_of_task();
