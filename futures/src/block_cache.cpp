@@ -73,6 +73,7 @@ struct Shared {
   char* cut(std::size_t bytes) {
     if (static_cast<std::size_t>(end - at) < bytes) {
       give_back(at, static_cast<std::size_t>(end - at));
+      at = end;  // given back: not to be cut again if the next chunk cannot be had
       new_chunk();
     }
     char* piece = at;
