@@ -63,26 +63,27 @@ TEST(BlockCache, SizesThatRoundToOneBlockShareOneCache) {
   BlockCache<224>::deallocate(a);
 }
 
+// On a thread of its own: takes `n` blocks of kOdd bytes, frees them, exits.
+// Returns the blocks' addresses.
+std::vector<void*> blocks_of_a_thread_that_exits(int n) {
+  std::vector<void*> blocks;
+  std::thread([&] {
+    for (int i = 0; i < n; ++i)
+      blocks.push_back(BlockCache<kOdd>::allocate());
+    for (void* b : blocks)
+      BlockCache<kOdd>::deallocate(b);
+  }).join();
+  return blocks;
+}
+
 TEST(BlockCache, BlocksAThreadLeavesAtExitGoToOtherThreads) {
   SKIP_UNDER_ASAN();
   const std::size_t before = shared_free_blocks(kOdd);
-  std::vector<void*> left;
-  std::thread([&] {
-    for (int i = 0; i < 10; ++i)
-      left.push_back(BlockCache<kOdd>::allocate());
-    for (void* b : left)
-      BlockCache<kOdd>::deallocate(b);
-  }).join();
+  std::vector<void*> left = blocks_of_a_thread_that_exits(10);
   EXPECT_GE(shared_free_blocks(kOdd), before + 10);
 
   // A thread with no free block of its own takes those first.
-  std::vector<void*> taken;
-  std::thread([&] {
-    for (int i = 0; i < 10; ++i)
-      taken.push_back(BlockCache<kOdd>::allocate());
-    for (void* b : taken)
-      BlockCache<kOdd>::deallocate(b);
-  }).join();
+  std::vector<void*> taken = blocks_of_a_thread_that_exits(10);
   int reused = 0;
   for (void* b : taken)
     reused += std::count(left.begin(), left.end(), b) != 0 ? 1 : 0;
