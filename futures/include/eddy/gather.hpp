@@ -326,14 +326,14 @@ class VectorGather final
   VectorGather(Loop& loop, std::vector<Future<T>>& children)
       : GatherState<std::vector<Item>>(loop, children.size(), Settled), items_(children.size()) {}
 
+  // watch_children asks for the state of the child this many places ahead,
+  // so that its cache misses overlap instead of coming one after another.
+  static constexpr std::size_t kAhead = 16;
   /// Checks, watches and lets go of each child in one pass: with many
   /// children, their states are out of cache, and each pass over them costs
   /// a cache miss per child. A child of another loop stops the pass and
   /// throws std::invalid_argument; the children before it keep callbacks
   /// that do nothing (asyncio's gather does the same).
-  // The pass asks for the state of the child this many places ahead, so
-  // that its cache misses overlap instead of coming one after another.
-  static constexpr std::size_t kAhead = 16;
   void watch_children(Loop& loop, std::vector<Future<T>>& children) {
     for (std::size_t i = 0; i < children.size(); ++i) {
       if (i + kAhead < children.size()) {
@@ -419,7 +419,9 @@ class TupleGather final
   }
 };
 
-/// Builds a gather's state; `children` (the futures) stay alive meanwhile.
+/// Builds a gather's state and watches `children` (the futures). The range
+/// form's pass lets go of each handle as it goes (VectorGather::
+/// watch_children); the argument form's handles stay alive meanwhile.
 template <class State, class... C>
 auto start_gather(Loop& loop, C&... children) {
   auto* state = new State(loop, children...);
