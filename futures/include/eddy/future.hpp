@@ -262,7 +262,9 @@ struct FutureShared : FutureCore {
   FutureShared(Loop& l, SourceLocation where, void (*destroy)(FutureCore*) noexcept) noexcept
       : FutureCore(l, where, destroy) {}
   ~FutureShared() {
-    if (has_value()) value_.~T();
+    if constexpr (!std::is_trivially_destructible_v<T>) {
+      if (has_value()) value_.~T();
+    }
   }
   bool has_value() const noexcept { return state == FutureState::finished && !exception; }
   /// Makes the value; the caller then marks the state finished (if this
