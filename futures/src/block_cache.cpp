@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <utility>
 
 namespace eddy::detail {
 
@@ -45,6 +46,14 @@ struct Shared {
   }();
   std::array<Node*, kClasses> free{};
   std::array<std::atomic<std::size_t>, kClasses> free_count{};  // read without the mutex
+  /// The rests of the pieces of exited threads, carved again before a new
+  /// piece is cut (else a thread that lives briefly would strand most of a
+  /// piece each time).
+  struct Rest {
+    Rest* next;
+    std::size_t bytes;
+  };
+  Rest* rests = nullptr;
 
   /// A fresh 2 MiB chunk, aligned to 2 MiB so that it can be one huge page.
   /// The first stays on small pages: a program that makes a few futures
@@ -103,6 +112,29 @@ struct Shared {
     return n;
   }
 
+  /// Keeps [from, from + bytes) for the next thread that needs a piece.
+  /// Caller holds the mutex.
+  void keep_rest(char* from, std::size_t bytes) noexcept {
+    if (bytes < sizeof(Rest)) return give_back(from, bytes);
+    rests = ::new (from) Rest{rests, bytes};
+  }
+  /// A piece with room for a block of `block_size` bytes: a kept rest if one
+  /// is large enough (those that are not become free blocks), else a new
+  /// piece. Throws std::bad_alloc. Caller holds the mutex.
+  std::pair<char*, char*> piece_for(std::size_t block_size) {
+    while (rests != nullptr) {
+      Rest* rest = rests;
+      rests = rest->next;
+      const std::size_t bytes = rest->bytes;
+      rest->~Rest();
+      char* from = reinterpret_cast<char*>(rest);
+      if (bytes >= block_size) return {from, from + bytes};
+      give_back(from, bytes);
+    }
+    char* fresh = cut(kPiece);
+    return {fresh, fresh + kPiece};
+  }
+
   /// Unused memory [at, at + bytes) becomes free blocks of the largest sizes
   /// that fit, so that nothing carved is ever lost. Caller holds the mutex.
   void give_back(char* from, std::size_t bytes) noexcept {
@@ -135,8 +167,8 @@ struct ThreadState {
 };
 thread_local ThreadState t_state;  // trivially destructible
 
-/// Empties this thread's stacks, and the rest of its piece, into the shared
-/// pool when the thread exits.
+/// Empties this thread's stacks into the shared pool, and keeps the rest of
+/// its piece for the next thread that needs one, when the thread exits.
 struct Releaser {
   ~Releaser() {
     Shared& s = shared();
@@ -148,7 +180,7 @@ struct Releaser {
       std::free(static_cast<void*>(stack.blocks));
       stack = {};
     }
-    s.give_back(t_piece.at, static_cast<std::size_t>(t_piece.end - t_piece.at));
+    s.keep_rest(t_piece.at, static_cast<std::size_t>(t_piece.end - t_piece.at));
     t_piece = {};
     t_state.released = true;
   }
@@ -201,10 +233,10 @@ void* FreeBlocks::take_slow() {
   Piece& p = t_piece;
   if (static_cast<std::size_t>(p.end - p.at) < block_size) [[unlikely]] {
     std::lock_guard<std::mutex> lock(s.mutex);
-    char* fresh = s.cut(kPiece);
-    s.give_back(p.at, static_cast<std::size_t>(p.end - p.at));
-    p.at = fresh;
-    p.end = fresh + kPiece;
+    auto [from, end] = s.piece_for(block_size);
+    s.give_back(p.at, static_cast<std::size_t>(p.end - p.at));  // less than a block
+    p.at = from;
+    p.end = end;
   }
   void* block = p.at;
   p.at += block_size;
@@ -221,6 +253,12 @@ void FreeBlocks::push_slow(void* block) noexcept {
   Shared& s = shared();
   std::lock_guard<std::mutex> lock(s.mutex);
   s.put(block_size, block);
+}
+
+std::size_t mapped_block_bytes() noexcept {
+  Shared& s = shared();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  return s.chunks * kChunk;
 }
 
 std::size_t shared_free_blocks(std::size_t block_size) noexcept {

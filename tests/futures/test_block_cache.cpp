@@ -102,6 +102,28 @@ TEST(BlockCache, ABlockFreedOnAnotherThreadIsReusedThere) {
   EXPECT_EQ(reused, made_here);
 }
 
+TEST(BlockCache, ShortLivedThreadsWhoseBlocksAreFreedElsewhereDoNotGrowMemory) {
+  // A thread that makes a block (a coroutine frame, say) which another
+  // thread frees carves it from a piece of a chunk; when it exits, the rest
+  // of its piece must serve the next such thread, not be lost.
+  SKIP_UNDER_ASAN();
+  constexpr std::size_t kFrame = 1200;
+  auto one_thread = [] {
+    void* frame = nullptr;
+    std::thread([&] { frame = BlockCache<kFrame>::allocate(); }).join();
+    return frame;
+  };
+  std::vector<void*> frames;
+  for (int i = 0; i < 10; ++i)
+    frames.push_back(one_thread());  // warms up: a chunk is mapped if needed
+  const std::size_t mapped = mapped_block_bytes();
+  for (int i = 0; i < 2000; ++i)  // 2000 pieces of 64 KiB would be 125 MiB
+    frames.push_back(one_thread());
+  EXPECT_LE(mapped_block_bytes(), mapped + (std::size_t{4} << 20));
+  for (void* frame : frames)
+    BlockCache<kFrame>::deallocate(frame);  // onto this thread's stack
+}
+
 TEST(BlockCache, BlocksLargerThanTheLargestClassComeFromOperatorNew) {
   // Not cached, but still usable and freed (LeakSanitizer checks the free).
   void* big = BlockCache<kLargestCachedBlock + 1>::allocate();

@@ -54,6 +54,8 @@ inline FreeBlocks& free_blocks(std::size_t size_class) noexcept {
 
 /// The free blocks that exited threads left, for one block size (tests).
 std::size_t shared_free_blocks(std::size_t block_size) noexcept;
+/// Bytes mapped for blocks so far, by all threads (tests).
+std::size_t mapped_block_bytes() noexcept;
 
 /// A block of size class `size_class` (see free_blocks); the fast path of
 /// BlockCache, also used directly where the size is known only at run time.
@@ -87,9 +89,10 @@ inline void give_block(std::size_t size_class, void* block) noexcept {
 ///   previous block's cache miss).
 /// - A thread that exits hands its free blocks to a pool shared by all
 ///   threads, which refills a thread's empty stack before new blocks are
-///   carved. So memory stays at the process's peak of live blocks of each
-///   size, as a loop's ready ring and timer slab stay at theirs, and is never
-///   lost: a block may be freed on any thread.
+///   carved, and the rest of its piece to the next thread that needs one
+///   (a thread that lives briefly strands nothing). So memory stays at the process's peak of live
+///   blocks of each size, as a loop's ready ring and timer slab stay at theirs, and is never lost:
+///   a block may be freed on any thread.
 /// - Under AddressSanitizer every block comes from, and goes back to,
 ///   operator new / delete, so that a use after free is still reported.
 template <std::size_t Size>
