@@ -20,6 +20,9 @@ constexpr std::size_t kClasses = kBlockClasses;
 constexpr std::size_t kChunk = std::size_t{2} << 20;  // one huge page on x86-64 and arm64
 constexpr std::size_t kPiece = 64 * 1024;             // what a thread carves from at a time
 constexpr std::uint32_t kBatch = 64;                  // shared free blocks taken at a time
+// The bytes of blocks one stack holds before it passes half to the shared pool
+// (see push_slow); changed only by tests.
+std::atomic<std::size_t> g_stack_limit{std::size_t{64} << 20};
 
 std::size_t class_of(std::size_t block_size) noexcept {
   return block_size / kBlockGranule - 1;
@@ -246,13 +249,35 @@ void* FreeBlocks::take_slow() {
 void FreeBlocks::push_slow(void* block) noexcept {
   const std::size_t block_size = block_size_of(*this);
   register_thread();
-  if (!t_state.released && reserve(*this, 1)) {
-    blocks[size++] = block;
-    return;
+  if (!t_state.released) {
+    // A thread that frees more than it makes (blocks made on other threads,
+    // such as the frames of coroutines started elsewhere) passes the older
+    // half of a full stack to the shared pool, where the threads that make
+    // them take them back, instead of growing without bound.
+    if (size * block_size >= g_stack_limit.load(std::memory_order_relaxed)) {
+      const std::uint32_t half = size / 2;
+      {
+        std::lock_guard<std::mutex> lock(shared().mutex);
+        for (std::uint32_t i = 0; i < half; ++i)
+          shared().put(block_size, blocks[i]);
+      }
+      std::memmove(blocks, blocks + half, (size - half) * sizeof(void*));
+      size -= half;
+      blocks[size++] = block;
+      return;
+    }
+    if (reserve(*this, 1)) {
+      blocks[size++] = block;
+      return;
+    }
   }
   Shared& s = shared();
   std::lock_guard<std::mutex> lock(s.mutex);
   s.put(block_size, block);
+}
+
+std::size_t set_block_stack_limit(std::size_t bytes) noexcept {
+  return g_stack_limit.exchange(bytes, std::memory_order_relaxed);
 }
 
 std::size_t mapped_block_bytes() noexcept {

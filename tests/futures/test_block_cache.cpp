@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -122,6 +124,42 @@ TEST(BlockCache, ShortLivedThreadsWhoseBlocksAreFreedElsewhereDoNotGrowMemory) {
   EXPECT_LE(mapped_block_bytes(), mapped + (std::size_t{4} << 20));
   for (void* frame : frames)
     BlockCache<kFrame>::deallocate(frame);  // onto this thread's stack
+}
+
+TEST(BlockCache, AThreadThatFreesWhatAnotherMakesPassesBlocksBack) {
+  // One thread makes blocks, another frees them, round after round: without
+  // a limit the freeing thread's stack would hold every block ever made and
+  // the making thread would carve new ones forever.
+  SKIP_UNDER_ASAN();
+  constexpr std::size_t kFrame = 1232;
+  const std::size_t previous = set_block_stack_limit(std::size_t{1} << 20);
+  const std::size_t mapped = mapped_block_bytes();
+  std::vector<void*> made;
+  std::mutex mutex;
+  std::condition_variable cv;
+  int round = 0;  // odd: the maker's turn is over, the blocks are in `made`
+  std::thread maker([&] {
+    for (int r = 0; r < 20; ++r) {
+      std::unique_lock<std::mutex> lock(mutex);
+      cv.wait(lock, [&] { return round % 2 == 0; });
+      for (int i = 0; i < 2000; ++i)  // 2.4 MB a round: 48 MB in all
+        made.push_back(BlockCache<kFrame>::allocate());
+      ++round;
+      cv.notify_all();
+    }
+  });
+  for (int r = 0; r < 20; ++r) {
+    std::unique_lock<std::mutex> lock(mutex);
+    cv.wait(lock, [&] { return round % 2 == 1; });
+    for (void* block : made)
+      BlockCache<kFrame>::deallocate(block);
+    made.clear();
+    ++round;
+    cv.notify_all();
+  }
+  maker.join();
+  EXPECT_LE(mapped_block_bytes(), mapped + (std::size_t{8} << 20));
+  set_block_stack_limit(previous);
 }
 
 TEST(BlockCache, BlocksLargerThanTheLargestClassComeFromOperatorNew) {

@@ -56,6 +56,9 @@ inline FreeBlocks& free_blocks(std::size_t size_class) noexcept {
 std::size_t shared_free_blocks(std::size_t block_size) noexcept;
 /// Bytes mapped for blocks so far, by all threads (tests).
 std::size_t mapped_block_bytes() noexcept;
+/// Sets how many bytes of free blocks one stack holds before it passes the
+/// older half to the shared pool (64 MiB); returns the previous limit (tests).
+std::size_t set_block_stack_limit(std::size_t bytes) noexcept;
 
 /// A block of size class `size_class` (see free_blocks); the fast path of
 /// BlockCache, also used directly where the size is known only at run time.
@@ -93,6 +96,10 @@ inline void give_block(std::size_t size_class, void* block) noexcept {
 ///   (a thread that lives briefly strands nothing). So memory stays at the process's peak of live
 ///   blocks of each size, as a loop's ready ring and timer slab stay at theirs, and is never lost:
 ///   a block may be freed on any thread.
+/// - A thread whose stack of one size holds 64 MiB of free blocks (it frees
+///   what other threads make, such as the frames of coroutines started
+///   elsewhere) passes the older half to the shared pool, where the threads
+///   that make them take them back.
 /// - Under AddressSanitizer every block comes from, and goes back to,
 ///   operator new / delete, so that a use after free is still reported.
 template <std::size_t Size>
