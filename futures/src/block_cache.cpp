@@ -254,7 +254,7 @@ void FreeBlocks::push_slow(void* block) noexcept {
     // such as the frames of coroutines started elsewhere) passes the older
     // half of a full stack to the shared pool, where the threads that make
     // them take them back, instead of growing without bound.
-    if (size * block_size >= g_stack_limit.load(std::memory_order_relaxed)) {
+    if (size >= 2 && size * block_size >= g_stack_limit.load(std::memory_order_relaxed)) {
       const std::uint32_t half = size / 2;
       {
         std::lock_guard<std::mutex> lock(shared().mutex);
