@@ -249,6 +249,7 @@ void* FreeBlocks::take_slow() {
 void FreeBlocks::push_slow(void* block) noexcept {
   const std::size_t block_size = block_size_of(*this);
   register_thread();
+  Shared& s = shared();
   if (!t_state.released) {
     // A thread that frees more than it makes (blocks made on other threads,
     // such as the frames of coroutines started elsewhere) passes the older
@@ -257,9 +258,9 @@ void FreeBlocks::push_slow(void* block) noexcept {
     if (size >= 2 && size * block_size >= g_stack_limit.load(std::memory_order_relaxed)) {
       const std::uint32_t half = size / 2;
       {
-        std::lock_guard<std::mutex> lock(shared().mutex);
+        std::lock_guard<std::mutex> lock(s.mutex);
         for (std::uint32_t i = 0; i < half; ++i)
-          shared().put(block_size, blocks[i]);
+          s.put(block_size, blocks[i]);
       }
       std::memmove(blocks, blocks + half, (size - half) * sizeof(void*));
       size -= half;
@@ -271,7 +272,6 @@ void FreeBlocks::push_slow(void* block) noexcept {
       return;
     }
   }
-  Shared& s = shared();
   std::lock_guard<std::mutex> lock(s.mutex);
   s.put(block_size, block);
 }

@@ -246,12 +246,6 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task) {
 // ------------------------------------------------------------ frames
 
 namespace {
-// Frames of up to kLargest bytes come from the per-thread caches of 16-byte
-// size classes (BlockCache); larger ones from operator new.
-constexpr std::size_t kLargest = kAddressSanitizer ? 0 : kLargestCachedBlock;
-}  // namespace
-
-namespace {
 thread_local std::size_t t_last_frame_size = 0;
 }
 
@@ -261,16 +255,11 @@ std::size_t last_frame_size() noexcept {
 
 void* PromiseBase::operator new(std::size_t size) {
   t_last_frame_size = size;
-  if (size - 1 >= kLargest) return ::operator new(size);  // size 0 too
-  return take_block((size - 1) / kBlockGranule);
+  return allocate_block(size);  // the per-thread caches of 16-byte size classes
 }
 
 void PromiseBase::operator delete(void* frame, std::size_t size) noexcept {
-  if (size - 1 >= kLargest) {
-    ::operator delete(frame);
-    return;
-  }
-  give_block((size - 1) / kBlockGranule, frame);
+  deallocate_block(frame, size);
 }
 
 }  // namespace detail

@@ -68,35 +68,36 @@ void ThreadsafeInbox::send_wake() noexcept {
   senders_in_flight_.fetch_sub(1, std::memory_order_release);
 }
 
-std::uint64_t ThreadsafeInbox::push_bytes(const Callback::Ops* ops, const Payload& payload,
-                                          std::size_t entry_bytes) {
+template <class Write>
+std::uint64_t ThreadsafeInbox::append(std::size_t bytes, Write&& write) {
   bool wake;
   std::uint64_t id;
   {
     std::lock_guard lock(mutex_);
     if (closed_) [[unlikely]]
       throw_loop_closed("call_soon_threadsafe");  // (unlocks on the way out)
-    unsigned char* entry = reserve(entry_bytes);
-    ReadyQueue::write_header(entry, ReadyQueue::header_for(ops, entry_bytes));
-    // The whole payload, a fixed-size copy: what lies past the entry's end
-    // (in the next entry's place, or in the slack) is overwritten later.
-    std::memcpy(entry + ReadyQueue::kHeader, payload.bytes, sizeof payload.bytes);
+    write(reserve(bytes));
     id = first_id_ + bytes_;
-    wake = commit(entry_bytes);
+    wake = commit(bytes);
   }
   if (wake) send_wake();
   return id;
 }
 
+std::uint64_t ThreadsafeInbox::push_bytes(const Callback::Ops* ops, const Payload& payload,
+                                          std::size_t entry_bytes) {
+  return append(entry_bytes, [&](unsigned char* entry) {
+    ReadyQueue::write_header(entry, ReadyQueue::header_for(ops, entry_bytes));
+    // The whole payload, a fixed-size copy: what lies past the entry's end
+    // (in the next entry's place, or in the slack) is overwritten later.
+    std::memcpy(entry + ReadyQueue::kHeader, payload.bytes, sizeof payload.bytes);
+  });
+}
+
 std::uint64_t ThreadsafeInbox::push(Callback& cb) {
-  bool wake;
-  std::uint64_t id;
-  {
-    std::lock_guard lock(mutex_);
-    if (closed_) throw_loop_closed("call_soon_threadsafe");
-    const Callback::Ops* ops = cb.ops();
-    const std::size_t bytes = ops != nullptr ? ReadyQueue::entry_size(ops) : 16;
-    unsigned char* entry = reserve(bytes);
+  const Callback::Ops* ops = cb.ops();
+  const std::size_t bytes = ops != nullptr ? ReadyQueue::entry_size(ops) : 16;
+  return append(bytes, [&](unsigned char* entry) {
     if (ops != nullptr) {
       ReadyQueue::write_header(entry, ReadyQueue::header_for(ops, bytes));
       if (ops->relocate != nullptr) relocate_each_ = true;
@@ -106,11 +107,7 @@ std::uint64_t ThreadsafeInbox::push(Callback& cb) {
       ReadyQueue::write_header(entry, ReadyQueue::marker_for(bytes));
       ++cancelled_;
     }
-    id = first_id_ + bytes_;
-    wake = commit(bytes);
-  }
-  if (wake) send_wake();
-  return id;
+  });
 }
 
 std::size_t ThreadsafeInbox::drain_into(ReadyQueue& ready) noexcept {

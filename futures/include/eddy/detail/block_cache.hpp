@@ -75,6 +75,19 @@ inline void give_block(std::size_t size_class, void* block) noexcept {
   s.blocks[s.size++] = block;
 }
 
+/// A block of at least `size` bytes (16-aligned): from this thread's stack of
+/// its size class, or from operator new for size 0, for sizes over
+/// kLargestCachedBlock and under AddressSanitizer (see BlockCache).
+inline void* allocate_block(std::size_t size) {
+  if (kAddressSanitizer || size - 1 >= kLargestCachedBlock) return ::operator new(size);
+  return take_block((size - 1) / kBlockGranule);
+}
+/// Frees a block from allocate_block(size).
+inline void deallocate_block(void* block, std::size_t size) noexcept {
+  if (kAddressSanitizer || size - 1 >= kLargestCachedBlock) return ::operator delete(block);
+  give_block((size - 1) / kBlockGranule, block);
+}
+
 /// A per-thread cache of blocks of one size, for the objects an event loop
 /// makes and drops by the thousand: future and task states, coroutine frames.
 ///
@@ -105,24 +118,10 @@ inline void give_block(std::size_t size_class, void* block) noexcept {
 template <std::size_t Size>
 class BlockCache {
   static_assert(Size >= sizeof(void*));
-  static constexpr std::size_t kClass = (Size + kBlockGranule - 1) / kBlockGranule - 1;
-  static constexpr bool kEnabled = !kAddressSanitizer && kClass < kBlockClasses;
 
  public:
-  static void* allocate() {
-    if constexpr (kEnabled) {
-      return take_block(kClass);
-    } else {
-      return ::operator new(Size);
-    }
-  }
-  static void deallocate(void* block) noexcept {
-    if constexpr (kEnabled) {
-      give_block(kClass, block);
-    } else {
-      ::operator delete(block);
-    }
-  }
+  static void* allocate() { return allocate_block(Size); }
+  static void deallocate(void* block) noexcept { deallocate_block(block, Size); }
 };
 
 }  // namespace eddy::detail

@@ -139,6 +139,11 @@ class ThreadsafeInbox {
     return entries_ + bytes_;
   }
   void grow();
+  // Under the lock: checks the inbox is open, has `write` build an entry of
+  // `bytes` in place, counts it; then wakes the loop if needed. Returns the
+  // entry's id. (Defined in threadsafe_inbox.cpp, its only user.)
+  template <class Write>
+  std::uint64_t append(std::size_t bytes, Write&& write);
   // Counts the entry of `bytes` just written; true if the loop must be woken.
   bool commit(std::size_t bytes) noexcept {
     if (std::exchange(bytes_, bytes_ + bytes) != 0) return false;
