@@ -65,13 +65,13 @@ class LockWaiter {
     queue_->waiting_.push_back(*this);
     state_ = State::waiting;
     task_ = &task;
-    task.suspend(
-        at, Waiter{&interrupt, reinterpret_cast<std::uintptr_t>(this)});  // may interrupt at once
+    task.suspend(at, Waiter{WaitKind::lock,
+                            reinterpret_cast<std::uintptr_t>(this)});  // may interrupt at once
   }
+  friend bool interrupt_lock_wait(std::uintptr_t waiter, const std::string& message);
   /// The task is cancelled while it waits: the wait ends at once. Once woken,
   /// it cannot be interrupted: the cancel is delivered when the task resumes.
-  static bool interrupt(TaskCore&, std::uintptr_t self, const std::string& message) {
-    auto* waiter = reinterpret_cast<LockWaiter*>(self);
+  static bool interrupt(LockWaiter* waiter, const std::string& message) {
     if (waiter->state_ != State::waiting) return false;
     cancel_core(*FutureAccess::shared(waiter->future_), message);
     waiter->queue_->waiting_.erase(*waiter);
@@ -92,6 +92,10 @@ class LockWaiter {
   TaskCore* task_ = nullptr;
   State state_ = State::idle;
 };
+
+bool interrupt_lock_wait(std::uintptr_t waiter, const std::string& message) {
+  return LockWaiter::interrupt(reinterpret_cast<LockWaiter*>(waiter), message);
+}
 
 void WaiterQueue::List::push_back(LockWaiter& waiter) noexcept {
   waiter.prev_ = tail;

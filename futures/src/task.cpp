@@ -2,6 +2,7 @@
 // loop's task registry, and the frame cache.
 #include "eddy/task.hpp"
 
+#include "eddy/handle.hpp"
 #include "eddy/run.hpp"
 
 #include <algorithm>
@@ -54,6 +55,25 @@ void mark_delivered(CancelScope* innermost) noexcept {
 }
 }  // namespace
 
+bool TaskCore::interrupt_wait(const std::string& message) {
+  switch (wait_kind_) {
+    case WaitKind::none:
+      return false;
+    case WaitKind::future:
+      return cancel_core(*reinterpret_cast<FutureCore*>(wait_data_), message);
+    case WaitKind::timer: {
+      // A sleep: its timer is cut short, and the task steps at once.
+      Handle timer = HandleAccess::timer(loop(), static_cast<std::uint64_t>(wait_data_));
+      if (!timer.cancel()) return false;
+      loop().call_soon(StepTask(*this));
+      return true;
+    }
+    case WaitKind::lock:
+      return interrupt_lock_wait(wait_data_, message);
+  }
+  return false;
+}
+
 bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
   if (done()) return false;
   CancelState& state = cancel_state();
@@ -61,7 +81,7 @@ bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
     scope->fired = true;
     scope->message = message;
   }
-  if (waiter_.interrupt != nullptr && waiter_.interrupt(*this, waiter_.data, message)) {
+  if (interrupt_wait(message)) {
     // The wait ends early; the await throws CancelledError for the origin
     // that matters most: the task's own cancel(), else the outermost scope.
     bool replace = (flags_ & kDelegated) == 0 ||
@@ -87,7 +107,7 @@ bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
 void TaskCore::redeliver() noexcept {
   // A request is pending and the task suspends on a new wait: interrupt it
   // at once, as asyncio cancels the future a task yields while _must_cancel.
-  if (waiter_.interrupt == nullptr) return;  // delivered when the task resumes
+  if (wait_kind_ == WaitKind::none) return;  // delivered when the task resumes
   CancelState& state = cold_->cancel;
   CancelScope* scope = nullptr;
   const std::string* message = &state.external_message;
@@ -101,7 +121,7 @@ void TaskCore::redeliver() noexcept {
   }
   bool interrupted = false;
   try {
-    interrupted = waiter_.interrupt(*this, waiter_.data, *message);
+    interrupted = interrupt_wait(*message);
   } catch (...) {
     // Out of memory scheduling the wake-up: the request stays pending and is
     // delivered when the task resumes.
@@ -174,23 +194,41 @@ void throw_owned_result_set(const char* method) {
 void TaskCore::first_step() noexcept {
   if (flags_ & kPendingExternal) {
     // Cancelled before it started: its body never runs.
-    future_->exception = std::make_exception_ptr(CancelledError(cold_->cancel.external_message));
-    future_->state = FutureState::cancelled;
+    FutureCore& future = this->future();
+    future.exception = std::make_exception_ptr(CancelledError(cold_->cancel.external_message));
+    future.state = FutureState::cancelled;
     end_of_task();
     return;
   }
   step();
 }
 
+namespace {
+bool is_cancellation(const std::exception_ptr& error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace
+
+void TaskCore::finish_failed(FutureCore& future) noexcept {
+  future.state = is_cancellation(future.exception) ? FutureState::cancelled : FutureState::finished;
+}
+
 void TaskCore::end_of_task() noexcept {
   std::exchange(root_, {}).destroy();
-  find_task_registry(loop())->remove(*this);
+  FutureCore& future = this->future();
+  find_task_registry(*future.loop)->remove(*this);
   try {
-    run_task_done_callbacks(*future_);
+    run_task_done_callbacks(future);
   } catch (...) {
-    report_done_callback_error(*future_);  // out of memory: the callbacks are lost
+    report_done_callback_error(future);  // out of memory: the callbacks are lost
   }
-  release(future_);  // the registry's reference
+  release(&future);  // the registry's reference
 }
 
 std::string describe_task_name(const TaskCore& task) {

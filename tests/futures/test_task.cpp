@@ -109,6 +109,36 @@ TEST_F(TaskTest, ATaskOfAMoveOnlyTypeGivesItsValue) {
   EXPECT_EQ(*direct, 7);
 }
 
+// A result that cannot be made: its constructor from an int throws.
+struct Refused {
+  Refused(int v) : value(v) {  // NOLINT(google-explicit-constructor): co_return v builds it
+    if (v < 0) throw std::invalid_argument("refused");
+  }
+  int value;
+};
+
+TEST_F(TaskTest, AResultThatThrowsWhileBeingMadeFailsTheTaskWithThatException) {
+  auto make = [](int v) -> Task<Refused> { co_return Refused(v); };
+  auto made_in_place = [](int v) -> Task<Refused> { co_return v; };  // built by return_value
+  // The root of a task: its future ends failed.
+  Future<Refused> root = loop.create_task(made_in_place(-1));
+  EXPECT_THROW(loop.run_until_complete(root), std::invalid_argument);
+  EXPECT_FALSE(root.cancelled());
+  EXPECT_EQ(what_of(root.exception()), "refused");
+  // Awaited inline: the exception comes out of the co_await.
+  auto outer = [&]() -> Task<std::string> {
+    try {
+      co_await made_in_place(-2);
+    } catch (const std::invalid_argument& e) {
+      co_return e.what();
+    }
+    co_return "no exception";
+  };
+  EXPECT_EQ(loop.run_until_complete(outer()), "refused");
+  EXPECT_EQ(loop.run_until_complete(make(3)).value, 3);
+  EXPECT_EQ(loop.run_until_complete(made_in_place(4)).value, 4);
+}
+
 Task<long> chain(long depth) {
   if (depth == 0) co_return 0;
   co_return 1 + co_await chain(depth - 1);

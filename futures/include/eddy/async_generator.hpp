@@ -50,6 +50,7 @@ class [[nodiscard]] AsyncGenerator {
       return AsyncGenerator(std::coroutine_handle<promise_type>::from_promise(*this));
     }
     void return_void() noexcept {}
+    void unhandled_exception() noexcept { exception = std::current_exception(); }
 
     class YieldAwaiter {
      public:
@@ -73,6 +74,7 @@ class [[nodiscard]] AsyncGenerator {
 
     std::optional<T> current;
     std::optional<SentSlot> sent;
+    std::exception_ptr exception;  // thrown by the body, for the next() that ran it
     bool started = false;
   };
 

@@ -34,7 +34,8 @@ class SleepAwaiter {
     if (!(delay_ <= 0)) {  // NaN too: call_later rejects it
       TimerHandle timer = loop.call_later(delay_, StepTask(task));
       static_assert(sizeof(std::uintptr_t) >= sizeof(std::uint64_t));
-      task.suspend(at, Waiter{&interrupt, static_cast<std::uintptr_t>(HandleAccess::id(timer))});
+      task.suspend(at,
+                   Waiter{WaitKind::timer, static_cast<std::uintptr_t>(HandleAccess::id(timer))});
     } else {
       // asyncio's sleep(0): a bare yield that a cancel cannot cut short (it
       // is delivered when the task resumes).
@@ -49,13 +50,6 @@ class SleepAwaiter {
   }
 
  private:
-  static bool interrupt(TaskCore& task, std::uintptr_t timer_id, const std::string&) {
-    Handle timer = HandleAccess::timer(task.loop(), timer_id);
-    if (!timer.cancel()) return false;
-    task.loop().call_soon(StepTask(task));
-    return true;
-  }
-
   double delay_;
   [[no_unique_address]] T value_;
 };

@@ -43,7 +43,6 @@ struct PromiseBase {
   TaskCore* task = nullptr;
   /// The coroutine that awaits this one inline (null for a task's root).
   std::coroutine_handle<> continuation;
-  std::exception_ptr exception;
 
   std::suspend_always initial_suspend() noexcept { return {}; }
   struct FinalAwaiter {
@@ -56,7 +55,6 @@ struct PromiseBase {
     void await_resume() noexcept {}
   };
   FinalAwaiter final_suspend() noexcept { return {}; }
-  void unhandled_exception() noexcept { exception = std::current_exception(); }
 
   // Frames come from per-thread caches of 16-byte size classes (task.cpp).
   static void* operator new(std::size_t size);
@@ -70,14 +68,21 @@ std::size_t last_frame_size() noexcept;
 template <class P>
 concept EddyPromise = std::is_base_of_v<PromiseBase, P>;
 
-/// What a suspended task waits on, and how to interrupt that wait for a
-/// cancellation. `interrupt(task, data, message)` returns true if the wait
-/// will end early because of it (the awaited future was cancelled, the timer
-/// was cut short); `data` is the awaiter's (a pointer or an id).
+/// What a suspended task waits on, as far as a cancellation can interrupt
+/// it (TaskCore::interrupt_wait says how for each kind).
+enum class WaitKind : std::uint8_t {
+  none,    // nothing to interrupt: the request is delivered when the task resumes
+  future,  // a future (data: its FutureCore*), cancelled
+  timer,   // a sleep's timer (data: the timer's id), cut short
+  lock,    // a place in a lock's queue (data: the LockWaiter*), given up
+};
+/// A task's wait: its kind and the awaiter's datum (a pointer or an id).
 struct Waiter {
-  bool (*interrupt)(TaskCore& task, std::uintptr_t data, const std::string& message) = nullptr;
+  WaitKind kind = WaitKind::none;
   std::uintptr_t data = 0;
 };
+/// Interrupts a lock wait (locks.cpp): true if the wait ends early.
+bool interrupt_lock_wait(std::uintptr_t waiter, const std::string& message);
 
 /// A cancellation scope of a task: a timeout or a TaskGroup. Scopes nest
 /// lexically and form a stack per task (innermost first).
@@ -107,8 +112,7 @@ class TaskCore : public FutureOwner {
     kDelegated = 4,        // the current wait was interrupted for a request
   };
 
-  TaskCore(FutureCore& future, std::coroutine_handle<> root) noexcept
-      : future_(&future), resume_point_(root), root_(root) {}
+  explicit TaskCore(std::coroutine_handle<> root) noexcept : resume_point_(root), root_(root) {}
   TaskCore(const TaskCore&) = delete;
   TaskCore& operator=(const TaskCore&) = delete;
   bool cancel_requested(std::string message) override {
@@ -116,9 +120,13 @@ class TaskCore : public FutureOwner {
   }
   TaskCore* as_task() noexcept override { return this; }
 
-  Loop& loop() const noexcept { return *future_->loop; }
-  FutureCore& future() const noexcept { return *future_; }
-  bool done() const noexcept { return future_->state != FutureState::pending; }
+  Loop& loop() const noexcept { return *future().loop; }
+  /// The task's future: part of the same TaskShared, found by its offset.
+  FutureCore& future() const noexcept {
+    return *reinterpret_cast<FutureCore*>(reinterpret_cast<char*>(const_cast<TaskCore*>(this)) +
+                                          future_offset_);
+  }
+  bool done() const noexcept { return future().state != FutureState::pending; }
 
   /// Runs the task until it suspends or ends (called from a loop callback).
   void step() noexcept {
@@ -134,7 +142,8 @@ class TaskCore : public FutureOwner {
   /// An awaiter suspends coroutine `at` of this task on `waiter`.
   void suspend(std::coroutine_handle<> at, Waiter waiter) noexcept {
     resume_point_ = at;
-    waiter_ = waiter;
+    wait_kind_ = waiter.kind;
+    wait_data_ = waiter.data;
     if (flags_ & (kPendingExternal | kPendingScope)) [[unlikely]]
       redeliver();
   }
@@ -143,12 +152,12 @@ class TaskCore : public FutureOwner {
   /// itself ended because of an interruption (a cancelled future, a timer cut
   /// short), `wait_message` the message it carries.
   void resumed(bool interrupted) {
-    waiter_ = {};
+    wait_kind_ = WaitKind::none;
     if (flags_ != 0) [[unlikely]]
       deliver(interrupted);
   }
-  /// Whether the current wait was interrupted for a cancellation (its
-  /// Waiter's interrupt returned true). Valid until resumed().
+  /// Whether the current wait was interrupted for a cancellation
+  /// (interrupt_wait returned true). Valid until resumed().
   bool wait_interrupted() const noexcept { return (flags_ & kDelegated) != 0; }
 
   /// Requests cancellation from `scope` (null: the task's own cancel()).
@@ -182,8 +191,29 @@ class TaskCore : public FutureOwner {
 
  protected:
   virtual ~TaskCore() = default;  // destroyed as part of its TaskShared
-  /// Completes the task's future from the root promise (type-specific).
-  virtual void finish() noexcept = 0;
+  /// Records where the task's future lives (TaskShared's constructor).
+  void bind_future(FutureCore& future) noexcept {
+    const std::ptrdiff_t offset = reinterpret_cast<char*>(&future) - reinterpret_cast<char*>(this);
+    future_offset_ = static_cast<std::int16_t>(offset);  // a few dozen bytes, either way
+  }
+  /// Completes the task's future: the root coroutine has ended, and left its
+  /// value or exception there (TaskPromise).
+  void finish() noexcept {
+    FutureCore& future = this->future();
+    if (future.exception) [[unlikely]] {
+      finish_failed(future);
+    } else {
+      future.state = FutureState::finished;
+    }
+    end_of_task();
+  }
+  /// finish() for a root coroutine that threw: the future ends cancelled
+  /// (a CancelledError) or finished with the exception.
+  static void finish_failed(FutureCore& future) noexcept;
+  /// Interrupts the current wait for a cancellation carrying `message`:
+  /// true if the wait will end early because of it (the awaited future was
+  /// cancelled, the timer was cut short).
+  bool interrupt_wait(const std::string& message);
   /// After the future's state is set: frees the frame, leaves the registry,
   /// schedules the done callbacks, drops the registry's reference.
   void end_of_task() noexcept;
@@ -198,15 +228,18 @@ class TaskCore : public FutureOwner {
   Cold& cold() const;
   CancelState& cancel_state();
 
-  FutureCore* future_;
+  // 64 bytes: with the future's state and a small value, a TaskShared takes
+  // three cache lines (tasks are memory-bound when many are alive).
   std::coroutine_handle<> resume_point_;
   std::coroutine_handle<> root_;
-  Waiter waiter_;
+  std::uintptr_t wait_data_ = 0;  // the current Waiter's datum
   CancelScope* scopes_ = nullptr;
   std::uint64_t number_ = 0;  // "Task-<number>" unless named
   std::uint32_t slot_ = 0;    // in the registry's slots
   std::uint8_t flags_ = 0;
-  mutable std::unique_ptr<Cold> cold_;  // made on first use
+  WaitKind wait_kind_ = WaitKind::none;  // the current Waiter's kind
+  std::int16_t future_offset_ = 0;       // from this TaskCore to its FutureCore
+  mutable std::unique_ptr<Cold> cold_;   // made on first use
 
   friend struct TaskRegistry;
 };
@@ -303,25 +336,12 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task);
 /// A task's shared state: its Future<T>'s state and the task, one allocation.
 template <class T>
 struct TaskShared final : FutureShared<T>, TaskCore {
-  using Promise = TaskPromise<T>;
-  TaskShared(Loop& loop, SourceLocation where, std::coroutine_handle<Promise> root)
-      : FutureShared<T>(loop, where, &destroy), TaskCore(*this, root) {
+  TaskShared(Loop& loop, SourceLocation where, std::coroutine_handle<> root)
+      : FutureShared<T>(loop, where, &destroy), TaskCore(root) {
     this->owner = static_cast<FutureOwner*>(this);
+    bind_future(static_cast<FutureCore&>(*this));
   }
 
-  void finish() noexcept override {
-    auto root = std::coroutine_handle<Promise>::from_address(root_.address());
-    Promise& promise = root.promise();
-    if (promise.exception) {
-      this->exception = std::move(promise.exception);
-      this->state =
-          is_cancellation(this->exception) ? FutureState::cancelled : FutureState::finished;
-    } else {
-      if constexpr (!std::is_void_v<T>) this->emplace_value(std::move(*promise.value));
-      this->state = FutureState::finished;
-    }
-    end_of_task();
-  }
   static void destroy(FutureCore* core) noexcept {
     auto* self = static_cast<TaskShared*>(core);
     self->~TaskShared();
@@ -330,37 +350,61 @@ struct TaskShared final : FutureShared<T>, TaskCore {
   ~TaskShared() {
     if (root_) root_.destroy();  // defensive: the registry ends every task first
   }
+};
 
-  static bool is_cancellation(const std::exception_ptr& error) noexcept {
-    try {
-      std::rethrow_exception(error);
-    } catch (const CancelledError&) {
-      return true;
-    } catch (...) {
-      return false;
-    }
+/// Where a coroutine awaited inline leaves its outcome: in the awaiter, which
+/// lives in the awaiting coroutine's frame. (A task's root coroutine leaves
+/// it in the task's future instead, so that its own frame holds no room for
+/// a result: see TaskPromise.)
+template <class T>
+struct InlineResult {
+  std::optional<T> value;
+  std::exception_ptr error;
+  T take() {
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+};
+template <>
+struct InlineResult<void> {
+  std::exception_ptr error;
+  void take() {
+    if (error) std::rethrow_exception(error);
   }
 };
 
+/// The promise of Task<T>. Its outcome goes to `out` when the coroutine is
+/// awaited inline, else (the root of a task) straight into the task's
+/// future, whose state then says it is finished (TaskCore::finish).
 template <class T>
 struct TaskPromise : PromiseBase {
   Task<T> get_return_object() noexcept;
   template <class U = T>
   requires std::is_convertible_v<U&&, T>
-  void return_value(U&& result) { value.emplace(std::forward<U>(result)); }
-  T take() {
-    if (exception) std::rethrow_exception(exception);
-    return std::move(*value);
+  void return_value(U&& result) {
+    if (out != nullptr) {
+      out->value.emplace(std::forward<U>(result));
+    } else {
+      root_future().emplace_value(std::forward<U>(result));
+    }
   }
-  std::optional<T> value;
+  void unhandled_exception() noexcept {
+    (out != nullptr ? out->error : root_future().exception) = std::current_exception();
+  }
+  /// The future of the task this coroutine is the root of.
+  FutureShared<T>& root_future() noexcept { return static_cast<TaskShared<T>&>(*task); }
+
+  InlineResult<T>* out = nullptr;  // set by the awaiter that runs it inline
 };
 template <>
 struct TaskPromise<void> : PromiseBase {
   Task<void> get_return_object() noexcept;
   void return_void() noexcept {}
-  void take() {
-    if (exception) std::rethrow_exception(exception);
+  void unhandled_exception() noexcept {
+    (out != nullptr ? out->error : task->future().exception) = std::current_exception();
   }
+
+  InlineResult<void>* out = nullptr;
 };
 
 /// Awaits a future from inside a task: resumes the task when it is done.
@@ -386,10 +430,7 @@ class FutureAwaiter {
       throw std::invalid_argument("eddy: a task awaited a future of another loop");
     add_core_done_callback(*core, StepTask(task));
     task_ = &task;
-    task.suspend(at, Waiter{&interrupt, reinterpret_cast<std::uintptr_t>(core)});
-  }
-  static bool interrupt(TaskCore&, std::uintptr_t core, const std::string& message) {
-    return cancel_core(*reinterpret_cast<FutureCore*>(core), message);
+    task.suspend(at, Waiter{WaitKind::future, reinterpret_cast<std::uintptr_t>(core)});
   }
 
   Future<T> future_;
@@ -520,14 +561,17 @@ class [[nodiscard]] Task {
     }
     template <detail::EddyPromise P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
-      frame_.promise().task = awaiting.promise().task;
-      frame_.promise().continuation = awaiting;
+      promise_type& promise = frame_.promise();
+      promise.task = awaiting.promise().task;
+      promise.continuation = awaiting;
+      promise.out = &result_;
       return frame_;
     }
-    T await_resume() { return frame_.promise().take(); }
+    T await_resume() { return result_.take(); }
 
    private:
     std::coroutine_handle<promise_type> frame_;
+    detail::InlineResult<T> result_;  // where the coroutine leaves its outcome
   };
   Awaiter operator co_await() & noexcept { return Awaiter(frame_); }
   Awaiter operator co_await() && noexcept { return Awaiter(frame_); }
