@@ -19,8 +19,12 @@ const char* state_name(FutureState state) {
 }
 }  // namespace
 
+bool FutureCore::cancel_requested(std::string) {
+  return false;  // only owned futures get here, and their states override this
+}
+
 std::string describe(const FutureCore& core) {
-  TaskCore* task = core.owner != nullptr ? core.owner->as_task() : nullptr;
+  const TaskCore* task = const_cast<FutureCore&>(core).as_task();
   std::string text =
       task != nullptr ? "Task '" + describe_task_name(*task) + "' (" : std::string("Future (");
   text += state_name(core.state);
@@ -32,7 +36,7 @@ std::string describe(const FutureCore& core) {
 void report_unretrieved_exception(FutureCore& core) noexcept {
   try {
     ExceptionContext context;
-    bool task = core.owner != nullptr && core.owner->as_task() != nullptr;
+    bool task = core.as_task() != nullptr;
     context.message =
         task ? "Task exception was never retrieved" : "Future exception was never retrieved";
     context.exception = core.exception;

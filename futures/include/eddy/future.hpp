@@ -37,23 +37,6 @@ struct FutureAccess;
 struct FutureCore;
 class TaskCore;  // <eddy/task.hpp>
 
-/// What completes a future itself and decides what its cancel() means: a
-/// task (cancel asks the coroutine to stop), a gather (cancel reaches the
-/// children). Its future rejects set_result / set_exception from outside.
-class FutureOwner {
- public:
-  /// Future::cancel on the owned future, which is pending. Returns what
-  /// cancel() returns.
-  virtual bool cancel_requested(std::string message) = 0;
-  /// The task, if the owner is one.
-  virtual TaskCore* as_task() noexcept { return nullptr; }
-
- protected:
-  FutureOwner() = default;
-  FutureOwner(const FutureOwner&) = default;
-  FutureOwner& operator=(const FutureOwner&) = default;
-  ~FutureOwner() = default;
-};
 using DoneCallback = SmallFunction<void(FutureCore&)>;
 
 /// For futures/ internals: what a producer registers on a future to hear of
@@ -67,6 +50,11 @@ struct CancelHook {
 
 /// The part of a future's shared state that does not depend on T.
 ///
+/// Its virtual functions are what differs between kinds of state (a plain
+/// future, a task's, a gather's): how it is destroyed, and for a future that
+/// its owner completes, what cancel() means. One table pointer serves both,
+/// where a destroy function and an owner pointer took 16 bytes.
+///
 /// Invariants:
 /// - Single-threaded: touched only on the loop's thread, so the reference
 ///   count is a plain integer.
@@ -76,16 +64,23 @@ struct CancelHook {
 /// - The first done callback is stored inline, so a future with one callback
 ///   costs one allocation: this state.
 struct FutureCore {
-  FutureCore(Loop& l, SourceLocation where, void (*destroy)(FutureCore*) noexcept) noexcept
-      : loop(&l), destroy_self(destroy), created(where) {}
+  FutureCore(Loop& l, SourceLocation where) noexcept : loop(&l), created(where) {}
   FutureCore(const FutureCore&) = delete;
   FutureCore& operator=(const FutureCore&) = delete;
+
+  /// Destroys the state and frees its memory (the last reference went).
+  virtual void destroy() noexcept = 0;
+  /// Future::cancel on a pending future whose owner completes it (`owned`:
+  /// a task asks its coroutine to stop, a gather cancels its children).
+  /// Returns what cancel() returns.
+  virtual bool cancel_requested(std::string message);
+  /// The task whose future this is, if it is a task's.
+  virtual TaskCore* as_task() noexcept { return nullptr; }
 
   /// Done callback i (its DoneCallbackId is i + 1).
   DoneCallback& callback(std::uint32_t i) noexcept { return i == 0 ? first : (*more)[i - 1]; }
 
   Loop* loop;
-  void (*destroy_self)(FutureCore*) noexcept;
   std::uint32_t refs = 1;
   FutureState state = FutureState::pending;
   bool exception_retrieved = false;
@@ -94,11 +89,12 @@ struct FutureCore {
   /// runs it at once instead of one loop iteration later (see
   /// run_task_done_callbacks).
   bool first_is_watcher = false;
+  /// Set for a future completed by its owner (a task, a gather): cancel()
+  /// then goes to cancel_requested() instead of cancelling the future at
+  /// once, and set_result / set_exception from outside are refused.
+  bool owned = false;
   std::uint32_t count = 0;      // done callbacks added
   std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
-  /// Set for a future completed by its owner (a task, a gather): cancel()
-  /// then goes to the owner instead of cancelling the future at once.
-  FutureOwner* owner = nullptr;
   /// The exception of a failed future, or the CancelledError (with its
   /// message) of a cancelled one.
   std::exception_ptr exception;
@@ -106,6 +102,9 @@ struct FutureCore {
   DoneCallback first;
   std::unique_ptr<std::vector<DoneCallback>> more;  // callbacks 1.., allocated on demand
   CancelHook* cancel_hook = nullptr;                // see CancelHook; null for most futures
+
+ protected:
+  ~FutureCore() = default;  // destroy() is the way
 };
 
 /// "Future (pending)" or "Task 'Task-3' (finished with an exception)", for reports.
@@ -134,7 +133,7 @@ inline void release(FutureCore* core) noexcept {
     if (core->state == FutureState::finished && core->exception && !core->exception_retrieved) {
       report_unretrieved_exception(*core);
     }
-    core->destroy_self(core);
+    core->destroy();
   }
 }
 
@@ -190,8 +189,8 @@ inline void schedule_done_callbacks(FutureCore& core) {
 /// Cancels a future, or requests a task's cancellation: Future::cancel.
 inline bool cancel_core(FutureCore& core, std::string message) {
   if (core.state != FutureState::pending) return false;
-  if (core.owner != nullptr) [[unlikely]]
-    return core.owner->cancel_requested(std::move(message));
+  if (core.owned) [[unlikely]]
+    return core.cancel_requested(std::move(message));
   core.exception = std::make_exception_ptr(CancelledError(std::move(message)));
   core.state = FutureState::cancelled;
   if (CancelHook* hook = std::exchange(core.cancel_hook, nullptr)) hook->on_cancel(hook);
@@ -259,13 +258,22 @@ inline constexpr bool kCopyableResult = CopyableResult<T>::value;
 /// of 8 bytes, 8 bytes of padding.
 template <class T>
 struct FutureShared : FutureCore {
-  FutureShared(Loop& l, SourceLocation where, void (*destroy)(FutureCore*) noexcept) noexcept
-      : FutureCore(l, where, destroy) {}
+  FutureShared(Loop& l, SourceLocation where) noexcept : FutureCore(l, where) {}
+  /// A plain future's state (make_future) is this class itself; the others
+  /// derive from it and override destroy().
+  void destroy() noexcept override {
+    this->FutureShared::~FutureShared();
+    BlockCache<sizeof(FutureShared)>::deallocate(this);
+  }
+
+ protected:
   ~FutureShared() {
     if constexpr (!std::is_trivially_destructible_v<T>) {
       if (has_value()) value_.~T();
     }
   }
+
+ public:
   bool has_value() const noexcept { return state == FutureState::finished && !exception; }
   /// Makes the value; the caller then marks the state finished (if this
   /// throws, nothing was made and the future is still pending).
@@ -284,6 +292,13 @@ struct FutureShared : FutureCore {
 template <>
 struct FutureShared<void> : FutureCore {
   using FutureCore::FutureCore;
+  void destroy() noexcept override {
+    this->FutureShared::~FutureShared();
+    BlockCache<sizeof(FutureShared)>::deallocate(this);
+  }
+
+ protected:
+  ~FutureShared() = default;
 };
 
 struct FutureAccess;  // below Future
@@ -467,7 +482,7 @@ class Future {
   void check_pending(const char* method) const {
     if (core(method).state != FutureState::pending)
       detail::throw_future_done(method, shared_->state);
-    if (shared_->owner != nullptr) [[unlikely]]
+    if (shared_->owned) [[unlikely]]
       detail::throw_owned_result_set(method);
   }
   void check_result_ready(const char* method) const {
@@ -477,12 +492,6 @@ class Future {
   void finish() {
     shared_->state = FutureState::finished;
     detail::schedule_done_callbacks(*shared_);
-  }
-
-  static void destroy(detail::FutureCore* core) noexcept {
-    Shared* shared = static_cast<Shared*>(core);
-    shared->~Shared();
-    detail::BlockCache<sizeof(Shared)>::deallocate(shared);
   }
 
   Shared* shared_ = nullptr;
@@ -517,8 +526,7 @@ template <class T = void>
 Future<T> make_future(Loop& loop, SourceLocation where = SourceLocation::current()) {
   using Shared = detail::FutureShared<T>;
   void* block = detail::BlockCache<sizeof(Shared)>::allocate();
-  return Future<T>(::new (block) Shared(loop, where, &Future<T>::destroy),
-                   typename Future<T>::Adopt{});
+  return Future<T>(::new (block) Shared(loop, where), typename Future<T>::Adopt{});
 }
 
 namespace detail {

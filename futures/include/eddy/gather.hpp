@@ -100,13 +100,13 @@ template <class T, class V>
 void complete_owned(Future<T>& future, V&& value) {
   FutureShared<T>& core = *FutureAccess::shared(future);
   if constexpr (!std::is_void_v<T>) core.emplace_value(std::forward<V>(value));
-  core.owner = nullptr;
+  core.owned = false;
   core.state = FutureState::finished;
   schedule_done_callbacks(core);
 }
 inline void fail_owned(FutureCore& core, std::exception_ptr error, bool cancelled) {
   core.exception = std::move(error);
-  core.owner = nullptr;
+  core.owned = false;
   core.state = cancelled ? FutureState::cancelled : FutureState::finished;
   schedule_done_callbacks(core);
 }
@@ -169,12 +169,36 @@ Outcome<GatherSlot<T>> outcome_of(FutureCore* core) {
 /// the state forgets it; when every callback is gone, the outer future ends
 /// cancelled if it is still pending.
 template <class R>
-class GatherState : public FutureOwner {
+class GatherState;
+
+/// A gather's outer future: cancel() on it goes to the gather, which cancels
+/// the children. Owned while the gather decides its outcome.
+template <class R>
+struct GatherFuture final : FutureShared<R> {
+  GatherFuture(Loop& on, GatherState<R>& owner) noexcept
+      : FutureShared<R>(on, SourceLocation::current()), gather(&owner) {
+    this->owned = true;
+  }
+  void destroy() noexcept override {
+    this->~GatherFuture();
+    BlockCache<sizeof(GatherFuture)>::deallocate(this);
+  }
+  bool cancel_requested(std::string message) override {
+    return gather->cancel_requested(std::move(message));
+  }
+
+  GatherState<R>* gather;  // valid while owned
+
+ private:
+  ~GatherFuture() = default;
+};
+
+template <class R>
+class GatherState {
  public:
   GatherState(Loop& loop, std::size_t children, bool settled)
-      : outer(loop.create_future<R>()), settled_(settled) {
+      : outer(make_outer(loop, *this)), settled_(settled) {
     cores_.reserve(children);
-    FutureAccess::shared(outer)->owner = this;
   }
   GatherState(const GatherState&) = delete;
   GatherState& operator=(const GatherState&) = delete;
@@ -186,13 +210,14 @@ class GatherState : public FutureOwner {
     if (core.state == FutureState::pending) {
       // Only when a child's callback was destroyed unrun (the loop closed):
       // the outer future can no longer complete.
-      core.owner = nullptr;
+      core.owned = false;
       core.exception = std::make_exception_ptr(CancelledError("the loop was closed"));
       core.state = FutureState::cancelled;
     }
   }
 
-  bool cancel_requested(std::string message) override {
+  /// cancel() on the outer future, which is pending.
+  bool cancel_requested(std::string message) {
     // Cancelling a child may finish it, but its done callbacks never run
     // inside cancel() (a watcher runs early only at the end of a task's
     // step), so nothing changes under this loop.
@@ -307,6 +332,11 @@ class GatherState : public FutureOwner {
     GatherState* state_;
     std::size_t index_;
   };
+
+  static Future<R> make_outer(Loop& loop, GatherState& state) {
+    void* block = BlockCache<sizeof(GatherFuture<R>)>::allocate();
+    return FutureAccess::adopt<R>(::new (block) GatherFuture<R>(loop, state));
+  }
 
   std::vector<bool> kept_;  // child i is done and referenced by the state (empty: none is)
   std::size_t refs_ = 0;

@@ -104,7 +104,7 @@ struct CancelScope {
 ///   `waiter` says how to interrupt what it waits on (empty if it cannot be).
 /// - Cancellation requests have an origin: the task's own cancel() (external,
 ///   origin null) or a CancelScope. See "Cancellation" in <eddy/task.hpp>.
-class TaskCore : public FutureOwner {
+class TaskCore {
  public:
   enum Flag : std::uint8_t {
     kPendingExternal = 1,  // cancel() arrived; not yet delivered
@@ -115,10 +115,6 @@ class TaskCore : public FutureOwner {
   explicit TaskCore(std::coroutine_handle<> root) noexcept : resume_point_(root), root_(root) {}
   TaskCore(const TaskCore&) = delete;
   TaskCore& operator=(const TaskCore&) = delete;
-  bool cancel_requested(std::string message) override {
-    return request_cancel(nullptr, std::move(message));
-  }
-  TaskCore* as_task() noexcept override { return this; }
 
   Loop& loop() const noexcept { return *future().loop; }
   /// The task's future: part of the same TaskShared, found by its offset.
@@ -190,7 +186,7 @@ class TaskCore : public FutureOwner {
   static inline thread_local TaskCore* current = nullptr;
 
  protected:
-  virtual ~TaskCore() = default;  // destroyed as part of its TaskShared
+  ~TaskCore() = default;  // destroyed as part of its TaskShared
   /// Records where the task's future lives (TaskShared's constructor).
   void bind_future(FutureCore& future) noexcept {
     const std::ptrdiff_t offset = reinterpret_cast<char*>(&future) - reinterpret_cast<char*>(this);
@@ -228,8 +224,8 @@ class TaskCore : public FutureOwner {
   Cold& cold() const;
   CancelState& cancel_state();
 
-  // 64 bytes: with the future's state and a small value, a TaskShared takes
-  // three cache lines (tasks are memory-bound when many are alive).
+  // 56 bytes: with the future's state and a small value, a TaskShared takes
+  // 176 bytes (tasks are memory-bound when many are alive).
   std::coroutine_handle<> resume_point_;
   std::coroutine_handle<> root_;
   std::uintptr_t wait_data_ = 0;  // the current Waiter's datum
@@ -337,16 +333,21 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task);
 template <class T>
 struct TaskShared final : FutureShared<T>, TaskCore {
   TaskShared(Loop& loop, SourceLocation where, std::coroutine_handle<> root)
-      : FutureShared<T>(loop, where, &destroy), TaskCore(root) {
-    this->owner = static_cast<FutureOwner*>(this);
+      : FutureShared<T>(loop, where), TaskCore(root) {
+    this->owned = true;
     bind_future(static_cast<FutureCore&>(*this));
   }
 
-  static void destroy(FutureCore* core) noexcept {
-    auto* self = static_cast<TaskShared*>(core);
-    self->~TaskShared();
-    BlockCache<sizeof(TaskShared)>::deallocate(self);
+  void destroy() noexcept override {
+    this->~TaskShared();
+    BlockCache<sizeof(TaskShared)>::deallocate(this);
   }
+  bool cancel_requested(std::string message) override {
+    return request_cancel(nullptr, std::move(message));
+  }
+  TaskCore* as_task() noexcept override { return this; }
+
+ private:
   ~TaskShared() {
     if (root_) root_.destroy();  // defensive: the registry ends every task first
   }

@@ -54,7 +54,7 @@ class TaskGroup {
     }
     Future<T> future = parent_->loop().create_task(std::move(task), std::move(name), where);
     detail::FutureCore& core = *detail::FutureAccess::shared(future);
-    children_.emplace_back(*core.owner->as_task());
+    children_.emplace_back(*core.as_task());
     ++pending_;
     detail::add_core_done_callback(core,
                                    [this](detail::FutureCore& child) { on_child_done(child); });
