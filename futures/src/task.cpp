@@ -215,8 +215,19 @@ bool is_cancellation(const std::exception_ptr& error) noexcept {
 }
 }  // namespace
 
-void TaskCore::finish_failed(FutureCore& future) noexcept {
-  future.state = is_cancellation(future.exception) ? FutureState::cancelled : FutureState::finished;
+void TaskCore::finish_unusually(FutureCore& future) noexcept {
+  if (future.exception) {
+    future.state =
+        is_cancellation(future.exception) ? FutureState::cancelled : FutureState::finished;
+    return;
+  }
+  // Returned with the task's own cancel() pending: the request wins over the
+  // value, which goes.
+  future.discard_value();
+  flags_ &= static_cast<std::uint8_t>(~kPendingExternal);
+  future.exception =
+      std::make_exception_ptr(CancelledError(std::exchange(cold_->cancel.external_message, {})));
+  future.state = FutureState::cancelled;
 }
 
 void TaskCore::end_of_task() noexcept {

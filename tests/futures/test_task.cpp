@@ -572,6 +572,50 @@ TEST_F(TaskTest, ATaskThatCancelsItselfGetsCancelledErrorAtItsNextSuspension) {
   EXPECT_DOUBLE_EQ(loop.time(), 0.0);  // the sleep never waited
 }
 
+// asyncio's Task.__step: a coroutine that returns while a cancel() it has
+// not seen yet is pending ends the task cancelled, not with its value.
+TEST_F(TaskTest, ATaskThatReturnsWithACancelPendingEndsCancelledWithItsMessage) {
+  auto body = []() -> Task<int> {
+    current_task().cancel("too late");
+    co_return 5;
+  };
+  Future<int> f = loop.create_task(body());
+  try {
+    loop.run_until_complete(f);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "too late");
+  }
+  EXPECT_TRUE(f.cancelled());
+  // The value it returned is destroyed, once.
+  auto counted = []() -> Task<Counted> {
+    current_task().cancel();
+    co_return Counted();
+  };
+  Future<Counted> c = loop.create_task(counted());
+  EXPECT_THROW(loop.run_until_complete(c), CancelledError);
+  EXPECT_EQ(Counted::alive(), 0);
+  // One that fails instead ends with its exception (asyncio: set_exception).
+  auto fails = []() -> Task<int> {
+    current_task().cancel();
+    throw std::runtime_error("failed anyway");
+    co_return 0;
+  };
+  Future<int> g = loop.create_task(fails());
+  EXPECT_THROW(loop.run_until_complete(g), std::runtime_error);
+  EXPECT_FALSE(g.cancelled());
+  // A cancel that was delivered (and caught) no longer counts.
+  auto caught = []() -> Task<int> {
+    current_task().cancel();
+    try {
+      co_await sleep(1.0);
+    } catch (const CancelledError&) {
+    }
+    co_return 7;
+  };
+  EXPECT_EQ(loop.run_until_complete(caught()), 7);
+}
+
 TEST_F(TaskTest, ACancelDuringSleepZeroIsDeliveredWhenTheTaskResumes) {
   auto body = [&]() -> Task<> { co_await sleep(0); };
   Future<void> f = loop.create_task(body());

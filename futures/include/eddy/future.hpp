@@ -76,6 +76,9 @@ struct FutureCore {
   virtual bool cancel_requested(std::string message);
   /// The task whose future this is, if it is a task's.
   virtual TaskCore* as_task() noexcept { return nullptr; }
+  /// Destroys a value made by FutureShared::emplace_value that will not be
+  /// the result after all (the state stays pending meanwhile).
+  virtual void discard_value() noexcept {}
 
   /// Done callback i (its DoneCallbackId is i + 1).
   DoneCallback& callback(std::uint32_t i) noexcept { return i == 0 ? first : (*more)[i - 1]; }
@@ -264,6 +267,9 @@ struct FutureShared : FutureCore {
   void destroy() noexcept override {
     this->FutureShared::~FutureShared();
     BlockCache<sizeof(FutureShared)>::deallocate(this);
+  }
+  void discard_value() noexcept override {
+    if constexpr (!std::is_trivially_destructible_v<T>) value_.~T();
   }
 
  protected:

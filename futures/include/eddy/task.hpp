@@ -196,16 +196,18 @@ class TaskCore {
   /// value or exception there (TaskPromise).
   void finish() noexcept {
     FutureCore& future = this->future();
-    if (future.exception) [[unlikely]] {
-      finish_failed(future);
+    if (future.exception || (flags_ & kPendingExternal)) [[unlikely]] {
+      finish_unusually(future);
     } else {
       future.state = FutureState::finished;
     }
     end_of_task();
   }
-  /// finish() for a root coroutine that threw: the future ends cancelled
-  /// (a CancelledError) or finished with the exception.
-  static void finish_failed(FutureCore& future) noexcept;
+  /// finish() for a root coroutine that threw (the future ends cancelled
+  /// for a CancelledError, else finished with the exception), or that
+  /// returned while a cancel() it never saw was pending (the future ends
+  /// cancelled, as asyncio's Task.__step does).
+  void finish_unusually(FutureCore& future) noexcept;
   /// Interrupts the current wait for a cancellation carrying `message`:
   /// true if the wait will end early because of it (the awaited future was
   /// cancelled, the timer was cut short).
@@ -512,6 +514,9 @@ struct ThisTask {
 /// - A request that cannot be passed on (the task awaits sleep(0), or has
 ///   not suspended yet) is delivered at the task's next suspension: the
 ///   await there throws CancelledError. Each request is delivered once.
+///   A coroutine that returns before that (cancel() came during its last
+///   step) ends the task cancelled, its value dropped, as asyncio's
+///   Task.__step does; one that throws ends with its exception.
 /// - Loop close with tasks pending destroys their frames (destructors run
 ///   once) and leaves their futures cancelled ("the loop was closed").
 ///
