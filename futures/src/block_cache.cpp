@@ -254,9 +254,14 @@ void FreeBlocks::push_slow(void* block) noexcept {
     // A thread that frees more than it makes (blocks made on other threads,
     // such as the frames of coroutines started elsewhere) passes the older
     // half of a full stack to the shared pool, where the threads that make
-    // them take them back, instead of growing without bound.
-    if (size >= 2 && size * block_size >= g_stack_limit.load(std::memory_order_relaxed)) {
+    // them take them back, instead of growing without bound. A thread whose
+    // stack holds its own blocks, however many, keeps them: it will take
+    // them again, and passing them on would make both sides walk cold
+    // blocks (the pool's list runs through them).
+    if (size >= 2 && -net >= static_cast<std::int64_t>(size / 2) &&
+        size * block_size >= g_stack_limit.load(std::memory_order_relaxed)) {
       const std::uint32_t half = size / 2;
+      net += half;  // as if taken
       {
         std::lock_guard<std::mutex> lock(s.mutex);
         for (std::uint32_t i = 0; i < half; ++i)

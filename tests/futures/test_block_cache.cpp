@@ -162,6 +162,31 @@ TEST(BlockCache, AThreadThatFreesWhatAnotherMakesPassesBlocksBack) {
   set_block_stack_limit(previous);
 }
 
+TEST(BlockCache, AThreadFreeingItsOwnBlocksKeepsThemAllPastTheLimit) {
+  // One thread makes more blocks of a size than the limit, then frees them,
+  // round after round (a million futures alive at once does this): they are
+  // its own, so they stay on its stack for the next round instead of going
+  // through the shared pool, and nothing new is mapped after the first round.
+  SKIP_UNDER_ASAN();
+  constexpr std::size_t kSize = 1456;  // a class no other test uses
+  const std::size_t previous = set_block_stack_limit(std::size_t{1} << 20);
+  std::thread([] {
+    std::vector<void*> made;
+    std::size_t mapped = 0;
+    for (int r = 0; r < 5; ++r) {
+      for (int i = 0; i < 2000; ++i)  // 2.9 MB a round, the limit being 1 MiB
+        made.push_back(BlockCache<kSize>::allocate());
+      if (r == 0) mapped = mapped_block_bytes();
+      for (void* block : made)
+        BlockCache<kSize>::deallocate(block);
+      made.clear();
+      EXPECT_EQ(shared_free_blocks(kSize), 0u) << "round " << r;
+    }
+    EXPECT_EQ(mapped_block_bytes(), mapped);
+  }).join();
+  set_block_stack_limit(previous);
+}
+
 TEST(BlockCache, BlocksLargerThanTheLargestClassComeFromOperatorNew) {
   // Not cached, but still usable and freed (LeakSanitizer checks the free).
   void* big = BlockCache<kLargestCachedBlock + 1>::allocate();

@@ -34,6 +34,11 @@ struct FreeBlocks {
   void** blocks = nullptr;
   std::uint32_t size = 0;
   std::uint32_t capacity = 0;
+  /// Blocks taken minus blocks freed on this thread (blocks passed to the
+  /// shared pool count as taken): below zero, the stack holds blocks that
+  /// came from other threads. Tells a thread that frees what others make
+  /// from one that frees its own, however many (see push_slow).
+  std::int64_t net = 0;
 
   /// Called when the stack is empty: returns a block of its size class,
   /// taken from those that exited threads left (the stack is refilled with
@@ -64,12 +69,14 @@ std::size_t set_block_stack_limit(std::size_t bytes) noexcept;
 /// BlockCache, also used directly where the size is known only at run time.
 inline void* take_block(std::size_t size_class) {
   FreeBlocks& s = free_blocks(size_class);
+  ++s.net;
   if (s.size == 0) [[unlikely]]
     return s.take_slow();  // (a tail call with one argument: a short fast path)
   return s.blocks[--s.size];
 }
 inline void give_block(std::size_t size_class, void* block) noexcept {
   FreeBlocks& s = free_blocks(size_class);
+  --s.net;
   if (s.size == s.capacity) [[unlikely]]
     return s.push_slow(block);
   s.blocks[s.size++] = block;
