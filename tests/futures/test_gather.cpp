@@ -390,7 +390,8 @@ TEST_F(GatherTest, CancellingTheGatherCancelsEveryChildNotDoneAndEndsItCancelled
     co_return "not cancelled";
   };
   EXPECT_EQ(loop.run_until_complete(body()), "stop");
-  EXPECT_TRUE(gathered.cancelled());
+  EXPECT_FALSE(gathered.cancelled());  // asyncio: finished, with the CancelledError
+  EXPECT_EQ(cancel_message(gathered.exception()), "stop");
   EXPECT_TRUE(a.cancelled());
   EXPECT_TRUE(b.cancelled());
   EXPECT_EQ(done_child.result(), 1);
@@ -451,22 +452,26 @@ TEST_F(GatherTest, AGatherWhoseChildIgnoresTheCancelStillEndsCancelled) {
   loop.run_until_complete(body());
   EXPECT_EQ(child.result(), 7);  // they answered the cancel with a result...
   EXPECT_EQ(settled_child.result(), 7);
-  EXPECT_TRUE(gathered.cancelled());  // ... but a cancelled gather ends cancelled
-  EXPECT_TRUE(settled.cancelled());
+  // ... but a cancelled gather ends with a CancelledError (its exception).
+  EXPECT_THROW(gathered.result(), CancelledError);
+  EXPECT_THROW(settled.result(), CancelledError);
+  EXPECT_FALSE(gathered.cancelled());
+  EXPECT_FALSE(settled.cancelled());
 }
 
-TEST_F(GatherTest, CancellingASettledGatherEndsItCancelledToo) {
+TEST_F(GatherTest, CancellingASettledGatherEndsItWithCancelledErrorToo) {
   Future<int> a;
   Future<std::tuple<Outcome<int>, Outcome<int>>> settled;
   auto body = [&]() -> Task<> {
     a = create_task(after_sleep(5, 1));
     settled = gather_settled(a, after_sleep(0.5, 2));
     co_await sleep(1);
-    EXPECT_TRUE(settled.cancel());
+    EXPECT_TRUE(settled.cancel("enough"));
     co_await sleep(1);
   };
   loop.run_until_complete(body());
-  EXPECT_TRUE(settled.cancelled());
+  EXPECT_FALSE(settled.cancelled());
+  EXPECT_EQ(cancel_message(settled.exception()), "enough");
   EXPECT_TRUE(a.cancelled());
 }
 
@@ -480,7 +485,7 @@ TEST_F(GatherTest, ACancelledSettledGatherDoesNotReportAChildFailureItSaw) {
     co_await sleep(1);
   };
   loop.run_until_complete(body());
-  EXPECT_TRUE(settled.cancelled());
+  EXPECT_THROW(settled.result(), CancelledError);  // retrieved: not reported
   settled = {};
   EXPECT_TRUE(reports.empty()) << reports.front();
 }
@@ -512,12 +517,15 @@ TEST_F(GatherTest, AChildCancelledOnItsOwnMakesTheGatherRaiseCancelledError) {
   EXPECT_EQ(loop.run_until_complete(other), 2);
 }
 
-TEST_F(GatherTest, AChildCancelledOnItsOwnEndsTheGathersFutureCancelled) {
+// asyncio's test_one_cancellation: "the outer Future is *not* cancelled".
+TEST_F(GatherTest, AChildCancelledOnItsOwnEndsTheGatherWithItsCancelledErrorNotCancelled) {
   std::vector<Future<int>> futures{loop.create_future<int>(), loop.create_future<int>()};
   auto gathered = gather(futures);
-  futures[0].cancel();
+  futures[0].cancel("child");
   EXPECT_THROW(loop.run_until_complete(gathered), CancelledError);
-  EXPECT_TRUE(gathered.cancelled());
+  EXPECT_TRUE(gathered.done());
+  EXPECT_FALSE(gathered.cancelled());
+  EXPECT_EQ(cancel_message(gathered.exception()), "child");
   EXPECT_FALSE(futures[1].done());
   futures[1].set_result(0);
 }

@@ -160,7 +160,9 @@ Outcome<GatherSlot<T>> outcome_of(FutureCore* core) {
 /// of them in the settled form). Otherwise the outer future gets every
 /// result, in argument order, when the last child is done. cancel() on the
 /// outer future cancels every child that is not done; the outer future then
-/// ends cancelled.
+/// ends with a CancelledError. In both cases, as in asyncio, that
+/// CancelledError is the outer future's exception: it is finished, not
+/// cancelled() (asyncio: "the outer Future is *not* cancelled").
 ///
 /// Ownership: the children's done callbacks hold the state; the state holds
 /// a child only once it is done (for collect()), so a child that never
@@ -225,7 +227,10 @@ class GatherState {
     for (FutureCore* child : cores_) {
       if (child != nullptr && cancel_core(*child, message)) any = true;
     }
-    if (any) cancel_requested_ = true;
+    if (any && !cancel_requested_) {
+      cancel_requested_ = true;
+      cancel_message_ = std::move(message);
+    }
     return any;
   }
 
@@ -241,8 +246,10 @@ class GatherState {
     }
     if (!settled_) {
       if (child.state == FutureState::cancelled) {
+        // Its CancelledError becomes the outer future's exception: the
+        // gather is not cancelled itself (asyncio's rule).
         forget(index);
-        fail_owned(out, child.exception, true);
+        fail_owned(out, child.exception, false);
         return;
       }
       if (child.exception) {
@@ -255,7 +262,9 @@ class GatherState {
     store(index, child);
     if (finished_ == cores_.size()) {
       if (cancel_requested_) {
-        fail_owned(out, std::make_exception_ptr(CancelledError()), true);
+        // Every child answered the cancel (some maybe with a result): the
+        // outer future ends with a CancelledError, as its exception.
+        fail_owned(out, std::make_exception_ptr(CancelledError(std::move(cancel_message_))), false);
       } else {
         complete_owned(outer, collect());
       }
@@ -343,6 +352,7 @@ class GatherState {
   std::size_t finished_ = 0;
   bool settled_;
   bool cancel_requested_ = false;
+  std::string cancel_message_;  // of the first cancel() that reached a child
   bool abandoned_ = false;
 };
 
@@ -514,9 +524,13 @@ std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks) {
 ///
 /// - The first child that fails makes the gather fail with its exception;
 ///   the other children keep running (asyncio's rule).
-/// - A child cancelled on its own makes the gather end cancelled.
+/// - A child cancelled on its own makes the gather end with its
+///   CancelledError; the other children keep running.
 /// - Cancelling the gather's future cancels every child that is not done;
-///   the gather then ends cancelled.
+///   the gather then ends with a CancelledError carrying the message.
+/// - Either way the CancelledError is the gather future's exception: await
+///   or result() throws it, exception() returns it, and cancelled() is
+///   false, as asyncio's gather future "is *not* cancelled".
 /// - All children must belong to one loop (std::invalid_argument otherwise).
 template <detail::GatherArg... A>
 requires(sizeof...(A) > 0) auto gather(A&&... awaitables) {
@@ -536,7 +550,8 @@ auto gather(std::vector<Task<T>> tasks) {
 /// gather that never fails because a child did: each slot is an Outcome<T>
 /// holding the child's value or exception (CancelledError for a cancelled
 /// child). Mirrors: asyncio.gather(..., return_exceptions=True). Cancelling
-/// it still cancels the children and ends it cancelled.
+/// it still cancels the children and ends it with a CancelledError (as its
+/// exception, as for gather).
 template <detail::GatherArg... A>
 requires(sizeof...(A) > 0) auto gather_settled(A&&... awaitables) {
   return detail::gather_args<true>(std::forward<A>(awaitables)...);
