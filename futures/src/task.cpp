@@ -6,9 +6,7 @@
 #include "eddy/run.hpp"
 
 #include <algorithm>
-#include <array>
 #include <memory>
-#include <new>
 #include <string>
 #include <utility>
 
@@ -194,9 +192,7 @@ void throw_owned_result_set(const char* method) {
 void TaskCore::first_step() noexcept {
   if (flags_ & kPendingExternal) {
     // Cancelled before it started: its body never runs.
-    FutureCore& future = this->future();
-    future.exception = std::make_exception_ptr(CancelledError(cold_->cancel.external_message));
-    future.state = FutureState::cancelled;
+    end_cancelled_by_pending_cancel(future());
     end_of_task();
     return;
   }
@@ -224,6 +220,10 @@ void TaskCore::finish_unusually(FutureCore& future) noexcept {
   // Returned with the task's own cancel() pending: the request wins over the
   // value, which goes.
   future.discard_value();
+  end_cancelled_by_pending_cancel(future);
+}
+
+void TaskCore::end_cancelled_by_pending_cancel(FutureCore& future) noexcept {
   flags_ &= static_cast<std::uint8_t>(~kPendingExternal);
   future.exception =
       std::make_exception_ptr(CancelledError(std::exchange(cold_->cancel.external_message, {})));

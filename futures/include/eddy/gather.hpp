@@ -104,10 +104,12 @@ void complete_owned(Future<T>& future, V&& value) {
   core.state = FutureState::finished;
   schedule_done_callbacks(core);
 }
-inline void fail_owned(FutureCore& core, std::exception_ptr error, bool cancelled) {
+/// Fails a future whose owner sets it: finished, with `error` (also a
+/// CancelledError: a gather's future is never cancelled itself).
+inline void fail_owned(FutureCore& core, std::exception_ptr error) {
   core.exception = std::move(error);
   core.owned = false;
-  core.state = cancelled ? FutureState::cancelled : FutureState::finished;
+  core.state = FutureState::finished;
   schedule_done_callbacks(core);
 }
 
@@ -249,13 +251,13 @@ class GatherState {
         // Its CancelledError becomes the outer future's exception: the
         // gather is not cancelled itself (asyncio's rule).
         forget(index);
-        fail_owned(out, child.exception, false);
+        fail_owned(out, child.exception);
         return;
       }
       if (child.exception) {
         child.exception_retrieved = true;
         forget(index);
-        fail_owned(out, child.exception, false);
+        fail_owned(out, child.exception);
         return;
       }
     }
@@ -264,7 +266,7 @@ class GatherState {
       if (cancel_requested_) {
         // Every child answered the cancel (some maybe with a result): the
         // outer future ends with a CancelledError, as its exception.
-        fail_owned(out, std::make_exception_ptr(CancelledError(std::move(cancel_message_))), false);
+        fail_owned(out, std::make_exception_ptr(CancelledError(std::move(cancel_message_))));
       } else {
         complete_owned(outer, collect());
       }
@@ -363,7 +365,7 @@ class VectorGather final
           std::vector<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>>> {
  public:
   using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
-  VectorGather(Loop& loop, std::vector<Future<T>>& children)
+  VectorGather(Loop& loop, const std::vector<Future<T>>& children)
       : GatherState<std::vector<Item>>(loop, children.size(), Settled), items_(children.size()) {}
 
   // watch_children asks for the state of the child this many places ahead,

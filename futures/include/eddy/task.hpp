@@ -208,6 +208,9 @@ class TaskCore {
   /// returned while a cancel() it never saw was pending (the future ends
   /// cancelled, as asyncio's Task.__step does).
   void finish_unusually(FutureCore& future) noexcept;
+  /// Ends the task's future cancelled by the task's own cancel(), which is
+  /// pending (consumed here): before its first step, or as it returns.
+  void end_cancelled_by_pending_cancel(FutureCore& future) noexcept;
   /// Interrupts the current wait for a cancellation carrying `message`:
   /// true if the wait will end early because of it (the awaited future was
   /// cancelled, the timer was cut short).

@@ -116,10 +116,11 @@ inline void deallocate_block(void* block, std::size_t size) noexcept {
 ///   (a thread that lives briefly strands nothing). So memory stays at the process's peak of live
 ///   blocks of each size, as a loop's ready ring and timer slab stay at theirs, and is never lost:
 ///   a block may be freed on any thread.
-/// - A thread whose stack of one size holds 64 MiB of free blocks (it frees
-///   what other threads make, such as the frames of coroutines started
-///   elsewhere) passes the older half to the shared pool, where the threads
-///   that make them take them back.
+/// - A thread whose stack of one size holds 64 MiB of free blocks, at least
+///   half of which other threads made (it frees what they make, such as the
+///   frames of coroutines started elsewhere), passes the older half to the
+///   shared pool, where the threads that make them take them back. A thread
+///   freeing its own blocks keeps them all (FreeBlocks::net).
 /// - Under AddressSanitizer every block comes from, and goes back to,
 ///   operator new / delete, so that a use after free is still reported.
 template <std::size_t Size>
