@@ -20,7 +20,7 @@ const char* state_name(FutureState state) {
 }  // namespace
 
 bool FutureCore::cancel_requested(std::string) {
-  return false;  // only owned futures get here, and their states override this
+  return false;  // only CancelRoute::owner futures get here, and their states override this
 }
 
 std::string describe(const FutureCore& core) {

@@ -16,8 +16,12 @@ namespace detail {
 // ------------------------------------------------------------ cancellation
 
 TaskCore::Cold& TaskCore::cold() const {
-  if (!cold_) cold_ = std::make_unique<Cold>();
-  return *cold_;
+  if ((cold_or_number_ & 1) != 0) {
+    auto made = std::make_unique<Cold>();
+    made->number = cold_or_number_ >> 1;
+    cold_or_number_ = reinterpret_cast<std::uintptr_t>(made.release());
+  }
+  return made_cold();
 }
 
 TaskCore::CancelState& TaskCore::cancel_state() {
@@ -106,7 +110,7 @@ void TaskCore::redeliver() noexcept {
   // A request is pending and the task suspends on a new wait: interrupt it
   // at once, as asyncio cancels the future a task yields while _must_cancel.
   if (wait_kind_ == WaitKind::none) return;  // delivered when the task resumes
-  CancelState& state = cold_->cancel;
+  CancelState& state = made_cold().cancel;
   CancelScope* scope = nullptr;
   const std::string* message = &state.external_message;
   if ((flags_ & kPendingExternal) == 0) {
@@ -137,7 +141,7 @@ void TaskCore::redeliver() noexcept {
 }
 
 void TaskCore::deliver(bool interrupted) {
-  CancelState& state = cold_->cancel;
+  CancelState& state = made_cold().cancel;
   // The request that ended this wait (delegated) competes with requests that
   // arrived after the wait had already ended (pending): rule 2 decides.
   const bool ended_by_request = (flags_ & kDelegated) != 0 && interrupted;
@@ -179,7 +183,7 @@ void TaskCore::pop_scope(CancelScope& scope) noexcept {
 std::optional<std::string> TaskCore::take_pending_external() {
   if ((flags_ & kPendingExternal) == 0) return std::nullopt;
   flags_ &= static_cast<std::uint8_t>(~kPendingExternal);
-  return std::exchange(cold_->cancel.external_message, {});
+  return std::exchange(made_cold().cancel.external_message, {});
 }
 
 void throw_owned_result_set(const char* method) {
@@ -225,8 +229,8 @@ void TaskCore::finish_unusually(FutureCore& future) noexcept {
 
 void TaskCore::end_cancelled_by_pending_cancel(FutureCore& future) noexcept {
   flags_ &= static_cast<std::uint8_t>(~kPendingExternal);
-  future.exception =
-      std::make_exception_ptr(CancelledError(std::exchange(cold_->cancel.external_message, {})));
+  future.exception = std::make_exception_ptr(
+      CancelledError(std::exchange(made_cold().cancel.external_message, {})));
   future.state = FutureState::cancelled;
 }
 
@@ -248,7 +252,7 @@ std::string describe_task_name(const TaskCore& task) {
 
 const std::string& TaskCore::name() const {
   Cold& c = cold();
-  if (!c.name) c.name.emplace("Task-" + std::to_string(number_));
+  if (!c.name) c.name.emplace("Task-" + std::to_string(c.number));
   return *c.name;
 }
 

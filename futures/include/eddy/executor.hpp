@@ -274,6 +274,43 @@ class LoopExecutors final : public LoopExtension {
   ShutdownOperation* shutdown_ = nullptr;  // shutdown_default_executor in progress
 };
 
+/// What an executor job's future tells at once, inside Future::cancel
+/// (JobFuture). Intrusive: it lives in the job, which clears JobFuture::job
+/// before it lets go of the future.
+struct CancelHook {
+  void (*on_cancel)(CancelHook* self) noexcept;
+};
+
+/// The future of a job of Loop::run_in_executor (CancelRoute::hook): its
+/// cancel() reaches the job at once, as asyncio's Task.cancel acts at once,
+/// rather than one iteration later through a done callback. Only these
+/// futures pay for the pointer.
+template <class R>
+struct JobFuture final : FutureShared<R> {
+  JobFuture(Loop& on, SourceLocation where) noexcept : FutureShared<R>(on, where) {
+    this->route = CancelRoute::hook;
+  }
+  void destroy() noexcept override {
+    this->~JobFuture();
+    BlockCache<sizeof(JobFuture)>::deallocate(this);
+  }
+  void cancelled_hook() noexcept override {
+    if (CancelHook* hook = std::exchange(job, nullptr)) hook->on_cancel(hook);
+  }
+  static Future<R> make(Loop& on, SourceLocation where) {
+    void* block = BlockCache<sizeof(JobFuture)>::allocate();
+    return FutureAccess::adopt<R>(::new (block) JobFuture(on, where));
+  }
+  static JobFuture& of(Future<R>& future) noexcept {
+    return static_cast<JobFuture&>(FutureAccess::core(future));
+  }
+
+  CancelHook* job = nullptr;  // the job, until it lets go of the future
+
+ private:
+  ~JobFuture() = default;
+};
+
 /// A job of Loop::run_in_executor: runs on a pool's worker, then comes back
 /// through the loop's CompletionPort and completes a Future<R> there.
 ///
@@ -286,9 +323,9 @@ class LoopExecutors final : public LoopExtension {
 /// both (atomic / thread-safe). Kept small (104 bytes for a function pointer
 /// and one word of arguments): a burst holds one per job in flight.
 ///
-/// Cancellation reaches the job through the future's CancelHook (at once,
-/// inside Future::cancel, on the loop thread); the job clears the hook before
-/// it lets go of the future, so the hook never outlives the job.
+/// Cancellation reaches the job through its JobFuture (at once, inside
+/// Future::cancel, on the loop thread); the job clears the future's pointer
+/// to it before it lets go of the future, so that never outlives the job.
 template <class R, bool Stoppable, class Fn, class... Args>
 class LoopJob final : public Job, public Completion, public InFlight, private CancelHook {
  public:
@@ -323,16 +360,16 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
   template <class F, class... A>
   static Future<R> start(Loop& loop, ThreadPoolExecutor& executor, LoopExecutors& owner, F&& fn,
                          A&&... args) {
-    Future<R> future = loop.create_future<R>();
+    Future<R> future = JobFuture<R>::make(loop, SourceLocation::current());
     auto* job = new LoopJob(owner.port(), std::forward<F>(fn), std::forward<A>(args)...);
     job->future_ = future;
-    FutureAccess::core(future).cancel_hook = job;
+    JobFuture<R>::of(future).job = job;
     owner.link(job);
     try {
       ExecutorAccess::enqueue(executor, job);
     } catch (...) {
       job->unlink();
-      FutureAccess::core(future).cancel_hook = nullptr;
+      JobFuture<R>::of(future).job = nullptr;
       delete job;
       throw;
     }
@@ -383,7 +420,7 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
   void deliver() noexcept {
     unlink();
     Future<R> future = std::move(future_);
-    FutureAccess::core(future).cancel_hook = nullptr;
+    JobFuture<R>::of(future).job = nullptr;
     if (future.done()) return;  // cancelled (or completed) on the loop side meanwhile
     Result<R>& result = storage_.result;
     try {
@@ -406,7 +443,7 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
     auto* self = static_cast<LoopJob*>(base);
     self->cancel_work();
     Future<R> future = std::move(self->future_);
-    FutureAccess::core(future).cancel_hook = nullptr;
+    JobFuture<R>::of(future).job = nullptr;
     try {
       future.cancel("eddy::Loop::close: the loop closed before the executor job completed");
     } catch (...) {

@@ -39,21 +39,27 @@ class TaskCore;  // <eddy/task.hpp>
 
 using DoneCallback = SmallFunction<void(FutureCore&)>;
 
-/// For futures/ internals: what a producer registers on a future to hear of
-/// its cancellation at once, inside cancel(), rather than one iteration later
-/// through a done callback (as asyncio's Task.cancel acts at once). An
-/// executor job uses it to drop or interrupt the work. Intrusive: it lives in
-/// the producer, which clears FutureCore::cancel_hook before it goes away.
-struct CancelHook {
-  void (*on_cancel)(CancelHook* self) noexcept;
+/// Where Future::cancel on a pending future goes (FutureCore::route).
+enum class CancelRoute : std::uint8_t {
+  /// The future is cancelled at once (a plain future).
+  future,
+  /// To cancel_requested(): the owner completes the future (a task asks its
+  /// coroutine to stop, a gather cancels its children). set_result and
+  /// set_exception from outside are refused.
+  owner,
+  /// The future is cancelled at once, then cancelled_hook() tells its
+  /// producer, inside cancel() rather than one iteration later through a
+  /// done callback (an executor job drops or interrupts its work).
+  hook,
 };
 
 /// The part of a future's shared state that does not depend on T.
 ///
 /// Its virtual functions are what differs between kinds of state (a plain
-/// future, a task's, a gather's): how it is destroyed, and for a future that
-/// its owner completes, what cancel() means. One table pointer serves both,
-/// where a destroy function and an owner pointer took 16 bytes.
+/// future, a task's, a gather's, an executor job's): how it is destroyed,
+/// and what else cancel() does (see CancelRoute). One table pointer serves
+/// both, where a destroy function, an owner pointer and a hook pointer took
+/// 24 bytes.
 ///
 /// Invariants:
 /// - Single-threaded: touched only on the loop's thread, so the reference
@@ -70,10 +76,12 @@ struct FutureCore {
 
   /// Destroys the state and frees its memory (the last reference went).
   virtual void destroy() noexcept = 0;
-  /// Future::cancel on a pending future whose owner completes it (`owned`:
-  /// a task asks its coroutine to stop, a gather cancels its children).
+  /// Future::cancel on a pending future whose route is CancelRoute::owner.
   /// Returns what cancel() returns.
   virtual bool cancel_requested(std::string message);
+  /// After Future::cancel cancelled a future whose route is CancelRoute::hook
+  /// (before its done callbacks are scheduled).
+  virtual void cancelled_hook() noexcept {}
   /// The task whose future this is, if it is a task's.
   virtual TaskCore* as_task() noexcept { return nullptr; }
   /// Destroys a value made by FutureShared::emplace_value that will not be
@@ -92,10 +100,8 @@ struct FutureCore {
   /// runs it at once instead of one loop iteration later (see
   /// run_task_done_callbacks).
   bool first_is_watcher = false;
-  /// Set for a future completed by its owner (a task, a gather): cancel()
-  /// then goes to cancel_requested() instead of cancelling the future at
-  /// once, and set_result / set_exception from outside are refused.
-  bool owned = false;
+  /// What cancel() does besides or instead of cancelling (see CancelRoute).
+  CancelRoute route = CancelRoute::future;
   std::uint32_t count = 0;      // done callbacks added
   std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
   /// The exception of a failed future, or the CancelledError (with its
@@ -104,7 +110,6 @@ struct FutureCore {
   SourceLocation created;
   DoneCallback first;
   std::unique_ptr<std::vector<DoneCallback>> more;  // callbacks 1.., allocated on demand
-  CancelHook* cancel_hook = nullptr;                // see CancelHook; null for most futures
 
  protected:
   ~FutureCore() = default;  // destroy() is the way
@@ -192,11 +197,12 @@ inline void schedule_done_callbacks(FutureCore& core) {
 /// Cancels a future, or requests a task's cancellation: Future::cancel.
 inline bool cancel_core(FutureCore& core, std::string message) {
   if (core.state != FutureState::pending) return false;
-  if (core.owned) [[unlikely]]
+  if (core.route == CancelRoute::owner) [[unlikely]]
     return core.cancel_requested(std::move(message));
   core.exception = std::make_exception_ptr(CancelledError(std::move(message)));
   core.state = FutureState::cancelled;
-  if (CancelHook* hook = std::exchange(core.cancel_hook, nullptr)) hook->on_cancel(hook);
+  if (core.route == CancelRoute::hook) [[unlikely]]
+    core.cancelled_hook();
   schedule_done_callbacks(core);
   return true;
 }
@@ -488,7 +494,7 @@ class Future {
   void check_pending(const char* method) const {
     if (core(method).state != FutureState::pending)
       detail::throw_future_done(method, shared_->state);
-    if (shared_->owned) [[unlikely]]
+    if (shared_->route == detail::CancelRoute::owner) [[unlikely]]
       detail::throw_owned_result_set(method);
   }
   void check_result_ready(const char* method) const {

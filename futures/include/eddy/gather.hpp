@@ -100,7 +100,7 @@ template <class T, class V>
 void complete_owned(Future<T>& future, V&& value) {
   FutureShared<T>& core = *FutureAccess::shared(future);
   if constexpr (!std::is_void_v<T>) core.emplace_value(std::forward<V>(value));
-  core.owned = false;
+  core.route = CancelRoute::future;
   core.state = FutureState::finished;
   schedule_done_callbacks(core);
 }
@@ -108,7 +108,7 @@ void complete_owned(Future<T>& future, V&& value) {
 /// CancelledError: a gather's future is never cancelled itself).
 inline void fail_owned(FutureCore& core, std::exception_ptr error) {
   core.exception = std::move(error);
-  core.owned = false;
+  core.route = CancelRoute::future;
   core.state = FutureState::finished;
   schedule_done_callbacks(core);
 }
@@ -181,7 +181,7 @@ template <class R>
 struct GatherFuture final : FutureShared<R> {
   GatherFuture(Loop& on, GatherState<R>& owner) noexcept
       : FutureShared<R>(on, SourceLocation::current()), gather(&owner) {
-    this->owned = true;
+    this->route = CancelRoute::owner;
   }
   void destroy() noexcept override {
     this->~GatherFuture();
@@ -191,7 +191,7 @@ struct GatherFuture final : FutureShared<R> {
     return gather->cancel_requested(std::move(message));
   }
 
-  GatherState<R>* gather;  // valid while owned
+  GatherState<R>* gather;  // valid while the route is CancelRoute::owner
 
  private:
   ~GatherFuture() = default;
@@ -214,7 +214,7 @@ class GatherState {
     if (core.state == FutureState::pending) {
       // Only when a child's callback was destroyed unrun (the loop closed):
       // the outer future can no longer complete.
-      core.owned = false;
+      core.route = CancelRoute::future;
       core.exception = std::make_exception_ptr(CancelledError("the loop was closed"));
       core.state = FutureState::cancelled;
     }

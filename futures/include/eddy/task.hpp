@@ -176,17 +176,18 @@ class TaskCore {
   /// asked for) and the state of cancellation requests.
   struct Cold;
   /// A Cold holding `name`, made before the task (create_task must not
-  /// throw once the task exists); adopt_cold hands it over.
+  /// throw once the task exists); adopt_cold hands it over, before the task
+  /// has made one of its own.
   static std::unique_ptr<Cold> named(std::string name);
   void adopt_cold(std::unique_ptr<Cold> cold) noexcept;
   /// Counts the loop's tasks from 1, in creation order.
-  std::uint64_t creation_number() const noexcept { return number_; }
+  std::uint64_t creation_number() const noexcept;
 
   /// The task whose step is running on this thread, if any.
   static inline thread_local TaskCore* current = nullptr;
 
  protected:
-  ~TaskCore() = default;  // destroyed as part of its TaskShared
+  ~TaskCore();  // destroyed as part of its TaskShared
   /// Records where the task's future lives (TaskShared's constructor).
   void bind_future(FutureCore& future) noexcept {
     const std::ptrdiff_t offset = reinterpret_cast<char*>(&future) - reinterpret_cast<char*>(this);
@@ -227,20 +228,24 @@ class TaskCore {
     std::string delegated_message;
   };
   Cold& cold() const;
+  /// The Cold that a pending or delegated request made (see cancel_state).
+  Cold& made_cold() const noexcept { return *reinterpret_cast<Cold*>(cold_or_number_); }
   CancelState& cancel_state();
+  void set_creation_number(std::uint64_t number) noexcept;
 
-  // 56 bytes: with the future's state and a small value, a TaskShared takes
-  // 176 bytes (tasks are memory-bound when many are alive).
+  // 48 bytes: with the future's state and a small value, a TaskShared takes
+  // 160 bytes (tasks are memory-bound when many are alive).
   std::coroutine_handle<> resume_point_;
   std::coroutine_handle<> root_;
   std::uintptr_t wait_data_ = 0;  // the current Waiter's datum
   CancelScope* scopes_ = nullptr;
-  std::uint64_t number_ = 0;  // "Task-<number>" unless named
-  std::uint32_t slot_ = 0;    // in the registry's slots
+  std::uint32_t slot_ = 0;  // in the registry's slots
   std::uint8_t flags_ = 0;
   WaitKind wait_kind_ = WaitKind::none;  // the current Waiter's kind
   std::int16_t future_offset_ = 0;       // from this TaskCore to its FutureCore
-  mutable std::unique_ptr<Cold> cold_;   // made on first use
+  /// The Cold, made on first use; until then the creation number, tagged:
+  /// 2 * number + 1 (a Cold is at least 8-aligned, so the low bit tells).
+  mutable std::uintptr_t cold_or_number_ = 1;
 
   friend struct TaskRegistry;
 };
@@ -294,7 +299,7 @@ struct TaskRegistry : LoopExtension {
     }
     slots[slot] = &task;
     task.slot_ = slot;
-    task.number_ = next_number++;
+    task.set_creation_number(next_number++);
     ++size;
   }
   void remove(TaskCore& task) noexcept {
@@ -314,11 +319,26 @@ struct TaskRegistry : LoopExtension {
 };
 
 struct TaskCore::Cold {
+  std::uint64_t number = 0;         // creation_number()
   std::optional<std::string> name;  // "Task-<number>" once asked for, unless given
   CancelState cancel;
 };
+inline TaskCore::~TaskCore() {
+  if ((cold_or_number_ & 1) == 0) delete &made_cold();
+}
+inline std::uint64_t TaskCore::creation_number() const noexcept {
+  return (cold_or_number_ & 1) != 0 ? cold_or_number_ >> 1 : made_cold().number;
+}
+inline void TaskCore::set_creation_number(std::uint64_t number) noexcept {
+  if ((cold_or_number_ & 1) != 0) {
+    cold_or_number_ = static_cast<std::uintptr_t>(number) << 1 | 1;
+  } else {
+    made_cold().number = number;
+  }
+}
 inline void TaskCore::adopt_cold(std::unique_ptr<Cold> cold) noexcept {
-  cold_ = std::move(cold);
+  cold->number = creation_number();
+  cold_or_number_ = reinterpret_cast<std::uintptr_t>(cold.release());
 }
 
 inline TaskRegistry* find_task_registry(const Loop& loop) noexcept {
@@ -339,7 +359,7 @@ template <class T>
 struct TaskShared final : FutureShared<T>, TaskCore {
   TaskShared(Loop& loop, SourceLocation where, std::coroutine_handle<> root)
       : FutureShared<T>(loop, where), TaskCore(root) {
-    this->owned = true;
+    this->route = CancelRoute::owner;
     bind_future(static_cast<FutureCore&>(*this));
   }
 
