@@ -27,8 +27,10 @@
 
 namespace eddy {
 
+thread_local constinit Loop* detail::tls_running_loop = nullptr;
+
 namespace {
-thread_local Loop* tls_running_loop = nullptr;
+using detail::tls_running_loop;
 
 constexpr std::int64_t kNever = INT64_MAX;
 // 292 years: the largest delay that fits in int64 nanoseconds; beyond it, "never".
@@ -733,10 +735,6 @@ Loop& get_running_loop() {
   if (tls_running_loop == nullptr)
     throw NoRunningLoopError("eddy::get_running_loop: no running event loop");
   return *tls_running_loop;
-}
-
-Loop* try_get_running_loop() noexcept {
-  return tls_running_loop;
 }
 
 }  // namespace eddy

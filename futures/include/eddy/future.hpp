@@ -104,11 +104,13 @@ struct FutureCore {
   CancelRoute route = CancelRoute::future;
   std::uint32_t count = 0;      // done callbacks added
   std::uint32_t scheduled = 0;  // done callbacks already handed to call_soon
+  /// Next to the counts: a gather watching many children touches only these
+  /// first 64 bytes of each.
+  DoneCallback first;
   /// The exception of a failed future, or the CancelledError (with its
   /// message) of a cancelled one.
   std::exception_ptr exception;
   SourceLocation created;
-  DoneCallback first;
   std::unique_ptr<std::vector<DoneCallback>> more;  // callbacks 1.., allocated on demand
 
  protected:

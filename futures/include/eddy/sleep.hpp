@@ -30,7 +30,10 @@ class SleepAwaiter {
   template <EddyPromise P>
   void await_suspend(std::coroutine_handle<P> at) {
     TaskCore& task = *at.promise().task;
-    Loop& loop = task.loop();
+    // The running loop is the task's; asked of the thread, not of the task's
+    // state, so that a burst of sleeping tasks reads one line less of each.
+    Loop* running = try_get_running_loop();
+    Loop& loop = running != nullptr ? *running : task.loop();
     if (!(delay_ <= 0)) {  // NaN too: call_later rejects it
       TimerHandle timer = loop.call_later(delay_, StepTask(task));
       static_assert(sizeof(std::uintptr_t) >= sizeof(std::uint64_t));

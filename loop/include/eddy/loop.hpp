@@ -587,7 +587,13 @@ inline detail::LoopExtension* detail::LoopExtensions::get(const Loop& loop,
 /// The loop running on this thread. Mirrors: asyncio.get_running_loop.
 /// Throws NoRunningLoopError when none is running.
 Loop& get_running_loop();
+namespace detail {
+/// The loop running on this thread (loop.cpp sets it), or null.
+extern thread_local constinit Loop* tls_running_loop;
+}  // namespace detail
 /// The loop running on this thread, or nullptr.
-Loop* try_get_running_loop() noexcept;
+inline Loop* try_get_running_loop() noexcept {
+  return detail::tls_running_loop;
+}
 
 }  // namespace eddy
