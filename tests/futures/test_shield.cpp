@@ -5,9 +5,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include <eddy/gather.hpp>
 #include <eddy/shield.hpp>
 #include <eddy/sleep.hpp>
 
@@ -182,6 +184,71 @@ TEST_F(Shield, AnInnerFailureAfterTheOuterWasCancelledIsNotReported) {
   }
   run_for(1);
   EXPECT_TRUE(reports.empty());
+}
+
+// ------------------------------------------------------------------ with gather
+
+// test_shield_gather: cancelling the shield of a gather leaves the gather and
+// its children running to their results.
+TEST_F(Shield, CancellingTheShieldOfAGatherLeavesTheGatherRunning) {
+  Future<int> child1 = loop.create_future<int>();
+  Future<int> child2 = loop.create_future<int>();
+  auto parent = gather(child1, child2);
+  auto outer = shield(parent);
+  loop.run_once();
+  EXPECT_TRUE(outer.cancel());
+  loop.run_once();
+  EXPECT_TRUE(outer.cancelled());
+  child1.set_result(1);
+  child2.set_result(2);
+  auto result = loop.run_until_complete(parent);
+  EXPECT_EQ(std::get<0>(result), 1);
+  EXPECT_EQ(std::get<1>(result), 2);
+}
+
+// test_gather_shield: cancelling a gather of shields cancels the shields, not
+// the futures behind them; the gather ends with a CancelledError.
+TEST_F(Shield, CancellingAGatherOfShieldsCancelsTheShieldsOnly) {
+  Future<int> child1 = loop.create_future<int>();
+  Future<int> child2 = loop.create_future<int>();
+  Future<int> inner1 = shield(child1);
+  Future<int> inner2 = shield(child2);
+  auto parent = gather(inner1, inner2);
+  loop.run_once();
+  parent.cancel();
+  loop.run_once();
+  loop.run_once();
+  ASSERT_TRUE(parent.done());
+  EXPECT_THROW(std::rethrow_exception(parent.exception()), CancelledError);
+  EXPECT_TRUE(inner1.cancelled());
+  EXPECT_TRUE(inner2.cancelled());
+  EXPECT_FALSE(child1.done());
+  EXPECT_FALSE(child2.done());
+  child1.set_result(1);
+  child2.set_result(2);
+  run_for(1);
+  EXPECT_EQ(child1.result(), 1);
+}
+
+// test_shield_effect, with the inner one a coroutine awaiting a future.
+TEST_F(Shield, CancellingTheCallerDoesNotReachTheShieldedCoroutine) {
+  int proof = 0;
+  Future<void> waiter = loop.create_future<void>();
+  auto inner = [&]() -> Task<> {
+    co_await waiter;
+    proof += 1;
+  };
+  auto outer = [&]() -> Task<> {
+    co_await shield(inner());
+    proof += 100;
+  };
+  Future<void> f = loop.create_task(outer());
+  loop.run_once();
+  f.cancel();
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  waiter.set_result();
+  run_for(1);
+  EXPECT_EQ(proof, 1);
 }
 
 // ------------------------------------------------------------------ lifetimes

@@ -250,6 +250,24 @@ TEST_F(Sleep, ATaskCancelledBeforeItStartsNeverSleeps) {
   EXPECT_EQ(Counted::alive(), 0);
 }
 
+// test_task_cancel_sleeping_task: a task awaiting a sleeping task that a
+// timer cancels gets CancelledError at that moment.
+TEST_F(Sleep, AwaitingASleepingTaskThatIsCancelledThrowsCancelledErrorThen) {
+  auto doit = [](Loop& l) -> Task<std::string> {
+    Future<void> sleeper = l.create_task([]() -> Task<> { co_await sleep(5000); }());
+    l.call_later(0.1, [sleeper]() mutable { sleeper.cancel(); });
+    try {
+      co_await sleeper;
+    } catch (const CancelledError&) {
+      co_return "cancelled";
+    }
+    co_return "slept in";
+  };
+  EXPECT_EQ(loop.run_until_complete(doit(loop)), "cancelled");
+  EXPECT_DOUBLE_EQ(loop.time(), 0.1);
+  EXPECT_EQ(loop.stats().timers, 0u);
+}
+
 // ------------------------------------------------------------------ lifetimes
 
 Task<int> sleep_holding(Counted, double delay, bool fail) {

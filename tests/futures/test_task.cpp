@@ -13,8 +13,10 @@
 
 #include <eddy/concurrent_future.hpp>
 #include <eddy/future.hpp>
+#include <eddy/gather.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
+#include <eddy/wait.hpp>
 
 #include "loop_test.hpp"
 
@@ -632,6 +634,381 @@ TEST_F(TaskTest, ACancelledErrorFromAnAwaitedFutureEndsTheTaskCancelled) {
   loop.call_later(1.0, [f]() mutable { f.cancel("from the future"); });
   EXPECT_THROW(loop.run_until_complete(t), CancelledError);
   EXPECT_TRUE(t.cancelled());
+}
+
+// ---------------------------------------------------------------- cancellation, asyncio's
+// scenarios
+
+// test_cancel, test_cancelling: cancel() is true while the task is pending
+// (each time: 3.12 counts requests), false once it is done.
+TEST_F(TaskTest, CancelReturnsTrueWhilePendingEvenTwiceAndFalseOnceDone) {
+  auto body = []() -> Task<int> {
+    co_await sleep(10.0);
+    co_return 12;
+  };
+  Future<int> f = loop.create_task(body());
+  loop.run_once();  // the task sleeps
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(f.cancel());
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_TRUE(f.done());
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_FALSE(f.cancel());
+}
+
+// test_cancel_yield: a task between two sleep(0) is cancelled at the next one.
+TEST_F(TaskTest, ATaskCancelledBetweenTwoSleepZeroEndsCancelled) {
+  int steps = 0;
+  auto body = [&]() -> Task<int> {
+    ++steps;
+    co_await sleep(0);
+    ++steps;
+    co_await sleep(0);
+    ++steps;
+    co_return 12;
+  };
+  Future<int> f = loop.create_task(body());
+  loop.run_once();  // start the coroutine: it yields in the first sleep(0)
+  EXPECT_TRUE(f.cancel());
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_FALSE(f.cancel());
+  EXPECT_EQ(steps, 1);
+}
+
+// Task.__step: a cancel() that finds the awaited future already done (its
+// wake-up is scheduled) sets _must_cancel, and the task's next step throws
+// CancelledError into the coroutine at that await; the result is not seen.
+TEST_F(TaskTest, ACancelAfterTheAwaitedFutureIsDoneThrowsAtThatAwait) {
+  Future<int> f = loop.create_future<int>();
+  std::vector<std::string> log;
+  auto body = [&]() -> Task<int> {
+    try {
+      int v = co_await f;
+      log.push_back("value " + std::to_string(v));
+    } catch (const CancelledError& e) {
+      log.push_back("cancelled: " + e.message());
+      throw;
+    }
+    co_return 0;
+  };
+  Future<int> t = loop.create_task(body());
+  loop.run_once();  // the task waits on f
+  f.set_result(1);  // its wake-up is scheduled
+  EXPECT_TRUE(t.cancel("late"));
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_THROW(loop.run_until_complete(t), CancelledError);
+  EXPECT_TRUE(t.cancelled());
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled: late"}));
+}
+
+// test_cancel_both_task_and_inner_future
+TEST_F(TaskTest, CancellingTheAwaitedFutureAndThenTheTaskEndsTheTaskCancelled) {
+  Future<int> f = loop.create_future<int>();
+  auto body = [&]() -> Task<int> {
+    co_await f;
+    co_return 12;
+  };
+  Future<int> t = loop.create_task(body());
+  loop.run_once();
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(t.cancel());
+  EXPECT_THROW(loop.run_until_complete(t), CancelledError);
+  EXPECT_TRUE(t.done());
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_TRUE(t.cancelled());
+}
+
+// test_cancel_task_catching: the cancel cancels the awaited future; the
+// coroutine catches it and returns: the task ends with that value.
+TEST_F(TaskTest, ATaskThatCatchesTheCancelOfItsFutureAndReturnsEndsWithTheValue) {
+  Future<void> fut1 = loop.create_future<void>();
+  Future<void> fut2 = loop.create_future<void>();
+  auto body = [&]() -> Task<int> {
+    co_await fut1;
+    try {
+      co_await fut2;
+    } catch (const CancelledError&) {
+      co_return 42;
+    }
+    co_return 0;
+  };
+  Future<int> t = loop.create_task(body());
+  loop.run_once();
+  fut1.set_result();
+  loop.run_once();  // the task now waits on fut2
+  EXPECT_TRUE(t.cancel());
+  EXPECT_TRUE(fut2.cancelled());  // at once, as asyncio's Task.cancel does
+  EXPECT_EQ(loop.run_until_complete(t), 42);
+  EXPECT_FALSE(t.cancelled());
+}
+
+// test_cancel_task_ignoring: after catching the cancel, the next future it
+// awaits is not cancelled, and its result is the task's.
+TEST_F(TaskTest, ATaskThatIgnoresTheCancelAwaitsTheNextFutureUndisturbed) {
+  Future<void> fut1 = loop.create_future<void>();
+  Future<void> fut2 = loop.create_future<void>();
+  Future<int> fut3 = loop.create_future<int>();
+  auto body = [&]() -> Task<int> {
+    co_await fut1;
+    try {
+      co_await fut2;
+    } catch (const CancelledError&) {
+    }
+    co_return co_await fut3;
+  };
+  Future<int> t = loop.create_task(body());
+  loop.run_once();
+  fut1.set_result();
+  loop.run_once();
+  EXPECT_TRUE(t.cancel());
+  EXPECT_TRUE(fut2.cancelled());
+  loop.run_once();  // the task now waits on fut3
+  EXPECT_FALSE(t.done());
+  fut3.set_result(42);
+  EXPECT_EQ(loop.run_until_complete(t), 42);
+  EXPECT_FALSE(fut3.cancelled());
+  EXPECT_FALSE(t.cancelled());
+}
+
+// test_cancel_awaited_task (bpo-34872): a task that cancelled itself and then
+// awaits another task cancels that task at once, and what it awaits.
+TEST_F(TaskTest, ATaskThatCancelledItselfCancelsTheTaskItThenAwaits) {
+  Future<void> fut = loop.create_future<void>();
+  Future<void> nested;
+  auto nested_body = [&]() -> Task<> { co_await fut; };
+  auto body = [&]() -> Task<> {
+    nested = loop.create_task(nested_body());
+    co_await sleep(0);  // the nested task starts and waits on fut
+    current_task().cancel();
+    co_await nested;
+  };
+  Future<void> task = loop.create_task(body());
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(nested.cancelled());
+  EXPECT_TRUE(fut.cancelled());
+}
+
+// test_cancel_with_message_then_future_result: the message given to cancel()
+// comes out of result() of the cancelled task, and through the task that
+// called result() (it ends cancelled with the same message).
+TEST_F(TaskTest, TheCancelMessageComesOutOfResultAndThroughTheCaller) {
+  auto sleeper = []() -> Task<> { co_await sleep(10.0); };
+  auto body = [&]() -> Task<> {
+    Future<void> inner = loop.create_task(sleeper());
+    co_await sleep(0);
+    inner.cancel("my message");
+    std::vector<Future<void>> fs;
+    fs.push_back(inner);
+    co_await wait(std::move(fs));
+    inner.result();
+  };
+  Future<void> outer = loop.create_task(body());
+  try {
+    loop.run_until_complete(outer);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "my message");
+  }
+  EXPECT_TRUE(outer.cancelled());
+}
+
+// test_cancellation_exception_context: awaiting a task that another callback
+// cancels with a message throws CancelledError with that message.
+TEST_F(TaskTest, AwaitingATaskCancelledWithAMessageThrowsThatMessage) {
+  Future<void> started = loop.create_future<void>();
+  auto sleeper = [&]() -> Task<> {
+    started.set_result();
+    co_await sleep(10.0);
+  };
+  auto body = [&]() -> Task<std::string> {
+    Future<void> inner = loop.create_task(sleeper());
+    co_await started;
+    loop.call_soon([inner]() mutable { inner.cancel("msg"); });
+    try {
+      co_await inner;
+    } catch (const CancelledError& e) {
+      co_return "caught: " + e.message();
+    }
+    co_return "not cancelled";
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), "caught: msg");
+}
+
+// test_baseexception_during_cancel: a coroutine that answers the cancel with
+// another exception ends the task with that exception, not cancelled.
+TEST_F(TaskTest, ATaskThatThrowsAnotherExceptionWhenCancelledEndsWithThatException) {
+  auto sleeper = []() -> Task<> { co_await sleep(10.0); };
+  auto body = [&]() -> Task<> {
+    try {
+      co_await sleeper();
+    } catch (const CancelledError&) {
+      throw std::logic_error("instead");
+    }
+  };
+  Future<void> t = loop.create_task(body());
+  loop.run_once();
+  EXPECT_TRUE(t.cancel());
+  EXPECT_FALSE(t.done());
+  EXPECT_THROW(loop.run_until_complete(t), std::logic_error);
+  EXPECT_TRUE(t.done());
+  EXPECT_FALSE(t.cancelled());
+  EXPECT_EQ(what_of(t.exception()), "instead");
+}
+
+// test_yield_future_passes_cancel: the cancel reaches the future awaited
+// inline, the inner coroutine rethrows, the outer catches: the task ends
+// normally.
+TEST_F(TaskTest, ATaskThatCatchesTheCancelOfAnInlineAwaitEndsNormally) {
+  int proof = 0;
+  Future<void> waiter = loop.create_future<void>();
+  auto inner = [&]() -> Task<> {
+    try {
+      co_await waiter;
+    } catch (const CancelledError&) {
+      proof += 1;
+      throw;
+    }
+    ADD_FAILURE() << "got past the await in inner";
+  };
+  auto outer = [&]() -> Task<> {
+    try {
+      co_await inner();
+    } catch (const CancelledError&) {
+      proof += 100;
+      co_return;
+    }
+    proof += 10;
+  };
+  Future<void> f = loop.create_task(outer());
+  loop.run_once();
+  f.cancel();
+  loop.run_until_complete(f);
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_EQ(proof, 101);
+  EXPECT_TRUE(waiter.cancelled());
+}
+
+// test_current_task_with_interleaving_tasks
+TEST_F(TaskTest, CurrentTaskFollowsInterleavedTasks) {
+  Future<void> fut1 = loop.create_future<void>();
+  Future<void> fut2 = loop.create_future<void>();
+  Future<void> task1, task2;
+  auto coro1 = [&]() -> Task<> {
+    EXPECT_EQ(current_task().name(), "first");
+    co_await fut1;
+    EXPECT_EQ(current_task().name(), "first");
+    fut2.set_result();
+  };
+  auto coro2 = [&]() -> Task<> {
+    EXPECT_EQ(current_task().name(), "second");
+    fut1.set_result();
+    co_await fut2;
+    EXPECT_EQ(current_task().name(), "second");
+  };
+  task1 = loop.create_task(coro1(), "first");
+  task2 = loop.create_task(coro2(), "second");
+  loop.run_until_complete(task2);
+  loop.run_until_complete(task1);
+  EXPECT_FALSE(current_task());
+}
+
+// Task.cancel before the first step only records the message: the last one wins.
+TEST_F(TaskTest, CancellingTwiceBeforeTheStartKeepsTheLastMessage) {
+  bool ran = false;
+  auto body = [&]() -> Task<> {
+    ran = true;
+    co_return;
+  };
+  Future<void> f = loop.create_task(body());
+  EXPECT_TRUE(f.cancel("first"));
+  EXPECT_TRUE(f.cancel("second"));
+  try {
+    loop.run_until_complete(f);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "second");
+  }
+  EXPECT_FALSE(ran);
+}
+
+// Task.cancel passes its message to the task it awaits (fut_waiter.cancel(msg)),
+// down a chain of tasks; each ends cancelled with that message.
+TEST_F(TaskTest, TheCancelMessageTravelsDownAChainOfAwaitedTasks) {
+  std::vector<std::string> seen;
+  auto leaf = [&]() -> Task<> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError& e) {
+      seen.push_back("leaf: " + e.message());
+      throw;
+    }
+  };
+  Future<void> leaf_task, middle_task;
+  auto middle = [&]() -> Task<> {
+    leaf_task = loop.create_task(leaf());
+    try {
+      co_await leaf_task;
+    } catch (const CancelledError& e) {
+      seen.push_back("middle: " + e.message());
+      throw;
+    }
+  };
+  auto top = [&]() -> Task<> {
+    middle_task = loop.create_task(middle());
+    co_await middle_task;
+  };
+  Future<void> t = loop.create_task(top());
+  loop.call_later(1.0, [t]() mutable { t.cancel("deep"); });
+  try {
+    loop.run_until_complete(t);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "deep");
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"leaf: deep", "middle: deep"}));
+  EXPECT_TRUE(leaf_task.cancelled());
+  EXPECT_TRUE(middle_task.cancelled());
+}
+
+// test_cancel_gather_2: a task cancelled with a message while it awaits a
+// gather (return_exceptions=True) ends cancelled with that message.
+TEST_F(TaskTest, ATaskCancelledWhileAwaitingASettledGatherEndsWithTheMessage) {
+  auto test = []() -> Task<> {
+    double time = 0;
+    while (true) {
+      time += 0.05;
+      co_await gather_settled([]() -> Task<> { co_await sleep(0.05); }());
+      if (time > 1) co_return;
+    }
+  };
+  auto main = [&]() -> Task<> {
+    Future<void> qwe = loop.create_task(test());
+    co_await sleep(0.2);
+    qwe.cancel("my message");
+    co_await qwe;
+  };
+  try {
+    loop.run_until_complete(main());
+    ADD_FAILURE() << "gather did not propagate the CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "my message");
+  }
+}
+
+// _register_task / Task.cancel: a task cancelled before its first step is not
+// done yet; all_tasks lists it until its step has run.
+TEST_F(TaskTest, ATaskCancelledBeforeItStartsIsInAllTasksUntilItsStepRuns) {
+  Future<int> f = loop.create_task(value_of(1), "doomed");
+  EXPECT_TRUE(f.cancel());
+  std::vector<TaskRef> tasks = all_tasks(loop);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].name(), "doomed");
+  EXPECT_FALSE(tasks[0].done());
+  loop.run_once();
+  EXPECT_TRUE(all_tasks(loop).empty());
+  EXPECT_TRUE(tasks[0].cancelled());
 }
 
 // ---------------------------------------------------------------- lifetimes

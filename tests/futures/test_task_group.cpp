@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -538,6 +539,206 @@ TEST_F(TaskGroupTest, AFailureInsideATimeoutInTheBlockIsTheGroupsNotATimeout) {
     });
   };
   EXPECT_EQ(group_errors(loop, body()), std::vector<std::string>{"child"});
+}
+
+// ------------------------------------------------------------------ asyncio's scenarios
+
+// test_cancel_children_on_child_error: three children failing at once are
+// all carried; the slow child and the block's await are cancelled; the code
+// after the group never runs.
+TEST_F(TaskGroupTest, ChildrenFailingAtOnceAreAllCarriedAndTheRestCancelled) {
+  int num = 0;
+  bool t2_cancel = false, runner_cancel = false;
+  auto foo2 = [](bool& cancelled) -> Task<int> {
+    try {
+      co_await sleep(5);
+    } catch (const CancelledError&) {
+      cancelled = true;
+      throw;
+    }
+    co_return 1;
+  };
+  auto runner = [&]() -> Task<> {
+    co_await task_group([&](TaskGroup& g) -> Task<> {
+      (void)g.create_task(fail_after(0.1, "zero"));
+      (void)g.create_task(fail_after(0.1, "zero"));
+      (void)g.create_task(fail_after(0.1, "zero"));
+      (void)g.create_task(foo2(t2_cancel));
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+        runner_cancel = true;
+        throw;
+      }
+    });
+    num += 10;
+  };
+  EXPECT_EQ(group_errors(loop, runner()), (std::vector<std::string>{"zero", "zero", "zero"}));
+  EXPECT_EQ(num, 0);
+  EXPECT_TRUE(t2_cancel);
+  EXPECT_TRUE(runner_cancel);
+}
+
+// test_cancellation: a parent cancelled with a message ends with that
+// message; every child saw the cancel.
+TEST_F(TaskGroupTest, AParentCancelledWithAMessagePropagatesThatMessage) {
+  int num = 0;
+  auto foo = [](int& count) -> Task<int> {
+    try {
+      co_await sleep(5);
+    } catch (const CancelledError&) {
+      ++count;
+      throw;
+    }
+    co_return 0;
+  };
+  auto runner = [&]() -> Task<> {
+    co_await task_group([&](TaskGroup& g) -> Task<> {
+      for (int i = 0; i < 5; ++i)
+        (void)g.create_task(foo(num));
+      co_return;
+    });
+  };
+  Future<void> r = loop.create_task(runner());
+  loop.call_later(0.1, [r]() mutable {
+    EXPECT_FALSE(r.done());
+    r.cancel("test");
+  });
+  try {
+    loop.run_until_complete(r);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "test");
+  }
+  EXPECT_TRUE(r.cancelled());
+  EXPECT_EQ(num, 5);
+}
+
+// test_taskgroup_13: the outer group's child fails while an inner group waits
+// for its own child: the inner group is cancelled (its child too) and the
+// outer error carries only the failure, not a nested group error.
+TEST_F(TaskGroupTest, AnOuterChildFailureCancelsAnInnerGroupWaitingAtItsEnd) {
+  auto runner = []() -> Task<> {
+    co_await task_group([](TaskGroup& g1) -> Task<> {
+      (void)g1.create_task(fail_after(0.1, "0.1"));
+      co_await task_group([](TaskGroup& g2) -> Task<> {
+        (void)g2.create_task(fail_after(10, "10"));
+        co_return;
+      });
+    });
+  };
+  EXPECT_EQ(group_errors(loop, runner()), std::vector<std::string>{"0.1"});
+  EXPECT_DOUBLE_EQ(loop.time(), 0.1);
+}
+
+// test_taskgroup_15 (3.12): the block catches a cancel from outside and
+// cleans up; a child fails meanwhile, which cancels the cleanup: the child's
+// failure wins over the cancel.
+TEST_F(TaskGroupTest, AChildFailureDuringTheBlocksCleanupOfAnOutsideCancelWins) {
+  auto runner = []() -> Task<> {
+    co_await task_group([](TaskGroup& g1) -> Task<> {
+      (void)g1.create_task(fail_after(0.3, "zero"));
+      bool cancelled = false;
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+        cancelled = true;
+      }
+      if (cancelled) {
+        co_await sleep(0.5);  // cut short at 0.3 by the group
+        ADD_FAILURE() << "the cleanup was not cancelled";
+      }
+    });
+  };
+  Future<void> r = loop.create_task(runner());
+  loop.call_later(0.1, [r]() mutable { r.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(r), TaskGroupError);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.3);
+}
+
+// test_taskgroup_18: a block that turns the parent's cancel into another
+// exception ends the group with that exception carried.
+TEST_F(TaskGroupTest, ABlockThatTurnsTheCancelIntoAnErrorGivesTaskGroupError) {
+  int num = 0;
+  auto runner = [](int& count) -> Task<> {
+    co_await task_group([&count](TaskGroup&) -> Task<> {
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+        count += 10;
+        throw std::runtime_error("my exc");
+      }
+    });
+  };
+  Future<void> r = loop.create_task(runner(num));
+  loop.call_later(0.1, [r]() mutable { r.cancel(); });
+  try {
+    loop.run_until_complete(r);
+    ADD_FAILURE() << "no TaskGroupError";
+  } catch (const TaskGroupError& e) {
+    EXPECT_EQ(whats(e), std::vector<std::string>{"my exc"});
+  }
+  EXPECT_EQ(num, 10);
+}
+
+// test_taskgroup_19: the block's await, cancelled by a child's failure,
+// fails in its cleanup: both failures are carried.
+TEST_F(TaskGroupTest, ABlockFailingInItsCleanupAfterAChildFailureCarriesBoth) {
+  auto nested = []() -> Task<> {
+    try {
+      co_await sleep(10);
+    } catch (...) {
+    }
+    throw std::runtime_error("my exc");
+  };
+  auto runner = [&nested]() -> Task<> {
+    co_await task_group([&nested](TaskGroup& g) -> Task<> {
+      (void)g.create_task(fail_after(0.1, "zero"));
+      co_await nested();
+    });
+  };
+  EXPECT_EQ(group_errors(loop, runner()), (std::vector<std::string>{"zero", "my exc"}));
+}
+
+// test_taskgroup_25: children that keep adding children until another one
+// fails: the group ends with that failure only.
+TEST_F(TaskGroupTest, ChildrenThatAddChildrenStopWhenAnotherFails) {
+  int nhydras = 0;
+  std::function<Task<int>(TaskGroup&)> hydra = [&](TaskGroup& g) -> Task<int> {
+    ++nhydras;
+    co_await sleep(0.01);
+    (void)g.create_task(hydra(g));
+    (void)g.create_task(hydra(g));
+    co_return 0;
+  };
+  auto hercules = [&]() -> Task<int> {
+    while (nhydras < 10)
+      co_await sleep(0.015);
+    throw std::runtime_error("zero");
+  };
+  auto runner = [&]() -> Task<> {
+    co_await task_group([&](TaskGroup& g) -> Task<> {
+      (void)g.create_task(hydra(g));
+      (void)g.create_task(hercules());
+      co_return;
+    });
+  };
+  EXPECT_EQ(group_errors(loop, runner()), std::vector<std::string>{"zero"});
+  EXPECT_GE(nhydras, 10);
+}
+
+// test_taskgroup_task_name
+TEST_F(TaskGroupTest, CreateTaskGivesTheChildItsName) {
+  auto runner = []() -> Task<std::string> {
+    std::string name;
+    co_await task_group([&name](TaskGroup& g) -> Task<> {
+      (void)g.create_task(work(0, 1), "yolo");
+      name = all_tasks().back().name();
+      co_return;
+    });
+    co_return name;
+  };
+  EXPECT_EQ(loop.run_until_complete(runner()), "yolo");
 }
 
 // ------------------------------------------------------------------ lifetimes

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -631,6 +632,247 @@ TEST_F(TimeoutTest, ARequestThatWasNotDeliveredIsWithdrawnWithTheScope) {
     co_return since(start);
   };
   EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 3.0);
+}
+
+// ------------------------------------------------------------------ asyncio's scenarios
+
+// test_foreign_exception_passed: an exception from the block passes unchanged.
+TEST_F(TimeoutTest, AnExceptionFromTheBlockPassesThroughUnexpired) {
+  bool expired = true;
+  auto body = [](bool& out) -> Task<> {
+    co_await timeout(0.01, [&out](Timeout& t) -> Task<> {
+      out = t.expired();
+      throw std::logic_error("key error");
+      co_return;
+    });
+  };
+  EXPECT_THROW(loop.run_until_complete(body(expired)), std::logic_error);
+  EXPECT_FALSE(expired);
+}
+
+// test_foreign_exception_on_timeout: an exception thrown by the block's
+// cleanup after the deadline replaces the TimeoutError.
+TEST_F(TimeoutTest, AnExceptionFromTheCleanupAfterTheDeadlineWinsOverTimeoutError) {
+  auto crash = []() -> Task<> {
+    try {
+      co_await sleep(1);
+    } catch (...) {
+    }
+    throw std::domain_error("division by zero");
+  };
+  auto body = [&crash]() -> Task<> {
+    co_await timeout(0.01, [&crash](Timeout&) -> Task<> { co_await crash(); });
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), std::domain_error);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.01);
+}
+
+// test_foreign_cancel_doesnt_timeout_if_not_expired
+TEST_F(TimeoutTest, ATaskThatCancelsItselfInTheBlockGetsCancelledErrorUnexpired) {
+  bool expired = true;
+  auto body = [](bool& out) -> Task<> {
+    co_await timeout(10, [&out](Timeout& t) -> Task<> {
+      current_task().cancel();
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+        out = t.expired();
+        throw;
+      }
+    });
+  };
+  Future<void> task = loop.create_task(body(expired));
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_FALSE(expired);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
+// test_outer_task_is_not_cancelled: a task that caught the TimeoutError ends
+// normally.
+TEST_F(TimeoutTest, ATaskThatCatchesTheTimeoutErrorIsNotCancelled) {
+  auto outer = []() -> Task<> {
+    EXPECT_THROW(co_await timeout(0.001, [](Timeout&) -> Task<> { co_await sleep(10); }),
+                 TimeoutError);
+  };
+  Future<void> task = loop.create_task(outer());
+  loop.run_until_complete(task);
+  EXPECT_TRUE(task.done());
+  EXPECT_FALSE(task.cancelled());
+}
+
+// test_nested_timeouts: two scopes with one deadline: only the outer raises
+// TimeoutError, the inner block sees CancelledError, both have expired.
+TEST_F(TimeoutTest, TwoScopesWithOneDeadlineBothExpireAndOnlyTheOuterRaises) {
+  bool inner_cancelled = false, inner_expired = false, outer_expired = false;
+  auto body = [&]() -> Task<> {
+    double deadline = get_running_loop().time() + 0.01;
+    try {
+      co_await timeout_at(deadline, [&](Timeout& cm1) -> Task<> {
+        try {
+          co_await timeout_at(deadline, [&](Timeout& cm2) -> Task<> {
+            try {
+              co_await sleep(10);
+            } catch (const CancelledError&) {
+              inner_expired = cm2.expired();
+              outer_expired = cm1.expired();
+              throw;
+            }
+          });
+        } catch (const CancelledError&) {
+          inner_cancelled = true;
+          throw;
+        }
+      });
+    } catch (const TimeoutError&) {
+      co_return;
+    }
+    ADD_FAILURE() << "no TimeoutError";
+  };
+  loop.run_until_complete(body());
+  EXPECT_TRUE(inner_cancelled);
+  EXPECT_TRUE(inner_expired);
+  EXPECT_TRUE(outer_expired);
+}
+
+// test_timeout_zero: timeout(0) expires at the first await; when() is the start.
+TEST_F(TimeoutTest, AZeroTimeoutExpiresAtTheFirstAwait) {
+  std::optional<double> when;
+  bool expired = false;
+  auto body = [&]() -> Task<> {
+    co_await timeout(0, [&](Timeout& cm) -> Task<> {
+      when = cm.when();
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+        expired = cm.expired();
+        throw;
+      }
+    });
+  };
+  auto pause = []() -> Task<> { co_await sleep(0.5); };
+  loop.run_until_complete(pause());
+  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+  EXPECT_TRUE(expired);
+  ASSERT_TRUE(when.has_value());
+  EXPECT_DOUBLE_EQ(*when, 0.5);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.5);
+}
+
+// test_reschedule: another task moves the deadline, then removes it, then
+// cancels the task: CancelledError, and the scope never expired.
+TEST_F(TimeoutTest, AnotherTaskMayRescheduleTheDeadlineAndThenCancel) {
+  Future<Timeout*> entered = loop.create_future<Timeout*>();
+  bool expired = true;
+  double deadline1 = loop.time() + 10;
+  double deadline2 = deadline1 + 20;
+  auto f = [&]() -> Task<> {
+    co_await timeout_at(deadline1, [&](Timeout& cm) -> Task<> {
+      entered.set_result(&cm);
+      try {
+        co_await sleep(50);
+      } catch (const CancelledError&) {
+        expired = cm.expired();
+        throw;
+      }
+    });
+  };
+  auto main = [&]() -> Task<> {
+    Future<void> task = create_task(f());
+    Timeout* cm = co_await entered;
+    EXPECT_EQ(cm->when(), deadline1);
+    cm->reschedule(deadline2);
+    EXPECT_EQ(cm->when(), deadline2);
+    cm->reschedule(std::nullopt);
+    EXPECT_EQ(cm->when(), std::nullopt);
+    task.cancel();
+    EXPECT_THROW(co_await task, CancelledError);
+  };
+  loop.run_until_complete(main());
+  EXPECT_FALSE(expired);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
+// test_nested_timeout_in_finally: after its deadline, the block's cleanup
+// runs a timeout of its own, which expires and raises TimeoutError there;
+// the outer one still ends in TimeoutError.
+TEST_F(TimeoutTest, ATimeoutInTheCleanupOfAnExpiredBlockWorks) {
+  bool inner_timed_out = false;
+  auto body = [&]() -> Task<> {
+    co_await timeout(0.01, [&](Timeout&) -> Task<> {
+      std::exception_ptr cancel;
+      try {
+        co_await sleep(1);
+      } catch (const CancelledError&) {
+        cancel = std::current_exception();
+      }
+      try {
+        co_await timeout(0.01, [](Timeout&) -> Task<> { co_await sleep(10); });
+      } catch (const TimeoutError&) {
+        inner_timed_out = true;
+      }
+      if (cancel) std::rethrow_exception(cancel);
+    });
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+  EXPECT_TRUE(inner_timed_out);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.02);
+}
+
+// test_timeout_after_cancellation: a task that caught its cancel can still
+// time out in a later scope.
+TEST_F(TimeoutTest, ATaskThatCaughtItsCancelCanTimeOutLater) {
+  auto body = []() -> Task<> {
+    try {
+      current_task().cancel();
+      co_await sleep(1);
+    } catch (const CancelledError&) {
+    }
+    EXPECT_THROW(co_await timeout(0.0, [](Timeout&) -> Task<> { co_await sleep(1); }),
+                 TimeoutError);
+  };
+  Future<void> task = loop.create_task(body());
+  loop.run_until_complete(task);
+  EXPECT_FALSE(task.cancelled());
+}
+
+// test_cancel_in_timeout_after_cancellation
+TEST_F(TimeoutTest, ATaskThatCaughtItsCancelAndCancelsItselfAgainInAScopeGetsCancelledError) {
+  auto body = []() -> Task<> {
+    try {
+      current_task().cancel();
+      co_await sleep(1);
+    } catch (const CancelledError&) {
+    }
+    EXPECT_THROW(co_await timeout(1.0,
+                                  [](Timeout&) -> Task<> {
+                                    current_task().cancel();
+                                    co_await sleep(2);
+                                  }),
+                 CancelledError);
+  };
+  Future<void> task = loop.create_task(body());
+  loop.run_until_complete(task);
+  EXPECT_FALSE(task.cancelled());
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
+// Timeout._on_timeout + Task.__step: the deadline falls due after the
+// awaited future was set but before the task resumed (its wake-up is
+// scheduled): the await throws CancelledError and the scope TimeoutError.
+TEST_F(TimeoutTest, ADeadlineAfterTheAwaitedFutureIsDoneButBeforeTheTaskResumedTimesOut) {
+  Future<int> f = loop.create_future<int>();
+  bool got_value = false;
+  auto body = [&]() -> Task<> {
+    double due = get_running_loop().time() + 1.0;
+    get_running_loop().call_at(due, [f]() mutable { f.set_result(1); });  // before the deadline
+    co_await timeout_at(due, [&](Timeout&) -> Task<> {
+      co_await f;
+      got_value = true;
+    });
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+  EXPECT_FALSE(got_value);
 }
 
 // ------------------------------------------------------------------ lifetimes

@@ -357,6 +357,135 @@ TEST_F(WaitFor, CancellingTheCallerCancelsATaskFutureItWaitsFor) {
   EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up"}));
 }
 
+// ------------------------------------------------------------------ asyncio's scenarios
+
+// test_wait_for_self_cancellation: a task cancelled before its first step
+// never runs its wait_for; the task it would have waited for runs on.
+TEST_F(WaitFor, AWaitForTaskCancelledBeforeItStartsLeavesTheInnerTaskAlone) {
+  auto inner = []() -> Task<int> {
+    // Holds up two cancels: each one caught starts another 0.3 s sleep.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      try {
+        co_await sleep(0.3);
+        break;
+      } catch (const CancelledError&) {
+      }
+    }
+    co_return 42;
+  };
+  Future<int> inner_task = loop.create_task(inner());
+  Future<int> waiting = loop.create_task(wait_for(inner_task, 0.1));
+  EXPECT_TRUE(waiting.cancel());
+  EXPECT_THROW(loop.run_until_complete(waiting), CancelledError);
+  EXPECT_TRUE(waiting.cancelled());
+  EXPECT_EQ(loop.run_until_complete(inner_task), 42);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.3);
+}
+
+// test_cancel_blocking_wait_for (Python issue #23219): cancelling a wait_for
+// without a limit cancels the task it waits for.
+TEST_F(WaitFor, CancellingAWaitForWithoutALimitCancelsTheTask) {
+  Future<void> never = loop.create_future<void>();
+  auto blocking = [&]() -> Task<> { co_await never; };
+  Future<void> task = loop.create_task(blocking());
+  Future<void> waiting = loop.create_task(wait_for(task, std::nullopt));
+  loop.call_soon([waiting]() mutable { waiting.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(waiting), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(never.cancelled());
+}
+
+// test_wait_for_issue86296: a wait_for that finished leaves no cancellation
+// behind, and a later cancel of the caller is delivered at its next await.
+TEST_F(WaitFor, ACancelAfterAFinishedWaitForReachesTheNextAwait) {
+  bool reached_end = false;
+  auto body = [](bool& end) -> Task<> {
+    co_await wait_for(work(0, 1), 100.0);
+    co_await sleep(1);
+    end = true;
+  };
+  Future<void> task = loop.create_task(body(reached_end));
+  loop.run_once();
+  EXPECT_FALSE(task.done());
+  EXPECT_TRUE(task.cancel());
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_FALSE(reached_end);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
+// test_asyncio_wait_for_cancelled: a coroutine run by wait_for that ignores
+// every cancel runs to its end; the caller, whose cancel it swallowed, then
+// returns normally.
+TEST_F(WaitFor, ACancelledCallerWaitsForACoroutineThatIgnoresTheCancel) {
+  bool exited = false;
+  auto slow = [](bool& flag) -> Task<> {
+    double end = now() + 0.2;
+    while (now() < end) {
+      try {
+        co_await sleep(end - now());
+      } catch (const CancelledError&) {
+      }
+    }
+    flag = true;
+  };
+  auto body = [&slow](bool& flag) -> Task<> { co_await wait_for(slow(flag), 0.4); };
+  Future<void> task = loop.create_task(body(exited));
+  loop.run_once();
+  EXPECT_TRUE(task.cancel());
+  loop.run_until_complete(task);
+  EXPECT_TRUE(exited);
+  EXPECT_FALSE(task.cancelled());
+  EXPECT_DOUBLE_EQ(loop.time(), 0.2);
+}
+
+// test_wait_for_reraises_exception_during_cancellation, for a task's future:
+// the task's exception at the cancel is what wait_for throws.
+TEST_F(WaitFor, AnExceptionOfTheTaskFutureDuringTheCancelPropagates) {
+  auto inner = []() -> Task<int> {
+    try {
+      co_await sleep(0.2);
+    } catch (const CancelledError&) {
+    }
+    throw std::runtime_error("foo");
+  };
+  auto body = [&inner]() -> Task<int> {
+    Future<int> inner_task = create_task(inner());
+    co_return co_await wait_for(inner_task, 0.0001);
+  };
+  try {
+    loop.run_until_complete(body());
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "foo");
+  }
+}
+
+// test_wait_for_timeout_less_then_0_or_0, with the task already running and
+// a negative timeout: the task is cancelled, its cleanup runs, TimeoutError.
+TEST_F(WaitFor, ANegativeTimeoutCancelsARunningTaskAndThrowsTimeoutError) {
+  bool running = false;
+  auto foo = [](bool& flag) -> Task<int> {
+    flag = true;
+    try {
+      co_await sleep(10);
+    } catch (...) {
+      flag = false;
+      throw;
+    }
+    co_return 1;
+  };
+  auto body = [&foo](bool& flag) -> Task<> {
+    Future<int> task = create_task(foo(flag));
+    co_await sleep(0);
+    EXPECT_TRUE(flag);
+    EXPECT_THROW(co_await wait_for(task, -1.0), TimeoutError);
+    EXPECT_TRUE(task.cancelled());
+  };
+  loop.run_until_complete(body(running));
+  EXPECT_FALSE(running);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
 // ------------------------------------------------------------------ nesting (the issue's example)
 
 TEST_F(WaitFor, InATaskGroupInACancelledTaskEveryLayerEndsCancelled) {
