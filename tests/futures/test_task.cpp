@@ -1011,6 +1011,30 @@ TEST_F(TaskTest, ATaskCancelledBeforeItStartsIsInAllTasksUntilItsStepRuns) {
   EXPECT_TRUE(tasks[0].cancelled());
 }
 
+// Task.cancel keeps _fut_waiter ("it may be a Task that catches and ignores
+// the cancellation so we may have to cancel it again later"): a second
+// cancel of the awaiter reaches the awaited task again.
+TEST_F(TaskTest, CancellingTheAwaiterAgainCancelsTheAwaitedTaskAgain) {
+  std::vector<double> cancels;
+  auto stubborn = [&]() -> Task<int> {
+    for (int i = 0; i < 3; ++i) {
+      try {
+        co_await sleep(5.0);
+      } catch (const CancelledError&) {
+        cancels.push_back(get_running_loop().time());
+      }
+    }
+    co_return 7;
+  };
+  auto parent = [&]() -> Task<int> { co_return co_await loop.create_task(stubborn()); };
+  Future<int> f = loop.create_task(parent());
+  loop.call_later(1.0, [f]() mutable { EXPECT_TRUE(f.cancel()); });
+  loop.call_later(2.0, [f]() mutable { EXPECT_TRUE(f.cancel()); });
+  EXPECT_EQ(loop.run_until_complete(f), 7);
+  EXPECT_EQ(cancels, (std::vector<double>{1.0, 2.0}));
+  EXPECT_DOUBLE_EQ(loop.time(), 7.0);
+}
+
 // ---------------------------------------------------------------- lifetimes
 
 TEST_F(TaskTest, FramesAndCapturesAreDestroyedOnceOnSuccess) {
