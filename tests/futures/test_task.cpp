@@ -1035,6 +1035,20 @@ TEST_F(TaskTest, CancellingTheAwaiterAgainCancelsTheAwaitedTaskAgain) {
   EXPECT_DOUBLE_EQ(loop.time(), 7.0);
 }
 
+// test_current_task_no_running_loop / BaseCurrentLoopTests: a callback of the
+// loop, such as a task's done callback, runs outside any task.
+TEST_F(TaskTest, ADoneCallbackOfATaskRunsWithNoCurrentTask) {
+  bool checked = false;
+  Future<int> f = loop.create_task(value_of(1));
+  f.add_done_callback([&checked](Future<int>&) {
+    EXPECT_FALSE(current_task());
+    checked = true;
+  });
+  loop.run_until_complete(f);
+  loop.run_once();
+  EXPECT_TRUE(checked);
+}
+
 // ---------------------------------------------------------------- lifetimes
 
 TEST_F(TaskTest, FramesAndCapturesAreDestroyedOnceOnSuccess) {

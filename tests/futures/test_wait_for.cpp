@@ -588,6 +588,25 @@ TEST_F(WaitFor, ATimeoutInAChildIsThatChildsFailure) {
   EXPECT_TRUE(sibling.cancelled());
 }
 
+// asyncio 3.12 wait_for runs `await fut` in a timeout: a future cancelled by
+// someone else before the deadline gives CancelledError, not TimeoutError.
+TEST_F(WaitFor, AFutureCancelledElsewhereBeforeTheDeadlineGivesCancelledError) {
+  Future<int> f = loop.create_future<int>();
+  loop.call_later(1, [f]() mutable { f.cancel("elsewhere"); });
+  auto body = [](Future<int> fut) -> Task<std::string> {
+    try {
+      co_await wait_for(fut, 5.0);
+    } catch (const CancelledError& e) {
+      co_return "CancelledError: " + e.message();
+    } catch (const TimeoutError&) {
+      co_return "TimeoutError";
+    }
+    co_return "value";
+  };
+  EXPECT_EQ(loop.run_until_complete(body(f)), "CancelledError: elsewhere");
+  EXPECT_DOUBLE_EQ(loop.time(), 1.0);
+}
+
 // ------------------------------------------------------------------ lifetimes
 
 TEST_F(WaitFor, ClosingTheLoopDestroysTasksInWaitForOnceAndCancelsTheirFutures) {
