@@ -6,6 +6,7 @@
 #include "eddy/run.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -145,6 +146,18 @@ void TaskCore::deliver(bool interrupted) {
   // The request that ended this wait (delegated) competes with requests that
   // arrived after the wait had already ended (pending): rule 2 decides.
   const bool ended_by_request = (flags_ & kDelegated) != 0 && interrupted;
+  if ((flags_ & kPendingExternal) && interrupted &&
+      !(ended_by_request && state.delegated_origin != nullptr)) [[unlikely]] {
+    // cancel() came again after the wait had already ended with a
+    // cancellation of its own: the task's earlier cancel(), passed on, or
+    // the awaited future's, cancelled elsewhere. That CancelledError is the
+    // one thrown, and the later request goes with it, as asyncio's
+    // Task.__step keeps a CancelledError it is given when _must_cancel.
+    flags_ &= static_cast<std::uint8_t>(~(kPendingExternal | kDelegated));
+    state.external_message.clear();
+    if (ended_by_request) throw CancelledError(std::exchange(state.delegated_message, {}));
+    return;  // the awaiter throws the awaited future's CancelledError
+  }
   if ((flags_ & kPendingExternal) || (ended_by_request && state.delegated_origin == nullptr)) {
     // The task's own cancel() wins; a scope's request stays pending.
     std::string& message =
@@ -192,6 +205,23 @@ void throw_owned_result_set(const char* method) {
 }
 
 // ------------------------------------------------------------ stepping
+
+void StepTaskSoon::operator()() const noexcept {
+  try {
+    task_->loop().call_soon(StepTask(*task_));
+  } catch (...) {
+    task_->step();  // out of memory queueing it: step now rather than never
+  }
+}
+
+void throw_awaits_itself() {
+  throw RuntimeError("eddy: a task cannot await its own future");
+}
+
+std::uint64_t next_task_number_block() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1024, std::memory_order_relaxed);
+}
 
 void TaskCore::first_step() noexcept {
   if (flags_ & kPendingExternal) {

@@ -225,31 +225,38 @@ TEST_F(GatherTest, AGatherSeesATaskChildEndInTheSameIterationWhenNothingElseWatc
   // eddy's one departure from asyncio's timing: a task child whose only done
   // callback is the gather's hands over its outcome as it ends, instead of
   // one iteration later (nothing else can observe the order).
-  Future<int> child = loop.create_task(after_sleep(1, 7));
-  auto gathered = gather(std::vector{child});
+  Future<int> child;
+  Future<std::vector<int>> gathered;
   bool gather_done_with_child = false;
-  // Scheduled after the child's first step: its timer fires just after the child's.
-  loop.call_soon([&] {
-    loop.call_later(1, [&] { gather_done_with_child = child.done() && gathered.done(); });
-  });
+  auto body = [&]() -> Task<int> {
+    co_await sleep(1);
+    // Runs on the next iteration, before anything the child's end schedules.
+    loop.call_soon([&] { gather_done_with_child = child.done() && gathered.done(); });
+    co_return 7;
+  };
+  child = loop.create_task(body());
+  gathered = gather(std::vector{child});
   EXPECT_EQ(loop.run_until_complete(gathered), std::vector<int>{7});
   EXPECT_TRUE(gather_done_with_child);
 }
 
 TEST_F(GatherTest, ACallbackAddedToATaskChildBeforeTheGatherStillRunsBeforeTheGatherSeesIt) {
-  Future<int> child = loop.create_task(after_sleep(1, 7));
-  std::vector<std::string> order;
+  Future<int> child;
   Future<std::vector<int>> gathered;
-  child.add_done_callback([&] { order.push_back(gathered.done() ? "after" : "before"); });
-  gathered = gather(std::vector{child});
+  std::vector<std::string> order;
   bool child_done = false;
   bool gather_done_with_child = true;
-  loop.call_soon([&] {
-    loop.call_later(1, [&] {
+  auto body = [&]() -> Task<int> {
+    co_await sleep(1);
+    loop.call_soon([&] {
       child_done = child.done();
       gather_done_with_child = gathered.done();
     });
-  });
+    co_return 7;
+  };
+  child = loop.create_task(body());
+  child.add_done_callback([&] { order.push_back(gathered.done() ? "after" : "before"); });
+  gathered = gather(std::vector{child});
   EXPECT_EQ(loop.run_until_complete(gathered), std::vector<int>{7});
   EXPECT_EQ(order, std::vector<std::string>{"before"});  // asyncio's order: registration
   EXPECT_TRUE(child_done);

@@ -268,6 +268,49 @@ TEST_F(Sleep, AwaitingASleepingTaskThatIsCancelledThrowsCancelledErrorThen) {
   EXPECT_EQ(loop.stats().timers, 0u);
 }
 
+// ------------------------------------------------------------------ asyncio 3.12 details
+
+// asyncio.sleep(d > 0) (tasks.py) awaits a future that a
+// call_later handle completes (futures._set_result_unless_cancelled); the
+// task's __wakeup then runs one iteration later, through call_soon. A timer due
+// at the same moment, scheduled after the sleep's, runs before the task
+// resumes.
+TEST_F(Sleep, ATimerDueWithTheSleepRunsBeforeTheTaskResumes) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<> {
+    co_await sleep(1);
+    out.push_back("task resumed");
+  };
+  Future<void> task = loop.create_task(body(log));
+  loop.run_once();  // the sleep's timer is scheduled
+  loop.call_later(1, [&log] { log.push_back("timer"); });
+  loop.run_until_complete(task);
+  EXPECT_EQ(log, (std::vector<std::string>{"timer", "task resumed"}));
+}
+
+// The same, with a cancel: in asyncio the cancel() finds the
+// sleep's future already done (Task.cancel sets _must_cancel) and Task.__step
+// throws CancelledError into the coroutine at the sleep: the code after the
+// sleep never runs.
+TEST_F(Sleep, ACancelDueWithTheEndOfTheSleepIsThrownAtTheSleep) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<> {
+    try {
+      co_await sleep(1);
+    } catch (const CancelledError&) {
+      out.push_back("cancelled at the sleep");
+      throw;
+    }
+    out.push_back("went past the sleep");
+    co_await sleep(1);
+  };
+  Future<void> task = loop.create_task(body(log));
+  loop.run_once();  // the sleep's timer is scheduled
+  loop.call_later(1, [task]() mutable { task.cancel(); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_EQ(log, std::vector<std::string>{"cancelled at the sleep"});
+}
+
 // ------------------------------------------------------------------ lifetimes
 
 Task<int> sleep_holding(Counted, double delay, bool fail) {

@@ -337,15 +337,26 @@ TEST_F(TaskTest, CreateTaskOfATaskThatAlreadyRanThrowsInvalidStateError) {
 
 // ---------------------------------------------------------------- names, current_task, all_tasks
 
+// The number after "Task-" in `name`, or 0.
+std::uint64_t task_number(const std::string& name) {
+  if (name.rfind("Task-", 0) != 0) return 0;
+  return std::stoull(name.substr(5));
+}
+
 TEST_F(TaskTest, TasksAreNamedTaskNInCreationOrderUnlessNamed) {
   Future<int> a = loop.create_task(value_of(1));
   Future<int> b = loop.create_task(value_of(2), "worker");
+  Future<int> c = loop.create_task(value_of(3));
   std::vector<TaskRef> tasks = all_tasks(loop);
-  ASSERT_EQ(tasks.size(), 2u);
-  EXPECT_EQ(tasks[0].name(), "Task-1");
+  ASSERT_EQ(tasks.size(), 3u);
+  const std::uint64_t first = task_number(tasks[0].name());
+  EXPECT_GT(first, 0u) << tasks[0].name();
   EXPECT_EQ(tasks[1].name(), "worker");
+  // A named task takes a number too (asyncio's does not): the next is +2.
+  EXPECT_EQ(tasks[2].name(), "Task-" + std::to_string(first + 2));
   tasks[0].set_name("renamed");
   EXPECT_EQ(all_tasks(loop)[0].name(), "renamed");
+  loop.run_until_complete(c);
   loop.run_until_complete(b);
   loop.run_until_complete(a);
 }
@@ -395,9 +406,11 @@ TEST_F(TaskTest, TheTaskFactorySeesEveryNewTaskAndMayNameIt) {
   });
   EXPECT_TRUE(static_cast<bool>(loop.get_task_factory()));
   Future<int> f = loop.create_task(value_of(1));
-  EXPECT_EQ(all_tasks(loop)[0].name(), "factory-Task-1");
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_GT(task_number(seen[0]), 0u) << seen[0];
+  EXPECT_EQ(all_tasks(loop)[0].name(), "factory-" + seen[0]);
   loop.run_until_complete(f);
-  EXPECT_EQ(seen, (std::vector<std::string>{"Task-1"}));
+  EXPECT_EQ(seen.size(), 1u);
   loop.set_task_factory(nullptr);
   EXPECT_FALSE(static_cast<bool>(loop.get_task_factory()));
 }
@@ -1047,6 +1060,119 @@ TEST_F(TaskTest, ADoneCallbackOfATaskRunsWithNoCurrentTask) {
   loop.run_until_complete(f);
   loop.run_once();
   EXPECT_TRUE(checked);
+}
+
+// ------------------------------------------------------------------ asyncio 3.12 details
+
+// test_task_default_name_counter: Task.__init__ names an unnamed task
+// f'Task-{_task_name_counter()}' with one module-level counter, so default
+// names are unique in the process, across loops.
+TEST_F(TaskTest, DefaultTaskNamesAreUniqueAcrossLoops) {
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  Future<int> a = loop.create_task(value_of(1));
+  Future<int> b = other.create_task(value_of(2));
+  EXPECT_NE(all_tasks(loop)[0].name(), all_tasks(other)[0].name());
+  loop.run_until_complete(a);
+  other.run_until_complete(b);
+  other.close();
+}
+
+// As in asyncio (test_tb_logger_not_called_after_cancel). Task.cancel (and
+// Future.cancel) set _log_traceback = False before the done() check, so
+// cancel() on a task that already failed returns False but silences the
+// "exception was never retrieved" report.
+TEST_F(TaskTest, CancellingAFailedTaskSilencesItsUnretrievedException) {
+  capture_reports();
+  auto fails = []() -> Task<int> {
+    throw std::runtime_error("type error");
+    co_return 0;
+  };
+  auto runner = [&]() -> Task<> {
+    Future<int> task = loop.create_task(fails());
+    co_await sleep(0.05);
+    EXPECT_TRUE(task.done());
+    EXPECT_FALSE(task.cancel());
+  };
+  loop.run_until_complete(runner());
+  EXPECT_TRUE(reports.empty()) << reports.size() << " report(s): " << reports[0].message;
+}
+
+// asyncio's Task.cancel: the first cancel() cancels the awaited future
+// with its message; the second finds that future done and only sets
+// _must_cancel and _cancel_message. Task.__step(exc) keeps `exc` when it is
+// already a CancelledError (the awaited future's, from __wakeup), so the
+// coroutine and the task's result see the first message.
+TEST_F(TaskTest, CancellingTwiceWithDifferentMessagesDeliversTheFirstMessage) {
+  std::vector<std::string> seen;
+  auto body = [&]() -> Task<> {
+    try {
+      co_await sleep(10.0);
+    } catch (const CancelledError& e) {
+      seen.push_back(e.message());
+      throw;
+    }
+  };
+  Future<void> f = loop.create_task(body());
+  loop.run_once();
+  EXPECT_TRUE(f.cancel("first"));
+  EXPECT_TRUE(f.cancel("second"));
+  try {
+    loop.run_until_complete(f);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "first");
+  }
+  EXPECT_EQ(seen, std::vector<std::string>{"first"});
+}
+
+// As in asyncio (test_cancel_both_task_and_inner_future, with messages: the
+// awaited future is cancelled first ("future"), then the task ("task", which
+// only sets _must_cancel since the future is done)). Task.__step keeps the
+// CancelledError that __wakeup passes in (the future's), so the coroutine sees
+// "future".
+TEST_F(TaskTest, WhenTheAwaitedFutureWasCancelledFirstItsMessageIsTheOneThrown) {
+  Future<int> f = loop.create_future<int>();
+  auto body = [&]() -> Task<std::string> {
+    try {
+      co_await f;
+    } catch (const CancelledError& e) {
+      co_return e.message();
+    }
+    co_return "";
+  };
+  Future<std::string> t = loop.create_task(body());
+  loop.run_once();
+  EXPECT_TRUE(f.cancel("future"));
+  EXPECT_TRUE(t.cancel("task"));
+  EXPECT_EQ(loop.run_until_complete(t), "future");
+}
+
+// As in asyncio (test_task_awaits_on_itself). Task.__step_run_and_handle_result
+// checks `result is self` and throws RuntimeError('Task cannot await on
+// itself') into the coroutine at that await.
+TEST_F(TaskTest, ATaskThatAwaitsItsOwnFutureGetsAnErrorAtThatAwait) {
+  Future<void> self;
+  bool threw = false;
+  auto body = [&]() -> Task<> {
+    co_await sleep(0);
+    try {
+      co_await self;
+    } catch (const CancelledError&) {
+      throw;
+    } catch (...) {
+      threw = true;
+      throw;
+    }
+  };
+  self = loop.create_task(body());
+  auto guard = loop.call_later(1e6, [this] { loop.stop(); });
+  try {
+    loop.run_until_complete(self);
+  } catch (...) {
+  }
+  guard.cancel();
+  EXPECT_TRUE(self.done());
+  EXPECT_TRUE(threw);
 }
 
 // ---------------------------------------------------------------- lifetimes

@@ -741,6 +741,36 @@ TEST_F(TaskGroupTest, CreateTaskGivesTheChildItsName) {
   EXPECT_EQ(loop.run_until_complete(runner()), "yolo");
 }
 
+// ------------------------------------------------------------------ asyncio 3.12 details
+
+// asyncio.TaskGroup._aexit (3.12) records a CancelledError
+// caught while it waits for the children only `if not self._aborting`; a
+// failing block has already aborted the group, so a cancel of the parent during
+// that wait is not propagated, and the block's error is raised in the
+// ExceptionGroup.
+TEST_F(TaskGroupTest, ABlockFailureWinsOverAParentCancelWhileTheGroupWaitsForChildren) {
+  std::vector<std::string> log;
+  auto runner = [](std::vector<std::string>& out) -> Task<> {
+    co_await task_group([&out](TaskGroup& g) -> Task<> {
+      (void)g.create_task(slow_cleanup(10, 1, "child", out));
+      co_await sleep(0.1);
+      throw std::runtime_error("block failed");
+    });
+  };
+  Future<void> r = loop.create_task(runner(log));
+  loop.call_later(0.5, [r]() mutable { r.cancel(); });  // the child still cleans up
+  try {
+    loop.run_until_complete(r);
+    ADD_FAILURE() << "no exception";
+  } catch (const TaskGroupError& e) {
+    EXPECT_EQ(whats(e), std::vector<std::string>{"block failed"});
+  } catch (const CancelledError&) {
+    ADD_FAILURE() << "CancelledError instead of TaskGroupError";
+  }
+  EXPECT_EQ(log, std::vector<std::string>{"child"});
+  EXPECT_DOUBLE_EQ(loop.time(), 1.1);
+}
+
 // ------------------------------------------------------------------ lifetimes
 
 Task<int> group_of_counted(double block_delay, bool fail) {

@@ -875,6 +875,34 @@ TEST_F(TimeoutTest, ADeadlineAfterTheAwaitedFutureIsDoneButBeforeTheTaskResumedT
   EXPECT_FALSE(got_value);
 }
 
+// ------------------------------------------------------------------ asyncio 3.12 details
+
+// asyncio.sleep's wake-up comes one iteration after its timer (a
+// call_later that sets a future; Task.__wakeup goes through call_soon), so a
+// deadline due at the same moment, whose timer comes after the sleep's, still
+// cancels the block: Timeout._on_timeout -> Task.cancel finds the sleep's
+// future done, sets _must_cancel, Task.__step throws CancelledError at the
+// sleep, and Timeout.__aexit__ raises TimeoutError.
+TEST_F(TimeoutTest, ADeadlineDueWithTheEndOfASleepStillTimesOutTheBlock) {
+  Future<Timeout*> entered = loop.create_future<Timeout*>();
+  std::vector<std::string> log;
+  auto f = [&]() -> Task<> {
+    co_await timeout(std::nullopt, [&](Timeout& cm) -> Task<> {
+      entered.set_result(&cm);
+      co_await sleep(1);
+      log.push_back("went past the sleep");
+    });
+  };
+  auto main = [&]() -> Task<> {
+    Future<void> task = create_task(f());
+    Timeout* cm = co_await entered;  // the block now sleeps until now + 1
+    cm->reschedule(get_running_loop().time() + 1);
+    EXPECT_THROW(co_await task, TimeoutError);
+  };
+  loop.run_until_complete(main());
+  EXPECT_TRUE(log.empty());
+}
+
 // ------------------------------------------------------------------ lifetimes
 
 Task<int> hold_and_sleep(Counted, double delay) {

@@ -607,6 +607,56 @@ TEST_F(WaitFor, AFutureCancelledElsewhereBeforeTheDeadlineGivesCancelledError) {
   EXPECT_DOUBLE_EQ(loop.time(), 1.0);
 }
 
+// ------------------------------------------------------------------ asyncio 3.12 details
+
+// asyncio.wait_for (tasks.py) with timeout <= 0 and a pending
+// future calls _cancel_and_wait, which awaits a separate `waiter` future ("We
+// cannot wait on *fut* directly to make sure _cancel_and_wait itself is
+// reliably cancellable"): a cancel of the caller cancels `waiter` and wait_for
+// raises CancelledError at once, while the inner task still cleans up.
+TEST_F(WaitFor, ATimeoutOfZeroIsCancellableWhileTheTaskCleansUp) {
+  std::vector<std::string> log;
+  Future<int> inner;
+  auto body = [](std::vector<std::string>& out, Future<int>& t) -> Task<int> {
+    t = create_task(slow_cleanup(10, 5, out, Counted{}));
+    co_await sleep(0);  // it starts and sleeps
+    co_return co_await wait_for(t, 0.0);
+  };
+  Future<int> task = loop.create_task(body(log, inner));
+  loop.call_later(1, [&task] { task.cancel("stop"); });
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_DOUBLE_EQ(loop.time(), 1.0);  // asyncio: the caller ends at the cancel
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_EQ(log, std::vector<std::string>{"cancelled"});  // the inner one still cleans up
+  EXPECT_THROW(loop.run_until_complete(inner), CancelledError);
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "cleaned up"}));
+}
+
+// asyncio.wait_for(coro, 0) (tasks.py) wraps the coroutine in a
+// task and awaits _cancel_and_wait(fut): the caller suspends on `waiter`, and a
+// cancel() of the caller that is pending (here: the task cancelled itself)
+// cancels that waiter in Task.__step (_must_cancel), so wait_for raises
+// CancelledError and the caller ends cancelled.
+TEST_F(WaitFor, ATimeoutOfZeroInATaskThatIsBeingCancelledThrowsCancelledError) {
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<> {
+    current_task().cancel("before");
+    try {
+      co_await wait_for(work(1, 1), 0.0);
+    } catch (const CancelledError& e) {
+      out.push_back("CancelledError: " + e.message());
+      throw;
+    } catch (const TimeoutError&) {
+      out.push_back("TimeoutError");
+      throw;
+    }
+  };
+  Future<void> task = loop.create_task(body(log));
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_EQ(log, std::vector<std::string>{"CancelledError: before"});
+}
+
 // ------------------------------------------------------------------ lifetimes
 
 TEST_F(WaitFor, ClosingTheLoopDestroysTasksInWaitForOnceAndCancelsTheirFutures) {

@@ -198,7 +198,12 @@ inline void schedule_done_callbacks(FutureCore& core) {
 
 /// Cancels a future, or requests a task's cancellation: Future::cancel.
 inline bool cancel_core(FutureCore& core, std::string message) {
-  if (core.state != FutureState::pending) return false;
+  if (core.state != FutureState::pending) {
+    // asyncio's Future.cancel and Task.cancel: whoever cancels a failed
+    // future has seen it fail; its exception is no longer reported.
+    core.exception_retrieved = true;
+    return false;
+  }
   if (core.route == CancelRoute::owner) [[unlikely]]
     return core.cancel_requested(std::move(message));
   core.exception = std::make_exception_ptr(CancelledError(std::move(message)));

@@ -35,7 +35,7 @@ class SleepAwaiter {
     Loop* running = try_get_running_loop();
     Loop& loop = running != nullptr ? *running : task.loop();
     if (!(delay_ <= 0)) {  // NaN too: call_later rejects it
-      TimerHandle timer = loop.call_later(delay_, StepTask(task));
+      TimerHandle timer = loop.call_later(delay_, StepTaskSoon(task));
       static_assert(sizeof(std::uintptr_t) >= sizeof(std::uint64_t));
       task.suspend(at,
                    Waiter{WaitKind::timer, static_cast<std::uintptr_t>(HandleAccess::id(timer))});

@@ -274,6 +274,34 @@ class FirstStep : public StepTask {
   void operator()() const noexcept { task_->first_step(); }
 };
 
+/// The timer callback of a sleep: queues the task's step (the next pass
+/// runs it), as asyncio's sleep timer completes a future whose wake-up goes
+/// through call_soon. So a timer due at the same moment runs before the
+/// task resumes, and a cancel() or deadline due then is thrown at the sleep.
+class StepTaskSoon : public StepTask {
+ public:
+  using StepTask::StepTask;
+  void operator()() const noexcept;
+};
+
+/// The number of the next task created on this thread: "Task-<number>".
+/// Numbers are unique in the process, across loops, as asyncio's one
+/// module-level counter makes them; each thread takes them from a shared
+/// counter 1024 at a time, so that a task costs no atomic operation. On one
+/// thread they increase in creation order.
+std::uint64_t next_task_number_block() noexcept;
+inline std::uint64_t next_task_number() noexcept {
+  struct Numbers {
+    std::uint64_t next = 0, end = 0;
+  };
+  static thread_local Numbers numbers;  // trivially destructible: no guard
+  if (numbers.next == numbers.end) [[unlikely]] {
+    numbers.next = next_task_number_block();
+    numbers.end = numbers.next + 1024;
+  }
+  return numbers.next++;
+}
+
 /// The loop's tasks, kept alive until they end (the loop's task extension).
 ///
 /// A dense table of slots (a freed slot is reused first), so that adding and
@@ -299,7 +327,7 @@ struct TaskRegistry : LoopExtension {
     }
     slots[slot] = &task;
     task.slot_ = slot;
-    task.set_creation_number(next_number++);
+    task.set_creation_number(next_task_number());
     ++size;
   }
   void remove(TaskCore& task) noexcept {
@@ -314,7 +342,6 @@ struct TaskRegistry : LoopExtension {
   std::vector<TaskCore*> slots;  // null: free
   std::vector<std::uint32_t> free_slots;
   std::size_t size = 0;
-  std::uint64_t next_number = 1;
   std::function<void(TaskRef)> factory;
 };
 
@@ -433,6 +460,10 @@ struct TaskPromise<void> : PromiseBase {
   InlineResult<void>* out = nullptr;
 };
 
+/// What awaiting its own future throws: asyncio's "Task cannot await on
+/// itself" RuntimeError (eddy throws it at the await itself).
+[[noreturn]] void throw_awaits_itself();
+
 /// Awaits a future from inside a task: resumes the task when it is done.
 template <class T>
 class FutureAwaiter {
@@ -452,6 +483,8 @@ class FutureAwaiter {
  private:
   void suspend_on(TaskCore& task, std::coroutine_handle<> at) {
     FutureCore* core = FutureAccess::shared(future_);
+    if (core->as_task() == &task) [[unlikely]]
+      throw_awaits_itself();
     if (core->loop != &task.loop()) [[unlikely]]
       throw std::invalid_argument("eddy: a task awaited a future of another loop");
     add_core_done_callback(*core, StepTask(task));
@@ -552,7 +585,10 @@ struct ThisTask {
 ///    pass through it untouched.
 /// 2. When several requests are due at one await, the one thrown is the
 ///    task's own cancel(), else the outermost scope's: inner scopes let it
-///    pass (rule 1), so the outermost cause decides.
+///    pass (rule 1), so the outermost cause decides. If the await had
+///    already ended with a CancelledError of the task's own cancel() or of
+///    the awaited future (cancelled elsewhere), a later cancel() is answered
+///    by that one, with its message (asyncio's Task.__step keeps it too).
 /// 3. When a scope converts its cancellation while the task's own cancel()
 ///    is still pending, it throws CancelledError instead (a cancel from
 ///    outside always wins over a timeout).

@@ -34,7 +34,9 @@ namespace eddy {
 ///   TaskGroupError carries its error.
 /// - If the calling task is cancelled (by its own cancel() or an enclosing
 ///   scope), the children are cancelled and awaited, then CancelledError
-///   propagates — unless children failed: TaskGroupError wins.
+///   propagates — unless children failed: TaskGroupError wins. A cancel
+///   that arrives while a failed group waits for its children to end is
+///   answered by the TaskGroupError too (as in asyncio).
 /// - create_task throws RuntimeError once the group is shutting down (a
 ///   failure cancelled the rest) or finished; the Task is then destroyed.
 class TaskGroup {
@@ -128,9 +130,12 @@ std::invoke_result_t<F&, TaskGroup&> task_group(F block) {
     try {
       co_await group.all_done_;
     } catch (const CancelledError& error) {
-      if (error.origin() != &group.scope_) {
-        if (!propagate) propagate = error;
-        if (!group.aborting_) group.abort();
+      // As asyncio's TaskGroup.__aexit__: a cancellation from outside
+      // counts only if nothing had made the group abort yet (a failed child
+      // or block wins over it, and one that came first stays).
+      if (error.origin() != &group.scope_ && !group.aborting_) {
+        propagate = error;
+        group.abort();
       }
     }
   }

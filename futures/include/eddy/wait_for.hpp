@@ -16,28 +16,25 @@
 namespace eddy {
 namespace detail {
 
-/// Resumes when `future` is done, without taking its result (so a
-/// cancellation of the future does not throw here).
+/// Waits until `future` is done, without taking its result (a cancellation
+/// of the future does not throw here). A cancellation of the awaiting task
+/// ends the wait at once, with CancelledError: as asyncio's
+/// _cancel_and_wait, it waits on a future of its own, completed by a done
+/// callback of `future`, rather than on `future`, so that it stays
+/// cancellable.
 template <class T>
-class DoneAwaiter {
- public:
-  explicit DoneAwaiter(Future<T> future) : future_(std::move(future)) {}
-  bool await_ready() const { return future_.done(); }
-  template <EddyPromise P>
-  void await_suspend(std::coroutine_handle<P> at) {
-    TaskCore& task = *at.promise().task;
-    add_core_done_callback(*FutureAccess::shared(future_), StepTask(task));
-    task_ = &task;
-    task.suspend(at, Waiter{});
-  }
-  void await_resume() {
-    if (task_ != nullptr) task_->resumed(false);
-  }
-
- private:
-  Future<T> future_;
-  TaskCore* task_ = nullptr;
-};
+Task<void> wait_done(Future<T> future) {
+  Future<void> waiter = make_future<void>(*FutureAccess::shared(future)->loop);
+  DoneCallbackId id = future.add_done_callback([waiter]() mutable {
+    if (!waiter.done()) waiter.set_result();
+  });
+  struct Remove {
+    Future<T>& future;
+    DoneCallbackId id;
+    ~Remove() { future.remove_done_callback(id); }
+  } remove{future, id};
+  co_await waiter;
+}
 
 template <class T>
 Task<T> await_future(Future<T> future) {
@@ -51,13 +48,17 @@ Task<T> await_future(Future<T> future) {
 /// Returns its result if it finishes in time. Otherwise its current await is
 /// cancelled, it runs on to its end, and TimeoutError is thrown — unless it
 /// finished despite the cancel, in which case its result is returned. With
-/// `timeout <= 0` a Task never starts (TimeoutError at once); nullopt means
+/// `timeout <= 0` a Task never starts (TimeoutError after one yield, or
+/// CancelledError if the caller is cancelled meanwhile); nullopt means
 /// no limit. The task runs inline, in the calling task (as asyncio 3.12 runs
 /// a coroutine): cancelling the caller cancels it too.
 template <class T>
 Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
   if (timeout && *timeout <= 0) {
     task = Task<T>();  // never started, as asyncio cancels a task that has not run
+    // asyncio waits for that cancelled task to end: the caller suspends, and
+    // a cancel() pending on it is thrown there instead of the TimeoutError.
+    co_await sleep(0);
     throw TimeoutError("eddy::wait_for: the timeout passed");
   }
   co_return co_await eddy::timeout(timeout, std::move(task));
@@ -65,13 +66,14 @@ Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
 
 /// Same for a future: with `timeout <= 0` a done future gives its result, a
 /// pending one is cancelled and awaited to its end (its result if it finished
-/// despite the cancel, else TimeoutError).
+/// despite the cancel, else TimeoutError). A cancel of the caller during that
+/// wait throws CancelledError at once, as in asyncio.
 template <class T>
 Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
   if (timeout && *timeout <= 0) {
     if (!future.done()) {
       future.cancel();
-      co_await detail::DoneAwaiter<T>(future);
+      co_await detail::wait_done(future);
       if (future.cancelled()) throw TimeoutError("eddy::wait_for: the timeout passed");
     }
     co_return detail::take_result(future);
