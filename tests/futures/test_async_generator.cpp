@@ -488,5 +488,54 @@ TEST_F(AsyncGeneratorTest, ClosingTheLoopWithAConsumerInsideNextDestroysEverythi
   EXPECT_TRUE(consuming.cancelled());
 }
 
+// ------------------------------------------------------------ Python's own scenarios
+
+TEST_F(AsyncGeneratorTest, AGeneratorThatCatchesTheCancelledErrorMayYieldAndTheConsumerGoesOn) {
+  // Follows asyncio.Task.__step: a CancelledError the coroutine (here, the
+  // async generator it drives) swallows does not end the task.
+  Future<void> blocker = loop.create_future<void>();
+  auto make = [&]() -> AsyncGenerator<int> {
+    co_yield 1;
+    try {
+      co_await blocker;
+    } catch (const CancelledError&) {
+    }
+    co_yield 99;
+  };
+  std::vector<int> got;
+  auto consumer = [&]() -> Task<int> {
+    AsyncGenerator<int> gen = make();
+    while (std::optional<int> v = co_await gen.next())
+      got.push_back(*v);
+    co_return 7;
+  };
+  Future<int> task = loop.create_task(consumer());
+  loop.run_once();
+  loop.run_once();
+  task.cancel();
+  EXPECT_EQ(run(task), 7);
+  EXPECT_FALSE(task.cancelled());
+  EXPECT_EQ(got, (std::vector<int>{1, 99}));
+}
+
+TEST_F(AsyncGeneratorTest, SendsBetweenAwaitsReachTheGeneratorAndTheEndGivesNullopt) {
+  // test_asyncgen.py AsyncGenAsyncioTest.test_async_gen_asyncio_asend_01.
+  auto foo = [&]() -> AsyncGenerator<int, int> {
+    co_await sleep(0.01);
+    std::optional<int> v = co_yield 1;
+    co_await sleep(0.01);
+    co_yield *v * 2;
+    co_await sleep(0.01);
+  };
+  auto body = [&]() -> Task<> {
+    AsyncGenerator<int, int> g = foo();
+    EXPECT_EQ(co_await g.next(), std::optional<int>(1));
+    EXPECT_EQ(co_await g.send(100), std::optional<int>(200));
+    EXPECT_EQ(co_await g.next(), std::nullopt);
+  };
+  run(body());
+  EXPECT_NEAR(loop.time(), 0.03, 1e-9);
+}
+
 }  // namespace
 }  // namespace eddy

@@ -1117,5 +1117,32 @@ TEST(FutureMemory, ADoneCallbackMayReassignTheFutureItWasGiven) {
   loop.close();
 }
 
+// ------------------------------------------------------------------ run_until_complete: asyncio's
+// scenarios
+
+TEST_F(FutureTest, RunUntilCompleteAfterStopRunsOneIterationThenThrowsRuntimeError) {
+  // test_base_events.py test_run_forever_pre_stopped, through
+  // run_until_complete: the pending stop() ends its run_forever after one
+  // iteration ('Event loop stopped before Future completed.').
+  Future<int> f = loop.create_future<int>();
+  bool ran = false;
+  loop.call_soon([&ran] { ran = true; });
+  loop.call_later(1.0, [f]() mutable { f.set_result(1); });
+  loop.stop();
+  EXPECT_THROW(loop.run_until_complete(f), RuntimeError);
+  EXPECT_TRUE(ran);
+  EXPECT_FALSE(f.done());
+  EXPECT_EQ(loop.run_until_complete(f), 1) << "the stop was consumed";
+}
+
+TEST_F(FutureTest, RunUntilCompleteAfterStopReturnsAResultSetInThatOneIteration) {
+  // base_events.BaseEventLoop.run_until_complete: the future is done after
+  // the one iteration, so its result is returned.
+  Future<int> f = loop.create_future<int>();
+  loop.call_soon([f]() mutable { f.set_result(5); });
+  loop.stop();
+  EXPECT_EQ(loop.run_until_complete(f), 5);
+}
+
 }  // namespace
 }  // namespace eddy

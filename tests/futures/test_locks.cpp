@@ -1123,5 +1123,524 @@ TEST_F(AcquiredTest, AScopedAcquireRunByRunUntilCompleteGivesTheGuardToTheCaller
   EXPECT_FALSE(lock.locked());
 }
 
+// ================================================================ asyncio's own scenarios
+// Each test below follows a test of CPython 3.12's
+// Lib/test/test_asyncio/test_locks.py (named in its first comment line).
+
+// ---------------------------------------------------------------- Lock
+
+TEST_F(LockTest, ACancelAndAReleaseInOneCallbackLetOnlyOneWaiterTakeTheLock) {
+  // test_cancel_release_race (bpo-32734).
+  Lock& lock = keep<Lock>();
+  int calls = 0;
+  int acquired = 0;
+  auto lockit = [&]() -> Task<> {
+    ++calls;
+    co_await lock.acquire();
+    ++acquired;
+  };
+  run(lock.acquire());
+  Future<void> t1 = loop.create_task(lockit());
+  Future<void> t2 = loop.create_task(lockit());
+  Future<void> t3 = loop.create_task(lockit());
+  run_briefly();
+  loop.call_soon([&] {
+    t1.cancel();
+    lock.release();
+  });
+  EXPECT_THROW(run(t1), CancelledError);
+  EXPECT_EQ(acquired, 1);
+  EXPECT_EQ(calls, 3);
+  EXPECT_TRUE(t1.cancelled());
+  EXPECT_TRUE(t2.done());
+  EXPECT_FALSE(t3.done());
+  t3.cancel();
+  EXPECT_THROW(run(t3), CancelledError);
+  EXPECT_TRUE(lock.locked()) << "t2 holds it";
+}
+
+TEST_F(LockTest, AWaiterCancelledBeforeAReleaseDoesNotHoldUpALaterAcquire) {
+  // test_finished_waiter_cancelled.
+  Lock& lock = keep<Lock>();
+  Future<void> ta = loop.create_task(lock.acquire());
+  run_briefly();
+  EXPECT_TRUE(lock.locked());
+  Future<void> tb = loop.create_task(lock.acquire());
+  run_briefly();
+  Future<void> tc = loop.create_task(lock.acquire());
+  tb.cancel();
+  lock.release();
+  run_briefly();
+  EXPECT_TRUE(lock.locked());
+  EXPECT_TRUE(ta.done());
+  EXPECT_TRUE(tb.cancelled());
+  run(tc);
+  EXPECT_TRUE(tc.done() && !tc.cancelled());
+}
+
+TEST_F(LockTest, ReleasesServeWaitersInFifoOrderAndALateComerQueuesLast) {
+  // test_acquire: c1, c2 wait; after the first release c3 comes and queues last.
+  Lock& lock = keep<Lock>();
+  std::vector<int> result;
+  auto c = [&](int id) -> Task<> {
+    co_await lock.acquire();
+    result.push_back(id);
+  };
+  run(lock.acquire());
+  Future<void> t1 = loop.create_task(c(1));
+  Future<void> t2 = loop.create_task(c(2));
+  run_briefly();
+  EXPECT_TRUE(result.empty());
+  lock.release();
+  run_briefly();
+  EXPECT_EQ(result, (std::vector<int>{1}));
+  run_briefly();
+  EXPECT_EQ(result, (std::vector<int>{1}));
+  Future<void> t3 = loop.create_task(c(3));
+  lock.release();
+  run_briefly();
+  EXPECT_EQ(result, (std::vector<int>{1, 2}));
+  lock.release();
+  run_briefly();
+  EXPECT_EQ(result, (std::vector<int>{1, 2, 3}));
+  EXPECT_TRUE(t1.done() && t2.done() && t3.done());
+  lock.release();
+}
+
+// ---------------------------------------------------------------- Semaphore
+
+TEST_F(SemaphoreTest, ATaskThatReleasesAndAcquiresAgainQueuesBehindTheWokenWaiters) {
+  // test_acquire_fifo_order_2.
+  Semaphore& sem = keep<Semaphore>(1);
+  std::vector<int> result;
+  auto c1 = [&]() -> Task<> {
+    co_await sem.acquire();
+    result.push_back(1);
+  };
+  auto c2 = [&]() -> Task<> {
+    co_await sem.acquire();
+    result.push_back(2);
+    sem.release();
+    co_await sem.acquire();
+    result.push_back(4);
+  };
+  auto c3 = [&]() -> Task<> {
+    co_await sem.acquire();
+    result.push_back(3);
+  };
+  Future<void> t1 = loop.create_task(c1());
+  Future<void> t2 = loop.create_task(c2());
+  Future<void> t3 = loop.create_task(c3());
+  run_briefly();
+  sem.release();
+  sem.release();
+  run(t1);
+  run(t2);
+  run(t3);
+  EXPECT_EQ(result, (std::vector<int>{1, 2, 3, 4}));
+}
+
+TEST_F(SemaphoreTest, AWaiterCancelledWhileWaitingIsSkippedByLaterReleases) {
+  // test_acquire_fifo_order_3.
+  Semaphore& sem = keep<Semaphore>(0);
+  std::vector<int> result;
+  auto c = [&](int id) -> Task<> {
+    co_await sem.acquire();
+    result.push_back(id);
+  };
+  Future<void> t1 = loop.create_task(c(1));
+  Future<void> t2 = loop.create_task(c(2));
+  Future<void> t3 = loop.create_task(c(3));
+  run_briefly();
+  t1.cancel();
+  run_briefly();
+  sem.release();
+  sem.release();
+  EXPECT_THROW(run(t1), CancelledError);
+  run(t2);
+  run(t3);
+  EXPECT_EQ(result, (std::vector<int>{2, 3}));
+}
+
+TEST_F(SemaphoreTest, AWokenWaiterWakesTheTasksQueuedBehindItAsFarAsUnitsAllow) {
+  // test_acquire_fifo_order_4: c2 releases three units while c1 (woken by
+  // the first) has not run; c2 and c3 queue behind it, and c1 wakes both.
+  Semaphore& sem = keep<Semaphore>(0);
+  std::vector<int> result;
+  std::optional<Future<void>> t4;
+  auto c4 = [&]() -> Task<> {
+    result.push_back(4);
+    co_return;
+  };
+  auto c1 = [&]() -> Task<> {
+    co_await sem.acquire();
+    EXPECT_TRUE(sem.locked()) << "every unit was handed on";
+    t4 = loop.create_task(c4());  // runs after c3, not before c2
+    result.push_back(1);
+  };
+  auto c2 = [&]() -> Task<> {
+    sem.release();
+    sem.release();
+    sem.release();
+    EXPECT_TRUE(sem.locked()) << "c1 was woken and has not run";
+    co_await sem.acquire();
+    result.push_back(2);
+  };
+  auto c3 = [&]() -> Task<> {
+    co_await sem.acquire();
+    EXPECT_TRUE(sem.locked());
+    result.push_back(3);
+  };
+  Future<void> t1 = loop.create_task(c1());
+  Future<void> t2 = loop.create_task(c2());
+  Future<void> t3 = loop.create_task(c3());
+  run(t1);
+  run(t2);
+  run(t3);
+  ASSERT_TRUE(t4.has_value());
+  run(*t4);
+  EXPECT_EQ(result, (std::vector<int>{1, 2, 3, 4}));
+}
+
+TEST_F(SemaphoreTest, AHolderThatCancelsTheWaiterItWokeLeavesTheUnitFree) {
+  // test_acquire_no_hang.
+  Semaphore& sem = keep<Semaphore>(1);
+  Future<void> t2;
+  bool c2_entered = false;
+  auto c1 = [&]() -> Task<> {
+    {
+      auto held = co_await sem.acquire_scoped();
+      co_await sleep(0);
+    }
+    t2.cancel();
+  };
+  auto c2 = [&]() -> Task<> {
+    auto held = co_await sem.acquire_scoped();
+    c2_entered = true;
+  };
+  Future<void> t1 = loop.create_task(c1());
+  t2 = loop.create_task(c2());
+  run(t1);
+  EXPECT_THROW(run(t2), CancelledError);
+  EXPECT_FALSE(c2_entered);
+  EXPECT_FALSE(sem.locked());
+  run(wait_for(sem.acquire(), 1.0));
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+}
+
+TEST_F(SemaphoreTest, WaitersCancelledBeforeAReleaseDoNotTakeItsUnit) {
+  // test_acquire_cancel_before_awoken.
+  Semaphore& sem = keep<Semaphore>(0);
+  Future<void> t1 = loop.create_task(sem.acquire());
+  Future<void> t2 = loop.create_task(sem.acquire());
+  Future<void> t3 = loop.create_task(sem.acquire());
+  Future<void> t4 = loop.create_task(sem.acquire());
+  run_briefly();
+  t1.cancel();
+  t2.cancel();
+  sem.release();
+  run_briefly(2);
+  EXPECT_TRUE(t3.done());
+  EXPECT_FALSE(t4.done());
+  EXPECT_TRUE(t1.cancelled() && t2.cancelled());
+  t4.cancel();
+  EXPECT_THROW(run(t4), CancelledError);
+}
+
+TEST_F(SemaphoreTest, AReleaseAfterTheFirstWaiterIsCancelledGoesToTheSecond) {
+  // test_acquire_hang.
+  Semaphore& sem = keep<Semaphore>(0);
+  Future<void> t1 = loop.create_task(sem.acquire());
+  Future<void> t2 = loop.create_task(sem.acquire());
+  run_briefly();
+  t1.cancel();
+  sem.release();
+  run_briefly(2);
+  EXPECT_TRUE(sem.locked());
+  EXPECT_TRUE(t2.done() && !t2.cancelled());
+}
+
+// ---------------------------------------------------------------- Condition
+
+TEST_F(ConditionTest, AWaitCancelledBeforeItStartsLeavesTheLockWithItsHolder) {
+  // test_wait_cancel.
+  Condition& cond = keep<Condition>();
+  run(cond.acquire());
+  Future<void> wait = loop.create_task(cond.wait());
+  loop.call_soon([&] { wait.cancel(); });
+  EXPECT_THROW(run(wait), CancelledError);
+  EXPECT_TRUE(cond.locked());
+  cond.release();
+}
+
+TEST_F(ConditionTest, ANotifiedWaitCancelledWhileTheLockIsContestedEndsHoldingTheLock) {
+  // test_wait_cancel_contested.
+  Condition& cond = keep<Condition>();
+  run(cond.acquire());
+  Future<void> wait = loop.create_task(cond.wait());
+  run_briefly();
+  EXPECT_FALSE(cond.locked());
+  run(cond.acquire());
+  EXPECT_TRUE(cond.locked());
+  cond.notify();
+  loop.call_soon([&] { wait.cancel(); });
+  loop.call_soon([&] { cond.release(); });
+  try {
+    run(wait);
+  } catch (const CancelledError&) {
+  }
+  EXPECT_TRUE(wait.done());
+  EXPECT_TRUE(cond.locked()) << "wait() re-acquired the lock before it ended";
+  cond.release();
+}
+
+TEST_F(ConditionTest, WaitForTimingOutOnWaitLeavesTheLockHeld) {
+  // test_timeout_in_block.
+  Condition& cond = keep<Condition>();
+  bool timed_out = false;
+  auto body = [&]() -> Task<> {
+    auto held = co_await cond.acquire_scoped();
+    try {
+      co_await wait_for(cond.wait(), 0.5);
+    } catch (const TimeoutError&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(cond.locked());
+  };
+  run(body());
+  EXPECT_TRUE(timed_out);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.5);
+  EXPECT_FALSE(cond.locked());
+}
+
+TEST_F(ConditionTest, ACancelWhileWaitingComesOutOfWaitForWithItsMessage) {
+  // test_cancelled_error_wakeup.
+  Condition& cond = keep<Condition>();
+  bool wake = false;
+  auto func = [&]() -> Task<> {
+    auto held = co_await cond.acquire_scoped();
+    co_await cond.wait_for([&] { return wake; });
+  };
+  Future<void> task = loop.create_task(func());
+  run_briefly();
+  task.cancel("foo");
+  try {
+    run(task);
+    FAIL() << "expected CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "foo");
+  }
+  EXPECT_FALSE(cond.locked());
+}
+
+TEST_F(ConditionTest, ACancelWhileReacquiringComesOutOfWaitForWithItsMessage) {
+  // test_cancelled_error_re_aquire.
+  Condition& cond = keep<Condition>();
+  bool wake = false;
+  auto func = [&]() -> Task<> {
+    auto held = co_await cond.acquire_scoped();
+    co_await cond.wait_for([&] { return wake; });
+  };
+  Future<void> task = loop.create_task(func());
+  run_briefly();
+  run(cond.acquire());
+  wake = true;
+  cond.notify();
+  run_briefly();  // the task left the wait and waits for the lock
+  task.cancel("foo");
+  run_briefly();
+  cond.release();
+  try {
+    run(task);
+    FAIL() << "expected CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "foo");
+  }
+  EXPECT_FALSE(cond.locked());
+}
+
+TEST_F(ConditionTest, ANotifyRacingACancelOfTheNotifiedConsumerIsNotLost) {
+  // test_cancelled_wakeup: one item, one notify, the notified consumer is
+  // cancelled before it runs; the other consumer takes the item.
+  Condition& cond = keep<Condition>();
+  int state = 0;
+  auto consumer = [&]() -> Task<> {
+    auto held = co_await cond.acquire_scoped();
+    for (;;) {
+      co_await cond.wait_for([&] { return state != 0; });
+      if (state < 0) co_return;
+      --state;
+    }
+  };
+  Future<void> c0 = loop.create_task(consumer());
+  Future<void> c1 = loop.create_task(consumer());
+  run_briefly();
+  auto producer = [&]() -> Task<> {
+    auto held = co_await cond.acquire_scoped();
+    ++state;
+    cond.notify(1);
+    c0.cancel();
+    try {
+      co_await wait_for(cond.wait_for([&] { return state == 0; }), 0.01);
+    } catch (const TimeoutError&) {
+    }
+    EXPECT_EQ(state, 0) << "the notification was lost";
+    state = -1;
+    cond.notify_all();
+  };
+  run(producer());
+  run(c1);
+  EXPECT_THROW(run(c0), CancelledError);
+  EXPECT_FALSE(cond.locked());
+}
+
+// ---------------------------------------------------------------- Barrier
+
+TEST_F(BarrierTest, AResetWhileARoundDrainsBreaksThePartiesThatHaveNotLeft) {
+  // test_reset_barrier_when_tasks_half_draining (N = 5).
+  constexpr int kParties = 5;
+  Barrier& barrier = keep<Barrier>(kParties);
+  int broken = 0;
+  int left = 0;
+  auto coro = [&]() -> Task<> {
+    bool was_broken = false;
+    try {
+      co_await barrier.wait();
+    } catch (const BrokenBarrierError&) {
+      was_broken = true;
+    }
+    if (was_broken) {
+      ++broken;
+    } else if (kParties - ++left == kParties / 2) {
+      barrier.reset();  // half of the round has not left yet
+    }
+  };
+  std::vector<Future<void>> tasks;
+  for (int i = 0; i < kParties; ++i)
+    tasks.push_back(loop.create_task(coro()));
+  for (Future<void>& t : tasks)
+    run(t);
+  EXPECT_EQ(broken, kParties / 2);
+  EXPECT_EQ(barrier.n_waiting(), 0u);
+  EXPECT_FALSE(barrier.broken());
+}
+
+TEST_F(BarrierTest, APartyThatAbortsAfterARoundBreaksItForEveryoneElse) {
+  // test_abort_barrier_when_exception (N = 5).
+  constexpr std::size_t kParties = 5;
+  Barrier& barrier = keep<Barrier>(kParties);
+  int passed_twice = 0;
+  int broken = 0;
+  auto coro = [&]() -> Task<> {
+    bool failed = false;
+    try {
+      std::size_t index = co_await barrier.wait();
+      if (index == kParties / 2) throw std::logic_error("party failed");
+      co_await barrier.wait();
+      ++passed_twice;
+    } catch (const BrokenBarrierError&) {
+      ++broken;
+    } catch (const std::logic_error&) {
+      failed = true;
+    }
+    if (failed) barrier.abort();
+  };
+  std::vector<Future<void>> tasks;
+  for (std::size_t i = 0; i < kParties; ++i)
+    tasks.push_back(loop.create_task(coro()));
+  for (Future<void>& t : tasks)
+    run(t);
+  EXPECT_TRUE(barrier.broken());
+  EXPECT_EQ(passed_twice, 0);
+  EXPECT_EQ(broken, static_cast<int>(kParties) - 1);
+}
+
+TEST_F(BarrierTest, PartiesBrokenByAResetWaitAgainAndFillTheNextRound) {
+  // test_reset_barrier_while_tasks_waiting_and_waiting_again (N = 5).
+  constexpr int kParties = 5;
+  Barrier& barrier = keep<Barrier>(kParties);
+  int broken = 0;
+  int passed = 0;
+  auto coro1 = [&]() -> Task<> {
+    try {
+      co_await barrier.wait();
+    } catch (const BrokenBarrierError&) {
+      ++broken;
+    }
+    co_await barrier.wait();
+    ++passed;
+  };
+  auto coro2 = [&]() -> Task<> {
+    co_await barrier.wait();
+    ++passed;
+  };
+  std::vector<Future<void>> tasks;
+  for (int i = 0; i < kParties - 1; ++i)
+    tasks.push_back(loop.create_task(coro1()));
+  run_briefly();
+  EXPECT_EQ(barrier.n_waiting(), static_cast<std::size_t>(kParties - 1));
+  barrier.reset();
+  run_briefly();
+  tasks.push_back(loop.create_task(coro2()));
+  for (Future<void>& t : tasks)
+    run(t);
+  EXPECT_FALSE(barrier.broken());
+  EXPECT_EQ(broken, kParties - 1);
+  EXPECT_EQ(passed, kParties);
+  EXPECT_EQ(barrier.n_waiting(), 0u);
+}
+
+TEST_F(BarrierTest, TasksThatWaitAgainWhileTheRoundDrainsJoinTheNextRound) {
+  // test_blocking_tasks_while_draining (N = 5, rewait = 2).
+  constexpr int kParties = 5;
+  constexpr int kRewait = 2;
+  Barrier& barrier = keep<Barrier>(kParties);
+  Barrier& others = keep<Barrier>(kParties - kRewait);
+  int rewait = kRewait;
+  auto coro = [&]() -> Task<> {
+    co_await barrier.wait();
+    if (rewait > 0) {
+      --rewait;
+      co_await barrier.wait();
+    } else {
+      co_await others.wait();
+      co_await barrier.wait();
+    }
+  };
+  std::vector<Future<void>> tasks;
+  for (int i = 0; i < kParties; ++i)
+    tasks.push_back(loop.create_task(coro()));
+  for (Future<void>& t : tasks)
+    run(t);
+  EXPECT_FALSE(barrier.broken());
+  EXPECT_EQ(barrier.n_waiting(), 0u);
+  EXPECT_EQ(others.n_waiting(), 0u);
+}
+
+TEST_F(BarrierTest, ACancelledPartyLeavesItsIndexToTheNextArrival) {
+  // test_filling_tasks_cancel_one (N = 3), with the indices: asyncio's index
+  // is the count of parties in the barrier when one arrives.
+  Barrier& barrier = keep<Barrier>(3);
+  Future<std::size_t> t1 = loop.create_task(barrier.wait());
+  run_briefly();
+  EXPECT_EQ(barrier.n_waiting(), 1u);
+  Future<std::size_t> t2 = loop.create_task(barrier.wait());
+  run_briefly();
+  EXPECT_EQ(barrier.n_waiting(), 2u);
+  t1.cancel();
+  run_briefly();
+  EXPECT_EQ(barrier.n_waiting(), 1u);
+  EXPECT_THROW(run(t1), CancelledError);
+  Future<std::size_t> t3 = loop.create_task(barrier.wait());
+  run_briefly();
+  EXPECT_EQ(barrier.n_waiting(), 2u);
+  Future<std::size_t> t4 = loop.create_task(barrier.wait());
+  EXPECT_EQ(run(t4), 2u);
+  EXPECT_EQ(run(t2), 1u);
+  EXPECT_EQ(run(t3), 1u);
+  EXPECT_FALSE(barrier.broken());
+  EXPECT_EQ(barrier.n_waiting(), 0u);
+}
+
 }  // namespace
 }  // namespace eddy

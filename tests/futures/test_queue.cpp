@@ -18,6 +18,7 @@
 #include <eddy/queue.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
+#include <eddy/wait_for.hpp>
 
 #include "future_test.hpp"
 
@@ -29,6 +30,8 @@ using eddy::testing::FutureTest;
 
 class QueueTest : public FutureTest {
  protected:
+  /// One pass of the loop (asyncio's test_utils.run_briefly).
+  void run_briefly_for_queue() { loop.run_once(); }
 };
 
 /// Lets the tasks that are ready run: `n` iterations of the loop.
@@ -689,6 +692,252 @@ TEST_F(QueueTest, AQueueIsBoundToTheLoopOfTheFirstTaskThatWaitsOnIt) {
   }
   guard.cancel();
   other.close();
+}
+
+// ------------------------------------------------------------ asyncio's own scenarios
+// Each test below follows a test of CPython 3.12's
+// Lib/test/test_asyncio/test_queues.py (named in its first comment line).
+
+TEST_F(QueueTest, AReaderCancelledAfterTwoPutsLeavesTheFirstItemForTheNextGet) {
+  // test_get_cancel_drop_one_pending_reader.
+  Queue<int> queue;
+  auto getter = [&]() -> Task<int> { co_return co_await queue.get(); };
+  auto body = [&]() -> Task<int> {
+    Future<int> reader = create_task(getter());
+    co_await yield_iterations();
+    queue.put_nowait(1);
+    queue.put_nowait(2);
+    reader.cancel();
+    try {
+      co_await reader;
+    } catch (const CancelledError&) {
+    }
+    EXPECT_TRUE(reader.cancelled());
+    reader = create_task(getter());  // try again
+    co_return co_await reader;
+  };
+  EXPECT_EQ(run(body()), 1) << "an item was dropped";
+}
+
+TEST_F(QueueTest, TwoPutsReachTheTwoReadersLeftWhenTheFirstOfThreeIsCancelled) {
+  // test_get_cancel_drop_many_pending_readers.
+  Queue<int> queue;
+  auto getter = [&]() -> Task<int> { co_return co_await queue.get(); };
+  auto body = [&]() -> Task<> {
+    Future<int> reader1 = create_task(getter());
+    Future<int> reader2 = create_task(getter());
+    Future<int> reader3 = create_task(getter());
+    co_await yield_iterations();
+    queue.put_nowait(1);
+    queue.put_nowait(2);
+    reader1.cancel();
+    bool cancelled = false;
+    try {
+      co_await reader1;
+    } catch (const CancelledError&) {
+      cancelled = true;
+    }
+    EXPECT_TRUE(cancelled);
+    int third = co_await reader3;
+    int second = co_await reader2;
+    EXPECT_EQ(second + third, 3);
+    EXPECT_NE(second, third);
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, APutterCancelledAfterAGetFreedASlotCanPutAgain) {
+  // test_put_cancel_drop.
+  Queue<int> queue(1);
+  auto putter = [&](int item) -> Task<> { co_await queue.put(item); };
+  auto body = [&]() -> Task<> {
+    queue.put_nowait(1);
+    Future<void> writer = create_task(putter(2));
+    co_await yield_iterations();
+    EXPECT_EQ(queue.get_nowait(), 1);
+    writer.cancel();
+    try {
+      co_await writer;
+    } catch (const CancelledError&) {
+      writer = create_task(putter(2));  // try again
+    }
+    co_await writer;
+    EXPECT_EQ(queue.get_nowait(), 2);
+    EXPECT_EQ(queue.qsize(), 0u);
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, APutterCancelledWhileWaitingIsSkippedByTheNextFreeSlot) {
+  // test_put_cancelled_race.
+  Queue<std::string> queue(1);
+  auto putter = [&](std::string item) -> Task<> { co_await queue.put(std::move(item)); };
+  auto body = [&]() -> Task<> {
+    Future<void> put_a = create_task(putter("a"));
+    Future<void> put_b = create_task(putter("b"));
+    Future<void> put_c = create_task(putter("X"));
+    co_await yield_iterations();
+    EXPECT_TRUE(put_a.done());
+    EXPECT_FALSE(put_b.done());
+    put_c.cancel();
+    co_await yield_iterations();
+    EXPECT_TRUE(put_c.done());
+    EXPECT_EQ(queue.get_nowait(), "a");
+    co_await yield_iterations();
+    EXPECT_EQ(queue.get_nowait(), "b");
+    co_await put_b;
+    EXPECT_TRUE(queue.empty());
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, EachGetNowaitWakesOneWaitingPutter) {
+  // test_why_are_putters_waiting.
+  Queue<int> queue(2);
+  auto putter = [&](int item) -> Task<> { co_await queue.put(item); };
+  auto getter = [&]() -> Task<> {
+    co_await sleep(0);
+    std::size_t n = queue.qsize();
+    for (std::size_t i = 0; i < n; ++i)
+      (void)queue.get_nowait();
+  };
+  std::vector<Future<void>> tasks;
+  tasks.push_back(loop.create_task(getter()));
+  for (int item = 0; item < 4; ++item)
+    tasks.push_back(loop.create_task(putter(item)));
+  for (Future<void>& t : tasks)
+    run(t);
+  EXPECT_EQ(queue.qsize(), 2u);
+  EXPECT_EQ(queue.get_nowait(), 2);
+  EXPECT_EQ(queue.get_nowait(), 3);
+}
+
+TEST_F(QueueTest, AProducerAndAConsumerThroughAQueueOfOneBothFinish) {
+  // test_why_are_getters_waiting.
+  Queue<int> queue(1);
+  std::vector<int> got;
+  auto producer = [&](int n) -> Task<> {
+    for (int i = 0; i < n; ++i)
+      co_await queue.put(i);
+  };
+  auto consumer = [&](int n) -> Task<> {
+    for (int i = 0; i < n; ++i)
+      got.push_back(co_await queue.get());
+  };
+  Future<void> p = loop.create_task(producer(5));
+  Future<void> c = loop.create_task(consumer(5));
+  run(p);
+  run(c);
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST_F(QueueTest, AGetThatTimedOutLeavesNoGetterToTakeTheNextItem) {
+  // test_cancelled_getters_not_being_held_in_self_getters.
+  Queue<int> queue(5);
+  auto getter = [&]() -> Task<int> { co_return co_await queue.get(); };
+  EXPECT_THROW(run(wait_for(getter(), 0.1)), TimeoutError);
+  queue.put_nowait(7);
+  run_briefly_for_queue();
+  EXPECT_EQ(queue.qsize(), 1u);
+  EXPECT_EQ(queue.get_nowait(), 7);
+}
+
+TEST_F(QueueTest, APutterWokenByAGetThenCancelledEndsCancelledAndPutsNothing) {
+  // test_cancelled_put_silence_value_error_exception.
+  Queue<int> queue(1);
+  auto putter = [&](int item) -> Task<> { co_await queue.put(item); };
+  auto body = [&]() -> Task<> {
+    queue.put_nowait(1);
+    Future<void> put_task = create_task(putter(1));
+    co_await yield_iterations();
+    (void)queue.get_nowait();  // wakes the putter
+    put_task.cancel();
+    bool cancelled = false;
+    try {
+      co_await put_task;
+    } catch (const CancelledError&) {
+      cancelled = true;
+    }
+    EXPECT_TRUE(cancelled);
+    EXPECT_TRUE(queue.empty());
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, ABlockedPutGoesOnOnceAGetNowaitFromATimerFreesASlot) {
+  // test_blocking_put_wait.
+  Queue<int> queue(1);
+  bool finished = false;
+  auto put_two = [&]() -> Task<> {
+    co_await queue.put(1);
+    co_await queue.put(2);
+    finished = true;
+  };
+  loop.call_later(0.01, [&] { (void)queue.get_nowait(); });
+  Future<void> t = loop.create_task(put_two());
+  run_briefly_for_queue();
+  EXPECT_FALSE(finished);
+  run(t);
+  EXPECT_TRUE(finished);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.01);
+  EXPECT_EQ(queue.get_nowait(), 2);
+}
+
+TEST_F(QueueTest, TwoWorkersThatMarkEveryItemDoneReleaseJoin) {
+  // test_task_done.
+  Queue<int> queue;
+  for (int i = 0; i < 100; ++i)
+    queue.put_nowait(i);
+  int accumulator = 0;
+  bool running = true;
+  auto worker = [&]() -> Task<> {
+    while (running) {
+      int item = co_await queue.get();
+      accumulator += item;
+      queue.task_done();
+    }
+  };
+  auto body = [&]() -> Task<> {
+    Future<void> w1 = create_task(worker());
+    Future<void> w2 = create_task(worker());
+    co_await queue.join();
+    EXPECT_EQ(accumulator, 4950);
+    running = false;
+    queue.put_nowait(0);
+    queue.put_nowait(0);
+    co_await w1;
+    co_await w2;
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, AWokenGetterOvertakenByAnotherGetWaitsAgainBehindTheOthers) {
+  // Follows Queue.get's `while self.empty()` loop (test_get_with_putters
+  // and test_put_with_waiting_getters show the same hand-offs): a getter
+  // woken by a put but overtaken by a get that needed no wait waits again,
+  // behind the getters already waiting.
+  Queue<int> queue;
+  std::vector<std::string> got;
+  auto getter = [&](std::string name) -> Task<> {
+    int item = co_await queue.get();
+    got.push_back(name + std::to_string(item));
+  };
+  auto body = [&]() -> Task<> {
+    Future<void> first = create_task(getter("first:"));
+    Future<void> second = create_task(getter("second:"));
+    co_await yield_iterations();
+    queue.put_nowait(1);               // wakes `first`...
+    EXPECT_EQ(queue.get_nowait(), 1);  // ...which is overtaken
+    co_await yield_iterations(2);
+    EXPECT_FALSE(first.done());
+    EXPECT_FALSE(second.done());
+    queue.put_nowait(2);
+    queue.put_nowait(3);
+    co_await first;
+    co_await second;
+  };
+  run(body());
+  EXPECT_EQ(got, (std::vector<std::string>{"second:2", "first:3"}));
 }
 
 }  // namespace

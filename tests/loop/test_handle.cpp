@@ -411,5 +411,39 @@ TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheRea
   }
 }
 
+// ------------------------------------------------------------------ asyncio's own scenarios
+
+TEST_F(LoopTest, CancelAfterTheRunStillMarksTheHandleCancelled) {
+  // test_events.py HandleTests.test_handle: asyncio's Handle.cancel() sets
+  // _cancelled whether or not the callback has run, and cancelled() says so.
+  Handle soon = loop.call_soon([] {});
+  TimerHandle timer = loop.call_later(1.0, [] {});
+  loop.run_once();
+  loop.run_once();
+  EXPECT_FALSE(soon.cancelled());
+  EXPECT_FALSE(timer.cancelled());
+  soon.cancel();
+  timer.cancel();
+  EXPECT_TRUE(soon.cancelled());
+  EXPECT_TRUE(timer.cancelled());
+}
+
+TEST_F(LoopTest, ATimerCancelledByAnEarlierTimerOfTheSameDeadlineDoesNotRun) {
+  // test_base_events.py BaseEventLoopTests.test__run_once (a cancelled
+  // TimerHandle is dropped, not run, even once it is due).
+  std::vector<std::string> order;
+  TimerHandle second;
+  loop.call_later(1.0, [&] {
+    order.push_back("first");
+    second.cancel();
+  });
+  second = loop.call_later(1.0, [&] { order.push_back("second"); });
+  loop.call_later(2.0, [&] { order.push_back("third"); });
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "third"}));
+  EXPECT_TRUE(second.cancelled());
+}
+
 }  // namespace
 }  // namespace eddy

@@ -1573,5 +1573,72 @@ TEST_F(LoopTest, ExtensionSlotTakesOneExtensionAndNoneOnAClosedLoop) {
       LoopClosedError);
 }
 
+// ------------------------------------------------------------------ asyncio's own scenarios
+// Each test below follows a test of CPython 3.12's Lib/test/test_asyncio
+// (test_base_events.py, test_events.py), named in its first comment line.
+
+TEST_F(LoopTest, NegativeDelaysFireInTheOrderOfTheirDeadlines) {
+  // test_base_events.py BaseEventLoopTests.test_call_later_negative_delays.
+  std::vector<std::string> calls;
+  TimerHandle a = loop.call_later(-1.0, [&] { calls.push_back("a"); });
+  TimerHandle b = loop.call_later(-2.0, [&] { calls.push_back("b"); });
+  EXPECT_DOUBLE_EQ(a.when(), loop.time() - 1.0);  // when = time() + delay
+  EXPECT_DOUBLE_EQ(b.when(), loop.time() - 2.0);
+  loop.run_once();
+  EXPECT_EQ(calls, (std::vector<std::string>{"b", "a"}));
+}
+
+TEST(LoopRealClock, StopBeforeRunForeverDoesNotWaitForAPendingTimer) {
+  // test_base_events.py BaseEventLoopTests.test_run_forever_pre_stopped:
+  // the one iteration polls with a zero timeout.
+  Loop loop;
+  bool fired = false;
+  loop.call_later(5.0, [&] { fired = true; });
+  loop.stop();
+  auto start = std::chrono::steady_clock::now();
+  loop.run_forever();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_FALSE(fired);
+  loop.close();
+}
+
+TEST_F(LoopTest, StopCalledFromTheFirstCallbackRunsTheRestOfItsIterationOnly) {
+  // test_base_events.py BaseEventLoopTests.test_run_once (the idiom
+  // `call_soon(loop.stop); run_forever()` runs one iteration).
+  int count = 0;
+  loop.call_soon([&] { ++count; });
+  loop.call_soon([&] { loop.stop(); });
+  loop.call_soon([&] { ++count; });
+  loop.call_later(0.0, [&] { ++count; });  // due now: joins this iteration
+  loop.run_forever();
+  EXPECT_EQ(count, 3);
+}
+
+TEST_F(LoopTest, AThrowingCallSoonCallbackIsReportedAsAnExceptionInCallback) {
+  // test_events.py HandleTests.test_callback_with_exception: the context's
+  // message matches 'Exception in callback.*', and carries the exception
+  // and the handle.
+  Reports reports;
+  reports.install(loop);
+  loop.call_soon([] { throw std::invalid_argument("bad"); });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  EXPECT_EQ(reports.contexts[0].message.rfind("Exception in callback", 0), 0u)
+      << reports.contexts[0].message;
+  EXPECT_THROW(std::rethrow_exception(reports.contexts[0].exception), std::invalid_argument);
+  EXPECT_FALSE(reports.contexts[0].handle.empty());
+}
+
+TEST_F(LoopTest, AClosedLoopRefusesToRunAndCloseMayBeCalledAgain) {
+  // test_events.py EventLoopTestsMixin.test_close.
+  EXPECT_FALSE(loop.is_closed());
+  loop.close();
+  EXPECT_TRUE(loop.is_closed());
+  loop.close();
+  loop.close();
+  EXPECT_THROW(loop.run_forever(), LoopClosedError);
+  EXPECT_THROW(loop.run_once(), LoopClosedError);
+}
+
 }  // namespace
 }  // namespace eddy
