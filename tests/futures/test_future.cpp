@@ -1144,5 +1144,23 @@ TEST_F(FutureTest, RunUntilCompleteAfterStopReturnsAResultSetInThatOneIteration)
   EXPECT_EQ(loop.run_until_complete(f), 5);
 }
 
+TEST_F(FutureTest, RunUntilCompleteStopsInTheIterationAfterTheFutureCompletes) {
+  // base_events._run_until_complete_cb: a done callback, so scheduled with
+  // call_soon; the iteration it runs in finishes, the next does not start.
+  Future<int> f = loop.create_future<int>();
+  std::vector<std::string> order;
+  loop.call_soon([&, f]() mutable {
+    f.set_result(1);  // schedules the stop for the next iteration
+    loop.call_soon([&] {
+      order.push_back("next");  // same iteration as the stop: runs
+      loop.call_soon([&] { order.push_back("after"); });
+    });
+  });
+  EXPECT_EQ(loop.run_until_complete(f), 1);
+  EXPECT_EQ(order, (std::vector<std::string>{"next"}));
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"next", "after"}));
+}
+
 }  // namespace
 }  // namespace eddy

@@ -1642,5 +1642,21 @@ TEST_F(BarrierTest, ACancelledPartyLeavesItsIndexToTheNextArrival) {
   EXPECT_EQ(barrier.n_waiting(), 0u);
 }
 
+TEST_F(BarrierTest, ABarrierOfOnePartyLetsEveryWaitThroughAtOnce) {
+  // test_filling_one_task / test_filling_one_task_twice.
+  Barrier& barrier = keep<Barrier>(1);
+  std::vector<std::string> order;
+  auto body = [&]() -> Task<> {
+    loop.call_soon([&] { order.push_back("callback"); });
+    EXPECT_EQ(co_await barrier.wait(), 0u);
+    EXPECT_EQ(co_await barrier.wait(), 0u);
+    order.push_back("through twice");
+  };
+  run(body());
+  EXPECT_EQ(order, (std::vector<std::string>{"through twice", "callback"}));
+  EXPECT_EQ(barrier.n_waiting(), 0u);
+  EXPECT_FALSE(barrier.broken());
+}
+
 }  // namespace
 }  // namespace eddy

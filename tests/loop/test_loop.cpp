@@ -1640,5 +1640,30 @@ TEST_F(LoopTest, AClosedLoopRefusesToRunAndCloseMayBeCalledAgain) {
   EXPECT_THROW(loop.run_once(), LoopClosedError);
 }
 
+TEST_F(LoopTest, ACallLaterZeroScheduledBeforeACallSoonRunsAfterIt) {
+  // base_events.BaseEventLoop._run_once: due timers are appended to _ready
+  // behind the callbacks already there (test__run_once_schedule_handle).
+  std::vector<std::string> order;
+  loop.call_later(0.0, [&] { order.push_back("timer"); });
+  loop.call_soon([&] { order.push_back("soon"); });
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"soon", "timer"}));
+}
+
+TEST_F(LoopTest, ACallSoonThreadsafeMadeInACallbackRunsInTheNextIteration) {
+  // base_events.BaseEventLoop._run_once runs only the ntodo handles ready
+  // when it began (test_call_soon_threadsafe_same_thread's callbacks).
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.call_soon_threadsafe([&] { order.push_back("threadsafe"); });
+  });
+  loop.call_soon([&] { order.push_back("b"); });
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "threadsafe"}));
+}
+
 }  // namespace
 }  // namespace eddy
