@@ -121,11 +121,9 @@ std::size_t WaiterQueue::wake(std::size_t n) {
   return woke;
 }
 
-void WaiterQueue::check_loop(const Loop& loop) const {
-  const LockWaiter* any = waiting_.head != nullptr ? waiting_.head : woken_.head;
-  if (any != nullptr && &any->future_.get_loop() != &loop) {
-    throw RuntimeError(std::string(name_) + ": awaited by tasks of two different loops");
-  }
+void WaiterQueue::check_loop(const Loop& loop) {
+  if (loop_ == nullptr) loop_ = &loop;
+  if (loop_ != &loop) throw RuntimeError(std::string(name_) + ": bound to another loop");
 }
 
 void report_guard_release_error() noexcept {
@@ -148,10 +146,12 @@ void report_guard_release_error() noexcept {
 Task<void> Lock::acquire() {
   if (!locked_) {
     locked_ = true;
+    held_ = true;
     co_return;
   }
   co_await detail::LockWaiter(waiters_);
   // release() handed the lock over: locked_ stayed true for this task.
+  held_ = true;
 }
 
 Task<Acquired<Lock>> Lock::acquire_scoped() {
@@ -160,8 +160,9 @@ Task<Acquired<Lock>> Lock::acquire_scoped() {
 }
 
 void Lock::release() {
-  if (!locked_) throw RuntimeError("eddy::Lock::release: the lock is not acquired");
-  if (waiters_.wake(1) == 0) locked_ = false;
+  if (!held_) throw RuntimeError("eddy::Lock::release: the lock is not acquired");
+  held_ = false;
+  hand_on();
 }
 
 // ------------------------------------------------------------ Event
@@ -185,7 +186,7 @@ Task<Acquired<Condition>> Condition::acquire_scoped() {
 }
 
 void Condition::check_locked(const char* method) const {
-  if (!lock_->locked()) {
+  if (!lock_->held_) {
     throw RuntimeError(std::string("eddy::Condition::") + method + ": the lock is not acquired");
   }
 }

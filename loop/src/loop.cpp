@@ -443,9 +443,12 @@ void Loop::run_once() {
 void Loop::prepare_step() noexcept {
   // A single non-blocking libuv iteration runs eddy's pass only if the idle
   // handle is active: make it so when timers are due (or, on a virtual clock,
-  // pending), since libuv's coarse timer may not have fired yet.
+  // pending, for run_once: the pass jumps to the next deadline), since
+  // libuv's coarse timer may not have fired yet. A stopped loop's iteration
+  // waits for nothing, as asyncio's (timeout 0 while _stopping): only timers
+  // already due.
   if (idle_active_ || timers_.empty()) return;
-  if (virtual_time_ || timers_.next_deadline() <= now_ns()) start_idle();
+  if ((virtual_time_ && !stopping_) || timers_.next_deadline() <= now_ns()) start_idle();
 }
 
 void Loop::stop() {
@@ -503,7 +506,7 @@ void Loop::run_ready() {
 
   if (!timers_.empty()) {
     std::int64_t now = now_ns();
-    if (virtual_time_ && ready_.empty()) {
+    if (virtual_time_ && ready_.empty() && !stopping_) {
       std::int64_t next = timers_.next_deadline();
       if (next > now && next != kNever) {
         virtual_clock_->advance_to(Clock::time_point{Clock::duration{next}});

@@ -537,5 +537,35 @@ TEST_F(AsyncGeneratorTest, SendsBetweenAwaitsReachTheGeneratorAndTheEndGivesNull
   EXPECT_NEAR(loop.time(), 0.03, 1e-9);
 }
 
+// ------------------------------------------------------------ deviations from Python
+// These tests state Python 3.12's behaviour where eddy's differs; they fail
+// until eddy changes.
+
+TEST_F(AsyncGeneratorTest, AwaitingTheSameNextTwiceThrows) {
+  // test_asyncgen.py AsyncGenAsyncioTest.test_async_gen_await_same_anext_coro_twice.
+  // As in Python: the awaitable returned by __anext__()/asend() may be awaited once;
+  // awaiting it again raises RuntimeError("cannot reuse already awaited __anext__()/asend()")
+  // (Objects/genobject.c, async_gen_asend_send: the ASEND state AWAITABLE_STATE_CLOSED).
+  auto make = []() -> AsyncGenerator<int> {
+    co_yield 1;
+    co_yield 2;
+  };
+  auto body = [&]() -> Task<std::optional<int>> {
+    AsyncGenerator<int> gen = make();
+    auto next = gen.next();
+    EXPECT_EQ(co_await next, std::optional<int>(1));
+    std::optional<int> second;
+    bool threw = false;
+    try {
+      second = co_await next;
+    } catch (const InvalidStateError&) {
+      threw = true;
+    }
+    EXPECT_TRUE(threw) << "the same next() awaited twice gave " << second.value_or(-1);
+    co_return second;
+  };
+  run(body());
+}
+
 }  // namespace
 }  // namespace eddy

@@ -238,13 +238,14 @@ TEST_F(LoopTest, CancelOfAThreadsafeHandleInTheInboxOnTheLoopThread) {
 TEST_F(LoopTest, CancelOfAThreadsafeHandleAlreadyMovedToTheReadyQueue) {
   std::vector<std::string> order;
   Handle victim;
+  // Before the loop runs, the threadsafe call lands in the inbox (on the
+  // running loop's thread it would be a call_soon). Iteration 1 queues
+  // "canceller"; the poll that follows moves the victim behind it.
+  {
+    Counted c;
+    victim = loop.call_soon_threadsafe([&order, c] { order.push_back("victim"); });
+  }
   loop.call_soon([&] {
-    // Iteration 1: the threadsafe call lands in the inbox; the poll that
-    // follows moves it to the ready queue behind "canceller".
-    {
-      Counted c;
-      victim = loop.call_soon_threadsafe([&order, c] { order.push_back("victim"); });
-    }
     loop.call_soon([&] {
       order.push_back("canceller");
       EXPECT_TRUE(victim.cancel());
@@ -270,10 +271,9 @@ TEST_F(LoopTest, CancelledIsSeenThroughACopyOfAThreadsafeHandleInTheInbox) {
 }
 
 TEST_F(LoopTest, CancelledIsSeenThroughACopyOfAThreadsafeHandleInTheReadyQueue) {
-  Handle in_ready;
   bool checked = false;
+  Handle in_ready = loop.call_soon_threadsafe([] {});  // the inbox: the loop is not running
   loop.call_soon([&] {
-    in_ready = loop.call_soon_threadsafe([] {});
     loop.call_soon([&] {
       Handle copy = in_ready;
       EXPECT_FALSE(in_ready.cancelled());

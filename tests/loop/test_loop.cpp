@@ -1665,5 +1665,42 @@ TEST_F(LoopTest, ACallSoonThreadsafeMadeInACallbackRunsInTheNextIteration) {
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "threadsafe"}));
 }
 
+// ------------------------------------------------------------------ deviations from asyncio
+// These tests state asyncio 3.12's behaviour where eddy's differs; they fail
+// until eddy changes.
+
+TEST_F(LoopTest, StopBeforeRunForeverDoesNotWaitForAPendingTimerOnTheVirtualClock) {
+  // test_base_events.py BaseEventLoopTests.test_run_forever_pre_stopped.
+  // As in asyncio: its _run_once polls with a zero timeout when _stopping is set (`if
+  // self._ready or self._stopping: timeout = 0`), so a pre-stopped run_forever() never waits for,
+  // nor runs, a timer that is not yet due.
+  bool fired = false;
+  loop.call_later(10.0, [&] { fired = true; });
+  loop.stop();
+  loop.run_forever();
+  EXPECT_FALSE(fired);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.0) << "the virtual clock jumped: the loop waited";
+  EXPECT_EQ(loop.stats().timers, 1u);
+}
+
+TEST_F(LoopTest, CallSoonThreadsafeOnTheLoopThreadKeepsFifoOrderWithCallSoon) {
+  // test_events.py test_call_soon_threadsafe_same_thread: asyncio's
+  // call_soon_threadsafe appends to the same ready queue as call_soon, so
+  // callbacks scheduled either way run in the order they were scheduled.
+  // eddy does so on the running loop's thread (before the loop runs, any
+  // thread may be the caller: the call goes through the inbox).
+  std::vector<std::string> results;
+  auto callback = [&](std::string arg) {
+    results.push_back(std::move(arg));
+    if (results.size() >= 2) loop.stop();
+  };
+  loop.call_soon([&] {
+    loop.call_soon_threadsafe(callback, std::string("hello"));
+    loop.call_soon(callback, std::string("world"));
+  });
+  run_until_stopped();
+  EXPECT_EQ(results, (std::vector<std::string>{"hello", "world"}));
+}
+
 }  // namespace
 }  // namespace eddy

@@ -92,7 +92,8 @@ class [[nodiscard]] AsyncGenerator {
   /// True once the body has ended (returned or thrown).
   bool done() const noexcept { return !frame_ || frame_.done(); }
 
-  /// What next() and send() return. A sent value travels in the awaiter and
+  /// What next() and send() return, to be awaited once (a second co_await of
+  /// the same one throws InvalidStateError). A sent value travels in the awaiter and
   /// reaches the generator only when it is resumed with it: a send() that is
   /// refused (the generator is running) or never awaited delivers nothing.
   class NextAwaiter {
@@ -102,6 +103,10 @@ class [[nodiscard]] AsyncGenerator {
         : frame_(frame), sent_(std::move(sent)) {}
     bool await_ready() const {
       if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
+      if (used_) {
+        // Python: "cannot reuse already awaited __anext__()/asend()".
+        throw InvalidStateError("eddy::AsyncGenerator: a next() or send() is awaited once");
+      }
       if (frame_.promise().continuation) {
         throw InvalidStateError("eddy::AsyncGenerator: the generator is already running");
       }
@@ -119,6 +124,7 @@ class [[nodiscard]] AsyncGenerator {
       return frame_;
     }
     std::optional<T> await_resume() {
+      used_ = true;
       promise_type& promise = frame_.promise();
       promise.continuation = {};
       if (promise.exception) std::rethrow_exception(std::exchange(promise.exception, {}));
@@ -129,6 +135,7 @@ class [[nodiscard]] AsyncGenerator {
    private:
     std::coroutine_handle<promise_type> frame_;
     std::optional<SentSlot> sent_;
+    bool used_ = false;
   };
 
   /// `co_await next()`: the next value, or nullopt once the body has ended.

@@ -579,19 +579,20 @@ T Loop::run_until_complete(Future<T> future) {
     throw std::invalid_argument(
         "eddy::Loop::run_until_complete: the future belongs to another loop");
   }
-  if (!future.done()) {
-    DoneCallbackId id = future.add_done_callback([this] { stop(); });
-    try {
-      run_forever();
-    } catch (...) {
-      future.remove_done_callback(id);
-      throw;
-    }
+  // Even a done future runs the loop for one iteration (its callback is
+  // scheduled at once), as asyncio's does: what is queued runs, and a
+  // stop() made before is consumed.
+  DoneCallbackId id = future.add_done_callback([this] { stop(); });
+  try {
+    run_forever();
+  } catch (...) {
     future.remove_done_callback(id);
-    if (!future.done()) {
-      throw RuntimeError(
-          "eddy::Loop::run_until_complete: the loop stopped before the future completed");
-    }
+    throw;
+  }
+  future.remove_done_callback(id);
+  if (!future.done()) {
+    throw RuntimeError(
+        "eddy::Loop::run_until_complete: the loop stopped before the future completed");
   }
   return detail::take_result(future);
 }

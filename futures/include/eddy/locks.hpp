@@ -74,7 +74,9 @@ class WaiterQueue {
     void push_back(LockWaiter& waiter) noexcept;
     void erase(LockWaiter& waiter) noexcept;
   };
-  void check_loop(const Loop& loop) const;
+  /// Binds the object to `loop` at its first wait, for good (asyncio's
+  /// _LoopBoundMixin); throws RuntimeError for a wait on another loop.
+  void check_loop(const Loop& loop);
   void give_back() {
     if (pass_on_ != nullptr) pass_on_(owner_);
   }
@@ -84,6 +86,7 @@ class WaiterQueue {
   const char* name_;
   PassOn pass_on_;
   void* owner_;
+  const Loop* loop_ = nullptr;  // bound at the first wait
 };
 
 /// In a catch block: reports that an Acquired guard's destructor could not
@@ -168,8 +171,10 @@ class [[nodiscard]] Acquired {
 ///   that was handed the lock and is cancelled before it runs hands it on to
 ///   the next waiter (or unlocks it), then throws CancelledError.
 /// - Thread safety: none; loop thread only.
-/// - Throws: release() of an unlocked lock throws RuntimeError; acquire()
-///   throws RuntimeError while tasks of another loop wait on the lock.
+/// - Throws: release() throws RuntimeError unless a task holds the lock
+///   (an unlocked lock, or one handed to a waiter that has not resumed yet:
+///   asyncio's release() finds it unlocked then too); acquire() throws
+///   RuntimeError once the lock has waited on another loop.
 class Lock {
  public:
   Lock() noexcept : waiters_("eddy::Lock", &Lock::pass_on, this) {}
@@ -188,12 +193,20 @@ class Lock {
   bool locked() const noexcept { return locked_; }
 
  private:
-  // Invariant: while a waiter waits, locked_ is true (a release with waiters
-  // hands the lock over instead of clearing it).
-  static void pass_on(void* self) { static_cast<Lock*>(self)->release(); }
+  friend class Condition;
+  // Invariants: while a waiter waits, locked_ is true (a release with
+  // waiters hands the lock over instead of clearing it). held_ is locked_
+  // minus the hand-over: from release() to the woken waiter's resumption,
+  // nobody holds the lock, and nobody may release it.
+  static void pass_on(void* self) { static_cast<Lock*>(self)->hand_on(); }
+  // Hands the lock to the first waiter, or unlocks it.
+  void hand_on() {
+    if (waiters_.wake(1) == 0) locked_ = false;
+  }
 
   detail::WaiterQueue waiters_;
   bool locked_ = false;
+  bool held_ = false;
 };
 
 /// A flag that tasks can wait to become set. Mirrors: asyncio.Event.
@@ -205,7 +218,7 @@ class Lock {
 ///   wakes everyone, no other waiter is affected.
 /// - Thread safety: none; loop thread only (from another thread, go through
 ///   call_soon_threadsafe).
-/// - Throws: wait() throws RuntimeError while tasks of another loop wait.
+/// - Throws: wait() throws RuntimeError once tasks of another loop waited.
 class Event {
  public:
   Event() noexcept : waiters_("eddy::Event", nullptr, nullptr) {}
@@ -246,9 +259,10 @@ class Event {
 ///   (asyncio 3.13's fix of a lost notify; a "spurious" wake-up for that
 ///   waiter, which condition-variable code allows).
 /// - Thread safety: none; loop thread only.
-/// - Throws: wait(), notify() and notify_all() throw RuntimeError unless the
-///   lock is locked (by anyone: asyncio's check; wait() throws at the
-///   co_await, before suspending).
+/// - Throws: wait(), notify() and notify_all() throw RuntimeError unless a
+///   task holds the lock (any task: asyncio's check; not while it is handed
+///   to a waiter that has not resumed; wait() throws at the co_await,
+///   before suspending).
 class Condition {
  public:
   /// With a Lock of its own.
@@ -314,8 +328,8 @@ Task<std::decay_t<std::invoke_result_t<Predicate&>>> Condition::wait_for(Predica
 ///   back, and it goes to the next waiter.
 /// - Thread safety: none; loop thread only.
 /// - Throws: a negative initial value throws std::invalid_argument (asyncio:
-///   ValueError); acquire() throws RuntimeError while tasks of another loop
-///   wait on it.
+///   ValueError); acquire() throws RuntimeError once tasks of another loop
+///   waited on it.
 class Semaphore {
  public:
   explicit Semaphore(std::int64_t value = 1) : Semaphore(value, -1, "eddy::Semaphore") {}

@@ -219,10 +219,15 @@ class Loop {
   /// Schedules `f(args...)` from any thread. Mirrors:
   /// asyncio.loop.call_soon_threadsafe. The callback runs on the loop's
   /// thread; calls from one thread keep their order. The loop is woken only
-  /// when its inbox goes from empty to non-empty.
+  /// when its inbox goes from empty to non-empty. On the loop's own thread,
+  /// with nothing in the inbox, it is call_soon: FIFO with call_soon, as
+  /// asyncio's (one ready queue for both).
   /// Throws LoopClosedError if the loop is closed (the callable is destroyed).
   template <class F, class... Args>
   Handle call_soon_threadsafe(F&& f, Args&&... args) {
+    if (on_loop_thread() && inbox_.empty()) {
+      return call_soon(std::forward<F>(f), std::forward<Args>(args)...);
+    }
     using Fn = std::decay_t<decltype(detail::bind_callback(std::forward<F>(f),
                                                            std::forward<Args>(args)...))>;
     if constexpr (detail::ThreadsafeInbox::stored_as_bytes<Fn>) {
@@ -290,7 +295,7 @@ class Loop {
 
   /// Runs the loop until `future` is done and returns its result (or
   /// rethrows its exception). Mirrors: asyncio.loop.run_until_complete.
-  /// Returns at once if the future is already done. Throws
+  /// A future already done still runs one iteration, as in asyncio. Throws
   /// std::invalid_argument for a future of another loop, and RuntimeError if
   /// the loop was stopped before the future completed. Defined in
   /// <eddy/future.hpp>.

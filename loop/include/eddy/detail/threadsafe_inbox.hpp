@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <utility>
 
@@ -106,6 +107,11 @@ class ThreadsafeInbox {
   /// Appends `cb`, leaving it empty, and returns its id. Throws
   /// LoopClosedError (cb untouched) if the inbox is closed.
   std::uint64_t push(Callback& cb);
+  /// True if nothing is queued (a moment's answer: other threads may push).
+  bool empty() const noexcept {
+    std::lock_guard lock(mutex_);
+    return bytes_ == 0;
+  }
 
   // ---------------------------------------------------------- loop thread
 
