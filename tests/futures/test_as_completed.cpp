@@ -16,6 +16,7 @@
 #include <eddy/future.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
+#include <eddy/wait.hpp>
 
 #include "future_test.hpp"
 
@@ -272,6 +273,44 @@ TEST_F(AsCompletedTest, ClosingTheLoopWithAwaitersPendingLosesNothing) {
   loop.close();
   EXPECT_TRUE(taker.cancelled());
   EXPECT_EQ(Counted::alive(), 0);
+}
+
+// ------------------------------------------------------------ audit: more of test_tasks.py's
+// as_completed tests
+
+// test_as_completed_reverse_wait: awaiting the second next() first gives it
+// the first arrival; the first next() then gets the second.
+TEST_F(AsCompletedTest, AwaitingALaterNextFirstGivesItTheFirstArrival) {
+  AsCompleted<int> results = as_completed(std::vector{value_at(0.05, 1), value_at(0.10, 2)});
+  auto body = [&]() -> Task<std::vector<double>> {
+    Task<int> first = results.next();
+    Task<int> second = results.next();
+    std::vector<double> got;
+    got.push_back(co_await std::move(second));
+    got.push_back(loop.time());
+    got.push_back(co_await std::move(first));
+    got.push_back(loop.time());
+    co_return got;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), (std::vector<double>{1, 0.05, 2, 0.10}));
+}
+
+// test_as_completed_concurrent: the next() tasks, awaited together by wait(),
+// give every result once.
+TEST_F(AsCompletedTest, NextTasksAwaitedTogetherGiveEveryResultOnce) {
+  AsCompleted<int> results = as_completed(std::vector{value_at(0.05, 1), value_at(0.05, 2)});
+  auto body = [&]() -> Task<std::vector<int>> {
+    std::vector<Future<int>> futs;
+    while (results.size() != 0)
+      futs.push_back(create_task(results.next()));
+    WaitResult<int> r = co_await wait(futs);
+    std::vector<int> got;
+    for (Future<int>& f : r.done)
+      got.push_back(f.result());
+    std::sort(got.begin(), got.end());
+    co_return got;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), (std::vector<int>{1, 2}));
 }
 
 }  // namespace

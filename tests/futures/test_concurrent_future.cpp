@@ -317,5 +317,33 @@ TEST_F(LoopTest, WrappingASourceThatNeverCompletesLeaksNothingOnceBothAreDropped
   EXPECT_EQ(Counted::alive(), 0) << "the source's state was kept alive by a reference cycle";
 }
 
+// ------------------------------------------------------------------ audit: more of test_futures.py
+
+// test_wrap_future_cancel2: the source finished, a cancel of the wrapped
+// future does not reach it; the wrapped one is cancelled.
+TEST_F(LoopTest, CancellingTheWrappedFutureAfterTheSourceFinishedLeavesTheSourceFinished) {
+  ConcurrentFuture<int> f1;
+  Future<int> f2 = wrap_future(f1, loop);
+  f1.set_result(42);
+  EXPECT_TRUE(f2.cancel());
+  loop.run_once();
+  loop.run_once();
+  EXPECT_FALSE(f1.cancelled());
+  EXPECT_EQ(f1.result(), 42);
+  EXPECT_TRUE(f2.cancelled());
+}
+
+// test_wrap_future_cancel: cancelling the wrapped future of a pending source
+// cancels both, the source one iteration later (through a done callback).
+TEST_F(LoopTest, CancellingTheWrappedFutureCancelsThePendingSourceAfterOneIteration) {
+  ConcurrentFuture<int> f1;
+  Future<int> f2 = wrap_future(f1, loop);
+  EXPECT_TRUE(f2.cancel());
+  EXPECT_FALSE(f1.cancelled());
+  loop.run_once();
+  EXPECT_TRUE(f1.cancelled());
+  EXPECT_TRUE(f2.cancelled());
+}
+
 }  // namespace
 }  // namespace eddy

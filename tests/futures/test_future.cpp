@@ -1189,5 +1189,91 @@ TEST_F(FutureTest, RunUntilCompleteOfADoneFutureConsumesAPendingStop) {
   EXPECT_DOUBLE_EQ(loop.time(), 1.0);
 }
 
+// ------------------------------------------------------------------ audit: more of test_futures.py
+
+// test_tb_logger_not_called_after_cancel: cancel() on a failed future marks
+// its exception as seen.
+TEST_F(FutureTest, CancelAfterSetExceptionSilencesTheNeverRetrievedReport) {
+  record_reports();
+  {
+    Future<int> f = loop.create_future<int>();
+    f.set_exception(std::runtime_error("boom"));
+    EXPECT_FALSE(f.cancel());
+  }
+  loop.run_once();
+  EXPECT_TRUE(reports.empty());
+}
+
+// test_tb_logger_result_unretrieved: a result nobody read is never reported.
+TEST_F(FutureTest, AnUnreadResultIsNeverReported) {
+  record_reports();
+  {
+    Future<int> f = loop.create_future<int>();
+    f.set_result(42);
+  }
+  loop.run_once();
+  EXPECT_TRUE(reports.empty());
+}
+
+// test_schedule_callbacks_list_mutation_1: a done callback that removes the
+// later ones after they were scheduled removes nothing; they all run.
+TEST_F(FutureTest, ADoneCallbackRemovingLaterScheduledOnesDoesNotStopThem) {
+  Future<int> f = loop.create_future<int>();
+  std::vector<std::string> order;
+  DoneCallbackId second = 0, third = 0;
+  f.add_done_callback([&](Future<int>& g) {
+    order.push_back("mut");
+    EXPECT_EQ(g.remove_done_callback(second), 0u);
+    EXPECT_EQ(g.remove_done_callback(third), 0u);
+  });
+  second = f.add_done_callback([&] { order.push_back("2"); });
+  third = f.add_done_callback([&] { order.push_back("3"); });
+  f.set_result(1);
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"mut", "2", "3"}));
+}
+
+// test_callbacks_remove_first_and_second_callback / _third_callback: the
+// callbacks left run in registration order.
+TEST_F(FutureTest, RemovingSomeDoneCallbacksRunsTheRestInRegistrationOrder) {
+  Future<int> f = loop.create_future<int>();
+  std::vector<int> order;
+  std::vector<DoneCallbackId> ids;
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(f.add_done_callback([&order, i] { order.push_back(i); }));
+  EXPECT_EQ(f.remove_done_callback(ids[0]), 1u);
+  EXPECT_EQ(f.remove_done_callback(ids[1]), 1u);
+  EXPECT_EQ(f.remove_done_callback(ids[3]), 1u);
+  f.set_result(0);
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<int>{2, 4}));
+}
+
+// test_future_exception_never_retrieved, with a CancelledError given to
+// set_exception: the future is finished (not cancelled), and the exception is
+// reported if nobody reads it, as Future.set_exception keeps any exception.
+TEST_F(FutureTest, AFutureFailedWithCancelledErrorIsFinishedAndReportedIfUnread) {
+  record_reports();
+  {
+    Future<int> f = loop.create_future<int>();
+    f.set_exception(CancelledError("as an exception"));
+    EXPECT_FALSE(f.cancelled());
+    EXPECT_EQ(f.state(), FutureState::finished);
+  }
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].message, "Future exception was never retrieved");
+}
+
+// test_callbacks_invoked_on_set_exception: the callback sees the exception.
+TEST_F(FutureTest, ADoneCallbackSeesTheExceptionSetOnTheFuture) {
+  Future<int> f = loop.create_future<int>();
+  std::string seen;
+  f.add_done_callback([&seen](Future<int>& g) { seen = what_of(g.exception()); });
+  f.set_exception(std::runtime_error("zero division"));
+  EXPECT_TRUE(seen.empty());
+  loop.run_once();
+  EXPECT_EQ(seen, "zero division");
+}
+
 }  // namespace
 }  // namespace eddy

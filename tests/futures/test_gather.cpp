@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -661,6 +662,127 @@ TEST_F(GatherTest, ClosingTheLoopWithAGatherOfPendingFuturesLosesNothing) {
     loop.close();
   }  // nobody can complete the second future any more
   EXPECT_TRUE(gathered.cancelled());
+}
+
+// ------------------------------------------------------------ audit: more of test_tasks.py's
+// GatherTests
+
+// test_cancel_gather_1: a cancel that arrives once the only child is done is
+// refused, and the gather keeps its results.
+TEST_F(GatherTest, ACancelArrivingAfterTheOnlyChildFinishedIsRefused) {
+  Future<int> fut = loop.create_future<int>();
+  auto child_coro = [](Future<int> f) -> Task<int> { co_return co_await f; };
+  Future<int> child = loop.create_task(child_coro(fut));
+  auto gathered = gather(std::vector{child});
+  loop.run_once();  // the child now awaits `fut`
+  std::optional<bool> cancel_result;
+  fut.add_done_callback([&] { cancel_result = gathered.cancel(); });
+  fut.set_result(42);
+  EXPECT_EQ(loop.run_until_complete(gathered), std::vector<int>{42});
+  EXPECT_EQ(cancel_result, false);
+  EXPECT_FALSE(gathered.cancelled());
+}
+
+// test_cancel_gather_2: a task awaiting a settled gather, cancelled with a
+// message, ends with a CancelledError carrying that message.
+TEST_F(GatherTest, ACancelMessageCrossesASettledGatherToTheTaskAwaitingIt) {
+  for (std::string message : {std::string(), std::string("my message")}) {
+    auto test = []() -> Task<> {
+      double time = 0;
+      for (;;) {
+        time += 0.05;
+        co_await gather_settled(nothing_after(0.05));
+        if (time > 1) co_return;
+      }
+    };
+    auto amain = [&]() -> Task<std::string> {
+      Future<void> qwe = create_task(test());
+      co_await sleep(0.2);
+      qwe.cancel(message);
+      try {
+        co_await qwe;
+      } catch (const CancelledError& e) {
+        co_return "cancelled:" + e.message();
+      }
+      co_return "not cancelled";
+    };
+    EXPECT_EQ(loop.run_until_complete(amain()), "cancelled:" + message);
+  }
+}
+
+// test_result_exception_one_cancellation: the settled form waits for every
+// child and keeps each cancellation and exception in its place.
+TEST_F(GatherTest, SettledGatherKeepsEachCancellationAndExceptionInPlace) {
+  std::vector<Future<int>> f;
+  for (int i = 0; i < 6; ++i)
+    f.push_back(loop.create_future<int>());
+  auto gathered = gather_settled(f);
+  int callbacks = 0;
+  gathered.add_done_callback([&callbacks] { ++callbacks; });
+  f[0].set_result(1);
+  f[1].set_exception(std::runtime_error("zde"));
+  f[2].cancel();
+  loop.run_once();
+  loop.run_once();
+  EXPECT_FALSE(gathered.done());
+  f[3].set_result(3);
+  f[4].cancel();
+  f[5].set_exception(std::runtime_error("rte"));
+  std::vector<Outcome<int>> res = loop.run_until_complete(gathered);
+  ASSERT_EQ(res.size(), 6u);
+  EXPECT_EQ(res[0].value(), 1);
+  EXPECT_EQ(what_of(res[1].error()), "zde");
+  EXPECT_TRUE(res[2].cancelled());
+  EXPECT_EQ(res[3].value(), 3);
+  EXPECT_TRUE(res[4].cancelled());
+  EXPECT_EQ(what_of(res[5].error()), "rte");
+  EXPECT_EQ(callbacks, 1);
+}
+
+// test_cancellation_broadcast: cancelling the task that awaits a gather
+// cancels the children and what they await; the gather then refuses a cancel.
+TEST_F(GatherTest, CancellingTheAwaiterReachesWhatTheChildrenAwaitAndTheGatherRefusesAnother) {
+  int proof = 0;
+  Future<void> waiter = loop.create_future<void>();
+  auto inner = [&]() -> Task<> {
+    co_await waiter;
+    proof += 1;
+  };
+  Future<void> child1 = loop.create_task(inner());
+  Future<void> child2 = loop.create_task(inner());
+  Future<std::tuple<std::monostate, std::monostate>> gatherer;
+  auto outer = [&]() -> Task<> {
+    gatherer = gather(child1, child2);
+    co_await gatherer;
+    proof += 100;
+  };
+  Future<void> f = loop.create_task(outer());
+  loop.run_once();
+  EXPECT_TRUE(f.cancel());
+  EXPECT_THROW(loop.run_until_complete(f), CancelledError);
+  EXPECT_FALSE(gatherer.cancel());
+  EXPECT_TRUE(waiter.cancelled());
+  EXPECT_TRUE(child1.cancelled());
+  EXPECT_TRUE(child2.cancelled());
+  loop.run_once();
+  EXPECT_EQ(proof, 0);
+}
+
+// _GatheringFuture is a Future: the CancelledError a cancelled gather ends
+// with is set with set_exception, so nobody reading it is reported
+// (Future.__del__ / FutureObj_finalize), as for any other exception.
+TEST_F(GatherTest, ACancelledGatherNobodyReadIsReportedAsNeverRetrieved) {
+  capture_reports();
+  {
+    Future<int> a = loop.create_future<int>();
+    Future<int> b = loop.create_future<int>();
+    auto gathered = gather(a, b);
+    EXPECT_TRUE(gathered.cancel());
+    run_for(1);
+    EXPECT_TRUE(gathered.done());
+  }
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0], "Future exception was never retrieved");
 }
 
 }  // namespace

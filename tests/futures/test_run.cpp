@@ -121,5 +121,76 @@ TEST(Run, InsideARunningLoopThrowsLoopRunningError) {
   EXPECT_EQ(run(amain(), virtual_time()), "refused");
 }
 
+// ------------------------------------------------------------ audit: more of test_runners.py
+
+// runners._cancel_all_tasks: a leftover task that answers the cancel with a
+// value is not reported.
+TEST(Run, ALeftoverTaskThatAnswersTheCancelWithAValueIsNotReported) {
+  std::vector<std::string> messages;
+  bool finished = false;
+  auto leftover = [&]() -> Task<int> {
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+    }
+    finished = true;
+    co_return 5;
+  };
+  auto amain = [&]() -> Task<int> {
+    get_running_loop().set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { messages.push_back(context.message); });
+    (void)create_task(leftover());
+    co_await sleep(0);
+    co_return 0;
+  };
+  EXPECT_EQ(run(amain(), virtual_time()), 0);
+  EXPECT_TRUE(finished);
+  EXPECT_TRUE(messages.empty());
+}
+
+// Runner.run + Runner.close: main's exception comes out, and a leftover
+// task failing during the shutdown is still reported.
+TEST(Run, WhenMainFailsALeftoverFailingDuringShutdownIsReportedAndMainsErrorComesOut) {
+  std::vector<std::string> messages;
+  auto leftover = [&]() -> Task<> {
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+    }
+    throw std::logic_error("leftover failed");
+  };
+  auto amain = [&]() -> Task<int> {
+    get_running_loop().set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { messages.push_back(context.message); });
+    (void)create_task(leftover());
+    co_await sleep(1.0);
+    throw std::runtime_error("main failed");
+  };
+  try {
+    run(amain(), virtual_time());
+    ADD_FAILURE() << "run did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "main failed");
+  }
+  EXPECT_EQ(messages,
+            (std::vector<std::string>{"unhandled exception during eddy::run() shutdown"}));
+}
+
+// test_asyncio_run_cancels_hanging_tasks with a main that cancels itself:
+// the CancelledError of main comes out of run.
+TEST(Run, AMainThatEndsCancelledMakesRunThrowCancelledError) {
+  auto amain = []() -> Task<int> {
+    current_task().cancel("main cancelled");
+    co_await sleep(1.0);
+    co_return 1;
+  };
+  try {
+    run(amain(), virtual_time());
+    ADD_FAILURE() << "run did not throw";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "main cancelled");
+  }
+}
+
 }  // namespace
 }  // namespace eddy

@@ -272,5 +272,45 @@ TEST_F(Shield, ClosingTheLoopDestroysAShieldedTaskOnceAndCancelsItsFuture) {
   EXPECT_LT(finished, 0);
 }
 
+// ------------------------------------------------------------------ audit: more of test_tasks.py's
+// shield tests
+
+// test_shield_cancel_outer_result: the outer cancelled (and its callbacks
+// run), a later result of the inner is not reported.
+TEST_F(Shield, AnInnerResultAfterTheCancelledOuterWasSeenReportsNothing) {
+  std::vector<std::string> reports;
+  loop.set_exception_handler(
+      [&reports](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+  {
+    Future<int> inner = loop.create_future<int>();
+    Future<int> outer = shield(inner);
+    loop.run_once();
+    outer.cancel();
+    loop.run_once();
+    inner.set_result(1);
+    loop.run_once();
+  }
+  run_for(1);
+  EXPECT_TRUE(reports.empty());
+}
+
+// test_shield_effect: cancelling the task that awaits the shield does not
+// reach the shielded task, which finishes with its result.
+TEST_F(Shield, TheShieldedTaskFinishesWithItsResultAfterItsAwaiterWasCancelled) {
+  double finished = -1;
+  Future<int> inner;
+  auto outer = [&]() -> Task<int> {
+    inner = create_task(work(1, 42, finished));
+    co_return co_await shield(inner);
+  };
+  Future<int> task = loop.create_task(outer());
+  loop.run_once();
+  loop.run_once();
+  EXPECT_TRUE(task.cancel());
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_FALSE(inner.done());
+  EXPECT_EQ(loop.run_until_complete(inner), 42);
+}
+
 }  // namespace
 }  // namespace eddy

@@ -307,5 +307,61 @@ TEST_F(WaitTest, ClosingTheLoopWhileWaitingLosesNothing) {
   EXPECT_FALSE(a.done());
 }
 
+// ------------------------------------------------------------ audit: more of test_tasks.py's wait
+// tests
+
+// test_wait_really_done: with first_completed, a future that finished before
+// the waiting task resumed is in done too.
+TEST_F(WaitTest, FirstCompletedAlsoListsAFutureThatFinishedBeforeTheWaitResumed) {
+  auto coro1 = []() -> Task<int> {
+    co_await sleep(0);
+    co_return 1;
+  };
+  auto coro2 = []() -> Task<int> {
+    co_await sleep(0);
+    co_await sleep(0);
+    co_return 2;
+  };
+  Future<int> a = loop.create_task(coro1());
+  Future<int> b = loop.create_task(coro2());
+  WaitResult<int> r = loop.run_until_complete(wait(std::vector{b, a}, ReturnWhen::first_completed));
+  EXPECT_EQ(r.done.size(), 2u);
+  EXPECT_TRUE(r.pending.empty());
+  EXPECT_EQ(a.result(), 1);
+  EXPECT_EQ(b.result(), 2);
+}
+
+// test_wait_concurrent_complete: a task whose sleep ends at the timeout's
+// moment (its timer set first) is done when the wait returns.
+TEST_F(WaitTest, ATaskFinishingAtTheTimeoutsMomentIsDone) {
+  Future<int> a = loop.create_task(after_sleep(0.1, 1));
+  Future<int> b = loop.create_task(after_sleep(0.15, 2));
+  WaitResult<int> r =
+      loop.run_until_complete(wait(std::vector{b, a}, ReturnWhen::all_completed, 0.1));
+  ASSERT_EQ(r.done.size(), 1u);
+  EXPECT_EQ(r.done[0].result(), 1);
+  ASSERT_EQ(r.pending.size(), 1u);
+  EXPECT_FALSE(r.pending[0].done());
+  EXPECT_EQ(loop.run_until_complete(b), 2);
+}
+
+// test_wait_first_exception_in_wait: the failure of a task ends the wait at
+// its moment; the other stays pending.
+TEST_F(WaitTest, FirstExceptionEndsTheWaitWhenATaskFailsDuringIt) {
+  auto fails = []() -> Task<int> {
+    co_await sleep(0.01);
+    throw std::runtime_error("err");
+  };
+  Future<int> a = loop.create_task(after_sleep(10, 1));
+  Future<int> b = loop.create_task(fails());
+  WaitResult<int> r = loop.run_until_complete(wait(std::vector{b, a}, ReturnWhen::first_exception));
+  ASSERT_EQ(r.done.size(), 1u);
+  EXPECT_EQ(what_of(r.done[0].exception()), "err");
+  ASSERT_EQ(r.pending.size(), 1u);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.01);
+  a.cancel();
+  EXPECT_THROW(loop.run_until_complete(a), CancelledError);
+}
+
 }  // namespace
 }  // namespace eddy
