@@ -363,5 +363,18 @@ TEST_F(WaitTest, FirstExceptionEndsTheWaitWhenATaskFailsDuringIt) {
   EXPECT_THROW(loop.run_until_complete(a), CancelledError);
 }
 
+// _wait's _on_completion never reads an exception under ALL_COMPLETED: a
+// failure nobody looks at afterwards is reported (Future.__del__).
+TEST_F(WaitTest, AllCompletedLeavesAnUnreadFailureToBeReported) {
+  std::vector<std::string> reports;
+  loop.set_exception_handler(
+      [&reports](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+  {
+    WaitResult<int> r = run_wait({failure_at(1, "unseen")});
+    EXPECT_EQ(r.done.size(), 1u);
+  }
+  EXPECT_EQ(reports, (std::vector<std::string>{"Future exception was never retrieved"}));
+}
+
 }  // namespace
 }  // namespace eddy
