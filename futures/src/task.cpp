@@ -323,7 +323,14 @@ TaskRegistry& make_task_registry(Loop& loop) {
 
 void run_task_factory(TaskRegistry& registry, TaskCore& task) {
   std::function<void(TaskRef)> factory = registry.factory;  // it may replace itself
-  factory(TaskRef(task));
+  try {
+    factory(TaskRef(task));
+  } catch (...) {
+    // As in asyncio, where the factory makes the task: a task whose factory
+    // failed never runs its body (it ends cancelled at its first step).
+    task.request_cancel(nullptr, "eddy: the task factory failed");
+    throw;
+  }
 }
 
 // ------------------------------------------------------------ frames

@@ -317,7 +317,8 @@ TEST_F(LoopTest, WrappingASourceThatNeverCompletesLeaksNothingOnceBothAreDropped
   EXPECT_EQ(Counted::alive(), 0) << "the source's state was kept alive by a reference cycle";
 }
 
-// ------------------------------------------------------------------ audit: more of test_futures.py
+// ------------------------------------------------------------------ asyncio scenarios: more of
+// test_futures.py
 
 // test_wrap_future_cancel2: the source finished, a cancel of the wrapped
 // future does not reach it; the wrapped one is cancelled.
@@ -343,6 +344,20 @@ TEST_F(LoopTest, CancellingTheWrappedFutureCancelsThePendingSourceAfterOneIterat
   loop.run_once();
   EXPECT_TRUE(f1.cancelled());
   EXPECT_TRUE(f2.cancelled());
+}
+
+// ------------------------------------------------------------ asyncio 3.12 details
+
+// concurrent.futures.Future.set_running_or_notify_cancel on a cancelled
+// future: the first call moves it to CANCELLED_AND_NOTIFIED and returns
+// False; a second call finds neither CANCELLED nor PENDING and raises
+// RuntimeError('Future in unexpected state').
+// As in asyncio: Lib/concurrent/futures/_base.py, Future.set_running_or_notify_cancel.
+TEST(ConcurrentFuture, SetRunningOrNotifyCancelASecondTimeOnACancelledFutureIsAnError) {
+  ConcurrentFuture<void> f;
+  EXPECT_TRUE(f.cancel());
+  EXPECT_FALSE(f.set_running_or_notify_cancel());
+  EXPECT_THROW(f.set_running_or_notify_cancel(), InvalidStateError);
 }
 
 }  // namespace

@@ -1189,7 +1189,8 @@ TEST_F(FutureTest, RunUntilCompleteOfADoneFutureConsumesAPendingStop) {
   EXPECT_DOUBLE_EQ(loop.time(), 1.0);
 }
 
-// ------------------------------------------------------------------ audit: more of test_futures.py
+// ------------------------------------------------------------------ asyncio scenarios: more of
+// test_futures.py
 
 // test_tb_logger_not_called_after_cancel: cancel() on a failed future marks
 // its exception as seen.

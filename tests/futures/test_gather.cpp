@@ -664,8 +664,8 @@ TEST_F(GatherTest, ClosingTheLoopWithAGatherOfPendingFuturesLosesNothing) {
   EXPECT_TRUE(gathered.cancelled());
 }
 
-// ------------------------------------------------------------ audit: more of test_tasks.py's
-// GatherTests
+// ------------------------------------------------------------ asyncio scenarios: more of
+// test_tasks.py's GatherTests
 
 // test_cancel_gather_1: a cancel that arrives once the only child is done is
 // refused, and the gather keeps its results.
@@ -783,6 +783,62 @@ TEST_F(GatherTest, ACancelledGatherNobodyReadIsReportedAsNeverRetrieved) {
   }
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0], "Future exception was never retrieved");
+}
+
+// ------------------------------------------------------------ messages asyncio loses
+
+// A cancelled gather whose last child answered the cancel with a value ends
+// with the gather's cancel message. asyncio 3.12 ends it with the last
+// child's _make_cancelled_error(), which is bare here: Task.cancel passes the
+// message to the awaited future and returns before storing it. eddy keeps
+// the message (README: "Combinators").
+TEST_F(GatherTest, ACancelledGatherWhoseLastChildAnsweredWithAValueKeepsTheMessage) {
+  auto stubborn = []() -> Task<int> {
+    try {
+      co_await sleep(10);
+    } catch (const CancelledError&) {
+    }
+    co_return 7;
+  };
+  Future<int> child;
+  Future<std::tuple<int>> gathered;
+  auto body = [&]() -> Task<> {
+    child = create_task(stubborn());
+    gathered = gather(child);
+    co_await sleep(1);
+    EXPECT_TRUE(gathered.cancel("stop"));
+    co_await sleep(1);
+  };
+  loop.run_until_complete(body());
+  EXPECT_EQ(child.result(), 7);
+  EXPECT_EQ(cancel_message(gathered.exception()), "stop");
+}
+
+// gather_settled (return_exceptions=True) with a task child cancelled with a
+// message: the slot holds the child's CancelledError, message included, as
+// the child's own result() throws it. asyncio 3.12 builds the slot from the
+// task's _cancel_message, which a task cancelled through its awaited future
+// never stored: its slot has an empty message. eddy keeps the message.
+TEST_F(GatherTest, ASettledSlotOfATaskCancelledWithAMessageHoldsThatMessage) {
+  Future<int> child;
+  Future<std::tuple<Outcome<int>>> settled;
+  auto body = [&]() -> Task<std::tuple<Outcome<int>>> {
+    child = create_task(after_sleep(10, 1));
+    settled = gather_settled(child);
+    co_await sleep(1);
+    EXPECT_TRUE(child.cancel("m"));
+    co_return co_await settled;
+  };
+  auto [slot] = loop.run_until_complete(body());
+  ASSERT_TRUE(slot.cancelled());
+  std::string child_message;
+  try {
+    child.result();
+  } catch (const CancelledError& e) {
+    child_message = e.message();
+  }
+  EXPECT_EQ(child_message, "m");  // as Task.result() raises it in asyncio
+  EXPECT_EQ(cancel_message(slot.error()), "m");
 }
 
 }  // namespace

@@ -3,16 +3,20 @@
 // loop is closed, main's result or exception comes out. Virtual time.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <eddy/executor.hpp>
 #include <eddy/run.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
 
 #include "loop_test.hpp"
+#include "thread_test.hpp"
 
 namespace eddy {
 namespace {
@@ -121,7 +125,8 @@ TEST(Run, InsideARunningLoopThrowsLoopRunningError) {
   EXPECT_EQ(run(amain(), virtual_time()), "refused");
 }
 
-// ------------------------------------------------------------ audit: more of test_runners.py
+// ------------------------------------------------------------ asyncio scenarios: more of
+// test_runners.py
 
 // runners._cancel_all_tasks: a leftover task that answers the cancel with a
 // value is not reported.
@@ -190,6 +195,44 @@ TEST(Run, AMainThatEndsCancelledMakesRunThrowCancelledError) {
   } catch (const CancelledError& e) {
     EXPECT_EQ(e.message(), "main cancelled");
   }
+}
+
+// ------------------------------------------------------------ asyncio 3.12 details
+
+// Runner.close: after cancelling the leftover tasks, asyncio.run waits for
+// the default executor (loop.shutdown_default_executor(), i.e.
+// executor.shutdown(wait=True) with cancel_futures=False), so every job
+// submitted to it, queued ones included, has run when run() returns.
+// As in asyncio: Lib/asyncio/runners.py, Runner.close, calls
+// loop.run_until_complete(loop.shutdown_default_executor(...)) before loop.close().
+TEST(Run, WaitsForTheDefaultExecutorsJobsQueuedJobsIncludedBeforeReturning) {
+  auto pool = std::make_shared<ThreadPoolExecutor>(1);
+  ThreadPoolExecutor side(1);
+  auto a_started = testing::Gate::make();
+  auto main_done = testing::Gate::make();
+  auto release_a = testing::Gate::make();
+  auto b_ran = std::make_shared<std::atomic<bool>>(false);
+  std::thread helper([=] {
+    main_done->wait();
+    release_a->open();
+  });
+  auto amain = [&]() -> Task<int> {
+    Loop& loop = get_running_loop();
+    loop.set_default_executor(pool);
+    (void)loop.run_in_executor([a_started, release_a] {
+      a_started->open();
+      release_a->wait();
+    });
+    (void)loop.run_in_executor([b_ran] { b_ran->store(true); });
+    co_await loop.run_in_executor(side, [a_started] { a_started->wait(); });  // A runs
+    main_done->open();
+    co_return 0;
+  };
+  EXPECT_EQ(run(amain()), 0);
+  const bool b_ran_when_run_returned = b_ran->load();
+  helper.join();
+  pool->shutdown(true);
+  EXPECT_TRUE(b_ran_when_run_returned);
 }
 
 }  // namespace

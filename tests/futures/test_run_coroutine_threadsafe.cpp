@@ -224,5 +224,55 @@ TEST(LoopThreadSubmit, AfterShutdownThrowsLoopClosedError) {
   EXPECT_THROW(runner.submit(body), LoopClosedError);
 }
 
+// ------------------------------------------------------------ asyncio 3.12 details
+
+// test_run_coroutine_threadsafe_task_factory_exception: the task factory
+// throws; the returned future fails with that exception, and the exception
+// also reaches the loop's exception handler, once.
+// As in asyncio 3.12: its run_coroutine_threadsafe (Lib/asyncio/tasks.py) catches the
+// exception in its loop callback, sets it on the concurrent future and re-raises it, so the loop's
+// Handle._run reports it ("Exception in callback ...").
+TEST(RunCoroutineThreadsafe, AFailingTaskFactoryFailsTheFutureAndIsReportedToTheExceptionHandler) {
+  Loop loop;
+  std::vector<std::string> reported;
+  loop.set_exception_handler([&](Loop&, const ExceptionContext& context) {
+    reported.push_back(testing::what_of(context.exception));
+  });
+  loop.set_task_factory([](TaskRef) { throw std::runtime_error("factory failed"); });
+  auto body = []() -> Task<int> { co_return 1; };
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(body(), loop);
+  loop.call_soon_threadsafe([&] { loop.stop(); });
+  loop.run_forever();
+  loop.set_task_factory(nullptr);
+  ASSERT_TRUE(f.done());
+  EXPECT_EQ(testing::what_of(f.exception(0.0)), "factory failed");
+  EXPECT_EQ(reported, (std::vector<std::string>{"factory failed"}));
+  loop.close();
+}
+
+// The same scenario: the coroutine of a task whose factory failed never runs.
+// As in asyncio 3.12: the factory makes the task (BaseEventLoop.create_task calls it
+// instead of Task()); when it raises, no task exists and the coroutine is never started
+// (ensure_future -> loop.create_task raises in run_coroutine_threadsafe's callback).
+TEST(RunCoroutineThreadsafe, AFailingTaskFactoryLeavesTheCoroutineUnrun) {
+  Loop loop;
+  loop.set_exception_handler([](Loop&, const ExceptionContext&) {});
+  loop.set_task_factory([](TaskRef) { throw std::runtime_error("factory failed"); });
+  bool ran = false;
+  auto body = [&]() -> Task<int> {
+    ran = true;
+    co_return 1;
+  };
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(body(), loop);
+  loop.call_soon_threadsafe([&] { loop.stop(); });
+  loop.run_forever();
+  loop.set_task_factory(nullptr);
+  loop.run_once();
+  loop.run_once();
+  EXPECT_TRUE(f.done());
+  EXPECT_FALSE(ran);
+  loop.close();
+}
+
 }  // namespace
 }  // namespace eddy

@@ -272,8 +272,8 @@ TEST_F(Shield, ClosingTheLoopDestroysAShieldedTaskOnceAndCancelsItsFuture) {
   EXPECT_LT(finished, 0);
 }
 
-// ------------------------------------------------------------------ audit: more of test_tasks.py's
-// shield tests
+// ------------------------------------------------------------------ asyncio scenarios: more of
+// test_tasks.py's shield tests
 
 // test_shield_cancel_outer_result: the outer cancelled (and its callbacks
 // run), a later result of the inner is not reported.
@@ -310,6 +310,32 @@ TEST_F(Shield, TheShieldedTaskFinishesWithItsResultAfterItsAwaiterWasCancelled) 
   EXPECT_THROW(loop.run_until_complete(task), CancelledError);
   EXPECT_FALSE(inner.done());
   EXPECT_EQ(loop.run_until_complete(inner), 42);
+}
+
+// ------------------------------------------------------------ asyncio 3.12 details
+
+// test_shield_cancel_outer_exception: the outer cancelled and its callbacks
+// run, then the inner fails and nobody reads it: asyncio reports it.
+// As in asyncio 3.12: its shield() adds _outer_done_callback, which removes
+// _inner_done_callback from the inner once the outer is done while the inner is pending
+// (Lib/asyncio/tasks.py, shield). The inner's later exception is then never retrieved, and
+// Future.__del__ reports "exception was never retrieved" (3.13+ even logs it at once, "exception in
+// shielded future").
+TEST_F(Shield, AnInnerFailureAfterTheCancelledOuterWasSeenIsReported) {
+  std::vector<std::string> reports;
+  loop.set_exception_handler(
+      [&reports](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+  {
+    Future<int> inner = loop.create_future<int>();
+    Future<int> outer = shield(inner);
+    loop.run_once();
+    outer.cancel();
+    loop.run_once();  // the outer's done callbacks ran
+    inner.set_exception(std::runtime_error("foo"));
+    loop.run_once();
+  }
+  run_for(1);
+  EXPECT_EQ(reports, (std::vector<std::string>{"Future exception was never retrieved"}));
 }
 
 }  // namespace

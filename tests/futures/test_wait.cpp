@@ -307,8 +307,8 @@ TEST_F(WaitTest, ClosingTheLoopWhileWaitingLosesNothing) {
   EXPECT_FALSE(a.done());
 }
 
-// ------------------------------------------------------------ audit: more of test_tasks.py's wait
-// tests
+// ------------------------------------------------------------ asyncio scenarios: more of
+// test_tasks.py's wait tests
 
 // test_wait_really_done: with first_completed, a future that finished before
 // the waiting task resumed is in done too.
@@ -371,6 +371,26 @@ TEST_F(WaitTest, AllCompletedLeavesAnUnreadFailureToBeReported) {
       [&reports](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
   {
     WaitResult<int> r = run_wait({failure_at(1, "unseen")});
+    EXPECT_EQ(r.done.size(), 1u);
+  }
+  EXPECT_EQ(reports, (std::vector<std::string>{"Future exception was never retrieved"}));
+}
+
+// ------------------------------------------------------------ asyncio 3.12 details
+
+// _wait's _on_completion with FIRST_EXCEPTION, when the failure is the last
+// completion: nobody reads the exception, and asyncio reports it.
+// As in asyncio 3.12: its _wait (Lib/asyncio/tasks.py), _on_completion tests `counter <= 0
+// or return_when == FIRST_COMPLETED or (return_when == FIRST_EXCEPTION and (not f.cancelled() and
+// f.exception() is not None))`; the `or` short-circuits, so f.exception() is not called for the
+// completion that brings the counter to zero, and that future's exception stays unretrieved
+// (reported by Future.__del__).
+TEST_F(WaitTest, FirstExceptionLeavesTheFailureThatCompletesTheSetUnretrieved) {
+  std::vector<std::string> reports;
+  loop.set_exception_handler(
+      [&reports](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+  {
+    WaitResult<int> r = run_wait({failure_at(1, "unseen")}, ReturnWhen::first_exception);
     EXPECT_EQ(r.done.size(), 1u);
   }
   EXPECT_EQ(reports, (std::vector<std::string>{"Future exception was never retrieved"}));

@@ -36,10 +36,20 @@ struct AsCompletedState {
   }
   // A cancelled waiter never swallows an arrival (it stays for the next next()).
   void wake_next() { detail::wake_next(waiters); }
+  /// Future i's done callback ran: it arrives, unless the deadline passed
+  /// first (then it has arrived already, as a TimeoutError).
+  void arrive_from(std::size_t i, Future<T>& f) {
+    if (ids[i] == 0) return;
+    ids[i] = 0;
+    arrive(f);
+  }
+  /// Every future whose arrival was not seen yet times out, even one done
+  /// in this iteration whose callback has not run (as asyncio's _on_timeout
+  /// turns all of `todo` into TimeoutErrors).
   void on_timeout() {
     for (std::size_t i = 0; i < pending.size(); ++i) {
-      if (!pending[i].done()) {
-        pending[i].remove_done_callback(ids[i]);
+      if (ids[i] != 0) {
+        pending[i].remove_done_callback(std::exchange(ids[i], 0));  // 0 if already scheduled
         arrive(std::nullopt);
       }
     }
@@ -47,7 +57,7 @@ struct AsCompletedState {
 
   Loop* loop;
   std::vector<Future<T>> pending;
-  std::vector<DoneCallbackId> ids;
+  std::vector<DoneCallbackId> ids;               // 0 once future i arrived or timed out
   std::deque<std::optional<Future<T>>> arrived;  // nullopt: the deadline passed
   std::deque<Future<void>> waiters;
   std::size_t remaining_next = 0;
@@ -100,9 +110,9 @@ class AsCompleted {
     state_->pending = std::move(futures);
     state_->remaining_next = state_->pending.size();
     std::weak_ptr<detail::AsCompletedState<T>> weak = state_;
-    for (Future<T>& f : state_->pending) {
-      state_->ids.push_back(f.add_done_callback([weak](Future<T>& done) {
-        if (auto state = weak.lock()) state->arrive(done);
+    for (std::size_t i = 0; i < state_->pending.size(); ++i) {
+      state_->ids.push_back(state_->pending[i].add_done_callback([weak, i](Future<T>& done) {
+        if (auto state = weak.lock()) state->arrive_from(i, done);
       }));
     }
     if (timeout) {

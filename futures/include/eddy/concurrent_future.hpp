@@ -51,7 +51,8 @@ struct ConcurrentFutureAccess;  // <eddy/executor.hpp>: completes a future unles
 /// - set_running_or_notify_cancel(): what an executor calls before running
 ///   the job: false if the future was cancelled (the job must not run), true
 ///   after moving it to running; InvalidStateError if it was already running
-///   or finished.
+///   or finished, or if it already answered false (concurrent.futures'
+///   CANCELLED_AND_NOTIFIED: one executor, one call).
 /// - set_result / set_exception on a cancelled or finished future throw
 ///   InvalidStateError.
 /// - Done callbacks run on the thread that completes the future, in
@@ -125,6 +126,13 @@ class ConcurrentFuture {
     std::lock_guard lock(state_->mutex);
     switch (state_->state) {
       case ConcurrentState::cancelled:
+        // concurrent.futures: CANCELLED -> CANCELLED_AND_NOTIFIED, once.
+        if (state_->notified) {
+          throw InvalidStateError(
+              "eddy::ConcurrentFuture::set_running_or_notify_cancel: the cancellation was "
+              "already notified");
+        }
+        state_->notified = true;
         return false;
       case ConcurrentState::pending:
         state_->state = ConcurrentState::running;
@@ -201,6 +209,7 @@ class ConcurrentFuture {
     std::exception_ptr exception;
     std::vector<Callback> callbacks;
     std::stop_source interrupt{std::nostopstate};  // while running: see cancel()
+    bool notified = false;  // set_running_or_notify_cancel saw the cancellation
   };
 
   static std::optional<std::chrono::nanoseconds> to_duration(double seconds) {

@@ -23,7 +23,8 @@ void cancel_all_tasks(Loop& loop);
 }  // namespace detail
 
 /// Runs `main` on a new loop and returns its result; then cancels the tasks
-/// still pending, lets them finish, and closes the loop. Mirrors:
+/// still pending, lets them finish, waits for the default executor's jobs
+/// and threads (shutdown_default_executor), and closes the loop. Mirrors:
 /// asyncio.run.
 ///
 ///     int main() { return eddy::run(amain()); }
@@ -41,6 +42,10 @@ T run(Task<T> main, LoopOptions options = LoopOptions()) {
     ~CloseAtExit() {
       try {
         detail::cancel_all_tasks(loop);
+        // As asyncio.Runner.close: the default executor's jobs, queued ones
+        // too, finish (for up to 300 s, asyncio's THREAD_JOIN_TIMEOUT; the
+        // stragglers are reported) before the loop closes.
+        loop.run_until_complete(loop.shutdown_default_executor(300.0));
       } catch (...) {
         // Out of memory while cancelling: close() still releases the tasks.
       }

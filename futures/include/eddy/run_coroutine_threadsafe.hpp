@@ -100,7 +100,7 @@ ConcurrentFuture<T> run_coroutine_threadsafe(Task<T> task, Loop& loop) {
         result.set_exception(std::current_exception());
       } catch (const InvalidStateError&) {
       }
-      return;
+      throw;  // to the loop's exception handler too, as asyncio's callback re-raises
     }
     link->task = detail::FutureAccess::shared(future);
     future.add_done_callback(detail::DeliverToConcurrent<T>(result, link));

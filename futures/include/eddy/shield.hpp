@@ -10,21 +10,47 @@
 
 namespace eddy {
 
-/// A future that follows `inner` but whose cancellation does not reach it.
-/// Mirrors: asyncio.shield.
-///
-/// Cancelling the returned future (or a task awaiting it) leaves `inner`
-/// running; if `inner` is cancelled on its own, the returned future is
-/// cancelled too. A done `inner` is returned as it is. For a move-only T the
-/// result is moved from `inner` into the returned future.
+namespace detail {
+
+/// A shield's outer future: it knows the callback it has on its inner
+/// future, so that once it is done (and its done callbacks run) it can take
+/// that callback off, as asyncio's _outer_done_callback does. It holds no
+/// reference to the inner future (only the inner's callback holds one to it:
+/// no cycle); the callback clears `inner` when it goes.
 template <class T>
-Future<T> shield(Future<T> inner) {
-  if (inner.done()) return inner;
-  Future<T> outer = inner.get_loop().template create_future<T>();
-  // Only inner -> outer holds a reference: no cycle if neither completes.
-  inner.add_done_callback([outer](Future<T>& done) mutable {
+struct ShieldFuture final : FutureShared<T> {
+  ShieldFuture(Loop& on, SourceLocation where) noexcept : FutureShared<T>(on, where) {}
+  void destroy() noexcept override {
+    this->~ShieldFuture();
+    BlockCache<sizeof(ShieldFuture)>::deallocate(this);
+  }
+  static ShieldFuture& of(const Future<T>& future) noexcept {
+    return static_cast<ShieldFuture&>(*FutureAccess::shared(future));
+  }
+
+  FutureCore* inner = nullptr;  // while the callback below is on it
+  DoneCallbackId callback = 0;  // on `inner`
+
+ private:
+  ~ShieldFuture() = default;
+};
+
+/// The shield's callback on its inner future: passes the outcome on.
+template <class T>
+struct ShieldInnerDone {
+  Future<T> outer;
+
+  explicit ShieldInnerDone(Future<T> to) noexcept : outer(std::move(to)) {}
+  ShieldInnerDone(ShieldInnerDone&&) noexcept = default;
+  ShieldInnerDone& operator=(ShieldInnerDone&&) = delete;
+  ~ShieldInnerDone() {
+    if (outer.valid()) ShieldFuture<T>::of(outer).inner = nullptr;
+  }
+  void operator()(Future<T>& done) {
     if (outer.done()) {
-      if (!done.cancelled()) done.exception();  // retrieved: the shield saw it
+      // Cancelled, and its callbacks have not run yet (they take this one
+      // off): the shield saw the outcome, which counts as retrieved.
+      if (!done.cancelled()) done.exception();
       return;
     }
     if (done.cancelled()) {
@@ -38,7 +64,40 @@ Future<T> shield(Future<T> inner) {
     } else {
       outer.set_result(std::move(done.result()));
     }
+  }
+};
+
+}  // namespace detail
+
+/// A future that follows `inner` but whose cancellation does not reach it.
+/// Mirrors: asyncio.shield.
+///
+/// Cancelling the returned future (or a task awaiting it) leaves `inner`
+/// running; if `inner` is cancelled on its own, the returned future is
+/// cancelled too. A done `inner` is returned as it is. For a move-only T the
+/// result is moved from `inner` into the returned future. Once the returned
+/// future is done and its callbacks have run, the shield lets go of `inner`:
+/// a failure of `inner` after that is reported if nobody retrieves it, as in
+/// asyncio.
+template <class T>
+Future<T> shield(Future<T> inner, SourceLocation where = SourceLocation::current()) {
+  if (inner.done()) return inner;
+  using Outer = detail::ShieldFuture<T>;
+  void* block = detail::BlockCache<sizeof(Outer)>::allocate();
+  Future<T> outer = detail::FutureAccess::adopt<T>(::new (block) Outer(inner.get_loop(), where));
+  Outer& state = Outer::of(outer);
+  // First on the outer: takes the inner callback off once the outer is done.
+  detail::add_core_done_callback(state, [](detail::FutureCore& core) {
+    Outer& self = static_cast<Outer&>(core);
+    if (self.inner != nullptr && self.inner->state == FutureState::pending) {
+      detail::FutureCore& from = *self.inner;
+      // Destroying the callback clears self.inner.
+      if (self.callback > from.scheduled)
+        from.callback(static_cast<std::uint32_t>(self.callback - 1)).reset();
+    }
   });
+  state.callback = inner.add_done_callback(detail::ShieldInnerDone<T>(outer));
+  state.inner = detail::FutureAccess::shared(inner);
   return outer;
 }
 

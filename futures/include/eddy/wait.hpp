@@ -50,8 +50,12 @@ struct WaitState {
   }
   void on_completion(Future<T>& f) {
     --counter;
-    bool failed = when == ReturnWhen::first_exception && !f.cancelled() && f.exception() != nullptr;
-    if (counter == 0 || when == ReturnWhen::first_completed || failed) release();
+    // In asyncio's order: exception() (which counts as retrieving it) is
+    // asked only when neither of the first two decides.
+    if (counter == 0 || when == ReturnWhen::first_completed ||
+        (when == ReturnWhen::first_exception && !f.cancelled() && f.exception() != nullptr)) {
+      release();
+    }
   }
   void release() {
     timer.cancel();

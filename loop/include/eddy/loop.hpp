@@ -321,7 +321,9 @@ class Loop {
   /// scheduled and before create_task returns; it may name, record or cancel
   /// the task. Mirrors: asyncio.loop.set_task_factory (C++ has no task
   /// subclass to return, so eddy's factory observes instead of constructs).
-  /// An empty function removes it. Defined in futures/src/task.cpp.
+  /// If it throws, create_task throws that, and the task never runs its
+  /// body (it ends cancelled), as no task exists in asyncio then. An empty
+  /// function removes it. Defined in futures/src/task.cpp.
   void set_task_factory(std::function<void(TaskRef)> factory);
   /// The hook set by set_task_factory (empty if none).
   std::function<void(TaskRef)> get_task_factory() const;
