@@ -224,7 +224,10 @@ TEST(Run, WaitsForTheDefaultExecutorsJobsQueuedJobsIncludedBeforeReturning) {
       release_a->wait();
     });
     (void)loop.run_in_executor([b_ran] { b_ran->store(true); });
-    co_await loop.run_in_executor(side, [a_started] { a_started->wait(); });  // A runs
+    // Named first: g++ 12 destroys twice the captures of a closure made
+    // inside a co_await expression (README, "Coroutine lambdas").
+    auto wait_for_a = [a_started] { a_started->wait(); };
+    co_await loop.run_in_executor(side, wait_for_a);  // A runs
     main_done->open();
     co_return 0;
   };
