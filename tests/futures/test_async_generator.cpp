@@ -537,9 +537,7 @@ TEST_F(AsyncGeneratorTest, SendsBetweenAwaitsReachTheGeneratorAndTheEndGivesNull
   EXPECT_NEAR(loop.time(), 0.03, 1e-9);
 }
 
-// ------------------------------------------------------------ deviations from Python
-// These tests state Python 3.12's behaviour where eddy's differs; they fail
-// until eddy changes.
+// ------------------------------------------------------------ Python 3.12 details
 
 TEST_F(AsyncGeneratorTest, AwaitingTheSameNextTwiceThrows) {
   // test_asyncgen.py AsyncGenAsyncioTest.test_async_gen_await_same_anext_coro_twice.

@@ -1149,9 +1149,7 @@ TEST_F(FutureTest, RunUntilCompleteStopsInTheIterationAfterTheFutureCompletes) {
   EXPECT_EQ(order, (std::vector<std::string>{"next", "after"}));
 }
 
-// ------------------------------------------------------------------ deviations from asyncio
-// These tests state asyncio 3.12's behaviour where eddy's differs; they fail
-// until eddy changes.
+// ------------------------------------------------------------ asyncio 3.12 details
 
 TEST_F(FutureTest, RunUntilCompleteOfADoneFutureStillRunsOneIteration) {
   // Follows base_events.BaseEventLoop.run_until_complete (3.12).

@@ -1658,9 +1658,7 @@ TEST_F(BarrierTest, ABarrierOfOnePartyLetsEveryWaitThroughAtOnce) {
   EXPECT_FALSE(barrier.broken());
 }
 
-// ================================================================ deviations from asyncio
-// These tests state asyncio 3.12's behaviour where eddy's differs; they fail
-// until eddy changes.
+// ================================================================ asyncio 3.12 details
 
 TEST_F(LockTest, ASecondReleaseWhileTheLockIsHandedOverThrowsRuntimeError) {
   // Follows test_release_not_acquired, during a hand-off.
@@ -1675,7 +1673,7 @@ TEST_F(LockTest, ASecondReleaseWhileTheLockIsHandedOverThrowsRuntimeError) {
     most_holders = std::max(most_holders, ++holders);
     co_await sleep(1.0);
     --holders;
-    if (lock.locked()) lock.release();  // eddy: the other holder may have unlocked it
+    lock.release();
   };
   run(lock.acquire());
   Future<void> a = loop.create_task(holder());

@@ -1665,9 +1665,7 @@ TEST_F(LoopTest, ACallSoonThreadsafeMadeInACallbackRunsInTheNextIteration) {
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "threadsafe"}));
 }
 
-// ------------------------------------------------------------------ deviations from asyncio
-// These tests state asyncio 3.12's behaviour where eddy's differs; they fail
-// until eddy changes.
+// ------------------------------------------------------------ asyncio 3.12 details
 
 TEST_F(LoopTest, StopBeforeRunForeverDoesNotWaitForAPendingTimerOnTheVirtualClock) {
   // test_base_events.py BaseEventLoopTests.test_run_forever_pre_stopped.
