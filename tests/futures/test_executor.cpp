@@ -829,5 +829,189 @@ TEST_F(RunInExecutor, CloseCancelsAPendingShutdownDefaultExecutor) {
   blocker.release->open();
 }
 
+// ============================================================ asyncio's and concurrent.futures'
+// scenarios Each test names the CPython 3.12 test or function it follows.
+
+TEST(ThreadPoolExecutor, ASecondShutdownWithCancelFuturesCancelsWhatIsStillQueued) {
+  // concurrent/futures/thread.py ThreadPoolExecutor.shutdown: cancel_futures drains the queue
+  // on every call, not only the first.
+  ThreadPoolExecutor executor(1);
+  Blocker blocker;
+  auto running = executor.submit(blocker.job(1));
+  blocker.started->wait();
+  std::atomic<bool> ran{false};
+  auto queued = executor.submit([&ran] { ran = true; });
+  executor.shutdown(/*wait=*/false);
+  EXPECT_FALSE(queued.done());
+  executor.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  EXPECT_TRUE(queued.cancelled());
+  blocker.release->open();
+  EXPECT_EQ(running.result(), 1);
+  executor.shutdown(/*wait=*/true);
+  EXPECT_FALSE(ran);
+}
+
+TEST(ThreadPoolExecutor, ANonStandardExceptionThrownByFnArrivesInTheFuture) {
+  // concurrent/futures/thread.py _WorkItem.run: `except BaseException as exc: set_exception(exc)`.
+  ThreadPoolExecutor executor(1);
+  auto f = executor.submit([]() -> int { throw 42; });
+  ASSERT_TRUE(f.exception());
+  try {
+    f.result();
+    ADD_FAILURE() << "result() did not throw";
+  } catch (int value) {
+    EXPECT_EQ(value, 42);
+  }
+  EXPECT_EQ(executor.submit([] { return 1; }).result(), 1);  // the worker survived
+}
+
+TEST(ThreadPoolExecutor, ShutdownWithCancelFuturesRunsTheDoneCallbacksOfTheCancelledFutures) {
+  // concurrent/futures/thread.py shutdown(cancel_futures=True): work_item.future.cancel(), which
+  // invokes the future's done callbacks (_base.Future.cancel -> _invoke_callbacks).
+  ThreadPoolExecutor executor(1);
+  Blocker blocker;
+  auto running = executor.submit(blocker.job(1));
+  blocker.started->wait();
+  auto queued = executor.submit([] { return 2; });
+  std::atomic<int> cancelled_callbacks{0};
+  queued.add_done_callback([&](ConcurrentFuture<int>& f) {
+    if (f.cancelled()) ++cancelled_callbacks;
+  });
+  executor.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  EXPECT_EQ(cancelled_callbacks, 1);
+  blocker.release->open();
+  EXPECT_EQ(running.result(), 1);
+}
+
+TEST(ThreadPoolExecutor, SequentialJobsReuseTheIdleWorker) {
+  // test_concurrent_futures/test_thread_pool.py ThreadPoolExecutorTest.test_idle_thread_reuse.
+  // As in CPython (whose worker releases _idle_semaphore only after the result is set), a worker
+  // counts as idle once it is back from its job: wait for that between the submits.
+  ThreadPoolExecutor executor(4);
+  auto until_idle = [&executor] {
+    while (detail::ExecutorAccess::load(executor).first != 0)
+      std::this_thread::yield();
+  };
+  EXPECT_EQ(executor.submit([](int a, int b) { return a * b; }, 21, 2).result(), 42);
+  until_idle();
+  EXPECT_EQ(executor.submit([](int a, int b) { return a * b; }, 6, 7).result(), 42);
+  until_idle();
+  EXPECT_EQ(executor.submit([](int a, int b) { return a * b; }, 3, 14).result(), 42);
+  EXPECT_EQ(detail::ExecutorAccess::threads(executor), 1u);
+  executor.shutdown(/*wait=*/true);
+}
+
+TEST(ThreadPoolExecutor, ManyBlockingJobsStartExactlyMaxWorkersThreads) {
+  // test_concurrent_futures/test_thread_pool.py ThreadPoolExecutorTest.test_saturation.
+  ThreadPoolExecutor executor(4);
+  auto release = Gate::make();
+  std::vector<ConcurrentFuture<void>> futures;
+  for (int i = 0; i < 15 * 4; ++i)
+    futures.push_back(executor.submit([release] { release->wait(); }));
+  EXPECT_EQ(detail::ExecutorAccess::threads(executor), 4u);
+  release->open();
+  for (auto& f : futures)
+    f.result();
+}
+
+TEST_F(RunInExecutor, AFailedJobWhoseFutureNobodyReadsIsReportedAsNeverRetrieved) {
+  // futures.py Future.__del__ ("Future exception was never retrieved") on the future that
+  // run_in_executor's wrap_future made; _copy_future_state set the job's exception on it.
+  std::vector<ExceptionContext> reports;
+  loop.set_exception_handler([&](Loop&, const ExceptionContext& c) { reports.push_back(c); });
+  ThreadPoolExecutor executor(1);
+  (void)loop.run_in_executor(executor, []() -> int { throw std::runtime_error("nobody reads"); });
+  // One worker: this job's completion comes back after the first one's.
+  run(loop.run_in_executor(executor, [] {}));
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].message, "Future exception was never retrieved");
+  EXPECT_EQ(what_of(reports[0].exception), "nobody reads");
+  EXPECT_FALSE(reports[0].future.empty());
+}
+
+TEST_F(RunInExecutor, AFailedJobWhoseExceptionWasReadIsNotReported) {
+  // futures.py Future.exception() clears __log_traceback.
+  int reports = 0;
+  loop.set_exception_handler([&](Loop&, const ExceptionContext&) { ++reports; });
+  {
+    Future<int> f = loop.run_in_executor([]() -> int { throw std::runtime_error("read"); });
+    EXPECT_THROW(run(f), std::runtime_error);
+  }
+  run(loop.run_in_executor([] {}));
+  EXPECT_EQ(reports, 0);
+}
+
+TEST_F(RunInExecutor, ANonStandardExceptionThrownByFnArrivesInTheFuture) {
+  // concurrent/futures/thread.py _WorkItem.run catches BaseException; futures._copy_future_state
+  // passes it on to the loop's future.
+  Future<int> f = loop.run_in_executor([]() -> int { throw 7; });
+  try {
+    run(f);
+    ADD_FAILURE() << "no exception";
+  } catch (int value) {
+    EXPECT_EQ(value, 7);
+  }
+}
+
+TEST_F(RunInExecutor, SetDefaultExecutorDoesNotShutDownAPreviousOneItsOwnerStillHolds) {
+  // base_events.py BaseEventLoop.set_default_executor only replaces _default_executor.
+  auto first = std::make_shared<ThreadPoolExecutor>(1, "first");
+  loop.set_default_executor(first);
+  loop.set_default_executor(std::make_shared<ThreadPoolExecutor>(1, "second"));
+  EXPECT_EQ(first->submit(this_thread_name).result(), "first-0");
+  EXPECT_EQ(run(loop.run_in_executor(*first, this_thread_name)), "first-0");
+  EXPECT_EQ(run(loop.run_in_executor(this_thread_name)), "second-0");
+}
+
+TEST_F(RunInExecutor, ShutdownDefaultExecutorShutsDownAnExecutorSetAsDefault) {
+  // base_events.py BaseEventLoop._do_shutdown: self._default_executor.shutdown(wait=True),
+  // whoever made it.
+  auto mine = std::make_shared<ThreadPoolExecutor>(1, "mine");
+  loop.set_default_executor(mine);
+  EXPECT_EQ(run(loop.run_in_executor(this_thread_name)), "mine-0");
+  run(loop.shutdown_default_executor());
+  EXPECT_THROW(mine->submit([] {}), ExecutorShutdownError);
+  EXPECT_EQ(detail::ExecutorAccess::threads(*mine), 0u);  // joined
+}
+
+TEST_F(RunInExecutor, ShutdownDefaultExecutorRunsTheQueuedJobsBeforeItCompletes) {
+  // base_events.py BaseEventLoop._do_shutdown: shutdown(wait=True) without cancel_futures:
+  // queued jobs still run, and their results arrive.
+  loop.set_default_executor(std::make_shared<ThreadPoolExecutor>(1, "single"));
+  Blocker blocker;
+  Future<int> first = loop.run_in_executor(blocker.job(1));
+  std::vector<Future<int>> queued;
+  for (int i = 2; i <= 4; ++i)
+    queued.push_back(loop.run_in_executor([i] { return i; }));
+  Future<void> shutdown = loop.shutdown_default_executor();
+  loop.call_soon([&] { blocker.release->open(); });
+  run(shutdown);
+  EXPECT_EQ(first.result(), 1);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(queued[static_cast<std::size_t>(i)].done());
+    EXPECT_EQ(queued[static_cast<std::size_t>(i)].result(), i + 2);
+  }
+}
+
+TEST_F(RunInExecutor, CloseShutsDownAnExecutorSetAsDefault) {
+  // base_events.py BaseEventLoop.close: executor.shutdown(wait=False) on _default_executor.
+  auto mine = std::make_shared<ThreadPoolExecutor>(1, "mine");
+  loop.set_default_executor(mine);
+  loop.close();
+  EXPECT_THROW(mine->submit([] {}), ExecutorShutdownError);
+}
+
+TEST_F(RunInExecutor, ACancelledJobThenShutdownAndCloseLeaveNothingBehind) {
+  // test_base_events.py BaseEventLoopTests.test_run_in_executor_cancel.
+  auto release = Gate::make();
+  Future<void> f = loop.run_in_executor([release] { release->wait(); });
+  EXPECT_TRUE(f.cancel());
+  loop.call_soon([release] { release->open(); });
+  run(loop.shutdown_default_executor());
+  EXPECT_EQ(detail::LoopExecutors::of(loop, "test").in_flight(), 0u);
+  loop.close();
+  EXPECT_TRUE(f.cancelled());
+}
+
 }  // namespace
 }  // namespace eddy

@@ -664,6 +664,66 @@ TEST_F(QueueTest, ImmediateShutdownWakesWaitersAndGetsThrowAtOnce) {
   run(body());
 }
 
+TEST_F(QueueTest, APutterWokenByAGetButShutDownBeforeItRunsThrowsQueueShutDown) {
+  // queues.py Queue.put (3.13): the woken putter leaves its `while self.full()` loop, and
+  // put_nowait raises QueueShutDown.
+  Queue<int> queue(1);
+  auto body = [&]() -> Task<> {
+    queue.put_nowait(0);
+    Future<std::string> putter = create_task(put_or_error(queue, 1));
+    co_await yield_iterations();
+    EXPECT_EQ(queue.get_nowait(), 0);  // wakes the putter
+    queue.shutdown();
+    EXPECT_EQ(co_await putter, "QueueShutDown");
+    EXPECT_TRUE(queue.empty());
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, AGetterWokenByAPutButShutDownBeforeItRunsStillGetsTheItem) {
+  // queues.py Queue.get (3.13): shutdown(immediate=False) leaves the items; the woken getter
+  // finds the queue non-empty and takes one.
+  Queue<int> queue;
+  auto body = [&]() -> Task<> {
+    Future<std::string> getter = create_task(get_or_error(queue));
+    co_await yield_iterations();
+    queue.put_nowait(5);
+    queue.shutdown();
+    EXPECT_EQ(co_await getter, "5");
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, AGetterWokenByAPutButShutDownImmediatelyBeforeItRunsThrowsQueueShutDown) {
+  // queues.py Queue.shutdown(immediate=True) (3.13) drops the item; the woken getter finds the
+  // queue empty and shut down.
+  Queue<int> queue;
+  auto body = [&]() -> Task<> {
+    Future<std::string> getter = create_task(get_or_error(queue));
+    co_await yield_iterations();
+    queue.put_nowait(5);
+    queue.shutdown(true);
+    EXPECT_EQ(co_await getter, "QueueShutDown");
+    EXPECT_THROW(queue.task_done(), std::invalid_argument);  // the dropped item counted done
+  };
+  run(body());
+}
+
+TEST_F(QueueTest, ShutdownTwiceAndJoinAfterAnImmediateShutdownReturn) {
+  // queues.py Queue.shutdown (3.13) may be called again; join() returns once the unfinished
+  // count is zero.
+  Queue<int> queue;
+  auto body = [&]() -> Task<> {
+    queue.put_nowait(1);
+    queue.shutdown();
+    queue.shutdown(true);
+    EXPECT_TRUE(queue.empty());
+    co_await queue.join();
+    EXPECT_EQ(co_await get_or_error(queue), "QueueShutDown");
+  };
+  run(body());
+}
+
 // -------------------------------------------------------------- loops
 
 TEST_F(QueueTest, AQueueIsBoundToTheLoopOfTheFirstTaskThatWaitsOnIt) {

@@ -1665,6 +1665,97 @@ TEST_F(LoopTest, ACallSoonThreadsafeMadeInACallbackRunsInTheNextIteration) {
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "threadsafe"}));
 }
 
+// ------------------------------------------------------------ asyncio's exception-handler and
+// debug scenarios: each test names the CPython 3.12 test or function it follows.
+
+TEST_F(LoopTest, ABrokenExceptionHandlerIsReportedAsAnUnhandledErrorInExceptionHandler) {
+  // test_base_events.py BaseEventLoopTests.test_set_exc_handler_broken: the default handler logs
+  // 'Unhandled error in exception handler' with the handler's exception.
+  loop.set_exception_handler(
+      [](Loop&, const ExceptionContext&) { throw std::runtime_error("handler broke"); });
+  loop.call_soon([] { throw std::runtime_error("original"); });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Unhandled error in exception handler"), std::string::npos) << err;
+  EXPECT_NE(err.find("handler broke"), std::string::npos) << err;
+}
+
+TEST_F(LoopTest, ACustomHandlerMayDeferToTheDefaultExceptionHandler) {
+  // base_events.py BaseEventLoop.default_exception_handler: "can be called by a custom exception
+  // handler that wants to defer to the default behavior".
+  int calls = 0;
+  loop.set_exception_handler([&](Loop& l, const ExceptionContext& context) {
+    ++calls;
+    l.default_exception_handler(context);
+  });
+  loop.call_soon([] { throw std::runtime_error("deferred"); });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(calls, 1);
+  EXPECT_NE(err.find("deferred"), std::string::npos) << err;
+  EXPECT_NE(err.find("Exception in callback"), std::string::npos) << err;
+}
+
+TEST_F(LoopTest, AnExceptionHandlerThatThrowsANonStandardExceptionStillFallsBack) {
+  // base_events.py BaseEventLoop.call_exception_handler: `except BaseException` around the
+  // custom handler; the loop goes on.
+  loop.set_exception_handler([](Loop&, const ExceptionContext&) { throw 17; });
+  bool next_ran = false;
+  loop.call_soon([] { throw std::runtime_error("first"); });
+  loop.call_soon([&] { next_ran = true; });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(next_ran);
+  EXPECT_NE(err.find("Unhandled error in exception handler"), std::string::npos) << err;
+}
+
+TEST_F(LoopTest, DebugModeReportsACallbackThatTakesExactlyTheThreshold) {
+  // base_events.py BaseEventLoop._run_once: `if dt >= self.slow_callback_duration`.
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  loop.call_soon([&] { clock->advance(100ms); });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  EXPECT_NE(reports.contexts[0].message.find("took 0.100"), std::string::npos)
+      << reports.contexts[0].message;
+}
+
+TEST_F(LoopTest, DebugModeReportsASlowCallbackThatThrowsAfterItsException) {
+  // events.py Handle._run reports the exception inside handle._run(); _run_once then times the
+  // same handle and warns that it was slow.
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  loop.call_soon([&] {
+    clock->advance(200ms);
+    throw std::runtime_error("slow and broken");
+  });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 2u);
+  EXPECT_EQ(reports.contexts[0].message.rfind("Exception in callback", 0), 0u);
+  EXPECT_EQ(what_of(reports.contexts[0].exception), "slow and broken");
+  EXPECT_NE(reports.contexts[1].message.find("took 0.200"), std::string::npos)
+      << reports.contexts[1].message;
+  EXPECT_FALSE(reports.contexts[1].exception);
+  EXPECT_EQ(reports.contexts[0].handle, reports.contexts[1].handle);
+}
+
+TEST_F(LoopTest, ASlowCallbackReportGoesToTheCustomHandler) {
+  // base_events.py _run_once logs slow callbacks; eddy sends them to the exception handler (a
+  // documented difference). With the default handler they are written to stderr.
+  loop.set_debug(true);
+  loop.call_soon([&] { clock->advance(300ms); });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Executing"), std::string::npos) << err;
+  EXPECT_NE(err.find("took 0.300 seconds"), std::string::npos) << err;
+}
+
 // ------------------------------------------------------------ asyncio 3.12 details
 
 TEST_F(LoopTest, StopBeforeRunForeverDoesNotWaitForAPendingTimerOnTheVirtualClock) {
