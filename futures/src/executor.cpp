@@ -281,11 +281,21 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
         continue;
       }
       ++running_;
-      // More queued and nobody to take it: pass the baton (see the file comment).
-      const bool wake =
-          has_work() && !spinning_.load(std::memory_order_relaxed) &&
-          sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed);
-      if (wake) wakeups_.fetch_add(1, std::memory_order_relaxed);
+      // More queued and nobody to take it: pass the baton (see the file
+      // comment) to a sleeper, or else start a thread while the pool may
+      // grow. Submits that came while a worker spun left that to it; without
+      // this, a job could wait behind busy workers below max_workers, as
+      // concurrent.futures never lets one (each submit claims an idle thread
+      // or starts one).
+      bool wake = false;
+      if (has_work() && !spinning_.load(std::memory_order_relaxed)) {
+        if (sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed)) {
+          wakeups_.fetch_add(1, std::memory_order_relaxed);
+          wake = true;
+        } else if (threads_.size() < max_workers_ && !detached_ && !shutdown_) {
+          start_thread_locked();  // (cannot throw: this worker exists)
+        }
+      }
       lock.unlock();
       if (wake) work_cv_.notify_one();
       job->act(job, JobAction::run);

@@ -558,6 +558,9 @@ void Loop::run_batch_timed(std::uint64_t end) {
   ready_.run_until(end, [this](detail::ReadyQueue::Entry entry) {
     if (entry.cancelled()) return;
     const std::uint64_t at = ready_.current_offset();
+    // Decided per callback, before it runs, as asyncio's _run_once: after
+    // set_debug(false) the rest of the pass runs untimed.
+    const bool timed = debug_;
     std::int64_t start = now_ns();
     timer_ran_ = false;
     try {
@@ -566,7 +569,7 @@ void Loop::run_batch_timed(std::uint64_t end) {
       report_callback_error(at);
     }
     std::int64_t took = now_ns() - start;
-    if (took >= slow_ns_) {
+    if (timed && took >= slow_ns_) {
       firing_timer_ = timer_ran_;
       report_slow_callback(at, took);
       firing_timer_ = false;
@@ -584,7 +587,10 @@ void Loop::report_callback_error(std::uint64_t seq) noexcept {
   try {
     ExceptionContext context;
     context.handle = describe_callback(seq);
-    context.message = "Exception in " + context.handle;
+    // asyncio's wording for every kind of handle ("Exception in callback
+    // #12", "... #12 (a timer)"); context.handle says which too.
+    context.message =
+        "Exception in callback #" + std::to_string(seq) + (firing_timer_ ? " (a timer)" : "");
     context.exception = std::current_exception();
     call_exception_handler(context);
   } catch (...) {
@@ -699,7 +705,10 @@ void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
 
 void Loop::default_exception_handler(const ExceptionContext& context) noexcept {
   try {
-    std::string text = "eddy: " + context.message + "\n";
+    // asyncio's fallback for a context without a message.
+    std::string text =
+        "eddy: " +
+        (context.message.empty() ? "Unhandled exception in event loop" : context.message) + "\n";
     if (context.exception) text += "  exception: " + describe_exception(context.exception) + "\n";
     if (!context.handle.empty()) text += "  handle: " + context.handle + "\n";
     if (!context.future.empty()) text += "  future: " + context.future + "\n";

@@ -1013,5 +1013,38 @@ TEST_F(RunInExecutor, ACancelledJobThenShutdownAndCloseLeaveNothingBehind) {
   EXPECT_TRUE(f.cancelled());
 }
 
+// ============================================================ concurrent.futures details
+
+TEST(ThreadPoolExecutor, AJobSubmittedWhileEveryThreadIsBusyGetsANewThreadBelowMaxWorkers) {
+  // concurrent/futures/thread.py ThreadPoolExecutor._adjust_thread_count: a submit that finds no
+  // idle thread (_idle_semaphore.acquire(timeout=0) fails) starts one while fewer than max_workers
+  // run, so a job never waits behind busy threads while the pool may still grow.
+  // A worker that spins takes one of the jobs submitted meanwhile; if more are queued and no
+  // thread sleeps, it starts one below max_workers (a job waiting for c would deadlock else).
+  for (int round = 0; round < 50; ++round) {
+    ThreadPoolExecutor executor(3);
+    Blocker a;
+    auto fa = executor.submit(a.job(1));
+    a.started->wait();
+    executor.submit([] {}).result();  // starts a second thread, which then goes idle
+    while (detail::ExecutorAccess::load(executor).first != 1)
+      std::this_thread::yield();  // the second thread has finished its job: it is idle
+    Blocker b;
+    auto fb = executor.submit(b.job(2));          // takes the idle thread
+    auto fc = executor.submit([] { return 3; });  // every thread busy, 2 of 3 started
+    bool c_ran = true;
+    try {
+      fc.result(std::chrono::seconds(5));
+    } catch (const TimeoutError&) {
+      c_ran = false;
+    }
+    const std::size_t threads = detail::ExecutorAccess::threads(executor);
+    a.release->open();
+    b.release->open();
+    ASSERT_TRUE(c_ran) << "round " << round << ": the job waited 5 s behind two busy threads with "
+                       << threads << " of 3 threads started";
+  }
+}
+
 }  // namespace
 }  // namespace eddy

@@ -1791,5 +1791,58 @@ TEST_F(LoopTest, CallSoonThreadsafeOnTheLoopThreadKeepsFifoOrderWithCallSoon) {
   EXPECT_EQ(results, (std::vector<std::string>{"hello", "world"}));
 }
 
+TEST_F(LoopTest, ATimerCallbackThatThrowsIsReportedAsAnExceptionInCallback) {
+  // test_base_events.py BaseEventLoopTests.test_default_exc_handler_callback (its call_later part).
+  // asyncio's message matches 'Exception in callback.*' for a TimerHandle too
+  // (events.Handle._run builds it and TimerHandle inherits _run).
+  Reports reports;
+  reports.install(loop);
+  loop.call_later(0.01, [] { throw std::runtime_error("zero"); });
+  loop.run_once();
+  ASSERT_EQ(reports.contexts.size(), 1u);
+  EXPECT_EQ(reports.contexts[0].message.rfind("Exception in callback", 0), 0u)
+      << reports.contexts[0].message;
+  EXPECT_EQ(what_of(reports.contexts[0].exception), "zero");
+}
+
+TEST_F(LoopTest, TheDefaultHandlerSaysUnhandledExceptionInEventLoopForAContextWithoutAMessage) {
+  // base_events.py BaseEventLoop.default_exception_handler: `if not message: message =
+  // 'Unhandled exception in event loop'`.
+  ExceptionContext context;
+  context.exception = std::make_exception_ptr(std::runtime_error("no message given"));
+  ::testing::internal::CaptureStderr();
+  loop.call_exception_handler(context);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Unhandled exception in event loop"), std::string::npos) << err;
+  EXPECT_NE(err.find("no message given"), std::string::npos) << err;
+}
+
+TEST_F(LoopTest, SetDebugInACallbackTimesCallbacksFromTheNextIterationOn) {
+  // base_events.py BaseEventLoop._run_once tests `if self._debug:` for every handle it runs, so
+  // asyncio times the very next callback. eddy decides whether a pass is timed when it begins
+  // (the untimed pass is its fast path): documented at Loop::set_debug.
+  Reports reports;
+  reports.install(loop);
+  ASSERT_FALSE(loop.get_debug());
+  loop.call_soon([&] { loop.set_debug(true); });
+  loop.call_soon([&] { clock->advance(200ms); });
+  loop.run_once();
+  EXPECT_TRUE(reports.contexts.empty());
+  loop.call_soon([&] { clock->advance(200ms); });
+  loop.run_once();
+  EXPECT_EQ(reports.contexts.size(), 1u);
+}
+
+TEST_F(LoopTest, SetDebugFalseInACallbackStopsTimingTheNextCallbackOfTheSameIteration) {
+  // base_events.py BaseEventLoop._run_once tests `if self._debug:` for every handle it runs.
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  loop.call_soon([&] { loop.set_debug(false); });
+  loop.call_soon([&] { clock->advance(200ms); });
+  loop.run_once();
+  EXPECT_TRUE(reports.contexts.empty());
+}
+
 }  // namespace
 }  // namespace eddy

@@ -428,6 +428,8 @@ class Loop {
   /// Debug mode: reports callbacks that run longer than
   /// slow_callback_duration() through the exception handler. EDDY_DEBUG=1 in
   /// the environment turns it on for loops created without an explicit choice.
+  /// Turned on inside a callback, it times callbacks from the next iteration
+  /// on (asyncio: from the next callback); turned off, from the next callback.
   void set_debug(bool enabled) noexcept {
     debug_ = enabled;
     update_general_pass();
