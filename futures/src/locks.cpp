@@ -144,13 +144,12 @@ void report_guard_release_error() noexcept {
 // ------------------------------------------------------------ Lock
 
 Task<void> Lock::acquire() {
-  if (!locked_) {
-    locked_ = true;
+  if (!locked()) {
     held_ = true;
     co_return;
   }
   co_await detail::LockWaiter(waiters_);
-  // release() handed the lock over: locked_ stayed true for this task.
+  // release() handed the lock over: locked() stayed true for this task.
   held_ = true;
 }
 
@@ -162,7 +161,7 @@ Task<Acquired<Lock>> Lock::acquire_scoped() {
 void Lock::release() {
   if (!held_) throw RuntimeError("eddy::Lock::release: the lock is not acquired");
   held_ = false;
-  hand_on();
+  waiters_.wake(1);  // hands the lock to the first waiter; with none, it is free
 }
 
 // ------------------------------------------------------------ Event

@@ -229,6 +229,16 @@ DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
   return id;
 }
 
+/// Removes done callback `id` unless it was scheduled already (or removed,
+/// or never added); returns how many were removed (0 or 1).
+inline std::size_t remove_core_done_callback(FutureCore& core, DoneCallbackId id) noexcept {
+  if (id == 0 || id > core.count || id - 1 < core.scheduled) return 0;  // unknown or scheduled
+  DoneCallback& fn = core.callback(static_cast<std::uint32_t>(id - 1));
+  if (!fn) return 0;  // removed already
+  fn.reset();
+  return 1;
+}
+
 /// Adds an eddy-internal watcher (see FutureCore::first_is_watcher): a done
 /// callback that schedules nothing itself and runs no user code, so that it
 /// may run inside the completion of a task instead of through call_soon.
@@ -475,12 +485,7 @@ class Future {
   /// Removes a done callback that has not been scheduled yet. Returns how many
   /// were removed (0 or 1); a removed callback never runs.
   std::size_t remove_done_callback(DoneCallbackId id) {
-    detail::FutureCore& core = this->core("remove_done_callback");
-    if (id == 0 || id > core.count || id - 1 < core.scheduled) return 0;  // unknown or scheduled
-    detail::DoneCallback& fn = core.callback(static_cast<std::uint32_t>(id - 1));
-    if (!fn) return 0;  // removed already
-    fn.reset();
-    return 1;
+    return detail::remove_core_done_callback(this->core("remove_done_callback"), id);
   }
 
   /// Where the future was created (Loop::create_future's caller).

@@ -190,22 +190,17 @@ class Lock {
   void release();
   /// True if a task holds the lock or it was handed to a woken waiter.
   /// Mirrors: Lock.locked.
-  bool locked() const noexcept { return locked_; }
+  bool locked() const noexcept { return held_ || !waiters_.empty(); }
 
  private:
   friend class Condition;
-  // Invariants: while a waiter waits, locked_ is true (a release with
-  // waiters hands the lock over instead of clearing it). held_ is locked_
-  // minus the hand-over: from release() to the woken waiter's resumption,
-  // nobody holds the lock, and nobody may release it.
-  static void pass_on(void* self) { static_cast<Lock*>(self)->hand_on(); }
-  // Hands the lock to the first waiter, or unlocks it.
-  void hand_on() {
-    if (waiters_.wake(1) == 0) locked_ = false;
-  }
+  // held_: a task holds the lock. From release() to the woken waiter's
+  // resumption nobody holds it, and nobody may release it; locked() is then
+  // still true, as while any waiter waits (a release with waiters hands the
+  // lock over instead of freeing it).
+  static void pass_on(void* self) { static_cast<Lock*>(self)->waiters_.wake(1); }
 
   detail::WaiterQueue waiters_;
-  bool locked_ = false;
   bool held_ = false;
 };
 

@@ -89,12 +89,8 @@ Future<T> shield(Future<T> inner, SourceLocation where = SourceLocation::current
   // First on the outer: takes the inner callback off once the outer is done.
   detail::add_core_done_callback(state, [](detail::FutureCore& core) {
     Outer& self = static_cast<Outer&>(core);
-    if (self.inner != nullptr && self.inner->state == FutureState::pending) {
-      detail::FutureCore& from = *self.inner;
-      // Destroying the callback clears self.inner.
-      if (self.callback > from.scheduled)
-        from.callback(static_cast<std::uint32_t>(self.callback - 1)).reset();
-    }
+    // Destroying the callback clears self.inner (a done inner has run it).
+    if (self.inner != nullptr) detail::remove_core_done_callback(*self.inner, self.callback);
   });
   state.callback = inner.add_done_callback(detail::ShieldInnerDone<T>(outer));
   state.inner = detail::FutureAccess::shared(inner);
