@@ -191,7 +191,12 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
     {
       std::lock_guard lock(mutex_);
       if (job != nullptr && shutdown_) throw_shut_down();
-      if (!spinning_.load(std::memory_order_relaxed)) {
+      // A submit that pushed without the lock comes here with job null. A
+      // worker may have taken its job meanwhile (it saw the push just as it
+      // stopped spinning): then there is nothing to wake anyone for, and a
+      // thread started now would only idle.
+      const bool needed = job != nullptr || has_work();
+      if (needed && !spinning_.load(std::memory_order_relaxed)) {
         if (sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed)) {
           wakeups_.fetch_add(1, std::memory_order_relaxed);
           wake = true;
