@@ -337,6 +337,16 @@ bool Loop::cancel_handle(const Handle& h) noexcept {
     case Handle::Kind::timer: {
       bool cancelled = timers_.cancel(
           {static_cast<std::uint32_t>(h.id_), static_cast<std::uint32_t>(h.id_ >> 32)});
+      if (cancelled && timers_.compaction_due()) {
+        // Inside a pass, the next pass compacts first (as asyncio's _run_once
+        // cleans its heap): a burst of cancels costs one compaction. Outside
+        // one, no pass may come soon: compact now.
+        if (ready_.running()) {
+          general_pass_ = true;
+        } else {
+          timers_.compact();
+        }
+      }
       if (cancelled && !ready_.running() && timers_.empty() && armed_deadline_ != kNever) {
         // The last timer is gone: an armed libuv timer would keep uv_run (a
         // host's, for an attached loop) alive until the cancelled deadline.
@@ -504,6 +514,7 @@ void Loop::run_ready() {
   }
   ++stats_.iterations;
 
+  if (timers_.compaction_due()) timers_.compact();  // cancels of the last pass
   if (!timers_.empty()) {
     std::int64_t now = now_ns();
     if (virtual_time_ && ready_.empty() && !stopping_) {

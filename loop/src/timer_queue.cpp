@@ -139,6 +139,22 @@ void TimerQueue::drop_cancelled_top() noexcept {
 }
 
 void TimerQueue::compact() noexcept {
+  const std::size_t in_use = callbacks_.size() - free_slots_.size();
+  if (cancelled_in_heap_ == heap_.size() && in_use == heap_.size()) {
+    // Every slot in use is a cancelled entry of the heap (a burst of timers
+    // all cancelled): free the whole slab at once, in ascending order, as
+    // release() does when the last slot comes back.
+    for (SlotState& state : states_) {
+      if (state == SlotState::cancelled) state = SlotState::cancelled_free;
+    }
+    const auto n = static_cast<std::uint32_t>(callbacks_.size());
+    free_slots_.resize(n);  // never reallocates: grow_slab reserved the slab's size
+    for (std::uint32_t i = 0; i < n; ++i)
+      free_slots_[i] = n - 1 - i;
+    heap_.clear();
+    cancelled_in_heap_ = 0;
+    return;
+  }
   std::size_t kept = 0;
   for (const Entry& e : heap_) {
     if (states_[e.slot] == SlotState::cancelled) {

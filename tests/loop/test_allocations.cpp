@@ -263,5 +263,32 @@ TEST(Allocations, TimersDoNotAllocateInTheSteadyState) {
   loop.close();
 }
 
+TEST(Allocations, TimersAddedAndCancelledOverAndOverInOneCallbackReuseTheirSlots) {
+  // Cancelled timers wait for the next pass's compaction; a callback that
+  // keeps adding and cancelling must not grow the timer slab meanwhile.
+  Loop loop(LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false));
+  int fired = 0;
+  auto churn = [&loop, &fired] {
+    for (int i = 0; i < 100'000; ++i) {
+      TimerHandle h = loop.call_later(1.0, [&fired] { ++fired; });
+      h.cancel();
+    }
+  };
+  loop.call_soon(churn);  // warm-up: the slab reaches its size
+  loop.run_once();
+  std::uint64_t allocations;
+  {
+    AllocationCounter counter;
+    loop.call_soon(churn);
+    loop.run_once();
+    loop.run_once();
+    allocations = counter.count();
+  }
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(fired, 0);
+  EXPECT_EQ(loop.stats().timers, 0u);
+  loop.close();
+}
+
 }  // namespace
 }  // namespace eddy

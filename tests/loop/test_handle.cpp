@@ -339,6 +339,87 @@ TEST_F(LoopTest, CancellingManyTimersKeepsTheRestInOrder) {
     EXPECT_EQ(fired[k], static_cast<int>(k * 7));
 }
 
+TEST_F(LoopTest, TimersCancelledInsideACallbackLeaveTheRestFiringInOrder) {
+  // Cancels made inside a pass are compacted at the start of the next pass
+  // (asyncio's _run_once); timers added in between, and the survivors, keep
+  // (deadline, scheduling) order.
+  std::vector<int> fired;
+  std::vector<TimerHandle> handles;
+  loop.call_soon([&] {
+    for (int i = 0; i < 1000; ++i)
+      handles.push_back(
+          loop.call_later(1.0 + (i % 10) * 0.001, [&fired, i] { fired.push_back(i); }));
+    for (int i = 0; i < 1000; ++i) {
+      if (i % 7 != 0) {
+        EXPECT_TRUE(handles[static_cast<std::size_t>(i)].cancel());
+      }
+    }
+    EXPECT_EQ(loop.stats().timers, 143u + 1u);  // and the stop timer
+    // Added after the cancels, before any compaction: last among equal deadlines.
+    loop.call_later(1.0, [&fired] { fired.push_back(-1); });
+  });
+  loop.call_later(10.0, [&] { loop.stop(); });
+  loop.run_forever();
+  std::vector<int> expected;
+  for (int group = 0; group < 10; ++group) {
+    for (int i = group; i < 1000; i += 10) {
+      if (i % 7 == 0) expected.push_back(i);
+    }
+    if (group == 0) expected.push_back(-1);
+  }
+  EXPECT_EQ(fired, expected);
+  // A cancelled handle still says so, and cancelling it again is a no-op.
+  EXPECT_TRUE(handles[1].cancelled());
+  EXPECT_FALSE(handles[1].cancel());
+}
+
+TEST_F(LoopTest, CancellingEveryTimerInsideACallbackLeavesNoneScheduledAndNoneFiring) {
+  int fired = 0;
+  std::vector<TimerHandle> handles;
+  loop.call_soon([&] {
+    for (int i = 0; i < 500; ++i)
+      handles.push_back(loop.call_later(0.5 + i * 0.001, [&fired] { ++fired; }));
+    for (TimerHandle& h : handles)
+      EXPECT_TRUE(h.cancel());
+    loop.call_soon([&] { loop.stop(); });
+  });
+  loop.run_forever();
+  EXPECT_EQ(loop.stats().timers, 0u);
+  for (TimerHandle& h : handles)
+    EXPECT_TRUE(h.cancelled());
+  // The slots are reused; old handles do not reach the new timers.
+  bool new_fired = false;
+  TimerHandle fresh = loop.call_later(0.1, [&] { new_fired = true; });
+  EXPECT_FALSE(handles[0].cancel());
+  EXPECT_FALSE(fresh.cancelled());
+  loop.call_later(1.0, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_TRUE(new_fired);
+  EXPECT_EQ(fired, 0);
+}
+
+TEST_F(LoopTest, TimerChurnInsideAPassLeavesADueTimerOfThatPassToRun) {
+  // Timer `due` is handed to the ready queue behind the callback `churn`,
+  // which adds and cancels timers until the slab is full and add() compacts
+  // it mid-pass. The due timer's slot is not in the heap then: it must
+  // survive, and run after churn in the same pass.
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    loop.call_soon([&] {
+      for (int i = 0; i < 1000; ++i)
+        loop.call_later(5.0, [&order] { order.push_back("cancelled timer"); }).cancel();
+      order.push_back("churn");
+    });
+    loop.call_later(0.0, [&order] { order.push_back("due"); });
+  });
+  loop.run_once();  // queues churn, schedules due
+  const std::uint64_t before = loop.stats().iterations;
+  loop.run_once();  // churn, then due (timers join behind what is queued)
+  EXPECT_EQ(loop.stats().iterations, before + 1);
+  EXPECT_EQ(order, (std::vector<std::string>{"churn", "due"}));
+  EXPECT_EQ(loop.stats().timers, 0u);
+}
+
 // Threadsafe batches join the ready queue as one block of 32-byte entries
 // (copied, or relocated one by one when a callable needs it); the block may
 // wrap around the ring's end. Many rounds, each shifting the ring's tail by

@@ -518,7 +518,8 @@ class Loop {
 
   // Passes take on_idle's short path unless general_pass_ is set.
   void update_general_pass() noexcept {
-    general_pass_ = !running_ || debug_ || !timers_.empty() || armed_deadline_ != INT64_MAX;
+    general_pass_ = !running_ || debug_ || !timers_.empty() || armed_deadline_ != INT64_MAX ||
+                    timers_.compaction_due();
   }
 
   // Called from libuv. on_idle is the idle handle's callback itself (its

@@ -20,9 +20,12 @@ namespace eddy::detail {
 ///   queue, not yet run) or cancelled (see SlotState). A slot's generation is
 ///   bumped when it is reused, so a stale TimerId never touches a newer timer.
 /// - Cancelling destroys the callback at once; a cancelled slot still in the
-///   heap is removed lazily when it reaches the top, or all at once when
-///   cancelled entries make up more than half of a heap of 64 or more
-///   (compaction is O(n), so cancel is amortised O(1)).
+///   heap is removed lazily when it reaches the top, or all at once by
+///   compact(), which the owner calls when compaction_due(): cancelled entries
+///   are all of the heap, or more than half of a heap of 64 or more
+///   (compaction is O(n), so cancel is amortised O(1)). The loop compacts at
+///   the start of its next pass, as asyncio's _run_once does, so that a burst
+///   of cancels costs one compaction.
 /// - Slot states are kept in a dense byte array apart from the callbacks, so
 ///   compaction scans 1 byte per timer instead of a cache line.
 class TimerQueue {
@@ -51,7 +54,13 @@ class TimerQueue {
   /// Schedules a callable built from `f` in its slot (no temporary).
   template <class F>
   TimerId add(std::int64_t when, F&& f) {
-    if (free_slots_.empty()) grow_slab();  // the only step that allocates
+    if (free_slots_.empty()) [[unlikely]] {
+      // Cancelled entries waiting for the owner's compaction hold slots: take
+      // them back before growing, so that timers added and cancelled over and
+      // over within one pass do not grow the slab.
+      if (compaction_due()) compact();
+      if (free_slots_.empty()) grow_slab();  // the only step that allocates
+    }
     std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
     ++generations_[slot];  // handles of the slot's previous timer no longer match
@@ -73,10 +82,6 @@ class TimerQueue {
       ++cancelled_in_heap_;
       --scheduled_;
       destroy_callback(id.slot);
-      if (cancelled_in_heap_ == heap_.size() ||
-          (heap_.size() >= kMinCompactSize && cancelled_in_heap_ * 2 > heap_.size())) {
-        compact();
-      }
       return true;
     }
     if (state == SlotState::ready) {
@@ -88,6 +93,16 @@ class TimerQueue {
     }
     return false;
   }
+
+  /// True if cancelled entries are all of the heap, or more than half of a
+  /// big one: time for compact().
+  bool compaction_due() const noexcept {
+    return cancelled_in_heap_ != 0 &&
+           (cancelled_in_heap_ == heap_.size() ||
+            (heap_.size() >= kMinCompactSize && cancelled_in_heap_ * 2 > heap_.size()));
+  }
+  /// Removes every cancelled entry from the heap and frees its slot: O(n).
+  void compact() noexcept;
 
   /// True if `id` names a timer that was cancelled and whose slot is not yet reused.
   bool is_cancelled(TimerId id) const noexcept {
@@ -201,7 +216,6 @@ class TimerQueue {
   void sift_down(std::size_t i) noexcept;
   void pop_top() noexcept;
   void drop_cancelled_top() noexcept;
-  void compact() noexcept;
   void heapify() noexcept;
   void release(std::uint32_t slot, SlotState now) noexcept;
   void grow_slab();
