@@ -120,6 +120,9 @@ class TimerQueue {
 
   /// Deadline of the earliest scheduled timer. Precondition: !empty().
   std::int64_t next_deadline() noexcept {
+    // Cancels waiting for compaction may fill the top: one O(n) sweep rather
+    // than a pop per cancelled entry.
+    if (compaction_due()) compact();
     drop_cancelled_top();
     return heap_.front().when;
   }
