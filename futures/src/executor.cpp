@@ -196,17 +196,24 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
       // stopped spinning): then there is nothing to wake anyone for, and a
       // thread started now would only idle.
       const bool needed = job != nullptr || has_work();
-      if (needed && !spinning_.load(std::memory_order_relaxed)) {
-        if (sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed)) {
-          wakeups_.fetch_add(1, std::memory_order_relaxed);
-          wake = true;
-        } else if (threads_.size() < max_workers_ && !detached_) {
-          start_thread_locked();
-        }
-      }
+      if (needed && !spinning_.load(std::memory_order_relaxed))
+        wake = wake_sleeper_or_start_locked();
       if (job != nullptr) push(job);  // (cannot fail: shutdown_ is false under the lock)
     }
     if (wake) work_cv_.notify_one();  // outside the lock: the worker need not wait for it
+  }
+
+  // Under mutex_, for a queued job that no spinning worker will take:
+  // claims a sleeper's wake-up (true: notify it once the lock is released),
+  // or else starts a thread while the pool may grow. Throws only if the pool
+  // has no thread yet and none could start (see start_thread_locked).
+  bool wake_sleeper_or_start_locked() {
+    if (sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed)) {
+      wakeups_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    if (threads_.size() < max_workers_ && !detached_ && !shutdown_) start_thread_locked();
+    return false;
   }
 
   void start_thread_locked() {
@@ -292,15 +299,9 @@ class ThreadPool : public std::enable_shared_from_this<ThreadPool> {
       // this, a job could wait behind busy workers below max_workers, as
       // concurrent.futures never lets one (each submit claims an idle thread
       // or starts one).
-      bool wake = false;
-      if (has_work() && !spinning_.load(std::memory_order_relaxed)) {
-        if (sleepers_.load(std::memory_order_relaxed) > wakeups_.load(std::memory_order_relaxed)) {
-          wakeups_.fetch_add(1, std::memory_order_relaxed);
-          wake = true;
-        } else if (threads_.size() < max_workers_ && !detached_ && !shutdown_) {
-          start_thread_locked();  // (cannot throw: this worker exists)
-        }
-      }
+      // (It cannot throw here: this worker exists.)
+      const bool wake = has_work() && !spinning_.load(std::memory_order_relaxed) &&
+                        wake_sleeper_or_start_locked();
       lock.unlock();
       if (wake) work_cv_.notify_one();
       job->act(job, JobAction::run);

@@ -514,7 +514,7 @@ void Loop::run_ready() {
   }
   ++stats_.iterations;
 
-  if (timers_.compaction_due()) timers_.compact();  // cancels of the last pass
+  timers_.compact_if_due();  // cancels of the last pass
   if (!timers_.empty()) {
     std::int64_t now = now_ns();
     if (virtual_time_ && ready_.empty() && !stopping_) {

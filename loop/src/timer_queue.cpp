@@ -42,14 +42,17 @@ void TimerQueue::clear() noexcept {
 void TimerQueue::release(std::uint32_t slot, SlotState now) noexcept {
   states_[slot] = now;
   free_slots_.push_back(slot);  // never reallocates: add() keeps capacity >= slab size
-  if (free_slots_.size() == callbacks_.size()) {
-    // Every slot is free: hand them out in ascending order again, so the next
-    // burst of timers walks the slab sequentially instead of in the scattered
-    // order the last burst fired or was cancelled in.
-    std::uint32_t n = static_cast<std::uint32_t>(free_slots_.size());
-    for (std::uint32_t i = 0; i < n; ++i)
-      free_slots_[i] = n - 1 - i;
-  }
+  if (free_slots_.size() == callbacks_.size()) free_every_slot_in_order();
+}
+
+void TimerQueue::free_every_slot_in_order() noexcept {
+  // Every slot is free: hand them out in ascending order again, so the next
+  // burst of timers walks the slab sequentially instead of in the scattered
+  // order the last burst fired or was cancelled in.
+  const auto n = static_cast<std::uint32_t>(callbacks_.size());
+  free_slots_.resize(n);  // never reallocates: grow_slab reserved the slab's size
+  for (std::uint32_t i = 0; i < n; ++i)
+    free_slots_[i] = n - 1 - i;
 }
 
 void TimerQueue::sift_up(std::size_t i) noexcept {
@@ -142,15 +145,11 @@ void TimerQueue::compact() noexcept {
   const std::size_t in_use = callbacks_.size() - free_slots_.size();
   if (cancelled_in_heap_ == heap_.size() && in_use == heap_.size()) {
     // Every slot in use is a cancelled entry of the heap (a burst of timers
-    // all cancelled): free the whole slab at once, in ascending order, as
-    // release() does when the last slot comes back.
+    // all cancelled): free the whole slab in one sweep.
     for (SlotState& state : states_) {
       if (state == SlotState::cancelled) state = SlotState::cancelled_free;
     }
-    const auto n = static_cast<std::uint32_t>(callbacks_.size());
-    free_slots_.resize(n);  // never reallocates: grow_slab reserved the slab's size
-    for (std::uint32_t i = 0; i < n; ++i)
-      free_slots_[i] = n - 1 - i;
+    free_every_slot_in_order();
     heap_.clear();
     cancelled_in_heap_ = 0;
     return;

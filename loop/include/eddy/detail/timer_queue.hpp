@@ -58,7 +58,7 @@ class TimerQueue {
       // Cancelled entries waiting for the owner's compaction hold slots: take
       // them back before growing, so that timers added and cancelled over and
       // over within one pass do not grow the slab.
-      if (compaction_due()) compact();
+      compact_if_due();
       if (free_slots_.empty()) grow_slab();  // the only step that allocates
     }
     std::uint32_t slot = free_slots_.back();
@@ -103,6 +103,9 @@ class TimerQueue {
   }
   /// Removes every cancelled entry from the heap and frees its slot: O(n).
   void compact() noexcept;
+  void compact_if_due() noexcept {
+    if (compaction_due()) compact();
+  }
 
   /// True if `id` names a timer that was cancelled and whose slot is not yet reused.
   bool is_cancelled(TimerId id) const noexcept {
@@ -122,7 +125,7 @@ class TimerQueue {
   std::int64_t next_deadline() noexcept {
     // Cancels waiting for compaction may fill the top: one O(n) sweep rather
     // than a pop per cancelled entry.
-    if (compaction_due()) compact();
+    compact_if_due();
     drop_cancelled_top();
     return heap_.front().when;
   }
@@ -221,6 +224,7 @@ class TimerQueue {
   void drop_cancelled_top() noexcept;
   void heapify() noexcept;
   void release(std::uint32_t slot, SlotState now) noexcept;
+  void free_every_slot_in_order() noexcept;
   void grow_slab();
 
   std::vector<Entry> heap_;
