@@ -908,6 +908,12 @@ TEST(ThreadPoolExecutor, ManyBlockingJobsStartExactlyMaxWorkersThreads) {
   std::vector<ConcurrentFuture<void>> futures;
   for (int i = 0; i < 15 * 4; ++i)
     futures.push_back(executor.submit([release] { release->wait(); }));
+  // Unlike CPython, where each submit starts its thread, submits made while a
+  // worker spins leave the growth to that worker: the pool reaches its size
+  // when the jobs are taken, a moment after the submits return. Wait for
+  // four jobs to run, then check that no fifth thread came.
+  while (detail::ExecutorAccess::load(executor).first != 4)
+    std::this_thread::yield();
   EXPECT_EQ(detail::ExecutorAccess::threads(executor), 4u);
   release->open();
   for (auto& f : futures)
