@@ -664,6 +664,21 @@ TEST_F(GatherTest, ClosingTheLoopWithAGatherOfPendingFuturesLosesNothing) {
   EXPECT_TRUE(gathered.cancelled());
 }
 
+TEST_F(GatherTest, ARangeGatherWhoseOnlyHandleToAPendingChildIsItsOwnEndsCancelled) {
+  // The range form keeps no reference to a child that is not done: a
+  // pending future nobody else holds goes away during the gather's own
+  // pass, and so can never complete; neither can the gather.
+  Future<int> kept = loop.create_future<int>();
+  std::vector<Future<int>> futures{kept, loop.create_future<int>(), kept};
+  Future<std::vector<int>> gathered = gather(std::move(futures));
+  EXPECT_FALSE(gathered.done());  // the callbacks on `kept` still hold it
+  kept.set_result(3);
+  loop.run_once();  // they run, and the last one lets the gather go
+  ASSERT_TRUE(gathered.done());
+  EXPECT_TRUE(gathered.cancelled());
+  EXPECT_THROW(gathered.result(), CancelledError);
+}
+
 // ------------------------------------------------------------ asyncio scenarios: more of
 // test_tasks.py's GatherTests
 

@@ -201,15 +201,10 @@ template <class R>
 class GatherState {
  public:
   GatherState(Loop& loop, std::size_t children, bool settled)
-      : outer(make_outer(loop, *this)), settled_(settled) {
-    cores_.reserve(children);
-  }
+      : outer(make_outer(loop, *this)), children_(children), settled_(settled) {}
   GatherState(const GatherState&) = delete;
   GatherState& operator=(const GatherState&) = delete;
   virtual ~GatherState() {
-    for (std::size_t i = 0; i < kept_.size(); ++i) {
-      if (kept_[i]) detail::release(cores_[i]);
-    }
     FutureCore& core = *FutureAccess::shared(outer);
     if (core.state == FutureState::pending) {
       // Only when a child's callback was destroyed unrun (the loop closed):
@@ -226,7 +221,8 @@ class GatherState {
     // inside cancel() (a watcher runs early only at the end of a task's
     // step), so nothing changes under this loop.
     bool any = false;
-    for (FutureCore* child : cores_) {
+    for (std::size_t i = 0; i < children_; ++i) {
+      FutureCore* child = this->child(i);
       if (child != nullptr && cancel_core(*child, message)) any = true;
     }
     if (any && !cancel_requested_) {
@@ -262,7 +258,7 @@ class GatherState {
       }
     }
     store(index, child);
-    if (finished_ == cores_.size()) {
+    if (finished_ == children_) {
       if (cancel_requested_) {
         // Every child answered the cancel (some maybe with a result): the
         // outer future ends with a CancelledError, as its exception.
@@ -273,12 +269,6 @@ class GatherState {
     }
   }
 
-  /// Adds the done callbacks (after the derived state has its children).
-  void watch_children() {
-    for (std::size_t i = 0; i < cores_.size(); ++i)
-      watch(i);
-  }
-
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
     if (--refs_ == 0) delete this;
@@ -287,43 +277,29 @@ class GatherState {
   Future<R> outer;
 
  protected:
-  /// Child `index` is done and its outcome counts: keeps it for collect()
-  /// (the default: the derived state's constructor called keep_children()),
-  /// or takes its outcome now (then forget(index)).
-  virtual void store(std::size_t index, FutureCore& child) {
-    detail::add_ref(&child);  // released by take(), or with the state
-    kept_[index] = true;
-  }
-  /// Adds child i's done callback.
-  void watch(std::size_t i) {
+  /// Child `index` is done and its outcome counts: the derived state keeps
+  /// it for collect(), or takes its outcome now (then forgets it).
+  virtual void store(std::size_t index, FutureCore& child) = 0;
+  /// Child `index`, or null once forgotten (done and taken, or gone).
+  virtual FutureCore* child(std::size_t index) const noexcept = 0;
+  /// Child `index` is done (its outcome taken or not counted) or went away:
+  /// the state no longer looks at it.
+  virtual void forget(std::size_t index) noexcept = 0;
+  /// Adds the done callback of `child`, child number i.
+  void watch(std::size_t i, FutureCore& child) {
     add_ref();
-    add_core_watcher(*cores_[i], Watch(this, i));
+    add_core_watcher(child, Watch(this, i));
   }
   /// The gather failed to start (a child of another loop) after some
   /// children got their callbacks: those stay, and do nothing but mark the
   /// children's exceptions retrieved (as asyncio's gather leaves them).
   void abandon() noexcept { abandoned_ = true; }
-  /// For a state that keeps its children until collect().
-  void keep_children() { kept_.assign(cores_.size(), false); }
   /// The outer result, once every child is done and stored.
   virtual R collect() = 0;
-  /// Child `index` is done and the state no longer looks at it.
-  void forget(std::size_t index) noexcept { cores_[index] = nullptr; }
-  /// Child `index`, done, with the state's reference to it, which the
-  /// caller takes over (one pass over the children instead of two).
-  FutureCore* take(std::size_t index) noexcept {
-    kept_[index] = false;
-    return cores_[index];
-  }
-  /// The children, in argument order, set by the derived state; null for
-  /// one that went away pending. Not owned until kept_.
-  std::vector<FutureCore*> cores_;
 
  private:
   /// A child's callback destroyed unrun: the child goes away pending.
-  void child_gone(std::size_t index) noexcept {
-    if (kept_.empty() || !kept_[index]) cores_[index] = nullptr;
-  }
+  void child_gone(std::size_t index) noexcept { forget(index); }
 
   class Watch {  // a child's done callback; holds a reference to the state
    public:
@@ -349,7 +325,7 @@ class GatherState {
     return FutureAccess::adopt<R>(::new (block) GatherFuture<R>(loop, state));
   }
 
-  std::vector<bool> kept_;  // child i is done and referenced by the state (empty: none is)
+  const std::size_t children_;  // how many
   std::size_t refs_ = 0;
   std::size_t finished_ = 0;
   bool settled_;
@@ -365,8 +341,16 @@ class VectorGather final
           std::vector<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>>> {
  public:
   using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
-  VectorGather(Loop& loop, const std::vector<Future<T>>& children)
-      : GatherState<std::vector<Item>>(loop, children.size(), Settled), items_(children.size()) {}
+  /// Takes over the caller's vector of children: its handles become the
+  /// state's table of children (see children_).
+  VectorGather(Loop& loop, std::vector<Future<T>>& children)
+      : GatherState<std::vector<Item>>(loop, children.size(), Settled),
+        children_(std::move(children)),
+        items_(children_.size()) {}
+  ~VectorGather() override {
+    for (std::size_t i = 0; i < unowned_; ++i)
+      FutureAccess::detach(children_[i]);  // not references: nothing to release
+  }
 
   // watch_children asks for the state of the child this many places ahead,
   // so that its cache misses overlap instead of coming one after another.
@@ -376,26 +360,39 @@ class VectorGather final
   /// a cache miss per child. A child of another loop stops the pass and
   /// throws std::invalid_argument; the children before it keep callbacks
   /// that do nothing (asyncio's gather does the same).
-  void watch_children(Loop& loop, std::vector<Future<T>>& children) {
-    for (std::size_t i = 0; i < children.size(); ++i) {
-      if (i + kAhead < children.size()) {
+  void watch_children(Loop& loop) {
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      if (i + kAhead < children_.size()) {
         const auto* later =
-            reinterpret_cast<const char*>(FutureAccess::shared(children[i + kAhead]));
+            reinterpret_cast<const char*>(FutureAccess::shared(children_[i + kAhead]));
         __builtin_prefetch(later, 1);
         __builtin_prefetch(later + 64, 1);
       }
-      FutureCore* child = FutureAccess::shared(children[i]);
+      FutureCore* child = FutureAccess::shared(children_[i]);
       if (child->loop != &loop) [[unlikely]] {
         this->abandon();
         throw std::invalid_argument("eddy::gather: the futures belong to different loops");
       }
-      this->cores_.push_back(child);
-      this->watch(i);
-      Future<T> released = std::move(children[i]);  // now, while the state is in cache
+      this->watch(i, *child);
+      // Lets go of the reference now, while the state is in cache; the
+      // handle keeps the pointer. Releasing it may end a child nobody else
+      // holds, whose callback then forgets it (the pointer must be in place).
+      FutureShared<T>* shared = FutureAccess::detach(children_[i]);
+      FutureAccess::point_to(children_[i], shared);
+      unowned_ = i + 1;
+      detail::release(shared);
     }
   }
 
  private:
+  FutureCore* child(std::size_t index) const noexcept override {
+    return FutureAccess::shared(children_[index]);
+  }
+  void forget(std::size_t index) noexcept override {
+    // (A handle past unowned_ is still a reference: a callback that failed
+    // to be added is destroyed as the pass throws; the vector releases it.)
+    if (index < unowned_) FutureAccess::detach(children_[index]);
+  }
   // A child's outcome is taken as soon as it is done, so that its state can
   // go at once rather than live until the last child is done.
   void store(std::size_t index, FutureCore& child) override {
@@ -422,6 +419,14 @@ class VectorGather final
     }
   }
 
+  /// The children, in argument order: the caller's vector of handles, so
+  /// that a gather of many allocates no table of its own. Handles
+  /// [0, unowned_) hold a bare pointer, not a reference (the state holds no
+  /// child that is not done: no cycle through a child that never ends), and
+  /// are emptied when forgotten; the rest (a pass stopped by an error) are
+  /// still references.
+  std::vector<Future<T>> children_;
+  std::size_t unowned_ = 0;
   // Items that cost nothing to make empty (numbers, pointers, monostate)
   // are stored straight into the result vector, which collect() hands over:
   // no second vector, no copy. Others wait in optionals.
@@ -444,11 +449,36 @@ class TupleGather final
           ? void()
           : throw std::invalid_argument("eddy::gather: the futures belong to different loops")),
      ...);
-    (this->cores_.push_back(FutureAccess::shared(children)), ...);
-    this->keep_children();
+    std::size_t i = 0;
+    ((cores_[i++] = FutureAccess::shared(children)), ...);
+  }
+  ~TupleGather() override {
+    for (std::size_t i = 0; i < sizeof...(T); ++i) {
+      if (kept_[i]) detail::release(cores_[i]);
+    }
+  }
+  /// Adds the done callbacks.
+  void watch_children() {
+    for (std::size_t i = 0; i < sizeof...(T); ++i)
+      this->watch(i, *cores_[i]);
   }
 
  private:
+  /// Keeps the child, referenced, for collect().
+  void store(std::size_t index, FutureCore& child) override {
+    detail::add_ref(&child);  // released by take(), or with the state
+    kept_[index] = true;
+  }
+  FutureCore* child(std::size_t index) const noexcept override { return cores_[index]; }
+  void forget(std::size_t index) noexcept override {
+    if (!kept_[index]) cores_[index] = nullptr;  // a kept child's callback ends after store()
+  }
+  /// Child `index`, done, with the state's reference to it, which the
+  /// caller takes over (one pass over the children instead of two).
+  FutureCore* take(std::size_t index) noexcept {
+    kept_[index] = false;
+    return cores_[index];
+  }
   Result collect() override {
     return [this]<std::size_t... I>(std::index_sequence<I...>) {
       if constexpr (Settled) {
@@ -459,19 +489,25 @@ class TupleGather final
     }
     (std::index_sequence_for<T...>{});
   }
+
+  /// The children, in argument order; null for one that went away pending.
+  /// Not owned until kept_ (done, and referenced by the state).
+  FutureCore* cores_[sizeof...(T)] = {};
+  bool kept_[sizeof...(T)] = {};
 };
 
 /// Builds a gather's state and watches `children` (the futures). The range
-/// form's pass lets go of each handle as it goes (VectorGather::
-/// watch_children); the argument form's handles stay alive meanwhile.
+/// form's state takes over the vector and lets go of each reference as it
+/// goes (VectorGather::watch_children); the argument form's handles stay
+/// alive meanwhile.
 template <class State, class... C>
 auto start_gather(Loop& loop, C&... children) {
   auto* state = new State(loop, children...);
   state->add_ref();  // held while we set up
   auto outer = state->outer;
   try {
-    if constexpr (requires { state->watch_children(loop, children...); }) {
-      state->watch_children(loop, children...);
+    if constexpr (requires { state->watch_children(loop); }) {
+      state->watch_children(loop);
     } else {
       state->watch_children();
     }
