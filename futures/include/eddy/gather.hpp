@@ -271,7 +271,8 @@ class GatherState {
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
-    if (--refs_ == 0) delete this;
+    if (--refs_ == 0) [[unlikely]]
+      destroy();
   }
 
   Future<R> outer;
@@ -300,6 +301,9 @@ class GatherState {
  private:
   /// A child's callback destroyed unrun: the child goes away pending.
   void child_gone(std::size_t index) noexcept { forget(index); }
+  /// Out of line, so that a child's callback that lets go of a reference
+  /// does not carry the whole state's destruction.
+  [[gnu::noinline]] void destroy() noexcept { delete this; }
 
   class Watch {  // a child's done callback; holds a reference to the state
    public:
@@ -309,15 +313,19 @@ class GatherState {
     Watch& operator=(Watch&&) = delete;
     ~Watch() {
       if (state_ != nullptr) {
-        state_->child_gone(index_);
+        if (index_ != kRan) state_->child_gone(index_);
         state_->release();
       }
     }
-    void operator()(FutureCore& child) const { state_->child_done(index_, child); }
+    void operator()(FutureCore& child) const {
+      state_->child_done(index_, child);
+      index_ = kRan;  // child_done forgot the child, or keeps it (TupleGather)
+    }
 
    private:
+    static constexpr std::size_t kRan = ~std::size_t{0};
     GatherState* state_;
-    std::size_t index_;
+    mutable std::size_t index_;  // kRan once run
   };
 
   static Future<R> make_outer(Loop& loop, GatherState& state) {
@@ -348,8 +356,13 @@ class VectorGather final
         children_(std::move(children)),
         items_(children_.size()) {}
   ~VectorGather() override {
-    for (std::size_t i = 0; i < unowned_; ++i)
-      FutureAccess::detach(children_[i]);  // not references: nothing to release
+    // Each child was forgotten by now: its callback, run or destroyed unrun,
+    // held the state. A handle left pointing is detached all the same (it
+    // holds no reference).
+    for (std::size_t i = 0; i < unowned_; ++i) {
+      if (FutureAccess::shared(children_[i]) != nullptr) [[unlikely]]
+        FutureAccess::detach(children_[i]);
+    }
   }
 
   // watch_children asks for the state of the child this many places ahead,
