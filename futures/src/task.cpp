@@ -4,6 +4,7 @@
 
 #include "eddy/handle.hpp"
 #include "eddy/run.hpp"
+#include "eddy/sleep.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -212,6 +213,12 @@ void StepTaskSoon::operator()() const noexcept {
   } catch (...) {
     task_->step();  // out of memory queueing it: step now rather than never
   }
+}
+
+void suspend_on_timer(Loop& loop, TaskCore& task, std::coroutine_handle<> at, double delay) {
+  TimerHandle timer = loop.call_later(delay, StepTaskSoon(task));
+  static_assert(sizeof(std::uintptr_t) >= sizeof(std::uint64_t));
+  task.suspend(at, Waiter{WaitKind::timer, static_cast<std::uintptr_t>(HandleAccess::id(timer))});
 }
 
 void throw_awaits_itself() {

@@ -21,6 +21,10 @@ namespace detail {
 /// It lives in the awaiting coroutine's frame, so it keeps only the delay
 /// (and the value): the task is TaskCore::current when it resumes, and the
 /// timer's id travels in the task's Waiter.
+/// A sleep with a delay: `task` (suspending at `at`) steps when the timer
+/// fires. Out of line, so that sleep(0), a bare yield, stays short.
+void suspend_on_timer(Loop& loop, TaskCore& task, std::coroutine_handle<> at, double delay);
+
 template <class T>
 class SleepAwaiter {
  public:
@@ -35,10 +39,7 @@ class SleepAwaiter {
     Loop* running = try_get_running_loop();
     Loop& loop = running != nullptr ? *running : task.loop();
     if (!(delay_ <= 0)) {  // NaN too: call_later rejects it
-      TimerHandle timer = loop.call_later(delay_, StepTaskSoon(task));
-      static_assert(sizeof(std::uintptr_t) >= sizeof(std::uint64_t));
-      task.suspend(at,
-                   Waiter{WaitKind::timer, static_cast<std::uintptr_t>(HandleAccess::id(timer))});
+      suspend_on_timer(loop, task, at, delay_);
     } else {
       // asyncio's sleep(0): a bare yield that a cancel cannot cut short (it
       // is delivered when the task resumes).
