@@ -596,6 +596,28 @@ TEST_F(GatherTest, ARejectedRangeGatherLeavesEarlierChildrenWorkingAndTheirError
   other.close();
 }
 
+TEST_F(GatherTest, ARejectedRangeGatherHoldsNoneOfTheFuturesFromTheRejectedOneOn) {
+  // The children before the one of another loop keep the gather's
+  // callbacks, so its state lives on; it must not hold the others. Here the
+  // first child comes again after the rejected one: held by the state, it
+  // would hold the state through its callback, and neither would ever go.
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  {
+    auto mine = std::make_shared<int>(1);
+    std::weak_ptr<int> watch = mine;
+    Future<std::shared_ptr<int>> pending = loop.create_future<std::shared_ptr<int>>();
+    Future<std::shared_ptr<int>> there = other.create_future<std::shared_ptr<int>>();
+    Future<std::shared_ptr<int>> after = loop.create_future<std::shared_ptr<int>>();
+    EXPECT_THROW(gather(std::vector{pending, there, pending, after}), std::invalid_argument);
+    after.set_result(std::move(mine));
+    after = Future<std::shared_ptr<int>>();
+    EXPECT_TRUE(watch.expired());  // the gather let go of `after`
+    pending.set_result(nullptr);
+    loop.run_once();  // the inert callback on `pending` runs
+  }
+  other.close();
+}
+
 TEST_F(GatherTest, AnEmptyFutureHandleIsRejectedWithInvalidStateError) {
   Future<int> empty;
   Future<int> fine = loop.create_future<int>();

@@ -372,26 +372,35 @@ class VectorGather final
   /// throws std::invalid_argument; the children before it keep callbacks
   /// that do nothing (asyncio's gather does the same).
   void watch_children(Loop& loop) {
-    for (std::size_t i = 0; i < children_.size(); ++i) {
-      if (i + kAhead < children_.size()) {
-        const auto* later =
-            reinterpret_cast<const char*>(FutureAccess::shared(children_[i + kAhead]));
-        __builtin_prefetch(later, 1);
-        __builtin_prefetch(later + 64, 1);
+    std::size_t i = 0;
+    try {
+      for (; i < children_.size(); ++i) {
+        if (i + kAhead < children_.size()) {
+          const auto* later =
+              reinterpret_cast<const char*>(FutureAccess::shared(children_[i + kAhead]));
+          __builtin_prefetch(later, 1);
+          __builtin_prefetch(later + 64, 1);
+        }
+        FutureCore* child = FutureAccess::shared(children_[i]);
+        if (child->loop != &loop) [[unlikely]]
+          throw std::invalid_argument("eddy::gather: the futures belong to different loops");
+        this->watch(i, *child);
+        // Lets go of the reference now, while the state is in cache; the
+        // handle keeps the pointer. Releasing it may end a child nobody else
+        // holds, whose callback then forgets it (the pointer must be in place).
+        FutureShared<T>* shared = FutureAccess::detach(children_[i]);
+        FutureAccess::point_to(children_[i], shared);
+        unowned_ = i + 1;
+        detail::release(shared);
       }
-      FutureCore* child = FutureAccess::shared(children_[i]);
-      if (child->loop != &loop) [[unlikely]] {
-        this->abandon();
-        throw std::invalid_argument("eddy::gather: the futures belong to different loops");
-      }
-      this->watch(i, *child);
-      // Lets go of the reference now, while the state is in cache; the
-      // handle keeps the pointer. Releasing it may end a child nobody else
-      // holds, whose callback then forgets it (the pointer must be in place).
-      FutureShared<T>* shared = FutureAccess::detach(children_[i]);
-      FutureAccess::point_to(children_[i], shared);
-      unowned_ = i + 1;
-      detail::release(shared);
+    } catch (...) {
+      this->abandon();
+      // The state lives on while the children before this one have its
+      // callbacks: it must hold none of the rest (one may be an earlier
+      // child given again, which would then hold the state in a cycle).
+      for (std::size_t j = i; j < children_.size(); ++j)
+        children_[j] = Future<T>();
+      throw;
     }
   }
 
@@ -401,7 +410,7 @@ class VectorGather final
   }
   void forget(std::size_t index) noexcept override {
     // (A handle past unowned_ is still a reference: a callback that failed
-    // to be added is destroyed as the pass throws; the vector releases it.)
+    // to be added is destroyed as the pass throws, which then empties it.)
     if (index < unowned_) FutureAccess::detach(children_[index]);
   }
   // A child's outcome is taken as soon as it is done, so that its state can
@@ -434,8 +443,8 @@ class VectorGather final
   /// that a gather of many allocates no table of its own. Handles
   /// [0, unowned_) hold a bare pointer, not a reference (the state holds no
   /// child that is not done: no cycle through a child that never ends), and
-  /// are emptied when forgotten; the rest (a pass stopped by an error) are
-  /// still references.
+  /// are emptied when forgotten; a pass stopped by an error empties the
+  /// rest, which were references.
   std::vector<Future<T>> children_;
   std::size_t unowned_ = 0;
   // Items that cost nothing to make empty (numbers, pointers, monostate)
