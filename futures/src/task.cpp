@@ -342,21 +342,8 @@ void run_task_factory(TaskRegistry& registry, TaskCore& task) {
 
 // ------------------------------------------------------------ frames
 
-namespace {
-thread_local std::size_t t_last_frame_size = 0;
-}
-
 std::size_t last_frame_size() noexcept {
-  return t_last_frame_size;
-}
-
-void* PromiseBase::operator new(std::size_t size) {
-  t_last_frame_size = size;
-  return allocate_block(size);  // the per-thread caches of 16-byte size classes
-}
-
-void PromiseBase::operator delete(void* frame, std::size_t size) noexcept {
-  deallocate_block(frame, size);
+  return PromiseBase::tls_last_frame_size;
 }
 
 }  // namespace detail

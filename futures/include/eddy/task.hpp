@@ -56,9 +56,16 @@ struct PromiseBase {
   };
   FinalAwaiter final_suspend() noexcept { return {}; }
 
-  // Frames come from per-thread caches of 16-byte size classes (task.cpp).
-  static void* operator new(std::size_t size);
-  static void operator delete(void* frame, std::size_t size) noexcept;
+  // Frames come from per-thread caches of 16-byte size classes (BlockCache).
+  static void* operator new(std::size_t size) {
+    tls_last_frame_size = size;
+    return allocate_block(size);
+  }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    deallocate_block(frame, size);
+  }
+  /// The size of the last frame allocated on this thread (last_frame_size).
+  static inline thread_local constinit std::size_t tls_last_frame_size = 0;
 };
 
 /// The size of the last coroutine frame allocated on this thread (for
