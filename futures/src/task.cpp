@@ -230,14 +230,10 @@ std::uint64_t next_task_number_block() noexcept {
   return next.fetch_add(1024, std::memory_order_relaxed);
 }
 
-void TaskCore::first_step() noexcept {
-  if (flags_ & kPendingExternal) {
-    // Cancelled before it started: its body never runs.
-    end_cancelled_by_pending_cancel(future());
-    end_of_task();
-    return;
-  }
-  step();
+void TaskCore::end_before_first_step() noexcept {
+  // Cancelled before it started: its body never runs.
+  end_cancelled_by_pending_cancel(future());
+  end_of_task();
 }
 
 namespace {

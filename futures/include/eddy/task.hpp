@@ -140,7 +140,11 @@ class TaskCore {
     if (root_.done()) finish();
   }
   /// The first step: a task cancelled before it started never runs its body.
-  void first_step() noexcept;
+  void first_step() noexcept {
+    if (flags_ & kPendingExternal) [[unlikely]]
+      return end_before_first_step();
+    step();
+  }
 
   /// An awaiter suspends coroutine `at` of this task on `waiter`.
   void suspend(std::coroutine_handle<> at, Waiter waiter) noexcept {
@@ -219,6 +223,8 @@ class TaskCore {
   /// Ends the task's future cancelled by the task's own cancel(), which is
   /// pending (consumed here): before its first step, or as it returns.
   void end_cancelled_by_pending_cancel(FutureCore& future) noexcept;
+  /// first_step() of a task cancelled before it started.
+  void end_before_first_step() noexcept;
   /// Interrupts the current wait for a cancellation carrying `message`:
   /// true if the wait will end early because of it (the awaited future was
   /// cancelled, the timer was cut short).
