@@ -201,7 +201,7 @@ template <class R>
 class GatherState {
  public:
   GatherState(Loop& loop, std::size_t children, bool settled)
-      : outer(make_outer(loop, *this)), children_(children), settled_(settled) {}
+      : outer(make_outer(loop, *this)), count_(children), settled_(settled) {}
   GatherState(const GatherState&) = delete;
   GatherState& operator=(const GatherState&) = delete;
   virtual ~GatherState() {
@@ -221,7 +221,7 @@ class GatherState {
     // inside cancel() (a watcher runs early only at the end of a task's
     // step), so nothing changes under this loop.
     bool any = false;
-    for (std::size_t i = 0; i < children_; ++i) {
+    for (std::size_t i = 0; i < count_; ++i) {
       FutureCore* child = this->child(i);
       if (child != nullptr && cancel_core(*child, message)) any = true;
     }
@@ -258,7 +258,7 @@ class GatherState {
       }
     }
     store(index, child);
-    if (finished_ == children_) {
+    if (finished_ == count_) {
       if (cancel_requested_) {
         // Every child answered the cancel (some maybe with a result): the
         // outer future ends with a CancelledError, as its exception.
@@ -333,7 +333,7 @@ class GatherState {
     return FutureAccess::adopt<R>(::new (block) GatherFuture<R>(loop, state));
   }
 
-  const std::size_t children_;  // how many
+  const std::size_t count_;  // of children
   std::size_t refs_ = 0;
   std::size_t finished_ = 0;
   bool settled_;
