@@ -596,6 +596,9 @@ requires(sizeof...(A) > 0) auto gather(A&&... awaitables) {
 }
 /// The range form: Future<std::vector<T>>, results in the range's order.
 /// Empty input: done at once with an empty vector (on the running loop).
+/// The gather keeps the vector as its table of children (pass it with
+/// std::move: a copy costs a reference count per child), and holds no
+/// reference to a child that is not done.
 template <class T>
 auto gather(std::vector<Future<T>> futures) {
   return detail::gather_range<false>(std::move(futures));
