@@ -299,8 +299,6 @@ class GatherState {
   virtual R collect() = 0;
 
  private:
-  /// A child's callback destroyed unrun: the child goes away pending.
-  void child_gone(std::size_t index) noexcept { forget(index); }
   /// Out of line, so that a child's callback that lets go of a reference
   /// does not carry the whole state's destruction.
   [[gnu::noinline]] void destroy() noexcept { delete this; }
@@ -313,7 +311,8 @@ class GatherState {
     Watch& operator=(Watch&&) = delete;
     ~Watch() {
       if (state_ != nullptr) {
-        if (index_ != kRan) state_->child_gone(index_);
+        // Destroyed unrun: the child goes away pending, and is forgotten.
+        if (index_ != kRan) state_->forget(index_);
         state_->release();
       }
     }

@@ -15,16 +15,16 @@
 namespace eddy {
 namespace detail {
 
+/// A sleep with a delay: `task` (suspending at `at`) steps when the timer
+/// fires. Out of line, so that sleep(0), a bare yield, stays short.
+void suspend_on_timer(Loop& loop, TaskCore& task, std::coroutine_handle<> at, double delay);
+
 /// Suspends the awaiting task for `delay` seconds (on its loop), then yields
 /// `value`. A delay of zero or less yields exactly once, through call_soon.
 ///
 /// It lives in the awaiting coroutine's frame, so it keeps only the delay
 /// (and the value): the task is TaskCore::current when it resumes, and the
 /// timer's id travels in the task's Waiter.
-/// A sleep with a delay: `task` (suspending at `at`) steps when the timer
-/// fires. Out of line, so that sleep(0), a bare yield, stays short.
-void suspend_on_timer(Loop& loop, TaskCore& task, std::coroutine_handle<> at, double delay);
-
 template <class T>
 class SleepAwaiter {
  public:
