@@ -35,7 +35,7 @@ class LockWaiter {
   bool await_ready() const noexcept { return false; }
   template <EddyPromise P>
   void await_suspend(std::coroutine_handle<P> at) {
-    suspend(*at.promise().task, at);
+    suspend(*TaskCore::current, at);
   }
   /// Returns once woken; throws CancelledError if the task was cancelled,
   /// after giving a wake-up it already had back to the queue.

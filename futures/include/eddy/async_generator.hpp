@@ -52,6 +52,17 @@ class [[nodiscard]] AsyncGenerator {
     void return_void() noexcept {}
     void unhandled_exception() noexcept { exception = std::current_exception(); }
 
+    /// Ends back in the consumer that ran the body last.
+    struct FinalAwaiter {
+      bool await_ready() noexcept { return false; }
+      std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> self) noexcept {
+        std::coroutine_handle<> next = self.promise().continuation;
+        return next ? next : std::noop_coroutine();
+      }
+      void await_resume() noexcept {}
+    };
+    FinalAwaiter final_suspend() noexcept { return {}; }
+
     class YieldAwaiter {
      public:
       explicit YieldAwaiter(promise_type& promise) noexcept : promise_(&promise) {}
@@ -72,6 +83,7 @@ class [[nodiscard]] AsyncGenerator {
       return YieldAwaiter(*this);
     }
 
+    std::coroutine_handle<> continuation;  // the consumer, while the body runs
     std::optional<T> current;
     std::optional<SentSlot> sent;
     std::exception_ptr exception;  // thrown by the body, for the next() that ran it
@@ -117,7 +129,6 @@ class [[nodiscard]] AsyncGenerator {
         std::is_nothrow_move_constructible_v<SentSlot>) {
       promise_type& promise = frame_.promise();
       promise.sent = std::move(sent_);  // nullopt for next(); first, as it may throw
-      promise.task = consumer.promise().task;
       promise.continuation = consumer;
       promise.started = true;
       promise.current.reset();

@@ -33,7 +33,7 @@ class SleepAwaiter {
   bool await_ready() const noexcept { return false; }
   template <EddyPromise P>
   void await_suspend(std::coroutine_handle<P> at) {
-    TaskCore& task = *at.promise().task;
+    TaskCore& task = *TaskCore::current;
     // The running loop is the task's; asked of the thread, not of the task's
     // state, so that a burst of sleeping tasks reads one line less of each.
     Loop* running = try_get_running_loop();
