@@ -84,13 +84,17 @@ std::uint64_t ThreadsafeInbox::append(std::size_t bytes, Write&& write) {
   return id;
 }
 
-std::uint64_t ThreadsafeInbox::push_bytes(const Callback::Ops* ops, const Payload& payload,
+std::uint64_t ThreadsafeInbox::push_words(const Callback::Ops* ops, std::uint64_t w0,
+                                          std::uint64_t w1, std::uint64_t w2,
                                           std::size_t entry_bytes) {
   return append(entry_bytes, [&](unsigned char* entry) {
     ReadyQueue::write_header(entry, ReadyQueue::header_for(ops, entry_bytes));
-    // The whole payload, a fixed-size copy: what lies past the entry's end
+    // The whole payload, a fixed-size store: what lies past the entry's end
     // (in the next entry's place, or in the slack) is overwritten later.
-    std::memcpy(entry + ReadyQueue::kHeader, payload.bytes, sizeof payload.bytes);
+    unsigned char* payload = entry + ReadyQueue::kHeader;
+    std::memcpy(payload, &w0, sizeof w0);
+    std::memcpy(payload + 8, &w1, sizeof w1);
+    std::memcpy(payload + 16, &w2, sizeof w2);
   });
 }
 

@@ -232,12 +232,13 @@ class Loop {
                                                            std::forward<Args>(args)...))>;
     if constexpr (detail::ThreadsafeInbox::stored_as_bytes<Fn>) {
       // The common case (captures of pointers and numbers): built here, then
-      // copied into the inbox as three words.
+      // handed to the inbox as three words.
       detail::ThreadsafeInbox::Payload payload{};
       const detail::Callback::Ops* ops = detail::Callback::construct_into(
           payload.bytes, detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
       return Handle(this, Handle::Kind::threadsafe,
-                    inbox_.push_bytes(ops, payload, detail::ReadyQueue::entry_bytes<Fn>()));
+                    inbox_.push_words(ops, payload.word(0), payload.word(1), payload.word(2),
+                                      detail::ReadyQueue::entry_bytes<Fn>()));
     } else {
       detail::Callback cb(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
       return Handle(this, Handle::Kind::threadsafe, inbox_.push(cb));
