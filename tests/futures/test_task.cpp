@@ -257,6 +257,29 @@ TEST_F(TaskTest, AwaitingAConcurrentFutureGetsTheResultSetOnAnotherThread) {
   real.close();
 }
 
+// A coroutine finds its task through the running thread (TaskCore::current),
+// not through its frame: a task suspended while the loop ran on one thread
+// goes on, inline awaits and all, when the loop is run on another.
+Task<int> sum_with_yields(int n) {
+  int sum = 0;
+  for (int i = 0; i < n; ++i) {
+    co_await sleep(0);
+    sum += co_await value_of(i);
+  }
+  co_return sum;
+}
+
+TEST_F(TaskTest, ATaskSuspendedOnOneThreadFinishesWhenTheLoopRunsOnAnother) {
+  Future<int> sum = loop.create_task(sum_with_yields(10));
+  loop.run_once();  // the first step: suspended at the first sleep(0)
+  loop.run_once();
+  ASSERT_FALSE(sum.done());
+  int result = -1;
+  std::thread other([&] { result = loop.run_until_complete(sum); });
+  other.join();
+  EXPECT_EQ(result, 45);
+}
+
 // ---------------------------------------------------------------- create_task
 
 TEST_F(TaskTest, CreateTaskRunsTheFirstStepThroughCallSoon) {
