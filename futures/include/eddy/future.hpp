@@ -543,17 +543,11 @@ struct FutureAccess {
     return *future.shared_;
   }
   /// Empties the handle and returns its pointer, with the reference it held
-  /// (or, for a handle made by point_to, without one).
+  /// (or without one, for a handle whose reference its owner let go: a
+  /// VectorGather's table of children).
   template <class T>
   static FutureShared<T>* detach(Future<T>& future) noexcept {
     return std::exchange(future.shared_, nullptr);
-  }
-  /// Makes an empty handle point to `shared` without taking a reference:
-  /// its owner must detach() it before the handle is destroyed or assigned.
-  /// For a table of children that does not own them (VectorGather).
-  template <class T>
-  static void point_to(Future<T>& future, FutureShared<T>* shared) noexcept {
-    future.shared_ = shared;
   }
 };
 }  // namespace detail

@@ -384,13 +384,12 @@ class VectorGather final
         if (child->loop != &loop) [[unlikely]]
           throw std::invalid_argument("eddy::gather: the futures belong to different loops");
         this->watch(i, *child);
-        // Lets go of the reference now, while the state is in cache; the
-        // handle keeps the pointer. Releasing it may end a child nobody else
-        // holds, whose callback then forgets it (the pointer must be in place).
-        FutureShared<T>* shared = FutureAccess::detach(children_[i]);
-        FutureAccess::point_to(children_[i], shared);
+        // Lets go of the handle's reference now, while the state is in
+        // cache; the handle keeps the pointer. Releasing it may end a child
+        // nobody else holds, whose callback then forgets it (so the handle
+        // counts as unowned first).
         unowned_ = i + 1;
-        detail::release(shared);
+        detail::release(child);
       }
     } catch (...) {
       this->abandon();

@@ -490,8 +490,11 @@ struct TaskPromise<void> : TaskPromiseBase {
   Task<void> get_return_object() noexcept;
   void return_void() noexcept {}
   void unhandled_exception() noexcept {
-    (!is_root() ? static_cast<InlineLink<void>*>(link)->result.error
-                : TaskCore::current->future().exception) = std::current_exception();
+    (!is_root() ? inline_result().error : TaskCore::current->future().exception) =
+        std::current_exception();
+  }
+  InlineResult<void>& inline_result() noexcept {
+    return static_cast<InlineLink<void>*>(link)->result;
   }
 };
 
