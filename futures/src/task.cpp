@@ -156,14 +156,18 @@ void TaskCore::deliver(bool interrupted) {
     // Task.__step keeps a CancelledError it is given when _must_cancel.
     flags_ &= static_cast<std::uint8_t>(~(kPendingExternal | kDelegated));
     state.external_message.clear();
+    fold_scope_requests();
     if (ended_by_request) throw CancelledError(std::exchange(state.delegated_message, {}));
     return;  // the awaiter throws the awaited future's CancelledError
   }
   if ((flags_ & kPendingExternal) || (ended_by_request && state.delegated_origin == nullptr)) {
-    // The task's own cancel() wins; a scope's request stays pending.
+    // The task's own cancel() wins, and answers the scopes' requests due at
+    // this await too: one CancelledError for all, as asyncio's Task.__step
+    // throws one for every cancel() that came before the task resumed.
     std::string& message =
         (flags_ & kPendingExternal) ? state.external_message : state.delegated_message;
     flags_ &= static_cast<std::uint8_t>(~(kPendingExternal | kDelegated));
+    fold_scope_requests();
     throw CancelledError(std::exchange(message, {}));
   }
   flags_ &= static_cast<std::uint8_t>(~kDelegated);
@@ -183,6 +187,12 @@ void TaskCore::deliver(bool interrupted) {
   }
   // Otherwise the awaited operation finished despite the cancel: its outcome
   // stands (asyncio's rule when a task's awaited future ignores the cancel).
+}
+
+void TaskCore::fold_scope_requests() noexcept {
+  if ((flags_ & kPendingScope) == 0) return;
+  mark_delivered(scopes_);  // they fired: each scope still sees expired()
+  flags_ &= static_cast<std::uint8_t>(~kPendingScope);
 }
 
 void TaskCore::pop_scope(CancelScope& scope) noexcept {

@@ -656,6 +656,45 @@ TEST_F(TaskGroupTest, AChildFailureDuringTheBlocksCleanupOfAnOutsideCancelWins) 
   EXPECT_DOUBLE_EQ(loop.time(), 0.3);
 }
 
+TEST_F(TaskGroupTest, AChildFailureAndAnOutsideCancelAtOneAwaitInterruptTheBlockOnce) {
+  // The block awaits a task; a cancel from outside and a child's failure
+  // reach the block before it resumes. One CancelledError answers both, and
+  // the block's cleanup runs to its end (asyncio: the same).
+  std::vector<std::string> log;
+  auto runner = [](std::vector<std::string>& out) -> Task<> {
+    Loop& l = get_running_loop();
+    Future<void> trigger = l.create_future();
+    auto failer = [](Future<void> f) -> Task<> {
+      co_await f;
+      throw std::runtime_error("child");
+    };
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      (void)group.create_task(failer(trigger));
+      Future<int> other = create_task(work(10, 0));
+      l.call_later(1, [trigger, me = current_task()]() mutable {
+        trigger.set_exception(std::make_exception_ptr(std::runtime_error("failed")));
+        me.cancel("outside");
+      });
+      try {
+        co_await other;
+      } catch (const CancelledError& e) {
+        out.push_back("caught " + e.message());
+      }
+      co_await sleep(0.5);  // whole
+      out.push_back("cleanup done");
+    });
+  };
+  Future<void> task = loop.create_task(runner(log));
+  try {
+    loop.run_until_complete(task);
+    ADD_FAILURE() << "no TaskGroupError";
+  } catch (const TaskGroupError& e) {
+    EXPECT_EQ(whats(e), std::vector<std::string>{"failed"});
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"caught outside", "cleanup done"}));
+  EXPECT_DOUBLE_EQ(loop.time(), 1.5);
+}
+
 // test_taskgroup_18: a block that turns the parent's cancel into another
 // exception ends the group with that exception carried.
 TEST_F(TaskGroupTest, ABlockThatTurnsTheCancelIntoAnErrorGivesTaskGroupError) {

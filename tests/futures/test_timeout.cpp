@@ -563,6 +563,60 @@ TEST_F(TimeoutTest, ACancelPendingWhenTheScopeConvertsItsOwnCancelWins) {
   }
 }
 
+TEST_F(TimeoutTest, ACancelAndADeadlineDueAtOneAwaitAreAnsweredByOneCancelledError) {
+  // asyncio throws one CancelledError for every cancel() that came before
+  // the task resumed: the deadline's request is answered by the task's own
+  // cancel, and the block's next await is not cut short.
+  auto body = []() -> Task<double> {
+    Loop& l = get_running_loop();
+    double start = l.time();
+    bool expired = false;
+    co_await timeout(std::nullopt, [&](Timeout& t) -> Task<> {
+      t.reschedule(l.time() - 1);  // expires through call_soon
+      current_task().cancel("outside");
+      try {
+        co_await sleep(0);
+        ADD_FAILURE() << "the await should have thrown";
+      } catch (const CancelledError& e) {
+        EXPECT_EQ(e.origin(), nullptr);
+        EXPECT_EQ(e.message(), "outside");
+      }
+      co_await sleep(1);  // whole
+      expired = t.expired();
+    });
+    EXPECT_TRUE(expired);
+    co_return since(start);
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 1.0);
+}
+
+TEST_F(TimeoutTest, TheCleanupOfACancelFromOutsideRunsToItsEndWhenTheDeadlineFollowsIt) {
+  // A cancel and the deadline at one moment, the cancel's timer first. The
+  // block cleans up, then lets the CancelledError go: the task ends
+  // cancelled, as in asyncio, not with TimeoutError.
+  bool cleaned_up = false;
+  auto body = [](bool& cleaned) -> Task<> {
+    double due = get_running_loop().time() + 1.0;
+    cancel_me_at(due, "outside");  // a timer before the deadline's
+    co_await timeout_at(due, [&](Timeout&) -> Task<> {
+      std::exception_ptr cancel;
+      try {
+        co_await sleep(10);
+      } catch (const CancelledError&) {
+        cancel = std::current_exception();
+      }
+      co_await sleep(0.5);  // not cut short by the deadline's request
+      cleaned = true;
+      std::rethrow_exception(cancel);
+    });
+  };
+  Future<void> task = loop.create_task(body(cleaned_up));
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(cleaned_up);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_DOUBLE_EQ(loop.time(), 1.5);
+}
+
 TEST_F(TimeoutTest, ACancelledTaskThatCatchesTheCancelCanGoOn) {
   auto body = []() -> Task<int> {
     try {

@@ -250,6 +250,9 @@ class TaskCore {
   void end_of_task() noexcept;
   void redeliver() noexcept;
   void deliver(bool interrupted);
+  // Marks the scope requests pending now as delivered: the CancelledError
+  // being thrown, the task's own, answers them.
+  void fold_scope_requests() noexcept;
 
   struct CancelState {
     std::string external_message;
@@ -623,7 +626,12 @@ struct ThisTask {
 ///    pass through it untouched.
 /// 2. When several requests are due at one await, the one thrown is the
 ///    task's own cancel(), else the outermost scope's: inner scopes let it
-///    pass (rule 1), so the outermost cause decides. If the await had
+///    pass (rule 1), so the outermost cause decides. That one CancelledError
+///    answers them all: a scope whose request it answered does not cancel
+///    the block's next await (its expired() stays true), as asyncio throws
+///    one CancelledError for every cancel() made before the task resumed,
+///    so that the cleanup of a cancel from outside runs to its end even
+///    when a deadline falls due with it. If the await had
 ///    already ended with a CancelledError of the task's own cancel() or of
 ///    the awaited future (cancelled elsewhere), a later cancel() is answered
 ///    by that one, with its message (asyncio's Task.__step keeps it too).
