@@ -155,6 +155,24 @@ TEST(RunCoroutineThreadsafe, ClosingTheLoopWithTheTaskPendingCancelsTheReturnedF
   EXPECT_TRUE(f.cancelled());
 }
 
+TEST(RunCoroutineThreadsafe, ClosingTheLoopBeforeItPickedTheTaskUpCancelsTheReturnedFuture) {
+  // The submission still waits in the loop's threadsafe inbox: close()
+  // destroys it unrun, and that cancels the future (asyncio leaves it
+  // pending, and a result() without a timeout would block forever).
+  Counted::reset();
+  ConcurrentFuture<int> f;
+  std::thread([&] {
+    Loop loop;
+    auto body = [](Counted) -> Task<int> { co_return 1; };
+    f = run_coroutine_threadsafe(body(Counted{}), loop);
+    EXPECT_FALSE(f.done());
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0);
+  }).join();
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW(f.result(1.0), CancelledError);  // a bound: a regression fails, not hangs
+}
+
 TEST(RunCoroutineThreadsafe, ManyThreadsSubmittingGetEveryResultExactlyOnce) {
   LoopOnThread runner;
   constexpr int kThreads = 4;

@@ -64,6 +64,61 @@ class DeliverToConcurrent {
   std::shared_ptr<ThreadsafeLink> link_;
 };
 
+/// The loop callback of run_coroutine_threadsafe: creates the task on the
+/// loop's thread. Destroyed unrun (the loop closed before it got to it), it
+/// cancels the ConcurrentFuture, so that nobody waits forever.
+template <class T>
+class SubmitTask {
+ public:
+  SubmitTask(Task<T> task, ConcurrentFuture<T> result, Loop& loop)
+      : task_(std::move(task)), result_(std::move(result)), loop_(&loop) {}
+  SubmitTask(SubmitTask&& other) noexcept
+      : task_(std::move(other.task_)),
+        result_(std::move(other.result_)),
+        loop_(other.loop_),
+        armed_(std::exchange(other.armed_, false)) {}
+  SubmitTask& operator=(SubmitTask&&) = delete;
+  ~SubmitTask() {
+    if (armed_ && !result_.done()) result_.cancel();
+  }
+
+  void operator()() {
+    armed_ = false;              // from here the task (or the error below) settles result_
+    if (result_.done()) return;  // cancelled before the loop got to it: never runs
+    auto link = std::make_shared<ThreadsafeLink>();
+    Future<T> future;
+    try {
+      future = loop_->create_task(std::move(task_));
+    } catch (...) {
+      try {
+        result_.set_exception(std::current_exception());
+      } catch (const InvalidStateError&) {
+      }
+      throw;  // to the loop's exception handler too, as asyncio's callback re-raises
+    }
+    link->task = FutureAccess::shared(future);
+    future.add_done_callback(DeliverToConcurrent<T>(result_, link));
+    // A cancel of the returned future, from any thread, reaches the task on
+    // the loop's thread (if it is still pending there).
+    result_.add_done_callback([link, loop = loop_](ConcurrentFuture<T>& done) {
+      if (!done.cancelled()) return;
+      try {
+        loop->call_soon_threadsafe([link] {
+          if (link->task != nullptr) cancel_core(*link->task, {});
+        });
+      } catch (const LoopClosedError&) {
+        // The loop is gone, and its tasks with it.
+      }
+    });
+  }
+
+ private:
+  Task<T> task_;
+  ConcurrentFuture<T> result_;
+  Loop* loop_;
+  bool armed_ = true;
+};
+
 }  // namespace detail
 
 /// Schedules `task` on `loop` from any thread and returns a ConcurrentFuture
@@ -77,7 +132,8 @@ class DeliverToConcurrent {
 ///   The returned future stays pending (never running) until the task ends,
 ///   so it can be cancelled at any time, as in asyncio.
 /// - Closing the loop while the task is pending cancels the returned future
-///   (nobody waits forever).
+///   (nobody waits forever), even if the loop never picked the task up
+///   (asyncio leaves that future pending).
 /// - Throws InvalidStateError for an empty Task and LoopClosedError if the
 ///   loop is closed (the task is destroyed, never run).
 ///
@@ -89,34 +145,7 @@ ConcurrentFuture<T> run_coroutine_threadsafe(Task<T> task, Loop& loop) {
     throw InvalidStateError("eddy::run_coroutine_threadsafe: the Task is empty");
   }
   ConcurrentFuture<T> result;
-  auto link = std::make_shared<detail::ThreadsafeLink>();
-  loop.call_soon_threadsafe([task = std::move(task), result, link, &loop]() mutable {
-    if (result.done()) return;  // cancelled before the loop got to it: never runs
-    Future<T> future;
-    try {
-      future = loop.create_task(std::move(task));
-    } catch (...) {
-      try {
-        result.set_exception(std::current_exception());
-      } catch (const InvalidStateError&) {
-      }
-      throw;  // to the loop's exception handler too, as asyncio's callback re-raises
-    }
-    link->task = detail::FutureAccess::shared(future);
-    future.add_done_callback(detail::DeliverToConcurrent<T>(result, link));
-    // A cancel of the returned future, from any thread, reaches the task on
-    // the loop's thread (if it is still pending there).
-    result.add_done_callback([link, &loop](ConcurrentFuture<T>& done) {
-      if (!done.cancelled()) return;
-      try {
-        loop.call_soon_threadsafe([link] {
-          if (link->task != nullptr) detail::cancel_core(*link->task, {});
-        });
-      } catch (const LoopClosedError&) {
-        // The loop is gone, and its tasks with it.
-      }
-    });
-  });
+  loop.call_soon_threadsafe(detail::SubmitTask<T>(std::move(task), result, loop));
   return result;
 }
 
