@@ -1,17 +1,30 @@
 // Loop: the engine behind eddy/loop.hpp.
 //
-// How an eddy iteration maps onto a libuv iteration:
+// How an eddy iteration maps onto a libuv iteration.
+//
+// When eddy runs the loop (run_forever, run_once), it drives libuv itself,
+// one iteration at a time, in asyncio's _run_once order: poll, then run.
+//
+//   uv_run (one iteration):  [timers] [pending] [poll] [check] [closing]
+//                             wake               drain
+//   then eddy:                RUN
+//
+// uv_run polls with a zero timeout (UV_RUN_NOWAIT) when a pass is due, and
+// blocks for the next event (UV_RUN_ONCE) otherwise. The idle handle rests
+// meanwhile: idle_active_ alone says a pass is due.
+//
+// An attached loop driven by its host's uv_run runs its pass from the idle
+// handle, which is active exactly while a pass is due:
 //
 //   libuv: [timers] [pending] [idle] [prepare] [poll] [check] [closing]
 //   eddy:   wake     -        RUN     -         drain  -       -
 //
-// - RUN (on_idle; run_ready when timers, debug mode or a host are involved):
+// - RUN (pass; run_ready when timers, debug mode or a host are involved):
 //   move due timers behind the callbacks already queued, then run exactly the
 //   entries queued at that moment. Entries queued meanwhile wait for the next
-//   pass. The idle handle stays active while anything is ready, which makes
-//   libuv poll with a zero timeout.
+//   pass.
 // - wake (on_timer): the one libuv timer, armed for eddy's earliest deadline,
-//   only restarts the idle handle; eddy's heap decides what is due.
+//   only marks a pass due; eddy's heap decides what is due.
 // - drain (on_async): call_soon_threadsafe's inbox is swapped out in one
 //   batch and appended to the ready queue.
 #include "eddy/loop.hpp"
@@ -268,7 +281,14 @@ std::int64_t Loop::seconds_to_ns(const char* method, double seconds) {
 // active: a push that finds it closed takes the slow path, where call_soon
 // starts the handle.
 void Loop::start_idle() noexcept {
-  uv_idle_start(&handles_->idle, &Loop::on_idle);
+  if (!driving_) {
+    uv_idle_start(&handles_->idle, &Loop::on_idle);
+  } else if (in_uv_run_) {
+    // A pass fell due inside libuv's iteration (a timer woke, a libuv
+    // callback called call_soon): its poll must not block. uv_stop makes it
+    // poll with a zero timeout, and uv_run returns (and clears the flag).
+    uv_stop(uv_);
+  }
   idle_active_ = true;
   ready_.set_fast_path(true);
 }
@@ -277,7 +297,7 @@ void Loop::set_idle(bool active) noexcept {
   if (active) {
     start_idle();
   } else {
-    uv_idle_stop(&handles_->idle);
+    if (!driving_) uv_idle_stop(&handles_->idle);
     idle_active_ = false;
     ready_.set_fast_path(false);
   }
@@ -408,69 +428,9 @@ void Loop::end_run() noexcept {
   general_pass_ = true;
 }
 
-void Loop::run_forever() {
-  begin_run("run_forever");
-  in_run_forever_ = true;
-  auto* async = reinterpret_cast<uv_handle_t*>(&handles_->async);
-  uv_ref(async);
-  struct Guard {
-    Loop* self;
-    uv_handle_t* async;
-    ~Guard() {
-      uv_unref(async);
-      self->in_run_forever_ = false;
-      self->stopping_ = false;
-      self->end_run();
-    }
-  } guard{this, async};
-  if (stopping_) {
-    // stop() came first: exactly one iteration.
-    prepare_step();
-    uv_run(uv_, UV_RUN_NOWAIT);
-  } else {
-    uv_run(uv_, UV_RUN_DEFAULT);
-  }
-}
-
-void Loop::run_once() {
-  begin_run("run_once");
-  // Referencing the async handle keeps libuv from skipping the poll when
-  // nothing else is active: call_soon_threadsafe callbacks must be drained.
-  auto* async = reinterpret_cast<uv_handle_t*>(&handles_->async);
-  uv_ref(async);
-  struct Guard {
-    Loop* self;
-    uv_handle_t* async;
-    ~Guard() {
-      uv_unref(async);
-      self->end_run();
-    }
-  } guard{this, async};
-  prepare_step();
-  uv_run(uv_, UV_RUN_NOWAIT);
-}
-
-void Loop::prepare_step() noexcept {
-  // A single non-blocking libuv iteration runs eddy's pass only if the idle
-  // handle is active: make it so when timers are due (or, on a virtual clock,
-  // pending, for run_once: the pass jumps to the next deadline), since
-  // libuv's coarse timer may not have fired yet. A stopped loop's iteration
-  // waits for nothing, as asyncio's (timeout 0 while _stopping): only timers
-  // already due.
-  if (idle_active_ || timers_.empty()) return;
-  if ((virtual_time_ && !stopping_) || timers_.next_deadline() <= now_ns()) start_idle();
-}
-
-void Loop::stop() {
-  check_thread("stop");
-  stopping_ = true;
-  if (in_run_forever_) uv_stop(uv_);  // libuv then polls with a zero timeout and returns
-}
-
-// One pass, the common case: the loop runs (not driven by a host), no timers,
-// no debug mode. Anything else takes run_ready's general path.
-void Loop::on_idle(uv_idle_t* idle) {
-  Loop& loop = *static_cast<Loop*>(idle->data);
+// Inlined into run_forever's loop and on_idle: the common pass, one call less.
+[[gnu::always_inline]] inline void Loop::pass() {
+  Loop& loop = *this;
   if (loop.general_pass_) [[unlikely]] {
     loop.run_ready();
     return;
@@ -495,6 +455,88 @@ void Loop::on_idle(uv_idle_t* idle) {
       loop.set_idle(false);
     }
   }
+}
+
+[[gnu::always_inline]] inline void Loop::poll(int mode) noexcept {
+  in_uv_run_ = true;
+  uv_run(uv_, static_cast<uv_run_mode>(mode));
+  in_uv_run_ = false;
+}
+
+// While eddy drives libuv (run_forever, run_once), the idle handle rests and
+// idle_active_ alone says a pass is due; when it stops, the handle follows
+// the flag again, for a host's uv_run or a foreign main loop's backend_timeout.
+class Loop::Driving {
+ public:
+  // After begin_run. `forever`: run_forever, whose end clears stop().
+  Driving(Loop& loop, bool forever) noexcept : loop_(loop), forever_(forever) {
+    async_ = reinterpret_cast<uv_handle_t*>(&loop_.handles_->async);
+    // Referenced, the async handle keeps libuv from skipping the poll when
+    // nothing else is active: call_soon_threadsafe callbacks must be drained.
+    uv_ref(async_);
+    loop_.driving_ = true;
+    if (loop_.idle_active_) uv_idle_stop(&loop_.handles_->idle);
+  }
+  Driving(const Driving&) = delete;
+  Driving& operator=(const Driving&) = delete;
+  ~Driving() {
+    loop_.driving_ = false;
+    if (loop_.idle_active_) uv_idle_start(&loop_.handles_->idle, &Loop::on_idle);
+    uv_unref(async_);
+    if (forever_) loop_.stopping_ = false;
+    loop_.end_run();
+  }
+
+ private:
+  Loop& loop_;
+  bool forever_;
+  uv_handle_t* async_;
+};
+
+void Loop::run_forever() {
+  begin_run("run_forever");
+  Driving driving(*this, /*forever=*/true);
+  if (stopping_) {
+    // stop() came first: exactly one iteration, which waits for nothing.
+    poll(UV_RUN_NOWAIT);
+    prepare_step();
+    if (idle_active_) pass();
+    return;
+  }
+  do {
+    poll(idle_active_ ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    if (idle_active_) pass();
+  } while (!stopping_);
+}
+
+void Loop::run_once() {
+  begin_run("run_once");
+  Driving driving(*this, /*forever=*/false);
+  poll(UV_RUN_NOWAIT);
+  prepare_step();
+  if (idle_active_) pass();
+}
+
+void Loop::prepare_step() noexcept {
+  // A single non-blocking iteration (run_once, or run_forever after stop())
+  // runs eddy's pass only if one is due: make it so when timers are due (or,
+  // on a virtual clock, pending, for run_once: the pass jumps to the next
+  // deadline), since libuv's coarse timer may not have fired yet. A stopped
+  // loop's iteration waits for nothing, as asyncio's (timeout 0 while
+  // _stopping): only timers already due.
+  if (idle_active_ || timers_.empty()) return;
+  if ((virtual_time_ && !stopping_) || timers_.next_deadline() <= now_ns()) start_idle();
+}
+
+void Loop::stop() {
+  check_thread("stop");
+  stopping_ = true;
+}
+
+// One pass, the common case: the loop runs (not driven by a host), no timers,
+// no debug mode. Anything else takes run_ready's general path.
+void Loop::on_idle(uv_idle_t* idle) {
+  static_cast<Loop*>(idle->data)->pass();
 }
 
 void Loop::callback_failed() noexcept {
@@ -643,9 +685,9 @@ void Loop::report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcep
 }
 
 void Loop::update_idle_and_timer() noexcept {
-  // stopping_ needs no idle handle: inside run_forever, uv_stop already makes
-  // libuv poll with a zero timeout; outside it (a host driving an attached
-  // loop), stop() concerns only the next run_forever.
+  // stopping_ needs no pass: run_forever checks it after each pass; outside
+  // it (a host driving an attached loop), stop() concerns only the next
+  // run_forever.
   bool want_idle = !ready_.empty();
   if (!timers_.empty()) {
     std::int64_t next = timers_.next_deadline();

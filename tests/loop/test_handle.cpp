@@ -239,26 +239,25 @@ TEST_F(LoopTest, CancelOfAThreadsafeHandleAlreadyMovedToTheReadyQueue) {
   std::vector<std::string> order;
   Handle victim;
   // Before the loop runs, the threadsafe call lands in the inbox (on the
-  // running loop's thread it would be a call_soon). Iteration 1 queues
-  // "canceller"; the poll that follows moves the victim behind it.
+  // running loop's thread it would be a call_soon). The iteration's poll
+  // moves it behind "canceller", which then cancels it in the ready queue.
   {
     Counted c;
     victim = loop.call_soon_threadsafe([&order, c] { order.push_back("victim"); });
   }
   loop.call_soon([&] {
-    loop.call_soon([&] {
-      order.push_back("canceller");
-      EXPECT_TRUE(victim.cancel());
-      EXPECT_EQ(Counted::alive(), 0);
-    });
+    order.push_back("canceller");
+    ASSERT_EQ(loop.stats().ready, 1u) << "the threadsafe callback was not drained before the pass";
+    EXPECT_EQ(Counted::alive(), 1);
+    EXPECT_TRUE(victim.cancel());
+    EXPECT_EQ(Counted::alive(), 0);
   });
-  loop.run_once();
-  ASSERT_EQ(loop.stats().ready, 2u) << "the threadsafe callback was not drained in iteration 1";
-  EXPECT_EQ(Counted::alive(), 1);
+  EXPECT_EQ(loop.stats().ready, 1u);  // the victim waits in the inbox
   loop.run_once();
   EXPECT_EQ(order, (std::vector<std::string>{"canceller"}));
   EXPECT_EQ(Counted::alive(), 0);
   EXPECT_FALSE(victim.cancel());
+  EXPECT_EQ(loop.stats().ready, 0u);
 }
 
 TEST_F(LoopTest, CancelledIsSeenThroughACopyOfAThreadsafeHandleInTheInbox) {
@@ -274,18 +273,16 @@ TEST_F(LoopTest, CancelledIsSeenThroughACopyOfAThreadsafeHandleInTheReadyQueue) 
   bool checked = false;
   Handle in_ready = loop.call_soon_threadsafe([] {});  // the inbox: the loop is not running
   loop.call_soon([&] {
-    loop.call_soon([&] {
-      Handle copy = in_ready;
-      EXPECT_FALSE(in_ready.cancelled());
-      EXPECT_TRUE(copy.cancel());
-      EXPECT_TRUE(in_ready.cancelled());
-      checked = true;
-    });
+    ASSERT_EQ(loop.stats().ready, 1u);  // drained by the poll, behind this callback
+    Handle copy = in_ready;
+    EXPECT_FALSE(in_ready.cancelled());
+    EXPECT_TRUE(copy.cancel());
+    EXPECT_TRUE(in_ready.cancelled());
+    checked = true;
   });
   loop.run_once();
-  ASSERT_EQ(loop.stats().ready, 2u);
-  loop.run_once();
   EXPECT_TRUE(checked);
+  EXPECT_EQ(loop.stats().ready, 0u);
 }
 
 TEST_F(LoopTest, CancelOfAThreadsafeHandleAfterItRanReturnsFalse) {
@@ -439,19 +436,30 @@ TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheRea
   for (int round = 0; round < 90; ++round) {
     order.clear();
     std::vector<int> expected;
-    for (int k = 0; k < round % 3 + 1; ++k) {
-      loop.call_soon([&order, k] { order.push_back(-1 - k); });
-      expected.push_back(-1 - k);
-    }
-    // Odd rounds: a callback queued during the pass is still in the ready
+    // Odd rounds: a callback queued during a pass is still in the ready
     // queue when the batch is drained; the batch goes in behind it.
     const bool queue_busy = round % 2 == 1;
     if (queue_busy) {
       loop.call_soon([this, &order] { loop.call_soon([&order] { order.push_back(-100); }); });
+      loop.run_once();
+      expected.push_back(-100);
     }
+    for (int k = 0; k < round % 3 + 1; ++k) {
+      loop.call_soon([&order, k] { order.push_back(-1 - k); });
+      expected.push_back(-1 - k);
+    }
+    std::vector<Handle> handles;
+    // The last callback before the batch cancels some of it, once the poll
+    // has moved it into the ready queue.
+    loop.call_soon([&handles, round] {
+      for (int i = 3; i < 200; i += 11) {
+        const bool cancelled_before = i % 7 == 0;
+        EXPECT_EQ(handles[static_cast<std::size_t>(i)].cancel(), !cancelled_before)  // in ready_
+            << "round " << round << ", entry " << i;
+      }
+    });
     // Round 0 mod 3: callables copied as bytes; 1: all relocated (Counted);
     // 2: mixed, so that the batch is relocated entry by entry.
-    std::vector<Handle> handles;
     for (int i = 0; i < 200; ++i) {
       const bool counted = round % 3 == 1 || (round % 3 == 2 && i % 2 == 0);
       if (counted) {
@@ -470,23 +478,18 @@ TEST_F(LoopTest, ThreadsafeBatchesKeepOrderAndCancellationWhereverTheyWrapTheRea
     }
     for (int i = 0; i < 200; i += 7)
       EXPECT_TRUE(handles[static_cast<std::size_t>(i)].cancel());  // in the inbox
-    loop.run_once();  // runs the call_soon entries, then drains the inbox
-    ASSERT_EQ(order, expected) << "round " << round;
-    for (int i = 3; i < 200; i += 11) {
-      const bool cancelled_before = i % 7 == 0;
-      EXPECT_EQ(handles[static_cast<std::size_t>(i)].cancel(), !cancelled_before)  // in ready_
-          << "round " << round << ", entry " << i;
-    }
-    if (queue_busy) expected.push_back(-100);
     for (int i = 0; i < 200; ++i) {
       if (i % 7 != 0 && (i < 3 || (i - 3) % 11 != 0)) expected.push_back(i);
+    }
+    loop.run_once();  // the poll drains the inbox behind the call_soon entries; then all run
+    ASSERT_EQ(order, expected) << "round " << round;
+    for (int i = 0; i < 200; ++i) {
       EXPECT_EQ(handles[static_cast<std::size_t>(i)].cancelled(),
                 i % 7 == 0 || (i >= 3 && (i - 3) % 11 == 0));
     }
-    loop.run_once();
-    ASSERT_EQ(order, expected) << "round " << round;
     EXPECT_EQ(Counted::alive(), 0) << "round " << round;
-    expected_runs += expected.size() + (queue_busy ? 1 : 0);
+    // Besides `expected`: the canceller, and the callback that queued -100.
+    expected_runs += expected.size() + 1 + (queue_busy ? 1 : 0);
     EXPECT_EQ(loop.stats().callbacks_run, expected_runs) << "round " << round;
     EXPECT_EQ(loop.stats().ready, 0u);
   }

@@ -1478,6 +1478,47 @@ TEST_F(LoopTest, RunOnceRunsOneStepWithoutBlocking) {
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
 }
 
+TEST(LoopRealClock, ALibuvCallbackThatSchedulesOnTheLoopDoesNotLeaveItBlockedInThePoll) {
+  // eddy runs its pass after each libuv iteration. A libuv timer of the
+  // program's own on the loop's uv_loop fires in that iteration's timers
+  // phase, before its poll, and calls call_soon: the poll must not block.
+  Loop loop;
+  struct State {
+    Loop* loop;
+    bool ran = false;
+    bool watchdog_fired = false;
+  } state{&loop};
+  uv_timer_t schedules;  // due at once: fires in the first iteration
+  uv_timer_t watchdog;   // ends a run that would otherwise hang
+  uv_timer_init(loop.uv_loop(), &schedules);
+  uv_timer_init(loop.uv_loop(), &watchdog);
+  schedules.data = watchdog.data = &state;
+  uv_timer_start(
+      &schedules,
+      [](uv_timer_t* t) {
+        auto* s = static_cast<State*>(t->data);
+        s->loop->call_soon([s] {
+          s->ran = true;
+          s->loop->stop();
+        });
+      },
+      0, 0);
+  uv_timer_start(
+      &watchdog,
+      [](uv_timer_t* t) {
+        auto* s = static_cast<State*>(t->data);
+        s->watchdog_fired = true;
+        s->loop->stop();
+      },
+      10000, 0);
+  loop.run_forever();
+  EXPECT_TRUE(state.ran);
+  EXPECT_FALSE(state.watchdog_fired) << "the poll blocked with a pass due";
+  uv_close(reinterpret_cast<uv_handle_t*>(&schedules), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&watchdog), nullptr);
+  loop.close();  // runs the close callbacks
+}
+
 TEST(LoopRealClock, RunOnceDoesNotWaitForAFutureTimer) {
   Loop loop;
   bool fired = false;
@@ -1770,6 +1811,26 @@ TEST_F(LoopTest, StopBeforeRunForeverDoesNotWaitForAPendingTimerOnTheVirtualCloc
   EXPECT_FALSE(fired);
   EXPECT_DOUBLE_EQ(loop.time(), 0.0) << "the virtual clock jumped: the loop waited";
   EXPECT_EQ(loop.stats().timers, 1u);
+}
+
+TEST_F(LoopTest, AThreadsafeCallMadeBeforeTheLoopRunsRunsInItsFirstIteration) {
+  // asyncio's call_soon_threadsafe appends to the ready queue at once, so a
+  // stop()-before-run_forever iteration runs it. eddy's goes through the
+  // inbox, which the iteration's poll drains before its callbacks run.
+  std::vector<std::string> order;
+  loop.call_soon_threadsafe([&] { order.push_back("threadsafe"); });
+  loop.call_soon([&] { order.push_back("soon"); });
+  loop.stop();
+  loop.run_forever();
+  EXPECT_EQ(order, (std::vector<std::string>{"soon", "threadsafe"}));
+  EXPECT_EQ(loop.stats().iterations, 1u);
+}
+
+TEST_F(LoopTest, RunOnceRunsTheThreadsafeCallsItsPollDrained) {
+  std::vector<std::string> order;
+  std::thread([&] { loop.call_soon_threadsafe([&] { order.push_back("threadsafe"); }); }).join();
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"threadsafe"}));
 }
 
 TEST_F(LoopTest, CallSoonThreadsafeOnTheLoopThreadKeepsFifoOrderWithCallSoon) {

@@ -163,9 +163,12 @@ struct LoopStats {
 /// to the exception handler and the loop goes on.
 ///
 /// Invariants:
-/// - The idle handle is active exactly while callbacks are ready (or a
-///   VirtualClock has timers to jump to), so libuv polls with a zero timeout
-///   then and blocks otherwise; stop() inside run_forever uses uv_stop.
+/// - A pass is due (idle_active_) exactly while callbacks are ready (or a
+///   VirtualClock has timers to jump to): libuv then polls with a zero
+///   timeout, and blocks otherwise. While eddy drives libuv (run_forever,
+///   run_once) it runs the pass after each libuv iteration, as asyncio's
+///   _run_once runs callbacks after its poll; otherwise (a host's uv_run) the
+///   idle handle, active exactly then, runs it.
 /// - The libuv timer is armed for the earliest eddy deadline (real clock
 ///   only); it only wakes the poll, eddy's heap decides what is due.
 /// - Every callback is run or destroyed exactly once, close() included.
@@ -380,8 +383,9 @@ class Loop {
   /// another loop is already running on this thread.
   void run_forever();
 
-  /// Runs one step without blocking: callbacks that are ready, timers that
-  /// are due, then one libuv poll with a zero timeout. For a foreign main
+  /// Runs one step without blocking: one libuv poll with a zero timeout
+  /// (I/O, and call_soon_threadsafe callbacks that arrived), then the
+  /// callbacks that are ready and the timers that are due. For a foreign main
   /// loop (GUI, game) that waits on backend_fd() itself. On a VirtualClock,
   /// a step that finds nothing ready jumps to the next deadline.
   void run_once();
@@ -526,6 +530,11 @@ class Loop {
   // Called from libuv. on_idle is the idle handle's callback itself (its
   // data is the Loop): no trampoline on the way to every pass.
   static void on_idle(uv_idle_s* idle);
+  // Runs the callbacks ready now (and the timers due): one pass.
+  void pass();
+  class Driving;
+  // One libuv iteration (uv_run_mode `mode`), while eddy drives libuv.
+  void poll(int mode) noexcept;
   void on_timer() noexcept;
   void on_async() noexcept;
 
@@ -559,7 +568,9 @@ class Loop {
   // set when none holds (it is recomputed after each general pass), never
   // clear when one does.
   bool general_pass_ = true;
-  bool in_run_forever_ = false;
+  // eddy drives libuv (run_forever, run_once): the idle handle rests.
+  bool driving_ = false;
+  bool in_uv_run_ = false;     // ... and is inside uv_run (see start_idle)
   bool firing_timer_ = false;  // set only while fire_timer runs a timer's callback
   bool timer_ran_ = false;     // debug mode: the callback just run was a timer's
   // The thread running the loop (attached: the creating thread); 0 while an
