@@ -207,10 +207,15 @@ class GatherState {
   virtual ~GatherState() {
     FutureCore& core = *FutureAccess::shared(outer);
     if (core.state == FutureState::pending) {
-      // Only when a child's callback was destroyed unrun (the loop closed):
-      // the outer future can no longer complete.
+      // Only when a child's callback was destroyed unrun: the child went
+      // away pending (its loop closed, or, in the range form, which keeps no
+      // reference to a pending child, nothing else held it). The outer
+      // future can no longer complete. asyncio's gather keeps its children,
+      // and would stay pending forever.
       core.route = CancelRoute::future;
-      core.exception = std::make_exception_ptr(CancelledError("the loop was closed"));
+      core.exception = std::make_exception_ptr(CancelledError(
+          "eddy::gather: a child was destroyed before it completed (its loop closed, or "
+          "nothing else held it)"));
       core.state = FutureState::cancelled;
     }
   }
