@@ -894,8 +894,7 @@ TEST_F(QueueTest, AProducerAndAConsumerThroughAQueueOfOneBothFinish) {
 TEST_F(QueueTest, AGetThatTimedOutLeavesNoGetterToTakeTheNextItem) {
   // test_cancelled_getters_not_being_held_in_self_getters.
   Queue<int> queue(5);
-  auto getter = [&]() -> Task<int> { co_return co_await queue.get(); };
-  EXPECT_THROW(run(wait_for(getter(), 0.1)), TimeoutError);
+  EXPECT_THROW(run(wait_for(queue.get(), 0.1)), TimeoutError);  // asyncio's idiom, as is
   queue.put_nowait(7);
   run_briefly_for_queue();
   EXPECT_EQ(queue.qsize(), 1u);

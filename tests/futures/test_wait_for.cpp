@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <eddy/queue.hpp>
 #include <eddy/task_group.hpp>
 #include <eddy/wait_for.hpp>
 
@@ -658,6 +659,26 @@ TEST_F(WaitFor, ATimeoutOfZeroInATaskThatIsBeingCancelledThrowsCancelledError) {
 }
 
 // ------------------------------------------------------------------ lifetimes
+
+TEST_F(WaitFor, TakesAQueuesGetAndPutAsAsyncioTakesAnyAwaitable) {
+  auto body = []() -> Task<std::vector<std::string>> {
+    std::vector<std::string> log;
+    Queue<int> queue(1);
+    get_running_loop().call_later(1, [&queue] { queue.put_nowait(7); });
+    log.push_back("got " + std::to_string(co_await wait_for(queue.get(), 2.0)));
+    co_await wait_for(queue.put(8), 1.0);  // room: does not wait
+    try {
+      co_await wait_for(queue.put(9), 1.0);  // full
+    } catch (const TimeoutError&) {
+      log.push_back("put timed out at " + std::to_string(static_cast<int>(now())));
+    }
+    const std::size_t size = queue.qsize();
+    log.push_back("size " + std::to_string(size) + ", holds " + std::to_string(queue.get_nowait()));
+    co_return log;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()),
+            (std::vector<std::string>{"got 7", "put timed out at 2", "size 1, holds 8"}));
+}
 
 TEST_F(WaitFor, ClosingTheLoopDestroysTasksInWaitForOnceAndCancelsTheirFutures) {
   std::vector<std::string> log;

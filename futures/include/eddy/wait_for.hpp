@@ -41,6 +41,26 @@ Task<T> await_future(Future<T> future) {
   co_return co_await std::move(future);
 }
 
+template <class A>
+using AwaitResult = decltype(std::declval<A&>().await_resume());
+
+/// Runs another eddy awaitable (an awaiter object) as a Task.
+template <class A>
+Task<AwaitResult<A>> await_as_task(A awaitable) {
+  if constexpr (std::is_void_v<AwaitResult<A>>) {
+    co_await std::move(awaitable);
+  } else {
+    co_return co_await std::move(awaitable);
+  }
+}
+
+template <class A>
+inline constexpr bool is_task_or_future = false;
+template <class T>
+inline constexpr bool is_task_or_future<Task<T>> = true;
+template <class T>
+inline constexpr bool is_task_or_future<Future<T>> = true;
+
 }  // namespace detail
 
 /// Awaits `task` for at most `timeout` seconds. Mirrors: asyncio.wait_for.
@@ -79,6 +99,18 @@ Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
     co_return detail::take_result(future);
   }
   co_return co_await eddy::timeout(timeout, detail::await_future(std::move(future)));
+}
+
+/// Same for another eddy awaitable, such as `queue.get()`, `queue.put(x)`
+/// or `gen.next()` (asyncio's wait_for takes any awaitable): it runs as a
+/// Task, with the Task's rules above. `wait_for(queue.get(), 1.0)` that
+/// times out takes no item.
+template <class A>
+requires(!detail::is_task_or_future<A>) && requires(A& a) {
+  a.await_resume();
+}
+Task<detail::AwaitResult<A>> wait_for(A awaitable, std::optional<double> timeout) {
+  return wait_for(detail::await_as_task(std::move(awaitable)), timeout);
 }
 
 template <class A, class Rep, class Period>
