@@ -277,9 +277,10 @@ std::int64_t Loop::seconds_to_ns(const char* method, double seconds) {
 
 // ------------------------------------------------------------------ scheduling
 
-// The ready queue's fast path is open exactly while the idle handle is
-// active: a push that finds it closed takes the slow path, where call_soon
-// starts the handle.
+// The ready queue's fast path is open exactly while a pass is due
+// (idle_active_): a push that finds it closed takes the slow path, where
+// call_soon makes one due (and starts the idle handle, unless eddy drives
+// libuv).
 void Loop::start_idle() noexcept {
   if (!driving_) {
     uv_idle_start(&handles_->idle, &Loop::on_idle);
@@ -324,8 +325,8 @@ void Loop::wake_for_timer(std::int64_t when) noexcept {
 }
 
 void Loop::on_async() noexcept {
-  // The whole inbox joins the ready queue as one block. Then the idle handle
-  // (it opens the ready queue's fast path) if it is not already on.
+  // The whole inbox joins the ready queue as one block. Then a pass is due
+  // (which opens the ready queue's fast path), if it was not already.
   if (inbox_.drain_into(ready_) != 0 && !idle_active_) start_idle();
 }
 
@@ -445,7 +446,7 @@ void Loop::end_run() noexcept {
       loop.callback_failed();
     }
   });
-  // While callbacks are left the idle handle stays on, and a timer scheduled
+  // While callbacks are left a pass stays due, and a timer scheduled
   // meanwhile (general_pass_ set) is seen to by the next pass, a general one:
   // the loop cannot block before it. Otherwise the pass decides now.
   if (loop.ready_.empty()) [[unlikely]] {
@@ -594,10 +595,10 @@ void Loop::run_ready() {
 }
 
 // After a general pass, or a short one during which a timer was scheduled:
-// the idle handle and the libuv timer follow what is left.
+// whether a pass is due, and the libuv timer, follow what is left.
 void Loop::end_pass() noexcept {
   if (timers_.empty() && armed_deadline_ == kNever) {
-    // No timers: only the idle handle's state can change.
+    // No timers: only whether a pass is due can change.
     bool want_idle = !ready_.empty();
     if (want_idle != idle_active_) set_idle(want_idle);
   } else {

@@ -201,9 +201,9 @@ class Loop {
       return Handle(this, Handle::Kind::ready, push_ready_slow(std::forward<F>(f)));
     } else {
       // Two compares: the thread check, and the ready queue's fast path, which
-      // says both "room" and "idle handle active" (it is closed while the
-      // handle is stopped, see start_idle). Everything else is out of line,
-      // so this inlines into the caller without a stack frame.
+      // says both "room" and "a pass is due" (it is closed while none is,
+      // see start_idle). Everything else is out of line, so this inlines
+      // into the caller without a stack frame.
       std::uint64_t seq;
       if (on_loop_thread() && ready_.fits(detail::ReadyQueue::entry_bytes<F>())) [[likely]] {
         seq = ready_.push_fast(std::forward<F>(f));
@@ -491,7 +491,7 @@ class Loop {
     return r;
   }
 
-  // call_soon's slow path: the checks in full, the idle handle, a full ring.
+  // call_soon's slow path: the checks in full, a pass made due, a full ring.
   template <class F>
   [[gnu::noinline]] std::uint64_t push_ready_slow(F&& f) {
     check_usable("call_soon");

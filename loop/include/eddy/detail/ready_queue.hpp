@@ -102,9 +102,9 @@ class ReadyQueue {
   bool running() const noexcept { return running_ != nullptr; }
 
   /// Opens or closes the fast path of pushes (fits() is false while it is
-  /// closed). The loop keeps it closed while its idle handle is stopped, so
-  /// one compare tells a push both that there is room and that the loop is
-  /// awake. Closing it also frees buffers retired by growth.
+  /// closed). The loop keeps it closed while no pass is due, so one compare
+  /// tells a push both that there is room and that the loop is awake.
+  /// Closing it also frees buffers retired by growth.
   void set_fast_path(bool open) noexcept {
     open_ = open;
     if (!open) release_retired();
