@@ -429,31 +429,32 @@ void Loop::end_run() noexcept {
   general_pass_ = true;
 }
 
-// Inlined into run_forever's loop and on_idle: the common pass, one call less.
+// One pass, inlined where eddy drives libuv (run_forever, run_once). The
+// common case (no timers, no debug mode) runs here; anything else takes
+// run_ready's general path.
 [[gnu::always_inline]] inline void Loop::pass() {
-  Loop& loop = *this;
-  if (loop.general_pass_) [[unlikely]] {
-    loop.run_ready();
+  if (general_pass_) [[unlikely]] {
+    run_ready();
     return;
   }
-  ++loop.stats_.iterations;
+  ++stats_.iterations;
   // Run exactly the entries queued now, in place; what they schedule waits for
   // the next pass.
-  loop.ready_.run_until(loop.ready_.end_offset(), [&loop](detail::ReadyQueue::Entry entry) {
+  ready_.run_until(ready_.end_offset(), [this](detail::ReadyQueue::Entry entry) {
     try {
       entry.run();
     } catch (...) {
-      loop.callback_failed();
+      callback_failed();
     }
   });
   // While callbacks are left a pass stays due, and a timer scheduled
   // meanwhile (general_pass_ set) is seen to by the next pass, a general one:
   // the loop cannot block before it. Otherwise the pass decides now.
-  if (loop.ready_.empty()) [[unlikely]] {
-    if (loop.general_pass_) {
-      loop.end_pass();
+  if (ready_.empty()) [[unlikely]] {
+    if (general_pass_) {
+      end_pass();
     } else {
-      loop.set_idle(false);
+      set_idle(false);
     }
   }
 }
@@ -534,10 +535,11 @@ void Loop::stop() {
   stopping_ = true;
 }
 
-// One pass, the common case: the loop runs (not driven by a host), no timers,
-// no debug mode. Anything else takes run_ready's general path.
+// The idle handle is active only while a host's uv_run drives the loop
+// (eddy's own runs rest it, see Driving): not running_, so general_pass_ is
+// set, and the pass is run_ready's.
 void Loop::on_idle(uv_idle_t* idle) {
-  static_cast<Loop*>(idle->data)->pass();
+  static_cast<Loop*>(idle->data)->run_ready();
 }
 
 void Loop::callback_failed() noexcept {

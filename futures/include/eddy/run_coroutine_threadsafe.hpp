@@ -72,18 +72,15 @@ class SubmitTask {
  public:
   SubmitTask(Task<T> task, ConcurrentFuture<T> result, Loop& loop)
       : task_(std::move(task)), result_(std::move(result)), loop_(&loop) {}
-  SubmitTask(SubmitTask&& other) noexcept
-      : task_(std::move(other.task_)),
-        result_(std::move(other.result_)),
-        loop_(other.loop_),
-        armed_(std::exchange(other.armed_, false)) {}
+  SubmitTask(SubmitTask&&) noexcept = default;
   SubmitTask& operator=(SubmitTask&&) = delete;
   ~SubmitTask() {
-    if (armed_ && !result_.done()) result_.cancel();
+    // The task is still here only if this never ran (or was moved from: then
+    // it is empty too), or if it ran after result_ was already done.
+    if (task_.valid() && !result_.done()) result_.cancel();
   }
 
   void operator()() {
-    armed_ = false;              // from here the task (or the error below) settles result_
     if (result_.done()) return;  // cancelled before the loop got to it: never runs
     auto link = std::make_shared<ThreadsafeLink>();
     Future<T> future;
@@ -116,7 +113,6 @@ class SubmitTask {
   Task<T> task_;
   ConcurrentFuture<T> result_;
   Loop* loop_;
-  bool armed_ = true;
 };
 
 }  // namespace detail
