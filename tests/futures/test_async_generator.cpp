@@ -488,6 +488,74 @@ TEST_F(AsyncGeneratorTest, ClosingTheLoopWithAConsumerInsideNextDestroysEverythi
   EXPECT_TRUE(consuming.cancelled());
 }
 
+TEST_F(AsyncGeneratorTest, DestroyingAGeneratorWhileATaskIsInsideItLetsThatStepEndFirst) {
+  int resumed_after_yield = 0;
+  auto make = [&]() -> AsyncGenerator<int> {
+    Counted local;
+    co_await sleep(1);
+    co_yield 7;
+    ++resumed_after_yield;
+  };
+  std::optional<AsyncGenerator<int>> gen(make());
+  std::optional<int> got;
+  int alive_after_next = -1;
+  auto consumer = [&]() -> Task<> {
+    AsyncGenerator<int>& g = *gen;
+    got = co_await g.next();
+    alive_after_next = Counted::alive();
+  };
+  Future<void> consuming = loop.create_task(consumer());
+  loop.call_later(0.5, [&] { gen.reset(); });  // while the body sleeps
+  run(consuming);
+  EXPECT_EQ(got, std::optional<int>(7));  // the step it was waiting for ended
+  EXPECT_EQ(alive_after_next, 0);         // and then the frame went
+  EXPECT_EQ(resumed_after_yield, 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+}
+
+TEST_F(AsyncGeneratorTest, AnExceptionOfAStepWhoseGeneratorWentAwayStillComesOutOfNext) {
+  auto make = [&]() -> AsyncGenerator<int> {
+    Counted local;
+    co_await sleep(1);
+    throw std::runtime_error("body failed");
+    co_yield 1;
+  };
+  AsyncGenerator<int> gen = make();
+  auto consumer = [&]() -> Task<std::string> {
+    try {
+      (void)co_await gen.next();
+    } catch (const std::runtime_error& e) {
+      co_return e.what();
+    }
+    co_return "no exception";
+  };
+  Future<std::string> consuming = loop.create_task(consumer());
+  loop.call_later(0.5, [&] { gen = AsyncGenerator<int>(); });  // assigning over it drops the frame
+  EXPECT_EQ(run(consuming), "body failed");
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
+TEST_F(AsyncGeneratorTest, ClosingTheLoopAfterTheGeneratorWentAwayWithATaskInsideDestroysItOnce) {
+  auto make = []() -> AsyncGenerator<int> {
+    Counted local;
+    co_await sleep(100);
+    co_yield 1;
+  };
+  std::optional<AsyncGenerator<int>> gen(make());
+  auto consumer = [&]() -> Task<> { (void)co_await gen->next(); };
+  Future<void> consuming = loop.create_task(consumer());
+  loop.call_later(1, [&] {
+    gen.reset();
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_EQ(Counted::alive(), 1);  // the step is still running
+  loop.close();
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_EQ(Counted::destroyed, Counted::constructed);
+  EXPECT_TRUE(consuming.cancelled());
+}
+
 // ------------------------------------------------------------ Python's own scenarios
 
 TEST_F(AsyncGeneratorTest, AGeneratorThatCatchesTheCancelledErrorMayYieldAndTheConsumerGoesOn) {

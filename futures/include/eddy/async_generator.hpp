@@ -38,7 +38,13 @@ namespace eddy {
 ///   that task's, and so is cancellation (a CancelledError thrown at an
 ///   await inside it comes out of next()).
 /// - Destroying the generator (closing it early) destroys its frame: the
-///   destructors of its locals run, without resuming it.
+///   destructors of its locals run, without resuming it. If a task is inside
+///   it at that moment (suspended at an await of the body, its next() not yet
+///   answered), the frame lives on until that step ends: the task's next()
+///   gets the value it was waiting for (or the end, or the exception), and
+///   only then is the frame destroyed. (Python's aclose() raises
+///   RuntimeError there and leaves the generator running; a destructor cannot
+///   throw, so eddy lets the running step finish and loses nothing.)
 /// - next() while it is already running throws InvalidStateError.
 template <class T, class Sent = void>
 class [[nodiscard]] AsyncGenerator {
@@ -88,6 +94,9 @@ class [[nodiscard]] AsyncGenerator {
     std::optional<SentSlot> sent;
     std::exception_ptr exception;  // thrown by the body, for the next() that ran it
     bool started = false;
+    /// The AsyncGenerator went away while the body ran: the next() that runs
+    /// it destroys the frame when the step ends.
+    bool orphaned = false;
   };
 
   AsyncGenerator() noexcept = default;
@@ -96,9 +105,7 @@ class [[nodiscard]] AsyncGenerator {
     std::swap(frame_, other.frame_);
     return *this;
   }
-  ~AsyncGenerator() {
-    if (frame_) frame_.destroy();
-  }
+  ~AsyncGenerator() { release(frame_); }
 
   bool valid() const noexcept { return static_cast<bool>(frame_); }
   /// True once the body has ended (returned or thrown).
@@ -113,6 +120,16 @@ class [[nodiscard]] AsyncGenerator {
     explicit NextAwaiter(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
     NextAwaiter(std::coroutine_handle<promise_type> frame, SentSlot sent)
         : frame_(frame), sent_(std::move(sent)) {}
+    NextAwaiter(const NextAwaiter&) = delete;
+    NextAwaiter& operator=(const NextAwaiter&) = delete;
+    /// The awaiting coroutine was destroyed while the body ran (its task
+    /// ended with the loop's close): the body will not be resumed by it.
+    ~NextAwaiter() {
+      if (!suspended_) return;
+      promise_type& promise = frame_.promise();
+      promise.continuation = {};
+      if (promise.orphaned) frame_.destroy();
+    }
     bool await_ready() const {
       if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
       if (used_) {
@@ -132,21 +149,27 @@ class [[nodiscard]] AsyncGenerator {
       promise.continuation = consumer;
       promise.started = true;
       promise.current.reset();
+      suspended_ = true;
       return frame_;
     }
     std::optional<T> await_resume() {
       used_ = true;
+      suspended_ = false;
       promise_type& promise = frame_.promise();
       promise.continuation = {};
-      if (promise.exception) std::rethrow_exception(std::exchange(promise.exception, {}));
-      if (frame_.done()) return std::nullopt;
-      return std::exchange(promise.current, std::nullopt);
+      std::exception_ptr error = std::exchange(promise.exception, {});
+      std::optional<T> value;
+      if (!error && !frame_.done()) value = std::exchange(promise.current, std::nullopt);
+      if (promise.orphaned) frame_.destroy();  // its AsyncGenerator went away meanwhile
+      if (error) std::rethrow_exception(error);
+      return value;
     }
 
    private:
     std::coroutine_handle<promise_type> frame_;
     std::optional<SentSlot> sent_;
     bool used_ = false;
+    bool suspended_ = false;  // the body runs for this awaiter
   };
 
   /// `co_await next()`: the next value, or nullopt once the body has ended.
@@ -167,6 +190,16 @@ class [[nodiscard]] AsyncGenerator {
 
  private:
   explicit AsyncGenerator(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+  /// Destroys the frame, or, while a task runs the body, leaves that to the
+  /// task's next() (see promise_type::orphaned).
+  static void release(std::coroutine_handle<promise_type> frame) noexcept {
+    if (!frame) return;
+    if (frame.promise().continuation) {
+      frame.promise().orphaned = true;
+      return;
+    }
+    frame.destroy();
+  }
   std::coroutine_handle<promise_type> frame_;
 };
 
