@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <uv.h>
 #include <eddy/executor.hpp>
 #include <eddy/run.hpp>
 #include <eddy/sleep.hpp>
@@ -123,6 +124,60 @@ TEST(Run, InsideARunningLoopThrowsLoopRunningError) {
     co_return "ran";
   };
   EXPECT_EQ(run(amain(), virtual_time()), "refused");
+}
+
+// asyncio.run: a task that stops the loop while the leftover tasks are
+// being cancelled makes run() raise "Event loop stopped before Future
+// completed", instead of main's result. The default executor is still
+// waited for, and the loop closed.
+TEST(Run, ATaskThatStopsTheLoopDuringShutdownMakesRunThrowRuntimeError) {
+  Counted::reset();
+  auto stubborn = [](Counted) -> Task<> {
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+      get_running_loop().stop();
+    }
+    co_await sleep(3600.0);  // still pending when the loop closes
+  };
+  auto amain = [&]() -> Task<int> {
+    (void)create_task(stubborn(Counted()));
+    co_await sleep(0);
+    co_return 1;
+  };
+  EXPECT_THROW(run(amain(), virtual_time()), RuntimeError);
+  EXPECT_EQ(Counted::alive(), 0);  // the loop was closed: the task's frame went
+}
+
+TEST(Run, WhenMainFailsAStopDuringShutdownStillComesOutAsRuntimeError) {
+  auto stubborn = []() -> Task<> {
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+      get_running_loop().stop();
+    }
+    co_await sleep(3600.0);
+  };
+  auto amain = [&]() -> Task<int> {
+    (void)create_task(stubborn());
+    co_await sleep(0);
+    throw std::logic_error("main failed");
+  };
+  EXPECT_THROW(run(amain(), virtual_time()), RuntimeError);  // as asyncio: it replaces main's
+}
+
+// close() refuses a loop on which the program left a libuv handle of its own
+// open: run() throws that RuntimeError (it used to end the program, as it
+// was thrown from a destructor).
+TEST(Run, AForeignLibuvHandleLeftOpenMakesRunThrowRuntimeError) {
+  [[maybe_unused]] testing::LeakCheckDisabled
+      leak_ok;  // ~Loop then leaks the uv_loop_t, as it says
+  uv_timer_t foreign;
+  auto amain = [&]() -> Task<int> {
+    EXPECT_EQ(uv_timer_init(get_running_loop().uv_loop(), &foreign), 0);
+    co_return 1;
+  };
+  EXPECT_THROW(run(amain(), virtual_time()), RuntimeError);
 }
 
 // ------------------------------------------------------------ asyncio scenarios: more of

@@ -11,7 +11,34 @@
 
 #include <eddy/loop.hpp>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EDDY_TEST_LSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(EDDY_TEST_LSAN)
+#define EDDY_TEST_LSAN 1
+#endif
+#ifdef EDDY_TEST_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace eddy::testing {
+
+/// While alive, LeakSanitizer ignores what is allocated: for a test of a
+/// documented leak (a uv_loop_t that foreign handles keep open).
+struct LeakCheckDisabled {
+#ifdef EDDY_TEST_LSAN
+  LeakCheckDisabled() {
+    __lsan_disable();
+  }
+  ~LeakCheckDisabled() {
+    __lsan_enable();
+  }
+  LeakCheckDisabled(const LeakCheckDisabled&) = delete;
+  LeakCheckDisabled& operator=(const LeakCheckDisabled&) = delete;
+#endif
+};
 
 /// what() of the exception in `error`, or a marker for one that is not a
 /// std::exception.
