@@ -68,6 +68,33 @@ TEST_F(TaskTest, RunUntilCompleteReturnsTheResultOfATask) {
   EXPECT_EQ(loop.run_until_complete(value_of(42)), 42);
 }
 
+// asyncio.run_until_complete checks the loop before it wraps the coroutine
+// in a task: a refused call leaves nothing scheduled.
+TEST_F(TaskTest, RunUntilCompleteRefusedOnARunningLoopSchedulesNothing) {
+  bool ran = false;
+  auto body = [&]() -> Task<> {
+    ran = true;
+    co_return;
+  };
+  auto outer = [&]() -> Task<std::string> {
+    try {
+      loop.run_until_complete(body());  // this loop runs
+    } catch (const LoopRunningError&) {
+    }
+    Loop other(LoopOptions().use_clock(std::make_shared<VirtualClock>()));
+    try {
+      other.run_until_complete(body());  // another loop runs on this thread
+    } catch (const LoopRunningError&) {
+    }
+    const bool other_has_tasks = !all_tasks(other).empty();
+    other.close();
+    co_await sleep(1);
+    co_return other_has_tasks ? "scheduled on the other loop" : "nothing scheduled";
+  };
+  EXPECT_EQ(loop.run_until_complete(outer()), "nothing scheduled");
+  EXPECT_FALSE(ran);
+}
+
 TEST_F(TaskTest, AwaitingATaskRunsItInlineWithoutAnIterationOfTheLoop) {
   std::vector<std::string> order;
   auto inner = [&]() -> Task<int> {
