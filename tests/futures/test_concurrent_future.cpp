@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -49,6 +50,34 @@ TEST(ConcurrentFuture, ResultWithAnExpiredTimeoutThrowsTimeoutError) {
   EXPECT_THROW(f.result(1ms), TimeoutError);
   EXPECT_THROW(f.exception(0.0), TimeoutError);
   EXPECT_FALSE(f.done());  // a timeout changes nothing
+}
+
+// A huge chrono timeout means "no timeout", as a huge one in seconds does;
+// it used to overflow in the conversion to nanoseconds and time out at once.
+TEST(ConcurrentFuture, AHugeChronoTimeoutWaitsAsNoTimeout) {
+  for (int which = 0; which < 3; ++which) {
+    ConcurrentFuture<int> f;
+    std::thread producer([f]() mutable {
+      std::this_thread::sleep_for(20ms);  // so that the waiter is blocked first
+      f.set_result(5);
+    });
+    int got = 0;
+    switch (which) {
+      case 0:
+        got = f.result(std::chrono::hours::max());
+        break;
+      case 1:
+        got = f.result(std::chrono::nanoseconds::max());
+        break;
+      default:
+        EXPECT_EQ(f.exception(std::chrono::duration<double>(1e300)), nullptr);
+        got = 5;
+    }
+    EXPECT_EQ(got, 5);
+    producer.join();
+  }
+  ConcurrentFuture<int> f;
+  EXPECT_THROW(f.result(std::chrono::duration<double>(std::nan(""))), std::invalid_argument);
 }
 
 TEST(ConcurrentFuture, ResultRethrowsTheStoredException) {

@@ -81,7 +81,7 @@ class ConcurrentFuture {
   std::add_lvalue_reference_t<T> result() { return result_impl(std::nullopt); }
   template <class Rep, class Period>
   std::add_lvalue_reference_t<T> result(std::chrono::duration<Rep, Period> timeout) {
-    return result_impl(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    return result_impl(to_duration(timeout));
   }
   /// Same, with the timeout in seconds, as concurrent.futures spells it.
   std::add_lvalue_reference_t<T> result(double timeout_seconds) {
@@ -92,7 +92,7 @@ class ConcurrentFuture {
   std::exception_ptr exception() { return exception_impl(std::nullopt); }
   template <class Rep, class Period>
   std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) {
-    return exception_impl(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    return exception_impl(to_duration(timeout));
   }
   std::exception_ptr exception(double timeout_seconds) {
     return exception_impl(to_duration(timeout_seconds));
@@ -212,6 +212,13 @@ class ConcurrentFuture {
     bool notified = false;  // set_running_or_notify_cancel saw the cancellation
   };
 
+  /// Any chrono duration, through seconds as a double: a huge one (hours::max())
+  /// means no timeout rather than an overflow, as for the double overloads.
+  template <class Rep, class Period>
+  static std::optional<std::chrono::nanoseconds> to_duration(
+      std::chrono::duration<Rep, Period> timeout) {
+    return to_duration(std::chrono::duration<double>(timeout).count());
+  }
   static std::optional<std::chrono::nanoseconds> to_duration(double seconds) {
     if (!(seconds == seconds)) {
       throw std::invalid_argument("eddy::ConcurrentFuture: the timeout is NaN");
