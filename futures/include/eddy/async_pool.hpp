@@ -125,6 +125,10 @@ class AsyncPool {
 
   template <class F, class... Args>
   static auto job(Ticket ticket, F fn, Args... args) -> std::invoke_result_t<F&, Args&...> {
+    // A job whose task the loop made after shutdown(false)'s cancel pass
+    // (submitted just before the shutdown, handed to the loop just after it)
+    // is cancelled as those before it were.
+    if (ticket.pool().cancelled_all_) throw CancelledError("the AsyncPool was shut down");
     co_await ticket.pool().acquire_slot();
     ticket.started();
     ticket.pool().job_started();
@@ -192,6 +196,7 @@ class AsyncPool {
   }
   // Loop thread: shutdown(false).
   void cancel_everything() {
+    cancelled_all_ = true;
     for (TaskRef& task : all_tasks(thread_.loop()))
       task.cancel("the AsyncPool was shut down");
   }
@@ -207,6 +212,7 @@ class AsyncPool {
   std::size_t finished_ = 0;        // guarded
   bool closed_ = false;             // guarded
   std::size_t running_ = 0;         // loop thread: jobs holding a slot
+  bool cancelled_all_ = false;      // loop thread: cancel_everything ran
   std::deque<Future<void>> gates_;  // loop thread: jobs waiting for a slot
 };
 
