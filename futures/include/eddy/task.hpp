@@ -751,8 +751,9 @@ class TaskRef {
   explicit operator bool() const noexcept { return task_ != nullptr; }
   friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.task_ == b.task_; }
 
-  /// The task's name: the one given to create_task, or "Task-<n>" (n counts
-  /// the loop's tasks from 1). Mirrors: asyncio.Task.get_name.
+  /// The task's name: the one given to create_task, or "Task-<n>" (n unique
+  /// in the process, increasing in creation order on one thread). Mirrors:
+  /// asyncio.Task.get_name.
   const std::string& name() const { return checked("name").name(); }
   void set_name(std::string name) { checked("set_name").set_name(std::move(name)); }
   /// Same as cancel() on the task's future. Mirrors: asyncio.Task.cancel.
