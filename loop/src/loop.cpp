@@ -407,8 +407,7 @@ void Loop::check_usable_slow(const char* method) const {
   if (owner_thread_.load(std::memory_order_relaxed) != 0) detail::throw_wrong_thread(method);
 }
 
-void Loop::begin_run(const char* method) {
-  check_usable(method);
+void Loop::check_not_running(const char* method) const {
   if (running_) {
     throw LoopRunningError(std::string("eddy::Loop::") + method + ": this loop is already running");
   }
@@ -416,6 +415,11 @@ void Loop::begin_run(const char* method) {
     throw LoopRunningError(std::string("eddy::Loop::") + method +
                            ": another loop is already running on this thread");
   }
+}
+
+void Loop::begin_run(const char* method) {
+  check_usable(method);
+  check_not_running(method);
   running_ = true;
   tls_running_loop = this;
   if (owns_uv_) owner_thread_.store(detail::this_thread_token(), std::memory_order_relaxed);

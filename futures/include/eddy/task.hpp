@@ -814,13 +814,7 @@ T Loop::run_until_complete(Task<T> task) {
   // Refused before the task is made, as asyncio checks before it wraps the
   // coroutine: a refused call schedules nothing (the Task is destroyed unrun).
   if (is_closed()) detail::throw_loop_closed("run_until_complete");
-  if (is_running()) {
-    throw LoopRunningError("eddy::Loop::run_until_complete: this loop is already running");
-  }
-  if (try_get_running_loop() != nullptr) {
-    throw LoopRunningError(
-        "eddy::Loop::run_until_complete: another loop is already running on this thread");
-  }
+  check_not_running("run_until_complete");
   return run_until_complete(create_task(std::move(task)));
 }
 
