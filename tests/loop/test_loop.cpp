@@ -1461,6 +1461,71 @@ TEST(LoopRealClock, ForeignMainLoopDrivesTheLoopWithRunOnce) {
   loop.close();
 }
 
+// While libuv holds only eddy's handles, eddy's zero-timeout poll peeks at
+// libuv's epoll set and skips uv_run when nothing is ready. These three hold
+// whether it does or not.
+
+TEST(LoopRealClock, AThreadsafeCallRunsWhileCallbacksKeepEveryPassDue) {
+  // A callback that reschedules itself keeps every iteration's poll at a zero
+  // timeout; a threadsafe call from another thread must still be drained.
+  Loop loop;
+  std::atomic<bool> started{false};
+  bool arrived = false;
+  long iterations = 0;
+  constexpr long kGiveUp = 50'000'000;
+  std::function<void()> step = [&] {
+    started = true;
+    if (arrived || ++iterations == kGiveUp) return loop.stop();
+    loop.call_soon(step);
+  };
+  loop.call_soon(step);
+  std::thread producer([&] {
+    while (!started)
+      std::this_thread::yield();
+    loop.call_soon_threadsafe([&] { arrived = true; });
+  });
+  loop.run_forever();
+  producer.join();
+  EXPECT_TRUE(arrived) << "the chain ran " << iterations << " iterations without it";
+  loop.close();
+}
+
+TEST(LoopRealClock, ATimerFiresWhileCallbacksKeepEveryPassDue) {
+  Loop loop;
+  bool fired = false;
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  std::function<void()> step = [&] {
+    if (fired || std::chrono::steady_clock::now() > give_up) return loop.stop();
+    loop.call_soon(step);
+  };
+  loop.call_later(0.002, [&] { fired = true; });
+  loop.call_soon(step);
+  loop.run_forever();
+  EXPECT_TRUE(fired);
+  loop.close();
+}
+
+TEST_F(LoopTest, AForeignHandleOnTheOwnedUvLoopRunsInEveryIteration) {
+  // Once the program has the uv_loop_t, its handles run as libuv promises: a
+  // check handle once per iteration, also while every poll is non-blocking.
+  uv_check_t check;
+  ASSERT_EQ(uv_check_init(loop.uv_loop(), &check), 0);
+  int checks = 0;
+  check.data = &checks;
+  ASSERT_EQ(uv_check_start(&check, [](uv_check_t* c) { ++*static_cast<int*>(c->data); }), 0);
+  int steps = 0;
+  std::function<void()> step = [&] {
+    if (++steps == 100) return loop.stop();
+    loop.call_soon(step);
+  };
+  loop.call_soon(step);
+  loop.run_forever();
+  EXPECT_EQ(steps, 100);
+  EXPECT_EQ(checks, 100);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check), nullptr);
+  loop.close();
+}
+
 TEST_F(LoopTest, RunOnceRunsOneStepWithoutBlocking) {
   // Nothing scheduled: returns at once, no iteration of eddy's.
   loop.run_once();

@@ -407,8 +407,14 @@ class Loop {
 
   // ------------------------------------------------------------ embedding
 
-  /// The libuv loop eddy runs on (owned, or the host's).
-  uv_loop_s* uv_loop() const noexcept { return uv_; }
+  /// The libuv loop eddy runs on (owned, or the host's). Once it has been
+  /// asked for, eddy's iterations of an owned loop always go through uv_run
+  /// (see "How an eddy iteration maps onto a libuv iteration" in loop.cpp):
+  /// handles added to it run as libuv promises.
+  uv_loop_s* uv_loop() const noexcept {
+    peek_fd_.store(-1, std::memory_order_relaxed);
+    return uv_;
+  }
   /// libuv's backend file descriptor: readable when the loop has work.
   int backend_fd() const noexcept;
   /// Milliseconds a foreign main loop may wait on backend_fd() before calling
@@ -592,6 +598,11 @@ class Loop {
   VirtualClock* virtual_clock_ = nullptr;
   uv_loop_s* uv_ = nullptr;
   bool owns_uv_ = false;
+  // libuv's backend fd while libuv is known to hold nothing but eddy's own
+  // handles (an owned loop whose uv_loop() nobody asked for), else -1: a
+  // zero-timeout poll then peeks at it and skips uv_run when nothing is
+  // ready (Loop::poll).
+  mutable std::atomic<int> peek_fd_{-1};
   detail::UvHandles* handles_ = nullptr;
 
   ExceptionHandler exception_handler_;
