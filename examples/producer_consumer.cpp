@@ -100,8 +100,10 @@ eddy::Task<> with_join() {
   co_await queue.join();  // until task_done() was called for every item
   std::printf("join: every item was marked done\n");
   std::string line = "squares:";
-  for (int n = 1; n <= kItems; ++n)
-    line += " " + std::to_string(squares[static_cast<std::size_t>(n)]);
+  for (int n = 1; n <= kItems; ++n) {
+    line += ' ';
+    line += std::to_string(squares[static_cast<std::size_t>(n)]);
+  }
   std::printf("%s\n", line.c_str());
 
   for (auto& w : workers)

@@ -71,8 +71,10 @@ int main() {
   for (int x = 1; x <= 5; ++x)
     many.push_back(eddy::run_coroutine_threadsafe(slow_square(x), loop));
   std::string results;
-  for (auto& f : many)
-    results += " " + std::to_string(f.result());
+  for (auto& f : many) {
+    results += ' ';
+    results += std::to_string(f.result());
+  }
   std::printf("main: five coroutines at once ->%s\n", results.c_str());
 
   // 3. Plain callbacks: run in the order they were handed over, on the loop

@@ -36,8 +36,10 @@ eddy::Task<std::vector<T>> collect_if(eddy::AsyncGenerator<T> gen, Keep keep) {
 
 std::string join(const std::vector<int>& values) {
   std::string out;
-  for (int v : values)
-    out += (out.empty() ? "" : " ") + std::to_string(v);
+  for (int v : values) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(v);
+  }
   return out;
 }
 

@@ -32,7 +32,10 @@ std::atomic<bool> g_count_allocations{false};
 std::atomic<long> g_allocations{0};
 }  // namespace
 
-void* operator new(std::size_t size) {
+// None of the replacements is inlined: g++ would otherwise see malloc() or
+// free() at the call sites and warn that the other end of the pair does not
+// match (-Wmismatched-new-delete), though it does.
+[[gnu::noinline]] void* operator new(std::size_t size) {
   if (g_count_allocations.load(std::memory_order_relaxed)) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
   }
@@ -40,11 +43,9 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t size) {
+[[gnu::noinline]] void* operator new[](std::size_t size) {
   return ::operator new(size);
 }
-// Not inlined: g++ would otherwise see free() meet a pointer from operator new
-// at the call sites and warn (-Wmismatched-new-delete), though the pair matches.
 [[gnu::noinline]] void operator delete(void* p) noexcept {
   std::free(p);
 }
