@@ -20,7 +20,10 @@
 // makes) and calls uv_run only when something is ready; that skips libuv's
 // two clock reads and its phases, about half of an iteration's cost. The set
 // is level-triggered (libuv registers no EPOLLET), so the peek consumes
-// nothing, and the constructor's first uv_run has registered every fd.
+// nothing, and the constructor's first uv_run has registered every fd. A
+// libuv handle that eddy itself starts later (a signal watcher, a socket)
+// is registered only by the next uv_run, and a timer or idle handle is never
+// seen by the peek: starting one must turn the peek off (peek_fd_ = -1).
 //
 // An attached loop driven by its host's uv_run runs its pass from the idle
 // handle, which is active exactly while a pass is due:
