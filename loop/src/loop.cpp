@@ -428,7 +428,8 @@ void Loop::check_usable_slow(const char* method) const {
   if (owner_thread_.load(std::memory_order_relaxed) != 0) detail::throw_wrong_thread(method);
 }
 
-void Loop::check_not_running(const char* method) const {
+void Loop::check_can_run(const char* method) const {
+  if (closed_) detail::throw_loop_closed(method);
   if (running_) {
     throw LoopRunningError(std::string("eddy::Loop::") + method + ": this loop is already running");
   }
@@ -440,7 +441,7 @@ void Loop::check_not_running(const char* method) const {
 
 void Loop::begin_run(const char* method) {
   check_usable(method);
-  check_not_running(method);
+  check_can_run(method);
   running_ = true;
   tls_running_loop = this;
   if (owns_uv_) owner_thread_.store(detail::this_thread_token(), std::memory_order_relaxed);

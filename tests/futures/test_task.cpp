@@ -19,6 +19,7 @@
 #include <eddy/wait.hpp>
 
 #include "loop_test.hpp"
+#include "sanitizers.hpp"
 
 namespace eddy {
 namespace {
@@ -175,14 +176,8 @@ Task<long> chain(long depth) {
 
 // ThreadSanitizer instruments every function exit, which turns the tail call
 // of symmetric transfer into a real call: under TSan the chain is shorter.
-#if defined(__SANITIZE_THREAD__)
+#ifdef EDDY_TEST_TSAN
 constexpr long kChainDepth = 10'000;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr long kChainDepth = 10'000;
-#else
-constexpr long kChainDepth = 1'000'000;
-#endif
 #else
 constexpr long kChainDepth = 1'000'000;
 #endif

@@ -12,13 +12,7 @@
 
 #include <eddy/loop.hpp>
 
-#if defined(__SANITIZE_THREAD__)
-#define EDDY_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define EDDY_TEST_TSAN 1
-#endif
-#endif
+#include "sanitizers.hpp"
 
 namespace eddy {
 namespace {

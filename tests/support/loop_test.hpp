@@ -11,15 +11,9 @@
 
 #include <eddy/loop.hpp>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EDDY_TEST_LSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(EDDY_TEST_LSAN)
-#define EDDY_TEST_LSAN 1
-#endif
-#ifdef EDDY_TEST_LSAN
+#include "sanitizers.hpp"
+
+#ifdef EDDY_TEST_ASAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -28,7 +22,7 @@ namespace eddy::testing {
 /// While alive, LeakSanitizer ignores what is allocated: for a test of a
 /// documented leak (a uv_loop_t that foreign handles keep open).
 struct LeakCheckDisabled {
-#ifdef EDDY_TEST_LSAN
+#ifdef EDDY_TEST_ASAN
   LeakCheckDisabled() {
     __lsan_disable();
   }

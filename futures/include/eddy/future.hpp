@@ -583,8 +583,7 @@ auto Loop::create_future(SourceLocation where) {
 template <class T>
 T Loop::run_until_complete(Future<T> future) {
   // asyncio checks these first, even for a future that is already done.
-  if (is_closed()) detail::throw_loop_closed("run_until_complete");
-  check_not_running("run_until_complete");
+  check_can_run("run_until_complete");
   if (&future.get_loop() != this) {
     throw std::invalid_argument(
         "eddy::Loop::run_until_complete: the future belongs to another loop");

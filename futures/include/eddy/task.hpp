@@ -813,8 +813,7 @@ template <class T>
 T Loop::run_until_complete(Task<T> task) {
   // Refused before the task is made, as asyncio checks before it wraps the
   // coroutine: a refused call schedules nothing (the Task is destroyed unrun).
-  if (is_closed()) detail::throw_loop_closed("run_until_complete");
-  check_not_running("run_until_complete");
+  check_can_run("run_until_complete");
   return run_until_complete(create_task(std::move(task)));
 }
 

@@ -554,9 +554,10 @@ class Loop {
   void report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcept;
   void update_idle_and_timer() noexcept;
   void prepare_step() noexcept;
-  // LoopRunningError if this loop, or another on this thread, is running
-  // (begin_run, and run_until_complete before it schedules anything).
-  void check_not_running(const char* method) const;
+  // LoopClosedError if the loop is closed, then LoopRunningError if it, or
+  // another loop on this thread, is running (asyncio's order): begin_run,
+  // and both run_until_complete forms before they schedule anything.
+  void check_can_run(const char* method) const;
   void begin_run(const char* method);
   void end_run() noexcept;
   void release_everything() noexcept;
