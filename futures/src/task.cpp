@@ -278,7 +278,7 @@ void TaskCore::end_cancelled_by_pending_cancel(FutureCore& future) noexcept {
 }
 
 void TaskCore::end_of_task() noexcept {
-  std::exchange(root_, {}).destroy();
+  if (root_) std::exchange(root_, {}).destroy();  // a task that never started
   FutureCore& future = this->future();
   find_task_registry(*future.loop)->remove(*this);
   try {

@@ -72,16 +72,20 @@ struct TaskPromiseBase : PromiseBase {
   Link* link = nullptr;
   bool is_root() const noexcept { return link == &root_link; }
 
+  /// A coroutine awaited inline suspends at its end and transfers to its
+  /// awaiter, which destroys the frame (its Task). A task's root does not
+  /// suspend: its frame is destroyed as it ends, inside the task's step, and
+  /// the step learns that the root ended from the task (TaskCore::step).
   struct FinalAwaiter {
-    bool await_ready() noexcept { return false; }
+    bool root;
+    bool await_ready() noexcept { return root; }
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
-      std::coroutine_handle<> next = self.promise().link->continuation;
-      return next ? next : std::noop_coroutine();  // a root returns to TaskCore::step
+      return self.promise().link->continuation;
     }
-    void await_resume() noexcept {}
+    void await_resume() noexcept;  // the root only: tells the task
   };
-  FinalAwaiter final_suspend() noexcept { return {}; }
+  FinalAwaiter final_suspend() noexcept { return {is_root()}; }
 };
 
 /// The size of the last coroutine frame allocated on this thread (for
@@ -153,7 +157,7 @@ class TaskCore {
     current = this;
     resume_point_.resume();
     current = outer;
-    if (root_.done()) finish();
+    if (!root_) finish();  // the root ended, and its frame is gone
   }
   /// The first step: a task cancelled before it started never runs its body.
   void first_step() noexcept {
@@ -179,6 +183,9 @@ class TaskCore {
     if (flags_ != 0) [[unlikely]]
       deliver(interrupted);
   }
+  /// The root coroutine ended (its final suspend point, which does not
+  /// suspend): its frame is destroyed as the coroutine returns.
+  void root_ended() noexcept { root_ = {}; }
   /// Whether the current wait was interrupted for a cancellation
   /// (interrupt_wait returned true). Valid until resumed().
   bool wait_interrupted() const noexcept { return (flags_ & kDelegated) != 0; }
@@ -268,7 +275,7 @@ class TaskCore {
   // 48 bytes: with the future's state and a small value, a TaskShared takes
   // 160 bytes (tasks are memory-bound when many are alive).
   std::coroutine_handle<> resume_point_;
-  std::coroutine_handle<> root_;
+  std::coroutine_handle<> root_;  // null once the root ended (its frame is gone)
   std::uintptr_t wait_data_ = 0;  // the current Waiter's datum
   CancelScope* scopes_ = nullptr;
   std::uint32_t slot_ = 0;  // in the registry's slots
@@ -281,6 +288,10 @@ class TaskCore {
 
   friend struct TaskRegistry;
 };
+
+inline void TaskPromiseBase::FinalAwaiter::await_resume() noexcept {
+  TaskCore::current->root_ended();
+}
 
 /// A loop callback that steps a task (a bare pointer: 16 bytes in the ready
 /// queue, nothing to destroy).
