@@ -574,6 +574,18 @@ TEST_F(FutureTest, ADoneCallbackThatThrowsGoesToTheExceptionHandler) {
   EXPECT_FALSE(loop.is_running());
 }
 
+TEST_F(FutureTest, ADoneCallbackThatThrowsIsDestroyedWithItsCapturesAsItRuns) {
+  record_reports();
+  Future<int> f = loop.create_future<int>();
+  f.add_done_callback([c = Counted()] { throw std::runtime_error("first failed"); });
+  f.add_done_callback([c = Counted()] { throw std::runtime_error("second failed"); });
+  ASSERT_EQ(Counted::alive(), 2);
+  f.set_result(1);
+  loop.run_once();
+  EXPECT_EQ(Counted::alive(), 0);  // f is still held: the callbacks went as they ran
+  EXPECT_EQ(reports.size(), 2u);
+}
+
 // ------------------------------------------------------------------ unretrieved exceptions
 
 TEST_F(FutureTest, AnUnretrievedExceptionIsReportedWhenTheLastReferenceGoesAway) {

@@ -167,8 +167,13 @@ class CallbackRunner {
       if (i == 0) {
         // The first callback lives in the state itself, which never moves:
         // run it in place.
-        if (core_->first) run_done_callback(*core_, core_->first);
-        core_->first.reset();
+        if (core_->first) {
+          try {
+            core_->first.call_once(*core_);
+          } catch (...) {
+            report_done_callback_error(*core_);
+          }
+        }
       } else {
         // Others live in a vector that a callback may grow: move out first.
         DoneCallback fn = std::move(core_->callback(i));
@@ -259,8 +264,11 @@ inline void run_task_done_callbacks(FutureCore& core) {
   if (core.first_is_watcher && core.count == 1 && core.scheduled == 0) {
     core.scheduled = 1;
     if (core.first) {
-      run_done_callback(core, core.first);
-      core.first.reset();
+      try {
+        core.first.call_once(core);
+      } catch (...) {
+        report_done_callback_error(core);
+      }
     }
     return;
   }

@@ -237,39 +237,42 @@ class GatherState {
     return any;
   }
 
-  /// Child `index` is done (its done callback runs).
+  /// Child `index` is done (its done callback runs). `S` is the final state
+  /// class, through which the calls below are direct.
+  template <class S>
   void child_done(std::size_t index, FutureCore& child) {
+    S& self = static_cast<S&>(*this);
     ++finished_;
     if (settled_ && child.state == FutureState::finished) child.exception_retrieved = true;
     FutureCore& out = *FutureAccess::shared(outer);
     if (out.state != FutureState::pending || abandoned_) {
       if (child.state == FutureState::finished) child.exception_retrieved = true;
-      forget(index);
+      self.forget(index);
       return;
     }
     if (!settled_) {
       if (child.state == FutureState::cancelled) {
         // Its CancelledError becomes the outer future's exception: the
         // gather is not cancelled itself (asyncio's rule).
-        forget(index);
+        self.forget(index);
         fail_owned(out, child.exception);
         return;
       }
       if (child.exception) {
         child.exception_retrieved = true;
-        forget(index);
+        self.forget(index);
         fail_owned(out, child.exception);
         return;
       }
     }
-    store(index, child);
+    self.store(index, child);
     if (finished_ == count_) {
       if (cancel_requested_) {
         // Every child answered the cancel (some maybe with a result): the
         // outer future ends with a CancelledError, as its exception.
         fail_owned(out, std::make_exception_ptr(CancelledError(std::move(cancel_message_))));
       } else {
-        complete_owned(outer, collect());
+        complete_owned(outer, self.collect());
       }
     }
   }
@@ -291,10 +294,12 @@ class GatherState {
   /// Child `index` is done (its outcome taken or not counted) or went away:
   /// the state no longer looks at it.
   virtual void forget(std::size_t index) noexcept = 0;
-  /// Adds the done callback of `child`, child number i.
-  void watch(std::size_t i, FutureCore& child) {
+  /// Adds the done callback of `child`, child number i; `self` is the final
+  /// state (this).
+  template <class S>
+  void watch(S* self, std::size_t i, FutureCore& child) {
     add_ref();
-    add_core_watcher(child, Watch(this, i));
+    add_core_watcher(child, Watch<S>(self, i));
   }
   /// The gather failed to start (a child of another loop) after some
   /// children got their callbacks: those stay, and do nothing but mark the
@@ -308,9 +313,10 @@ class GatherState {
   /// does not carry the whole state's destruction.
   [[gnu::noinline]] void destroy() noexcept { delete this; }
 
+  template <class S>
   class Watch {  // a child's done callback; holds a reference to the state
    public:
-    Watch(GatherState* state, std::size_t index) noexcept : state_(state), index_(index) {}
+    Watch(S* state, std::size_t index) noexcept : state_(state), index_(index) {}
     Watch(Watch&& other) noexcept
         : state_(std::exchange(other.state_, nullptr)), index_(other.index_) {}
     Watch& operator=(Watch&&) = delete;
@@ -322,13 +328,13 @@ class GatherState {
       }
     }
     void operator()(FutureCore& child) const {
-      state_->child_done(index_, child);
+      state_->template child_done<S>(index_, child);
       index_ = kRan;  // child_done forgot the child, or keeps it (TupleGather)
     }
 
    private:
     static constexpr std::size_t kRan = ~std::size_t{0};
-    GatherState* state_;
+    S* state_;
     mutable std::size_t index_;  // kRan once run
   };
 
@@ -353,6 +359,7 @@ class VectorGather final
           std::vector<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>>> {
  public:
   using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
+  friend GatherState<std::vector<Item>>;  // calls the overrides directly
   /// Takes over the caller's vector of children: its handles become the
   /// state's table of children (see children_).
   VectorGather(Loop& loop, std::vector<Future<T>>& children)
@@ -388,7 +395,7 @@ class VectorGather final
         FutureCore* child = FutureAccess::shared(children_[i]);
         if (child->loop != &loop) [[unlikely]]
           throw std::invalid_argument("eddy::gather: the futures belong to different loops");
-        this->watch(i, *child);
+        this->watch(this, i, *child);
         // Lets go of the handle's reference now, while the state is in
         // cache; the handle keeps the pointer. Releasing it may end a child
         // nobody else holds, whose callback then forgets it (so the handle
@@ -466,6 +473,7 @@ class TupleGather final
           std::tuple<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>...>> {
  public:
   using Result = std::tuple<std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>...>;
+  friend GatherState<Result>;  // calls the overrides directly
   TupleGather(Loop& loop, const Future<T>&... children)
       : GatherState<Result>(loop, sizeof...(T), Settled) {
     ((&children.get_loop() == &loop
@@ -483,7 +491,7 @@ class TupleGather final
   /// Adds the done callbacks.
   void watch_children() {
     for (std::size_t i = 0; i < sizeof...(T); ++i)
-      this->watch(i, *cores_[i]);
+      this->watch(this, i, *cores_[i]);
   }
 
  private:

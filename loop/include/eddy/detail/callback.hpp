@@ -74,6 +74,17 @@ class SmallFunction<void(Args...)> {
   /// Calls the callable. Precondition: not empty.
   void operator()(Args... args) { ops_->invoke(storage_, std::forward<Args>(args)...); }
 
+  /// Calls the callable, then destroys it and leaves this empty, also when
+  /// the call throws: operator() and reset() in one indirect call.
+  /// Precondition: not empty.
+  void call_once(Args... args) {
+    struct Clear {
+      const Ops*& ops;
+      ~Clear() { ops = nullptr; }
+    } clear{ops_};
+    ops_->invoke_once(storage_, std::forward<Args>(args)...);
+  }
+
   /// Destroys the callable (and what it captured) now; leaves this empty.
   void reset() noexcept {
     if (ops_ != nullptr) {
@@ -94,8 +105,9 @@ class SmallFunction<void(Args...)> {
     // (one addition less per call). If the call throws, the callable is left
     // alive (destroy it after handling the exception).
     void (*run)(void* header, Args... args);
-    void (*relocate)(void* to, void* from) noexcept;  // null: memcpy payload_size bytes
-    void (*destroy)(void* storage) noexcept;          // null: nothing to destroy
+    void (*invoke_once)(void* storage, Args... args);  // call_once: calls, then destroys
+    void (*relocate)(void* to, void* from) noexcept;   // null: memcpy payload_size bytes
+    void (*destroy)(void* storage) noexcept;           // null: nothing to destroy
     std::uint32_t payload_size;
   };
 
@@ -171,6 +183,18 @@ class SmallFunction<void(Args...)> {
     if constexpr (!trivial_inline<Fn>) destroy_fn<Fn>(storage);  // not reached if the call throws
   }
   template <class Fn>
+  static void invoke_once_fn(void* storage, Args... args) {
+    if constexpr (trivial_inline<Fn>) {
+      std::invoke(*target<Fn>(storage), std::forward<Args>(args)...);
+    } else {
+      struct Destroy {
+        void* storage;
+        ~Destroy() { destroy_fn<Fn>(storage); }
+      } destroy{storage};
+      std::invoke(*target<Fn>(storage), std::forward<Args>(args)...);
+    }
+  }
+  template <class Fn>
   static void relocate_fn(void* to, void* from) noexcept {
     Fn* src = target<Fn>(from);
     ::new (to) Fn(std::move(*src));
@@ -198,6 +222,7 @@ class SmallFunction<void(Args...)> {
   static constexpr Ops ops_for = {
       &invoke_fn<Fn>,
       &run_fn<Fn>,
+      &invoke_once_fn<Fn>,
       (trivial_inline<Fn> || !fits_inline<Fn>) ? nullptr : &relocate_fn<Fn>,
       trivial_inline<Fn> ? nullptr : &destroy_fn<Fn>,
       payload_bytes<Fn>(),

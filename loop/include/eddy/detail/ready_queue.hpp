@@ -308,9 +308,9 @@ class ReadyQueue {
   // Skips are Ops tables whose calls do nothing: each stands for a cancelled
   // entry of its size (16, 24 or 32 bytes, header included).
   static void skip(void*) {}
-  static inline const Ops kSkip[3] = {{&skip, &skip, nullptr, nullptr, 8},
-                                      {&skip, &skip, nullptr, nullptr, 16},
-                                      {&skip, &skip, nullptr, nullptr, 24}};
+  static inline const Ops kSkip[3] = {{&skip, &skip, &skip, nullptr, nullptr, 8},
+                                      {&skip, &skip, &skip, nullptr, nullptr, 16},
+                                      {&skip, &skip, &skip, nullptr, nullptr, 24}};
   static const Ops* skip_marker(std::size_t entry_bytes) noexcept {
     return &kSkip[entry_bytes / 8 - 2];
   }
