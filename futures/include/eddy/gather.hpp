@@ -238,43 +238,20 @@ class GatherState {
   }
 
   /// Child `index` is done (its done callback runs). `S` is the final state
-  /// class, through which the calls below are direct.
+  /// class, through which the calls below are direct. A child that finished
+  /// with a value while the gather is still deciding takes the short way,
+  /// inline in its watcher; everything else goes out of line.
   template <class S>
   void child_done(std::size_t index, FutureCore& child) {
-    S& self = static_cast<S&>(*this);
-    ++finished_;
-    if (settled_ && child.state == FutureState::finished) child.exception_retrieved = true;
-    FutureCore& out = *FutureAccess::shared(outer);
-    if (out.state != FutureState::pending || abandoned_) {
-      if (child.state == FutureState::finished) child.exception_retrieved = true;
-      self.forget(index);
+    if (child.state == FutureState::finished && !child.exception && !abandoned_ &&
+        FutureAccess::shared(outer)->state == FutureState::pending) [[likely]] {
+      ++finished_;
+      static_cast<S&>(*this).store(index, child);
+      if (finished_ == count_) [[unlikely]]
+        last_child_done<S>();
       return;
     }
-    if (!settled_) {
-      if (child.state == FutureState::cancelled) {
-        // Its CancelledError becomes the outer future's exception: the
-        // gather is not cancelled itself (asyncio's rule).
-        self.forget(index);
-        fail_owned(out, child.exception);
-        return;
-      }
-      if (child.exception) {
-        child.exception_retrieved = true;
-        self.forget(index);
-        fail_owned(out, child.exception);
-        return;
-      }
-    }
-    self.store(index, child);
-    if (finished_ == count_) {
-      if (cancel_requested_) {
-        // Every child answered the cancel (some maybe with a result): the
-        // outer future ends with a CancelledError, as its exception.
-        fail_owned(out, std::make_exception_ptr(CancelledError(std::move(cancel_message_))));
-      } else {
-        complete_owned(outer, self.collect());
-      }
-    }
+    child_done_otherwise<S>(index, child);
   }
 
   void add_ref() noexcept { ++refs_; }
@@ -309,6 +286,50 @@ class GatherState {
   virtual R collect() = 0;
 
  private:
+  /// child_done for a child that failed or was cancelled, or one done after
+  /// the gather was decided or abandoned.
+  template <class S>
+  [[gnu::noinline]] void child_done_otherwise(std::size_t index, FutureCore& child) {
+    S& self = static_cast<S&>(*this);
+    ++finished_;
+    if (settled_ && child.state == FutureState::finished) child.exception_retrieved = true;
+    FutureCore& out = *FutureAccess::shared(outer);
+    if (out.state != FutureState::pending || abandoned_) {
+      if (child.state == FutureState::finished) child.exception_retrieved = true;
+      self.forget(index);
+      return;
+    }
+    if (!settled_) {
+      if (child.state == FutureState::cancelled) {
+        // Its CancelledError becomes the outer future's exception: the
+        // gather is not cancelled itself (asyncio's rule).
+        self.forget(index);
+        fail_owned(out, child.exception);
+        return;
+      }
+      if (child.exception) {
+        child.exception_retrieved = true;
+        self.forget(index);
+        fail_owned(out, child.exception);
+        return;
+      }
+    }
+    self.store(index, child);
+    if (finished_ == count_) last_child_done<S>();
+  }
+  /// Every child is done and stored: the outer future gets its outcome.
+  template <class S>
+  [[gnu::noinline]] void last_child_done() {
+    if (cancel_requested_) {
+      // Every child answered the cancel (some maybe with a result): the
+      // outer future ends with a CancelledError, as its exception.
+      fail_owned(*FutureAccess::shared(outer),
+                 std::make_exception_ptr(CancelledError(std::move(cancel_message_))));
+    } else {
+      complete_owned(outer, static_cast<S&>(*this).collect());
+    }
+  }
+
   /// Out of line, so that a child's callback that lets go of a reference
   /// does not carry the whole state's destruction.
   [[gnu::noinline]] void destroy() noexcept { delete this; }
