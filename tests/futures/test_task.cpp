@@ -1233,6 +1233,19 @@ TEST_F(TaskTest, FramesAndCapturesAreDestroyedOnceOnSuccess) {
   EXPECT_EQ(Counted::alive(), 0);
 }
 
+TEST_F(TaskTest, ARootFrameIsGoneBeforeTheTasksDoneCallbacksRun) {
+  auto body = [](Counted held) -> Task<int> {
+    co_await sleep(0);
+    (void)held;
+    co_return 7;
+  };
+  Future<int> f = loop.create_task(body(Counted{}));
+  int alive_in_callback = -1;
+  f.add_done_callback([&alive_in_callback] { alive_in_callback = Counted::alive(); });
+  EXPECT_EQ(loop.run_until_complete(f), 7);
+  EXPECT_EQ(alive_in_callback, 0);
+}
+
 TEST_F(TaskTest, FramesAndCapturesAreDestroyedOnceOnException) {
   auto body = [](Counted) -> Task<int> {
     Counted local;

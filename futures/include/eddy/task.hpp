@@ -59,7 +59,7 @@ struct PromiseBase {
 /// inline (an InlineLink in that coroutine's awaiter, which also takes the
 /// outcome), or, for the root of a task, root_link.
 struct Link {
-  std::coroutine_handle<> continuation;  // empty in root_link: back to TaskCore::step
+  std::coroutine_handle<> continuation;  // empty in root_link: a root returns to TaskCore::step
 };
 /// The Link of every task's root coroutine (never written).
 inline constinit Link root_link{};
