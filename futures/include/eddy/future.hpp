@@ -134,6 +134,17 @@ inline void run_done_callback(FutureCore& core, DoneCallback& fn) noexcept {
     report_done_callback_error(core);
   }
 }
+/// Runs done callback 0 in place, in the state, and leaves it empty (one
+/// indirect call: DoneCallback::call_once); an exception goes to the loop's
+/// exception handler.
+inline void run_first_done_callback(FutureCore& core) noexcept {
+  if (!core.first) return;
+  try {
+    core.first.call_once(core);
+  } catch (...) {
+    report_done_callback_error(core);
+  }
+}
 
 inline void add_ref(FutureCore* core) noexcept {
   ++core->refs;
@@ -167,13 +178,7 @@ class CallbackRunner {
       if (i == 0) {
         // The first callback lives in the state itself, which never moves:
         // run it in place.
-        if (core_->first) {
-          try {
-            core_->first.call_once(*core_);
-          } catch (...) {
-            report_done_callback_error(*core_);
-          }
-        }
+        run_first_done_callback(*core_);
       } else {
         // Others live in a vector that a callback may grow: move out first.
         DoneCallback fn = std::move(core_->callback(i));
@@ -263,13 +268,7 @@ DoneCallbackId add_core_watcher(FutureCore& core, F&& fn) {
 inline void run_task_done_callbacks(FutureCore& core) {
   if (core.first_is_watcher && core.count == 1 && core.scheduled == 0) {
     core.scheduled = 1;
-    if (core.first) {
-      try {
-        core.first.call_once(core);
-      } catch (...) {
-        report_done_callback_error(core);
-      }
-    }
+    run_first_done_callback(core);
     return;
   }
   schedule_done_callbacks(core);

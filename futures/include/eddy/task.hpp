@@ -273,7 +273,7 @@ class TaskCore {
   void set_creation_number(std::uint64_t number) noexcept;
 
   // 48 bytes: with the future's state and a small value, a TaskShared takes
-  // 160 bytes (tasks are memory-bound when many are alive).
+  // 160 bytes (every pass over many tasks reads them).
   std::coroutine_handle<> resume_point_;
   std::coroutine_handle<> root_;  // null once the root ended (its frame is gone)
   std::uintptr_t wait_data_ = 0;  // the current Waiter's datum
