@@ -60,6 +60,14 @@ void report_done_callback_error(FutureCore& core) noexcept {
   }
 }
 
+void schedule_task_done_callbacks(FutureCore& core) noexcept {
+  try {
+    schedule_done_callbacks(core);
+  } catch (...) {
+    report_done_callback_error(core);  // out of memory: the callbacks are lost
+  }
+}
+
 void throw_future_pending(const char* method) {
   throw InvalidStateError(std::string("eddy::Future::") + method +
                           ": the future is pending (not done yet)");

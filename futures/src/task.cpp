@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -278,14 +279,11 @@ void TaskCore::end_cancelled_by_pending_cancel(FutureCore& future) noexcept {
 }
 
 void TaskCore::end_of_task() noexcept {
-  if (root_) std::exchange(root_, {}).destroy();  // a task that never started
+  if (root_) [[unlikely]]
+    std::exchange(root_, {}).destroy();  // a task that never started
   FutureCore& future = this->future();
   find_task_registry(*future.loop)->remove(*this);
-  try {
-    run_task_done_callbacks(future);
-  } catch (...) {
-    report_done_callback_error(future);  // out of memory: the callbacks are lost
-  }
+  run_task_done_callbacks(future);
   release(&future);  // the registry's reference
 }
 
@@ -307,11 +305,21 @@ void TaskCore::set_name(std::string name) {
 
 TaskRegistry::~TaskRegistry() = default;
 
+void TaskRegistry::grow() {
+  const std::uint32_t bigger = capacity == 0 ? 64 : 2 * capacity;
+  if (bigger <= capacity) throw std::length_error("eddy: too many tasks on one loop");
+  auto table = std::make_unique_for_overwrite<std::uintptr_t[]>(bigger);
+  std::copy(slots.get(), slots.get() + used, table.get());
+  slots = std::move(table);
+  capacity = bigger;
+}
+
 bool TaskRegistry::loop_closing() noexcept {
   bool released = false;
-  for (std::size_t i = 0; i < slots.size(); ++i) {  // frames destroyed may add tasks
-    if (slots[i] == nullptr) continue;
-    TaskCore& task = *slots[i];
+  for (std::uint32_t i = 0; i < used; ++i) {  // frames destroyed may add tasks
+    TaskCore* found = at(i);
+    if (found == nullptr) continue;
+    TaskCore& task = *found;
     remove(task);
     released = true;
     // The frame goes first: its destructors may still use the task.
@@ -373,8 +381,8 @@ std::vector<TaskRef> all_tasks(const Loop& loop) {
   if (detail::TaskRegistry* registry = detail::find_task_registry(loop)) {
     std::vector<detail::TaskCore*> found;
     found.reserve(registry->size);
-    for (detail::TaskCore* t : registry->slots) {
-      if (t != nullptr) found.push_back(t);
+    for (std::uint32_t i = 0; i < registry->used; ++i) {
+      if (detail::TaskCore* t = registry->at(i)) found.push_back(t);
     }
     std::sort(found.begin(), found.end(), [](const detail::TaskCore* a, const detail::TaskCore* b) {
       return a->creation_number() < b->creation_number();

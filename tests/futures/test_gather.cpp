@@ -264,6 +264,17 @@ TEST_F(GatherTest, ACallbackAddedToATaskChildBeforeTheGatherStillRunsBeforeTheGa
   EXPECT_FALSE(gather_done_with_child);
 }
 
+TEST_F(GatherTest, ACallbackAddedToATaskChildAfterTheGatherRunsAfterTheGatherSawTheChild) {
+  // The gather's watcher is no longer the child's only callback: both go
+  // through call_soon, in registration order, and neither is lost.
+  std::vector<std::string> order;
+  Future<int> child = loop.create_task(after_sleep(1.0, 7));
+  Future<std::vector<int>> gathered = gather(std::vector{child});
+  child.add_done_callback([&] { order.push_back(gathered.done() ? "after" : "before"); });
+  EXPECT_EQ(loop.run_until_complete(gathered), std::vector<int>{7});
+  EXPECT_EQ(order, std::vector<std::string>{"after"});  // asyncio's order: registration
+}
+
 // ------------------------------------------------------------ failures
 
 TEST_F(GatherTest, TheFirstChildExceptionFailsTheGatherWhileTheOthersKeepRunning) {

@@ -433,6 +433,32 @@ TEST_F(TaskTest, AllTasksListsTheTasksThatAreNotDone) {
   EXPECT_TRUE(left[0].done());
 }
 
+TEST_F(TaskTest, AllTasksKeepsCreationOrderWhileEndedTasksLeaveGapsThatNewTasksFill) {
+  // More tasks than the registry's first table holds; every other one ends,
+  // and the tasks made after reuse their places.
+  std::vector<Future<int>> first;
+  for (int i = 0; i < 100; ++i)
+    first.push_back(
+        loop.create_task(after_sleep(i % 2 == 0 ? 1.0 : 5.0, i), "a" + std::to_string(i)));
+  loop.run_until_complete(first[98]);
+  std::vector<Future<int>> second;
+  for (int i = 0; i < 70; ++i)
+    second.push_back(loop.create_task(after_sleep(2.0, i), "b" + std::to_string(i)));
+  std::vector<std::string> expected;
+  for (int i = 1; i < 100; i += 2)
+    expected.push_back("a" + std::to_string(i));
+  for (int i = 0; i < 70; ++i)
+    expected.push_back("b" + std::to_string(i));
+  std::vector<std::string> names;
+  for (const TaskRef& task : all_tasks(loop))
+    names.push_back(task.name());
+  EXPECT_EQ(names, expected);
+  loop.run_until_complete(gather(std::move(second)));
+  EXPECT_EQ(all_tasks(loop).size(), 50u);
+  loop.run_until_complete(gather(std::move(first)));
+  EXPECT_TRUE(all_tasks(loop).empty());
+}
+
 TEST_F(TaskTest, AllTasksWithoutARunningLoopThrowsNoRunningLoopError) {
   EXPECT_THROW(all_tasks(), NoRunningLoopError);
 }

@@ -96,9 +96,9 @@ struct FutureCore {
   FutureState state = FutureState::pending;
   bool exception_retrieved = false;
   /// Done callback 0 is an eddy-internal watcher (a gather's) that only
-  /// records the outcome: when it is the only callback, a task that ends
+  /// records the outcome, and it is the only callback: a task that ends
   /// runs it at once instead of one loop iteration later (see
-  /// run_task_done_callbacks).
+  /// run_task_done_callbacks). Adding a second callback clears it.
   bool first_is_watcher = false;
   /// What cancel() does besides or instead of cancelling (see CancelRoute).
   CancelRoute route = CancelRoute::future;
@@ -233,6 +233,7 @@ DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
   } else {
     if (!core.more) core.more = std::make_unique<std::vector<DoneCallback>>();
     core.more->emplace_back(std::forward<F>(fn));
+    core.first_is_watcher = false;  // the callbacks' order now shows
   }
   DoneCallbackId id = ++core.count;
   if (core.state != FutureState::pending) schedule_done_callbacks(core);
@@ -260,18 +261,22 @@ DoneCallbackId add_core_watcher(FutureCore& core, F&& fn) {
   return id;
 }
 
+/// schedule_done_callbacks for a task's future that ended; out of memory
+/// there is reported as a done callback's error (the callbacks are lost).
+void schedule_task_done_callbacks(FutureCore& core) noexcept;
 /// A task's future is done: runs its done callbacks, or schedules them.
 /// When a watcher is the only callback it runs at once (nothing can observe
 /// its order against other callbacks); otherwise every callback goes through
 /// call_soon, in registration order, as for any future. The caller holds a
-/// reference to `core`.
-inline void run_task_done_callbacks(FutureCore& core) {
-  if (core.first_is_watcher && core.count == 1 && core.scheduled == 0) {
+/// reference to `core`. (A task's future is done only here, so none of its
+/// callbacks was scheduled before.)
+inline void run_task_done_callbacks(FutureCore& core) noexcept {
+  if (core.first_is_watcher) [[likely]] {
     core.scheduled = 1;
     run_first_done_callback(core);
     return;
   }
-  schedule_done_callbacks(core);
+  schedule_task_done_callbacks(core);
 }
 
 /// Whether a result is copied out of a future (else it is moved out):

@@ -270,7 +270,6 @@ class TaskCore {
   /// The Cold that a pending or delegated request made (see cancel_state).
   Cold& made_cold() const noexcept { return *reinterpret_cast<Cold*>(cold_or_number_); }
   CancelState& cancel_state();
-  void set_creation_number(std::uint64_t number) noexcept;
 
   // 48 bytes: with the future's state and a small value, a TaskShared takes
   // 160 bytes (every pass over many tasks reads them).
@@ -347,45 +346,57 @@ inline std::uint64_t next_task_number() noexcept {
 
 /// The loop's tasks, kept alive until they end (the loop's task extension).
 ///
-/// A dense table of slots (a freed slot is reused first), so that adding and
-/// removing a task touch only the table, not other tasks' memory.
+/// A dense table of slots, so that adding and removing a task touch only the
+/// table, not other tasks' memory. A slot holds its task's TaskCore* (which
+/// is 8-aligned: low bit 0) or, free, the index of the next free slot,
+/// tagged (next << 1 | 1): the free slots form a stack threaded through the
+/// table, and a freed slot is reused first. One array, where a table and a
+/// separate stack of free indices touched two.
 struct TaskRegistry : LoopExtension {
+  static constexpr std::uint32_t kNoFreeSlot = ~std::uint32_t{0};
+
   ~TaskRegistry() override;
   /// Makes sure the next add() does not allocate.
   void reserve_slot() {
-    if (free_slots.empty() && slots.size() == slots.capacity()) {
-      slots.reserve(slots.empty() ? 64 : 2 * slots.capacity());
-      free_slots.reserve(slots.capacity());
-    }
+    if (free_slot == kNoFreeSlot && used == capacity) [[unlikely]]
+      grow();
   }
-  /// Registers `task` (after reserve_slot).
+  /// Registers `task` (after reserve_slot), and gives it its creation number
+  /// (before any Cold of its own: see TaskCore::adopt_cold).
   void add(TaskCore& task) noexcept {
-    std::uint32_t slot;
-    if (!free_slots.empty()) {
-      slot = free_slots.back();
-      free_slots.pop_back();
+    std::uint32_t slot = free_slot;
+    if (slot != kNoFreeSlot) {
+      free_slot = static_cast<std::uint32_t>(slots[slot] >> 1);
     } else {
-      slot = static_cast<std::uint32_t>(slots.size());
-      slots.push_back(nullptr);  // within the capacity reserve_slot() made
+      slot = used++;
     }
-    slots[slot] = &task;
+    slots[slot] = reinterpret_cast<std::uintptr_t>(&task);
     task.slot_ = slot;
-    task.set_creation_number(next_task_number());
+    task.cold_or_number_ = static_cast<std::uintptr_t>(next_task_number()) << 1 | 1;
     ++size;
   }
   void remove(TaskCore& task) noexcept {
-    slots[task.slot_] = nullptr;
-    free_slots.push_back(task.slot_);  // never grows past slots' size: reserved in add
+    slots[task.slot_] = std::uintptr_t{free_slot} << 1 | 1;
+    free_slot = task.slot_;
     --size;
+  }
+  /// The task in slot i, or null if the slot is free (i < used).
+  TaskCore* at(std::uint32_t i) const noexcept {
+    return (slots[i] & 1) != 0 ? nullptr : reinterpret_cast<TaskCore*>(slots[i]);
   }
   /// Destroys the frames of tasks that can no longer run; their futures end
   /// cancelled (no callbacks run: the loop is closing).
   bool loop_closing() noexcept override;
 
-  std::vector<TaskCore*> slots;  // null: free
-  std::vector<std::uint32_t> free_slots;
-  std::size_t size = 0;
+  std::unique_ptr<std::uintptr_t[]> slots;
+  std::uint32_t used = 0;                 // slots [0, used) were handed out at some point
+  std::uint32_t capacity = 0;             // of slots
+  std::uint32_t free_slot = kNoFreeSlot;  // the top of the free slots' stack
+  std::size_t size = 0;                   // tasks registered
   std::function<void(TaskRef)> factory;
+
+ private:
+  void grow();  // doubles the table (at least 64 slots)
 };
 
 struct TaskCore::Cold {
@@ -398,13 +409,6 @@ inline TaskCore::~TaskCore() {
 }
 inline std::uint64_t TaskCore::creation_number() const noexcept {
   return (cold_or_number_ & 1) != 0 ? cold_or_number_ >> 1 : made_cold().number;
-}
-inline void TaskCore::set_creation_number(std::uint64_t number) noexcept {
-  if ((cold_or_number_ & 1) != 0) {
-    cold_or_number_ = static_cast<std::uintptr_t>(number) << 1 | 1;
-  } else {
-    made_cold().number = number;
-  }
 }
 inline void TaskCore::adopt_cold(std::unique_ptr<Cold> cold) noexcept {
   cold->number = creation_number();
@@ -790,7 +794,19 @@ std::vector<TaskRef> all_tasks(const Loop& loop);
 std::vector<TaskRef> all_tasks();
 
 template <class T>
+Future<T> Loop::create_task(Task<T> task, SourceLocation where) {
+  return start_task(task, static_cast<std::unique_ptr<detail::TaskCore::Cold>*>(nullptr), where);
+}
+
+template <class T>
 Future<T> Loop::create_task(Task<T> task, std::string name, SourceLocation where) {
+  if (name.empty()) return create_task(std::move(task), where);
+  std::unique_ptr<detail::TaskCore::Cold> cold = detail::TaskCore::named(std::move(name));
+  return start_task(task, &cold, where);
+}
+
+template <class T, class Named>
+Future<T> Loop::start_task(Task<T>& task, Named* named, SourceLocation where) {
   check_usable("create_task");
   if (!task.valid()) throw InvalidStateError("eddy::Loop::create_task: the Task is empty");
   auto frame = task.release();
@@ -802,19 +818,15 @@ Future<T> Loop::create_task(Task<T> task, std::string name, SourceLocation where
   // Everything that may throw comes before the state is made.
   detail::TaskRegistry& registry = detail::task_registry(*this);
   registry.reserve_slot();
-  std::unique_ptr<detail::TaskCore::Cold> cold;  // holds a given name
-  if (!name.empty()) [[unlikely]]
-    cold = detail::TaskCore::named(std::move(name));
   using Shared = detail::TaskShared<T>;
   void* block = detail::BlockCache<sizeof(Shared)>::allocate();
   Shared* shared = ::new (block) Shared(*this, where, owned.release());  // noexcept from here
   frame.promise().link = &detail::root_link;
   registry.add(*shared);  // takes the state's first reference: the registry's
-  if (cold) [[unlikely]]
-    shared->adopt_cold(std::move(cold));
+  if (named != nullptr) shared->adopt_cold(std::move(*named));
   detail::add_ref(shared);
   Future<T> future = detail::FutureAccess::adopt<T>(shared);
-  call_soon(detail::FirstStep(*shared));
+  call_soon_checked(detail::FirstStep(*shared));
   if (registry.factory) [[unlikely]]
     detail::run_task_factory(registry, *shared);
   return future;
@@ -830,7 +842,12 @@ T Loop::run_until_complete(Task<T> task) {
 
 /// Schedules `task` on the running loop. Mirrors: asyncio.create_task.
 template <class T>
-Future<T> create_task(Task<T> task, std::string name = {},
+Future<T> create_task(Task<T> task, SourceLocation where = SourceLocation::current()) {
+  return get_running_loop().create_task(std::move(task), where);
+}
+/// The same, with a name.
+template <class T>
+Future<T> create_task(Task<T> task, std::string name,
                       SourceLocation where = SourceLocation::current()) {
   return get_running_loop().create_task(std::move(task), std::move(name), where);
 }

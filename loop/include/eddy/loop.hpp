@@ -318,7 +318,10 @@ class Loop {
   /// Throws InvalidStateError for an empty Task or one that already ran,
   /// LoopClosedError on a closed loop. Defined in <eddy/task.hpp>.
   template <class T>
-  Future<T> create_task(Task<T> task, std::string name = {},
+  Future<T> create_task(Task<T> task, SourceLocation where = SourceLocation::current());
+  /// The same, with a name (an empty one stands for "Task-<n>").
+  template <class T>
+  Future<T> create_task(Task<T> task, std::string name,
                         SourceLocation where = SourceLocation::current());
 
   /// A hook run for every task create_task makes, after its first step is
@@ -510,6 +513,19 @@ class Loop {
     if (!idle_active_) start_idle();
     return ready_.emplace(std::move(f));
   }
+  /// call_soon for a caller that made check_usable() already.
+  template <class F>
+  void call_soon_checked(F f) {
+    if (ready_.fits(detail::ReadyQueue::entry_bytes<F>())) [[likely]] {
+      ready_.push_fast(std::move(f));
+    } else {
+      push_ready_slow_by_value<F>(std::move(f));
+    }
+  }
+  /// create_task's work; `named` holds the task's name (a TaskCore::Cold),
+  /// or is null. Defined in <eddy/task.hpp>.
+  template <class T, class Named>
+  Future<T> start_task(Task<T>& task, Named* named, SourceLocation where);
   void start_idle() noexcept;
   void set_idle(bool active) noexcept;
   void arm_timer(std::int64_t deadline) noexcept;
