@@ -60,6 +60,13 @@ void report_done_callback_error(FutureCore& core) noexcept {
   }
 }
 
+void release_last(FutureCore* core) noexcept {
+  if (core->state == FutureState::finished && core->exception && !core->exception_retrieved) {
+    report_unretrieved_exception(*core);
+  }
+  core->destroy();
+}
+
 void schedule_task_done_callbacks(FutureCore& core) noexcept {
   try {
     schedule_done_callbacks(core);

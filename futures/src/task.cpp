@@ -244,7 +244,7 @@ std::uint64_t next_task_number_block() noexcept {
 void TaskCore::end_before_first_step() noexcept {
   // Cancelled before it started: its body never runs.
   end_cancelled_by_pending_cancel(future());
-  end_of_task();
+  future().end_task();
 }
 
 namespace {
@@ -276,15 +276,6 @@ void TaskCore::end_cancelled_by_pending_cancel(FutureCore& future) noexcept {
   future.exception = std::make_exception_ptr(
       CancelledError(std::exchange(made_cold().cancel.external_message, {})));
   future.state = FutureState::cancelled;
-}
-
-void TaskCore::end_of_task() noexcept {
-  if (root_) [[unlikely]]
-    std::exchange(root_, {}).destroy();  // a task that never started
-  FutureCore& future = this->future();
-  find_task_registry(*future.loop)->remove(*this);
-  run_task_done_callbacks(future);
-  release(&future);  // the registry's reference
 }
 
 std::string describe_task_name(const TaskCore& task) {

@@ -84,6 +84,10 @@ struct FutureCore {
   virtual void cancelled_hook() noexcept {}
   /// The task whose future this is, if it is a task's.
   virtual TaskCore* as_task() noexcept { return nullptr; }
+  /// A task's future: the task ended and the state is set; leaves the
+  /// registry, runs or schedules the done callbacks and drops the
+  /// registry's reference (TaskShared). Other futures never get it.
+  virtual void end_task() noexcept {}
   /// Destroys a value made by FutureShared::emplace_value that will not be
   /// the result after all (the state stays pending meanwhile).
   virtual void discard_value() noexcept {}
@@ -149,13 +153,12 @@ inline void run_first_done_callback(FutureCore& core) noexcept {
 inline void add_ref(FutureCore* core) noexcept {
   ++core->refs;
 }
+/// release() of the last reference: reports an exception nobody retrieved,
+/// then destroys the state.
+void release_last(FutureCore* core) noexcept;
 inline void release(FutureCore* core) noexcept {
-  if (--core->refs == 0) {
-    if (core->state == FutureState::finished && core->exception && !core->exception_retrieved) {
-      report_unretrieved_exception(*core);
-    }
-    core->destroy();
-  }
+  if (--core->refs == 0) [[unlikely]]
+    release_last(core);  // out of line: every handle's destructor inlines release()
 }
 
 /// The call_soon entry that runs done callbacks [begin, end) of one future, in

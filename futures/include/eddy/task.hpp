@@ -236,7 +236,7 @@ class TaskCore {
     } else {
       future.state = FutureState::finished;
     }
-    end_of_task();
+    future.end_task();
   }
   /// finish() for a root coroutine that threw (the future ends cancelled
   /// for a CancelledError, else finished with the exception), or that
@@ -252,9 +252,10 @@ class TaskCore {
   /// true if the wait will end early because of it (the awaited future was
   /// cancelled, the timer was cut short).
   bool interrupt_wait(const std::string& message);
-  /// After the future's state is set: frees the frame, leaves the registry,
-  /// schedules the done callbacks, drops the registry's reference.
-  void end_of_task() noexcept;
+  /// After the future's state is set: frees the frame of a task that never
+  /// started, leaves the registry and runs or schedules the done callbacks.
+  /// The caller then drops the registry's reference (TaskShared::end_task).
+  void leave_registry(FutureCore& future) noexcept;
   void redeliver() noexcept;
   void deliver(bool interrupted);
   // Marks the scope requests pending now as delivered: the CancelledError
@@ -418,6 +419,12 @@ inline void TaskCore::adopt_cold(std::unique_ptr<Cold> cold) noexcept {
 inline TaskRegistry* find_task_registry(const Loop& loop) noexcept {
   return static_cast<TaskRegistry*>(LoopExtensions::get(loop, ExtensionSlot::tasks));
 }
+inline void TaskCore::leave_registry(FutureCore& future) noexcept {
+  if (root_) [[unlikely]]
+    std::exchange(root_, {}).destroy();  // a task that never started
+  find_task_registry(*future.loop)->remove(*this);
+  run_task_done_callbacks(future);
+}
 /// Installs the loop's registry (create_task's first call).
 TaskRegistry& make_task_registry(Loop& loop);
 /// The loop's registry, made on first use.
@@ -440,6 +447,24 @@ struct TaskShared final : FutureShared<T>, TaskCore {
   void destroy() noexcept override {
     this->~TaskShared();
     BlockCache<sizeof(TaskShared)>::deallocate(this);
+  }
+  /// The end of a task, once its future's state is set: leave_registry,
+  /// then the registry's reference goes. One call per type, so that the
+  /// state's destruction is inline here (where a task's end took a call to
+  /// TaskCore and a virtual call to destroy()).
+  void end_task() noexcept override {
+    leave_registry(*this);
+    if (--this->refs != 0) return;
+    if (!this->exception && !this->more && !this->first && !root_ && (cold_or_number_ & 1) != 0 &&
+        std::is_trivially_destructible_v<T>) [[likely]] {
+      // Nothing for the destructors to release: the block goes back as it is.
+      BlockCache<sizeof(TaskShared)>::deallocate(this);
+      return;
+    }
+    if (this->state == FutureState::finished && this->exception && !this->exception_retrieved) {
+      report_unretrieved_exception(*this);
+    }
+    destroy();
   }
   bool cancel_requested(std::string message) override {
     return request_cancel(nullptr, std::move(message));
