@@ -243,8 +243,7 @@ class GatherState {
   /// inline in its watcher; everything else goes out of line.
   template <class S>
   void child_done(std::size_t index, FutureCore& child) {
-    if (child.state == FutureState::finished && !child.exception && !abandoned_ &&
-        FutureAccess::shared(outer)->state == FutureState::pending) [[likely]] {
+    if (child.state == FutureState::finished && !child.exception && open_) [[likely]] {
       ++finished_;
       static_cast<S&>(*this).store(index, child);
       if (finished_ == count_) [[unlikely]]
@@ -281,7 +280,10 @@ class GatherState {
   /// The gather failed to start (a child of another loop) after some
   /// children got their callbacks: those stay, and do nothing but mark the
   /// children's exceptions retrieved (as asyncio's gather leaves them).
-  void abandon() noexcept { abandoned_ = true; }
+  void abandon() noexcept {
+    abandoned_ = true;
+    open_ = false;
+  }
   /// The outer result, once every child is done and stored.
   virtual R collect() = 0;
 
@@ -304,12 +306,14 @@ class GatherState {
         // Its CancelledError becomes the outer future's exception: the
         // gather is not cancelled itself (asyncio's rule).
         self.forget(index);
+        open_ = false;
         fail_owned(out, child.exception);
         return;
       }
       if (child.exception) {
         child.exception_retrieved = true;
         self.forget(index);
+        open_ = false;
         fail_owned(out, child.exception);
         return;
       }
@@ -320,6 +324,7 @@ class GatherState {
   /// Every child is done and stored: the outer future gets its outcome.
   template <class S>
   [[gnu::noinline]] void last_child_done() {
+    open_ = false;
     if (cancel_requested_) {
       // Every child answered the cancel (some maybe with a result): the
       // outer future ends with a CancelledError, as its exception.
@@ -371,6 +376,9 @@ class GatherState {
   bool cancel_requested_ = false;
   std::string cancel_message_;  // of the first cancel() that reached a child
   bool abandoned_ = false;
+  /// Neither abandoned nor decided (the gather has not completed the outer
+  /// future, which only it completes): child_done's short way applies.
+  bool open_ = true;
 };
 
 /// gather over a range: Future<std::vector<Slot or Outcome>>.
@@ -404,16 +412,20 @@ class VectorGather final
   /// throws std::invalid_argument; the children before it keep callbacks
   /// that do nothing (asyncio's gather does the same).
   void watch_children(Loop& loop) {
+    // Locals: the stores into each child would otherwise make the compiler
+    // read the vector's pointers again every time.
+    Future<T>* const children = children_.data();
+    const std::size_t n = children_.size();
     std::size_t i = 0;
     try {
-      for (; i < children_.size(); ++i) {
-        if (i + kAhead < children_.size()) {
+      for (; i < n; ++i) {
+        if (i + kAhead < n) {
           const auto* later =
-              reinterpret_cast<const char*>(FutureAccess::shared(children_[i + kAhead]));
+              reinterpret_cast<const char*>(FutureAccess::shared(children[i + kAhead]));
           __builtin_prefetch(later, 1);
           __builtin_prefetch(later + 64, 1);
         }
-        FutureCore* child = FutureAccess::shared(children_[i]);
+        FutureCore* child = FutureAccess::shared(children[i]);
         if (child->loop != &loop) [[unlikely]]
           throw std::invalid_argument("eddy::gather: the futures belong to different loops");
         this->watch(this, i, *child);

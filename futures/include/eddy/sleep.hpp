@@ -37,13 +37,16 @@ class SleepAwaiter {
     // The running loop is the task's; asked of the thread, not of the task's
     // state, so that a burst of sleeping tasks reads one line less of each.
     Loop* running = try_get_running_loop();
-    Loop& loop = running != nullptr ? *running : task.loop();
     if (!(delay_ <= 0)) {  // NaN too: call_later rejects it
-      suspend_on_timer(loop, task, at, delay_);
+      suspend_on_timer(running != nullptr ? *running : task.loop(), task, at, delay_);
     } else {
       // asyncio's sleep(0): a bare yield that a cancel cannot cut short (it
       // is delivered when the task resumes).
-      loop.call_soon(StepTask(task));
+      if (running != nullptr) [[likely]] {
+        LoopExtensions::call_soon_running(*running, StepTask(task));
+      } else {
+        task.loop().call_soon(StepTask(task));
+      }
       task.suspend(at, Waiter{});
     }
   }

@@ -83,6 +83,10 @@ struct LoopExtensions {
   /// The check every scheduling method makes: throws LoopClosedError on a
   /// closed loop, WrongThreadError from a thread other than the one running it.
   static void check_usable(const Loop& loop, const char* method);
+  /// call_soon on the loop running on this thread (try_get_running_loop()),
+  /// which needs no thread or closed check: a task's own wake-up.
+  template <class F>
+  static void call_soon_running(Loop& running, F f);
 };
 }  // namespace detail
 
@@ -631,6 +635,10 @@ class Loop {
 
 inline void detail::LoopExtensions::check_usable(const Loop& loop, const char* method) {
   loop.check_usable(method);
+}
+template <class F>
+void detail::LoopExtensions::call_soon_running(Loop& running, F f) {
+  running.call_soon_checked(std::move(f));
 }
 inline detail::LoopExtension* detail::LoopExtensions::get(const Loop& loop,
                                                           ExtensionSlot slot) noexcept {
