@@ -422,8 +422,10 @@ class VectorGather final
         if (i + kAhead < n) {
           const auto* later =
               reinterpret_cast<const char*>(FutureAccess::shared(children[i + kAhead]));
+          // Watching reads and writes the state's first 64 bytes only: the
+          // line of its first and of its last byte (one line when aligned).
           __builtin_prefetch(later, 1);
-          __builtin_prefetch(later + 64, 1);
+          __builtin_prefetch(later + 63, 1);
         }
         FutureCore* child = FutureAccess::shared(children[i]);
         if (child->loop != &loop) [[unlikely]]
