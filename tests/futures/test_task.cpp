@@ -406,6 +406,18 @@ TEST_F(TaskTest, TasksAreNamedTaskNInCreationOrderUnlessNamed) {
   loop.run_until_complete(a);
 }
 
+TEST_F(TaskTest, AnEmptyNameGivesTheTaskItsDefaultName) {
+  Future<int> a = loop.create_task(value_of(1), "");
+  Future<int> b = loop.create_task(value_of(2), std::string());
+  std::vector<TaskRef> tasks = all_tasks(loop);
+  ASSERT_EQ(tasks.size(), 2u);
+  const std::uint64_t first = task_number(tasks[0].name());
+  EXPECT_EQ(tasks[0].name(), "Task-" + std::to_string(first));
+  EXPECT_EQ(tasks[1].name(), "Task-" + std::to_string(first + 1));
+  loop.run_until_complete(b);
+  loop.run_until_complete(a);
+}
+
 TEST_F(TaskTest, CurrentTaskIsTheRunningTaskAndEmptyOutsideTasks) {
   EXPECT_FALSE(current_task());
   std::string seen;
