@@ -256,6 +256,8 @@ class TaskCore {
   /// started, leaves the registry and runs or schedules the done callbacks.
   /// The caller then drops the registry's reference (TaskShared::end_task).
   void leave_registry(FutureCore& future) noexcept;
+  /// leave_registry for a task that never started: its frame goes.
+  [[gnu::noinline]] void destroy_unstarted_root() noexcept { std::exchange(root_, {}).destroy(); }
   void redeliver() noexcept;
   void deliver(bool interrupted);
   // Marks the scope requests pending now as delivered: the CancelledError
@@ -421,7 +423,7 @@ inline TaskRegistry* find_task_registry(const Loop& loop) noexcept {
 }
 inline void TaskCore::leave_registry(FutureCore& future) noexcept {
   if (root_) [[unlikely]]
-    std::exchange(root_, {}).destroy();  // a task that never started
+    destroy_unstarted_root();
   find_task_registry(*future.loop)->remove(*this);
   run_task_done_callbacks(future);
 }
@@ -461,10 +463,7 @@ struct TaskShared final : FutureShared<T>, TaskCore {
       BlockCache<sizeof(TaskShared)>::deallocate(this);
       return;
     }
-    if (this->state == FutureState::finished && this->exception && !this->exception_retrieved) {
-      report_unretrieved_exception(*this);
-    }
-    destroy();
+    release_last(this);  // out of line: the short way above keeps few registers
   }
   bool cancel_requested(std::string message) override {
     return request_cancel(nullptr, std::move(message));
