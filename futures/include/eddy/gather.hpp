@@ -275,7 +275,14 @@ class GatherState {
   template <class S>
   void watch(S* self, std::size_t i, FutureCore& child) {
     add_ref();
-    add_core_watcher(child, Watch<S>(self, i));
+    if (child.count == 0 && child.state == FutureState::pending) [[likely]] {
+      // add_core_watcher's usual case, with the watcher built in place.
+      child.first.template emplace<Watch<S>>(self, i);
+      child.count = 1;
+      child.first_is_watcher = true;
+    } else {
+      add_core_watcher(child, Watch<S>(self, i));
+    }
   }
   /// The gather failed to start (a child of another loop) after some
   /// children got their callbacks: those stay, and do nothing but mark the

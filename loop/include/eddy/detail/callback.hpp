@@ -52,6 +52,15 @@ class SmallFunction<void(Args...)> {
     }
   }
 
+  /// Builds an `F` (one stored inline) from `args` in this (empty) object,
+  /// in place: not even a temporary to move from. Precondition: empty.
+  template <class F, class... A>
+  void emplace(A&&... args) {
+    static_assert(fits_inline<F>, "emplace is for callables stored inline");
+    ::new (static_cast<void*>(storage_)) F(std::forward<A>(args)...);
+    ops_ = &ops_for<F>;
+  }
+
   SmallFunction(SmallFunction&& other) noexcept { take(other); }
   SmallFunction& operator=(SmallFunction&& other) noexcept {
     if (this != &other) {
