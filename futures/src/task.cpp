@@ -371,7 +371,7 @@ std::vector<TaskRef> all_tasks(const Loop& loop) {
   std::vector<TaskRef> tasks;
   if (detail::TaskRegistry* registry = detail::find_task_registry(loop)) {
     std::vector<detail::TaskCore*> found;
-    found.reserve(registry->size);
+    found.reserve(registry->used);  // at least the tasks registered
     for (std::uint32_t i = 0; i < registry->used; ++i) {
       if (detail::TaskCore* t = registry->at(i)) found.push_back(t);
     }

@@ -376,12 +376,10 @@ struct TaskRegistry : LoopExtension {
     slots[slot] = reinterpret_cast<std::uintptr_t>(&task);
     task.slot_ = slot;
     task.cold_or_number_ = static_cast<std::uintptr_t>(next_task_number()) << 1 | 1;
-    ++size;
   }
   void remove(TaskCore& task) noexcept {
     slots[task.slot_] = std::uintptr_t{free_slot} << 1 | 1;
     free_slot = task.slot_;
-    --size;
   }
   /// The task in slot i, or null if the slot is free (i < used).
   TaskCore* at(std::uint32_t i) const noexcept {
@@ -395,7 +393,6 @@ struct TaskRegistry : LoopExtension {
   std::uint32_t used = 0;                 // slots [0, used) were handed out at some point
   std::uint32_t capacity = 0;             // of slots
   std::uint32_t free_slot = kNoFreeSlot;  // the top of the free slots' stack
-  std::size_t size = 0;                   // tasks registered
   std::function<void(TaskRef)> factory;
 
  private:
