@@ -95,7 +95,7 @@ inline constexpr std::uint32_t kTakeAhead = 16;
     prefetch_block_for_write(s.blocks[s.size - 1 - kTakeAhead], (size_class + 1) * kBlockGranule);
   return s.blocks[--s.size];
 }
-inline void give_block(std::size_t size_class, void* block) noexcept {
+[[gnu::always_inline]] inline void give_block(std::size_t size_class, void* block) noexcept {
   FreeBlocks& s = free_blocks(size_class);
   --s.net;
   if (s.size == s.capacity) [[unlikely]]
@@ -111,7 +111,7 @@ inline void give_block(std::size_t size_class, void* block) noexcept {
   return take_block((size - 1) / kBlockGranule);
 }
 /// Frees a block from allocate_block(size).
-inline void deallocate_block(void* block, std::size_t size) noexcept {
+[[gnu::always_inline]] inline void deallocate_block(void* block, std::size_t size) noexcept {
   if (kAddressSanitizer || size - 1 >= kLargestCachedBlock) return ::operator delete(block);
   give_block((size - 1) / kBlockGranule, block);
 }
