@@ -448,9 +448,10 @@ struct TaskShared final : FutureShared<T>, TaskCore {
     BlockCache<sizeof(TaskShared)>::deallocate(this);
   }
   /// The end of a task, once its future's state is set: leave_registry,
-  /// then the registry's reference goes. One call per type, so that the
-  /// state's destruction is inline here (where a task's end took a call to
-  /// TaskCore and a virtual call to destroy()).
+  /// then the registry's reference goes. One call per type, so that a state
+  /// with nothing for its destructors to release goes back to its cache
+  /// right here (where a task's end took a call to TaskCore and a virtual
+  /// call to destroy()); any other goes through release_last().
   void end_task() noexcept override {
     leave_registry(*this);
     if (--this->refs != 0) return;
