@@ -255,13 +255,17 @@ inline std::size_t remove_core_done_callback(FutureCore& core, DoneCallbackId id
 
 /// Adds an eddy-internal watcher (see FutureCore::first_is_watcher): a done
 /// callback that schedules nothing itself and runs no user code, so that it
-/// may run inside the completion of a task instead of through call_soon.
-template <class F>
-DoneCallbackId add_core_watcher(FutureCore& core, F&& fn) {
-  const bool first = core.count == 0 && core.state == FutureState::pending;
-  DoneCallbackId id = add_core_done_callback(core, std::forward<F>(fn));
-  if (first) core.first_is_watcher = true;
-  return id;
+/// may run inside the completion of a task instead of through call_soon. It
+/// is an `F` built from `args`; as the first callback of a pending future
+/// (the usual case) it is built in place, without a temporary.
+template <class F, class... A>
+DoneCallbackId add_core_watcher(FutureCore& core, A&&... args) {
+  if (core.count == 0 && core.state == FutureState::pending) [[likely]] {
+    core.first.template emplace<F>(std::forward<A>(args)...);
+    core.first_is_watcher = true;
+    return core.count = 1;
+  }
+  return add_core_done_callback(core, F(std::forward<A>(args)...));
 }
 
 /// schedule_done_callbacks for a task's future that ended; out of memory

@@ -275,22 +275,12 @@ class GatherState {
   template <class S>
   void watch(S* self, std::size_t i, FutureCore& child) {
     add_ref();
-    if (child.count == 0 && child.state == FutureState::pending) [[likely]] {
-      // add_core_watcher's usual case, with the watcher built in place.
-      child.first.template emplace<Watch<S>>(self, i);
-      child.count = 1;
-      child.first_is_watcher = true;
-    } else {
-      add_core_watcher(child, Watch<S>(self, i));
-    }
+    add_core_watcher<Watch<S>>(child, self, i);
   }
   /// The gather failed to start (a child of another loop) after some
   /// children got their callbacks: those stay, and do nothing but mark the
   /// children's exceptions retrieved (as asyncio's gather leaves them).
-  void abandon() noexcept {
-    abandoned_ = true;
-    open_ = false;
-  }
+  void abandon() noexcept { open_ = false; }
   /// The outer result, once every child is done and stored.
   virtual R collect() = 0;
 
@@ -303,7 +293,7 @@ class GatherState {
     ++finished_;
     if (settled_ && child.state == FutureState::finished) child.exception_retrieved = true;
     FutureCore& out = *FutureAccess::shared(outer);
-    if (out.state != FutureState::pending || abandoned_) {
+    if (!open_) {  // decided (the outer future is done) or abandoned
       if (child.state == FutureState::finished) child.exception_retrieved = true;
       self.forget(index);
       return;
@@ -382,9 +372,8 @@ class GatherState {
   bool settled_;
   bool cancel_requested_ = false;
   std::string cancel_message_;  // of the first cancel() that reached a child
-  bool abandoned_ = false;
   /// Neither abandoned nor decided (the gather has not completed the outer
-  /// future, which only it completes): child_done's short way applies.
+  /// future, which only it completes, and clears this first).
   bool open_ = true;
 };
 
