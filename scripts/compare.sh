@@ -9,7 +9,7 @@
 #   scripts/compare.sh          full run (3 runs, canonical N; a few minutes):
 #                               updates README.md's table and bench/peers/results/
 #   scripts/compare.sh --quick  2 runs at N/10: under a minute, build-compare/compare/ only
-#   scripts/compare.sh --runs 5 --reps 5 --peers eddy,libuv --workloads call_soon,chain
+#   scripts/compare.sh --runs 5 --reps 7 --peers eddy,libuv --workloads call_soon,chain
 #   scripts/compare.sh --help   every option
 #
 # Without --publish/--no-publish, only a full run (every peer and workload,
