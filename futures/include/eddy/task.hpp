@@ -453,9 +453,9 @@ struct TaskShared final : FutureShared<T>, TaskCore {
   /// right here (where a task's end took a call to TaskCore and a virtual
   /// call to destroy()); any other goes through release_last().
   void end_task() noexcept override {
-    leave_registry(*this);
+    leave_registry(*this);  // the frame is gone from here on (root_ is null)
     if (--this->refs != 0) return;
-    if (!this->exception && !this->more && !this->first && !root_ && (cold_or_number_ & 1) != 0 &&
+    if (!this->exception && !this->more && !this->first && (cold_or_number_ & 1) != 0 &&
         std::is_trivially_destructible_v<T>) [[likely]] {
       // Nothing for the destructors to release: the block goes back as it is.
       BlockCache<sizeof(TaskShared)>::deallocate(this);
