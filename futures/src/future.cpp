@@ -23,6 +23,18 @@ bool FutureCore::cancel_requested(std::string) {
   return false;  // only CancelRoute::owner futures get here, and their states override this
 }
 
+bool ended_with_cancellation(const FutureCore& core) noexcept {
+  if (core.state == FutureState::cancelled) return true;
+  if (core.state != FutureState::finished || !core.exception) return false;
+  try {
+    std::rethrow_exception(core.exception);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 std::string describe(const FutureCore& core) {
   const TaskCore* task = const_cast<FutureCore&>(core).as_task();
   std::string text =

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <eddy/gather.hpp>
 #include <eddy/task_group.hpp>
 #include <eddy/timeout.hpp>
 
@@ -454,6 +455,35 @@ TEST_F(TaskGroupTest, CreateTaskAfterTheGroupFinishedThrowsRuntimeErrorAndDestro
 }
 
 // ------------------------------------------------------------------ nesting
+
+TEST_F(TaskGroupTest, ABlockCatchesTheTimeoutErrorOfATimeoutAroundAGatherAndGoesOn) {
+  // The timeout's cancellation reaches the gather, which ends with a
+  // CancelledError: the scope converts it, and nothing reaches the group.
+  std::vector<std::string> log;
+  auto body = [](std::vector<std::string>& out) -> Task<int> {
+    co_return co_await task_group([&out](TaskGroup& group) -> Task<int> {
+      Future<int> sibling = group.create_task(work(3, 7));
+      try {
+        co_await timeout(1.0, [](Timeout&) -> Task<> {
+          std::vector<Task<int>> children;
+          children.push_back(work(5, 1));
+          co_await gather(std::move(children));
+        });
+      } catch (const TimeoutError&) {
+        out.push_back("TimeoutError at " + std::to_string(now()));
+      }
+      co_await sleep(1);
+      out.push_back("block done");
+      co_return co_await sibling;
+    });
+  };
+  double start = loop.time();
+  EXPECT_EQ(loop.run_until_complete(body(log)), 7);
+  EXPECT_DOUBLE_EQ(loop.time() - start, 3.0);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].rfind("TimeoutError at ", 0), 0u);
+  EXPECT_EQ(log[1], "block done");
+}
 
 TEST_F(TaskGroupTest, AnInnerGroupsFailureFailsTheOuterBlock) {
   Future<int> outer_child;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <eddy/gather.hpp>
 #include <eddy/timeout.hpp>
 
 #include "loop_test.hpp"
@@ -53,6 +54,12 @@ Task<int> ignore_cancel(double delay, int value, int& cancels) {
       ++cancels;
     }
   }
+  co_return value;
+}
+
+/// Sleeps `delay`, then returns `value`.
+Task<int> work_for(double delay, int value) {
+  co_await sleep(delay);
   co_return value;
 }
 
@@ -479,6 +486,77 @@ TEST_F(TimeoutTest, TheInnerBlockSeesTheOutermostCancelWhenBothAreDue) {
 
 // ------------------------------------------------------------------ cancel from outside (rules 2
 // and 3)
+
+// A gather cancelled for the scope's request ends finished with a
+// CancelledError (asyncio's _GatheringFuture), not cancelled: the scope still
+// owns that cancellation and converts it.
+TEST_F(TimeoutTest, ADeadlineWhileAwaitingAGatherThrowsTimeoutErrorAndCancelsTheChildren) {
+  std::vector<Future<int>> children;
+  double start = loop.time();
+  auto body = [](std::vector<Future<int>>& out) -> Task<> {
+    co_await timeout(1.0, [&out](Timeout& t) -> Task<> {
+      out.push_back(create_task(work_for(5, 1)));
+      out.push_back(create_task(work_for(6, 2)));
+      try {
+        co_await gather(std::vector<Future<int>>(out));
+      } catch (const CancelledError& e) {
+        EXPECT_TRUE(t.expired());
+        throw;
+      }
+    });
+  };
+  Future<void> task = loop.create_task(body(children));
+  EXPECT_THROW(loop.run_until_complete(task), TimeoutError);
+  EXPECT_FALSE(task.cancelled());  // it failed with TimeoutError; nobody cancelled it
+  EXPECT_DOUBLE_EQ(loop.time() - start, 1.0);
+  ASSERT_EQ(children.size(), 2u);
+  EXPECT_TRUE(children[0].cancelled());
+  EXPECT_TRUE(children[1].cancelled());
+}
+
+TEST_F(TimeoutTest, ADeadlineWhileAwaitingAGatherWhoseChildrenReturnAnywayThrowsTimeoutError) {
+  // The children answer the cancel with values: the gather still ends with a
+  // CancelledError (asyncio's rule), which the scope converts.
+  auto body = []() -> Task<> {
+    co_await timeout(1.0, [](Timeout&) -> Task<> {
+      int cancels = 0;
+      std::vector<Task<int>> children;
+      children.push_back(ignore_cancel(3, 5, cancels));
+      co_await gather(std::move(children));
+    });
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+}
+
+TEST_F(TimeoutTest, ADeadlineWhileAwaitingASettledGatherThrowsTimeoutError) {
+  auto body = []() -> Task<> {
+    co_await timeout(1.0, [](Timeout&) -> Task<> {
+      std::vector<Task<int>> children;
+      children.push_back(work_for(5, 1));
+      co_await gather_settled(std::move(children));
+    });
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+}
+
+TEST_F(TimeoutTest, ACancelFromOutsideWhileAwaitingAGatherIsCancelledError) {
+  auto body = []() -> Task<> {
+    co_await timeout(5.0, [](Timeout&) -> Task<> {
+      std::vector<Task<int>> children;
+      children.push_back(work_for(10, 1));
+      co_await gather(std::move(children));
+    });
+  };
+  Future<void> task = loop.create_task(body());
+  loop.call_later(1, [&task] { task.cancel("outside"); });
+  try {
+    loop.run_until_complete(task);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "outside");
+  }
+  EXPECT_TRUE(task.cancelled());
+}
 
 TEST_F(TimeoutTest, ACancelFromOutsideIsCancelledErrorNotTimeoutError) {
   std::string message;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <eddy/gather.hpp>
 #include <eddy/queue.hpp>
 #include <eddy/task_group.hpp>
 #include <eddy/wait_for.hpp>
@@ -278,6 +279,57 @@ TEST_F(WaitFor, ATimeoutOfZeroGivesTheValueOfATaskThatIgnoresTheCancel) {
     co_return co_await wait_for(task, 0.0);
   };
   EXPECT_EQ(loop.run_until_complete(body()), 6);
+}
+
+// A gather cancelled by wait_for ends finished with a CancelledError (its
+// children answered the cancel), not cancelled(): still a TimeoutError.
+TEST_F(WaitFor, ALateGatherIsCancelledAndGivesTimeoutError) {
+  for (double limit : {1.0, 0.0}) {
+    SCOPED_TRACE(limit);
+    std::vector<Future<int>> children;
+    auto body = [](std::vector<Future<int>>& out, double t) -> Task<> {
+      out.push_back(create_task(work(5, 1)));
+      out.push_back(create_task(work(6, 2)));
+      co_await sleep(0);  // the children start
+      co_await wait_for(gather(std::vector<Future<int>>(out)), t);
+    };
+    Future<void> task = loop.create_task(body(children, limit));
+    EXPECT_THROW(loop.run_until_complete(task), TimeoutError);
+    EXPECT_FALSE(task.cancelled());
+    ASSERT_EQ(children.size(), 2u);
+    EXPECT_TRUE(children[0].cancelled());
+    EXPECT_TRUE(children[1].cancelled());
+  }
+}
+
+TEST_F(WaitFor, ALateTaskAwaitingAGatherGivesTimeoutError) {
+  auto inner = []() -> Task<std::vector<int>> {
+    std::vector<Task<int>> children;
+    children.push_back(work(5, 1));
+    co_return co_await gather(std::move(children));
+  };
+  auto body = [&inner]() -> Task<> { co_await wait_for(inner(), 1.0); };
+  double start = loop.time();
+  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+  EXPECT_DOUBLE_EQ(loop.time() - start, 1.0);
+}
+
+TEST_F(WaitFor, AGatherThatFailsWhileBeingCancelledPassesItsErrorThrough) {
+  // Not a CancelledError: asyncio's wait_for lets it through too.
+  auto failing = []() -> Task<int> {
+    try {
+      co_await sleep(5);
+    } catch (const CancelledError&) {
+      throw std::runtime_error("failed in cleanup");
+    }
+    co_return 0;
+  };
+  auto body = [&failing]() -> Task<> {
+    std::vector<Task<int>> children;
+    children.push_back(failing());
+    co_await wait_for(gather(std::move(children)), 1.0);
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), std::runtime_error);
 }
 
 TEST_F(WaitFor, WaitsForAFutureFromCreateTask) {

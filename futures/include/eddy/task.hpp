@@ -183,6 +183,14 @@ class TaskCore {
     if (flags_ != 0) [[unlikely]]
       deliver(interrupted);
   }
+  /// resumed() after a wait on `awaited`, which is done: the wait was
+  /// interrupted if it ended with a CancelledError (ended_with_cancellation:
+  /// a gather cancelled for this task's request ends finished with one).
+  void resumed_from(const FutureCore& awaited) {
+    wait_kind_ = WaitKind::none;
+    if (flags_ != 0) [[unlikely]]
+      deliver(ended_with_cancellation(awaited));
+  }
   /// The root coroutine ended (its final suspend point, which does not
   /// suspend): its frame is destroyed as the coroutine returns.
   void root_ended() noexcept { root_ = {}; }
@@ -554,7 +562,7 @@ class FutureAwaiter {
     suspend_on(*TaskCore::current, at);
   }
   decltype(auto) await_resume() {
-    if (task_ != nullptr) task_->resumed(future_.cancelled());
+    if (task_ != nullptr) task_->resumed_from(*FutureAccess::shared(future_));
     return take_result(future_);
   }
 

@@ -85,8 +85,8 @@ Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
 }
 
 /// Same for a future: with `timeout <= 0` a done future gives its result, a
-/// pending one is cancelled and awaited to its end (its result if it finished
-/// despite the cancel, else TimeoutError). A cancel of the caller during that
+/// pending one is cancelled and awaited to its end (TimeoutError if it ended
+/// with a CancelledError, also a gather's; else its result or its error). A cancel of the caller during that
 /// wait throws CancelledError at once, as in asyncio.
 template <class T>
 Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
@@ -94,7 +94,11 @@ Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
     if (!future.done()) {
       future.cancel();
       co_await detail::wait_done(future);
-      if (future.cancelled()) throw TimeoutError("eddy::wait_for: the timeout passed");
+      // Any CancelledError, also a gather's (finished with one), means the
+      // cancel ended it, as asyncio's wait_for turns result()'s into TimeoutError.
+      if (detail::ended_with_cancellation(*detail::FutureAccess::shared(future))) {
+        throw TimeoutError("eddy::wait_for: the timeout passed");
+      }
     }
     co_return detail::take_result(future);
   }
