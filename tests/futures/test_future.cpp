@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <eddy/future.hpp>
+#include <eddy/task.hpp>  // a task awaiting a future, for remove_done_callback
 
 #include "loop_test.hpp"
 
@@ -518,6 +519,37 @@ TEST_F(FutureTest, RemoveDoneCallbackReturnsOneThenZero) {
   EXPECT_EQ(f.remove_done_callback(id), 1u);
   EXPECT_EQ(f.remove_done_callback(id), 0u);
   EXPECT_EQ(f.remove_done_callback(id + 100), 0u);  // never added
+}
+
+TEST_F(FutureTest, RemoveDoneCallbackWithAnIdOfAnotherFutureRemovesNothing) {
+  // The same callback numbers on both: an id carries the future it names.
+  Future<int> a = loop.create_future<int>();
+  Future<int> b = loop.create_future<int>();
+  int a_runs = 0, b_runs = 0;
+  DoneCallbackId of_a = a.add_done_callback([&a_runs] { ++a_runs; });
+  DoneCallbackId of_b = b.add_done_callback([&b_runs] { ++b_runs; });
+  EXPECT_NE(of_a, of_b);
+  EXPECT_EQ(b.remove_done_callback(of_a), 0u);
+  EXPECT_EQ(a.remove_done_callback(of_b), 0u);
+  a.set_result(1);
+  b.set_result(2);
+  loop.run_once();
+  EXPECT_EQ(a_runs, 1);
+  EXPECT_EQ(b_runs, 1);
+}
+
+TEST_F(FutureTest, AnIdOfAnotherFutureCannotRemoveTheWakeUpOfATaskAwaitingIt) {
+  Future<int> a = loop.create_future<int>();
+  Future<int> b = loop.create_future<int>();
+  DoneCallbackId of_a = a.add_done_callback([] {});
+  auto waiter = [](Future<int> f) -> Task<int> { co_return co_await f; };
+  Future<int> task = loop.create_task(waiter(b));
+  loop.run_once();  // the task awaits b: its wake-up is b's first callback
+  EXPECT_EQ(b.remove_done_callback(of_a), 0u);
+  b.set_result(5);
+  loop.run_once();           // the wake-up runs: the task returns
+  ASSERT_TRUE(task.done());  // (without it, it would wait forever)
+  EXPECT_EQ(task.result(), 5);
 }
 
 TEST_F(FutureTest, ARemovedDoneCallbackNeverRuns) {

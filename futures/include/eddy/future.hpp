@@ -25,7 +25,10 @@ namespace eddy {
 /// (finished covers both a result and an exception).
 enum class FutureState : std::uint8_t { pending, cancelled, finished };
 
-/// Identifies a done callback, for Future::remove_done_callback.
+/// Identifies a done callback, for Future::remove_done_callback of the
+/// future that gave it. Its high half is drawn from that future's identity,
+/// so an id given by one future removes nothing from another (where the same
+/// number could name a task's wake-up); 0 is never an id.
 using DoneCallbackId = std::uint64_t;
 
 template <class T>
@@ -92,7 +95,7 @@ struct FutureCore {
   /// the result after all (the state stays pending meanwhile).
   virtual void discard_value() noexcept {}
 
-  /// Done callback i (its DoneCallbackId is i + 1).
+  /// Done callback i (number i + 1, in its DoneCallbackId's low half).
   DoneCallback& callback(std::uint32_t i) noexcept { return i == 0 ? first : (*more)[i - 1]; }
 
   Loop* loop;
@@ -232,8 +235,17 @@ inline bool cancel_core(FutureCore& core, std::string message) {
   return true;
 }
 
+/// The high half of the DoneCallbackIds that Future::add_done_callback gives
+/// out for `core`: 32 bits of its address (an id of one live future never
+/// matches another's).
+inline DoneCallbackId callback_id_tag(const FutureCore& core) noexcept {
+  const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&core));
+  return ((address >> 4) ^ (address >> 36)) << 32;
+}
+
 /// Adds a done callback taking the core (what Future::add_done_callback and
-/// eddy's awaiters build on). Returns its DoneCallbackId.
+/// eddy's awaiters build on). Returns its number (from 1), which
+/// remove_core_done_callback takes.
 template <class F>
 DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
   if (core.count == 0) {
@@ -248,14 +260,22 @@ DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
   return id;
 }
 
-/// Removes done callback `id` unless it was scheduled already (or removed,
-/// or never added); returns how many were removed (0 or 1).
+/// Removes done callback number `id` unless it was scheduled already (or
+/// removed, or never added); returns how many were removed (0 or 1).
 inline std::size_t remove_core_done_callback(FutureCore& core, DoneCallbackId id) noexcept {
   if (id == 0 || id > core.count || id - 1 < core.scheduled) return 0;  // unknown or scheduled
   DoneCallback& fn = core.callback(static_cast<std::uint32_t>(id - 1));
   if (!fn) return 0;  // removed already
   fn.reset();
   return 1;
+}
+
+/// Future::remove_done_callback: removes the callback that `id` (given by
+/// Future::add_done_callback) names if `core` gave it; else returns 0.
+inline std::size_t remove_done_callback_by_id(FutureCore& core, DoneCallbackId id) noexcept {
+  constexpr DoneCallbackId kNumberBits = 0xffffffffu;  // the low half: the callback's number
+  if ((id & ~kNumberBits) != callback_id_tag(core)) return 0;
+  return remove_core_done_callback(core, id & kNumberBits);
 }
 
 /// Adds an eddy-internal watcher (see FutureCore::first_is_watcher): a done
@@ -503,13 +523,16 @@ class Future {
         std::invoke(fn);
       }
     };
-    return detail::add_core_done_callback(this->core("add_done_callback"), std::move(wrapped));
+    detail::FutureCore& core = this->core("add_done_callback");
+    return detail::callback_id_tag(core) | detail::add_core_done_callback(core, std::move(wrapped));
   }
 
   /// Removes a done callback that has not been scheduled yet. Returns how many
-  /// were removed (0 or 1); a removed callback never runs.
+  /// were removed (0 or 1); a removed callback never runs. An id that this
+  /// future did not give (another future's, say) removes nothing: 0, as
+  /// asyncio's remove_done_callback of a function it does not hold.
   std::size_t remove_done_callback(DoneCallbackId id) {
-    return detail::remove_core_done_callback(this->core("remove_done_callback"), id);
+    return detail::remove_done_callback_by_id(this->core("remove_done_callback"), id);
   }
 
   /// Where the future was created (Loop::create_future's caller).

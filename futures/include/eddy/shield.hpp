@@ -90,7 +90,7 @@ Future<T> shield(Future<T> inner, SourceLocation where = SourceLocation::current
   detail::add_core_done_callback(state, [](detail::FutureCore& core) {
     Outer& self = static_cast<Outer&>(core);
     // Destroying the callback clears self.inner (a done inner has run it).
-    if (self.inner != nullptr) detail::remove_core_done_callback(*self.inner, self.callback);
+    if (self.inner != nullptr) detail::remove_done_callback_by_id(*self.inner, self.callback);
   });
   state.callback = inner.add_done_callback(detail::ShieldInnerDone<T>(outer));
   state.inner = detail::FutureAccess::shared(inner);
