@@ -236,6 +236,10 @@ void throw_awaits_itself() {
   throw RuntimeError("eddy: a task cannot await its own future");
 }
 
+void throw_await_empty_future() {
+  throw InvalidStateError("eddy: co_await on an empty Future");
+}
+
 std::uint64_t next_task_number_block() noexcept {
   static std::atomic<std::uint64_t> next{1};
   return next.fetch_add(1024, std::memory_order_relaxed);

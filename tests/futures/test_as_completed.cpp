@@ -99,6 +99,20 @@ TEST_F(AsCompletedTest, ExceptionsAreRethrownAtTheCorrespondingAwait) {
   EXPECT_EQ(got, (std::vector<std::string>{"1@1", "error:two@2", "3@3"}));
 }
 
+TEST_F(AsCompletedTest, FuturesOfDifferentLoopsAreRejectedWithInvalidArgument) {
+  // asyncio: ValueError. A future of another loop would never arrive here
+  // (a spurious TimeoutError, or a wait forever).
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  {
+    Future<int> here = loop.create_future<int>();
+    Future<int> there = other.create_future<int>();
+    EXPECT_THROW(as_completed(std::vector{here, there}, 2.0), std::invalid_argument);
+    EXPECT_THROW(as_completed(std::vector{there, here}), std::invalid_argument);
+    EXPECT_EQ(loop.stats().timers, 0u);  // no deadline left behind
+  }
+  other.close();
+}
+
 TEST_F(AsCompletedTest, ACancelledFutureRaisesCancelledErrorAtItsAwait) {
   Future<int> a = loop.create_future<int>();
   loop.call_later(1, [a]() mutable { a.cancel("gone"); });

@@ -194,6 +194,16 @@ TEST_F(TaskTest, AwaitingAnEmptyTaskThrowsInvalidStateError) {
   EXPECT_THROW(loop.run_until_complete(outer()), InvalidStateError);
 }
 
+TEST_F(TaskTest, AwaitingAnEmptyFutureThrowsInvalidStateErrorNamingTheAwait) {
+  auto outer = []() -> Task<int> { co_return co_await Future<int>(); };
+  try {
+    loop.run_until_complete(outer());
+    ADD_FAILURE() << "no InvalidStateError";
+  } catch (const InvalidStateError& e) {
+    EXPECT_STREQ(e.what(), "eddy: co_await on an empty Future");
+  }
+}
+
 TEST_F(TaskTest, AwaitingATaskASecondTimeThrowsInvalidStateError) {
   auto outer = []() -> Task<int> {
     Task<int> once = value_of(1);

@@ -202,6 +202,28 @@ TEST_F(WaitTest, AnEmptyFutureHandleIsRejectedWithInvalidStateError) {
   EXPECT_THROW(run_wait({value_at(1, 1), Future<int>()}), InvalidStateError);
 }
 
+TEST_F(WaitTest, FuturesOfDifferentLoopsAreRejectedWithInvalidArgumentBeforeSuspending) {
+  // Whichever comes first: a future of another loop would never wake this
+  // loop's wait (it hung, or a timeout reported it pending though it was set).
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  {
+    Future<int> here = loop.create_future<int>();
+    Future<int> there = other.create_future<int>();
+    there.set_result(2);
+    for (bool here_first : {true, false}) {
+      SCOPED_TRACE(here_first);
+      std::vector<Future<int>> both =
+          here_first ? std::vector{here, there} : std::vector{there, here};
+      EXPECT_THROW(run_wait(both), std::invalid_argument);
+      EXPECT_THROW(run_wait(both, ReturnWhen::first_completed, 1.0), std::invalid_argument);
+      EXPECT_DOUBLE_EQ(loop.time(), 0.0);
+    }
+    here.set_result(1);  // untouched: still usable
+    EXPECT_EQ(run_wait({here}).done.size(), 1u);
+  }
+  other.close();
+}
+
 TEST_F(WaitTest, TasksGivenToWaitAreScheduledAtOnce) {
   auto body = [&]() -> Task<std::vector<int>> {
     std::vector<Task<int>> tasks;

@@ -332,6 +332,33 @@ TEST_F(WaitFor, AGatherThatFailsWhileBeingCancelledPassesItsErrorThrough) {
   EXPECT_THROW(loop.run_until_complete(body()), std::runtime_error);
 }
 
+TEST_F(WaitFor, AFutureOfAnotherLoopIsRejectedBeforeAnythingIsCancelled) {
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  {
+    Future<int> there = other.create_future<int>();
+    auto body = [](Future<int> f, double t) -> Task<int> { co_return co_await wait_for(f, t); };
+    for (double limit : {0.0, 1.0}) {
+      SCOPED_TRACE(limit);
+      EXPECT_THROW(loop.run_until_complete(body(there, limit)), std::invalid_argument);
+      EXPECT_FALSE(there.done());  // asyncio's ensure_future refuses it first, too
+    }
+  }
+  other.close();
+}
+
+TEST_F(WaitFor, AnEmptyFutureIsRejectedWithInvalidStateError) {
+  auto body = [](double t) -> Task<int> { co_return co_await wait_for(Future<int>(), t); };
+  for (double limit : {0.0, 1.0}) {
+    SCOPED_TRACE(limit);
+    try {
+      loop.run_until_complete(body(limit));
+      ADD_FAILURE() << "no InvalidStateError";
+    } catch (const InvalidStateError& e) {
+      EXPECT_STREQ(e.what(), "eddy: a combinator was given an empty Future");
+    }
+  }
+}
+
 TEST_F(WaitFor, WaitsForAFutureFromCreateTask) {
   auto body = []() -> Task<int> { co_return co_await wait_for(create_task(work(1, 11)), 2.0); };
   EXPECT_EQ(loop.run_until_complete(body()), 11);

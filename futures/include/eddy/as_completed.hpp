@@ -106,7 +106,14 @@ class AsCompleted {
     if (futures.empty()) return;
     for (Future<T>& f : futures)
       detail::check_not_empty(f);
-    state_ = std::make_shared<detail::AsCompletedState<T>>(futures.front().get_loop());
+    Loop& loop = futures.front().get_loop();
+    for (Future<T>& f : futures) {
+      if (&f.get_loop() != &loop) {
+        // asyncio: ValueError ("The future belongs to a different loop ...").
+        throw std::invalid_argument("eddy::as_completed: the futures belong to different loops");
+      }
+    }
+    state_ = std::make_shared<detail::AsCompletedState<T>>(loop);
     state_->pending = std::move(futures);
     state_->remaining_next = state_->pending.size();
     std::weak_ptr<detail::AsCompletedState<T>> weak = state_;

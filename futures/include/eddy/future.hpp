@@ -608,6 +608,12 @@ Future<T> make_future(Loop& loop, SourceLocation where = SourceLocation::current
 }
 
 namespace detail {
+/// What the combinators (gather, wait, wait_for, shield, ...) check first.
+template <class T>
+void check_not_empty(const Future<T>& future) {
+  if (!future.valid()) throw InvalidStateError("eddy: a combinator was given an empty Future");
+}
+
 /// The result of a done future as a value: a copy, or moved out of the
 /// state when T cannot be copied; its exception rethrown.
 template <class T>

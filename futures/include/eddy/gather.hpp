@@ -82,10 +82,6 @@ using ResultOf = typename FutureOf<std::decay_t<A>>::type;
 /// asyncio.ensure_future: a future stays itself, a task is scheduled on the
 /// running loop (create_task).
 template <class T>
-void check_not_empty(const Future<T>& future) {
-  if (!future.valid()) throw InvalidStateError("eddy: a combinator was given an empty Future");
-}
-template <class T>
 Future<T> ensure_future(Future<T> future) {
   check_not_empty(future);
   return future;

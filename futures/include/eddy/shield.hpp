@@ -81,6 +81,7 @@ struct ShieldInnerDone {
 /// asyncio.
 template <class T>
 Future<T> shield(Future<T> inner, SourceLocation where = SourceLocation::current()) {
+  detail::check_not_empty(inner);
   if (inner.done()) return inner;
   using Outer = detail::ShieldFuture<T>;
   void* block = detail::BlockCache<sizeof(Outer)>::allocate();

@@ -549,6 +549,8 @@ struct TaskPromise<void> : TaskPromiseBase {
 /// What awaiting its own future throws: asyncio's "Task cannot await on
 /// itself" RuntimeError (eddy throws it at the await itself).
 [[noreturn]] void throw_awaits_itself();
+/// What `co_await` on an empty Future throws (InvalidStateError).
+[[noreturn]] void throw_await_empty_future();
 
 /// Awaits a future from inside a task: resumes the task when it is done.
 template <class T>
@@ -556,7 +558,12 @@ class FutureAwaiter {
  public:
   explicit FutureAwaiter(Future<T> future) : future_(std::move(future)) {}
 
-  bool await_ready() const { return future_.done(); }
+  bool await_ready() const {
+    const FutureCore* core = FutureAccess::shared(future_);
+    if (core == nullptr) [[unlikely]]
+      throw_await_empty_future();
+    return core->state != FutureState::pending;
+  }
   template <EddyPromise P>
   void await_suspend(std::coroutine_handle<P> at) {
     suspend_on(*TaskCore::current, at);

@@ -82,7 +82,7 @@ struct WaitState {
 /// - On timeout it returns what is done so far; no TimeoutError.
 /// - It always suspends at least once, as asyncio's does.
 /// - Throws std::invalid_argument for an empty input (as asyncio's
-///   ValueError), before suspending.
+///   ValueError) or futures of different loops, before suspending.
 template <class T>
 Task<WaitResult<T>> wait(std::vector<Future<T>> futures,
                          ReturnWhen when = ReturnWhen::all_completed,
@@ -91,6 +91,11 @@ Task<WaitResult<T>> wait(std::vector<Future<T>> futures,
   for (const Future<T>& f : futures)
     detail::check_not_empty(f);
   Loop& loop = futures.front().get_loop();
+  for (const Future<T>& f : futures) {
+    if (&f.get_loop() != &loop) {
+      throw std::invalid_argument("eddy::wait: the futures belong to different loops");
+    }
+  }
   auto state = std::make_shared<detail::WaitState<T>>(loop, futures, when);
   std::weak_ptr<detail::WaitState<T>> weak = state;
   if (timeout) {

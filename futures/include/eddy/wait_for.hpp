@@ -86,11 +86,16 @@ Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
 
 /// Same for a future: with `timeout <= 0` a done future gives its result, a
 /// pending one is cancelled and awaited to its end (TimeoutError if it ended
-/// with a CancelledError, also a gather's; else its result or its error). A cancel of the caller during that
-/// wait throws CancelledError at once, as in asyncio.
+/// with a CancelledError, also a gather's; else its result or its error). A cancel of the caller
+/// during that wait throws CancelledError at once, as in asyncio.
 template <class T>
 Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
+  detail::check_not_empty(future);
   if (timeout && *timeout <= 0) {
+    if (&future.get_loop() != &get_running_loop()) {
+      // Before anything is cancelled (asyncio's ensure_future raises first).
+      throw std::invalid_argument("eddy::wait_for: the future belongs to another loop");
+    }
     if (!future.done()) {
       future.cancel();
       co_await detail::wait_done(future);
