@@ -20,7 +20,11 @@ void throw_loop_closed(const char* method) {
 }
 
 void throw_wrong_thread(const char* method) {
-  throw WrongThreadError(std::string("eddy::Loop::") + method +
+  throw_wrong_thread_in((std::string("eddy::Loop::") + method).c_str());
+}
+
+void throw_wrong_thread_in(const char* qualified_method) {
+  throw WrongThreadError(std::string(qualified_method) +
                          ": called from a thread other than the one running the loop "
                          "(only call_soon_threadsafe may be)");
 }

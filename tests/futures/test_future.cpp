@@ -513,6 +513,43 @@ TEST_F(FutureTest, DoneCallbacksInterleaveWithCallSoonCallbacksInSchedulingOrder
             (std::vector<std::string>{"soon1", "g1", "soon2", "f1", "f2", "soon3", "f3", "soon4"}));
 }
 
+TEST_F(FutureTest, SettingOrCancellingFromAnotherThreadThrowsWrongThreadErrorAndChangesNothing) {
+  // The loop runs on this thread; another thread tries while it runs. Had
+  // the state changed before the refusal, the task awaiting the future
+  // would never have been woken.
+  Future<int> f = loop.create_future<int>();
+  auto waiter = [](Future<int> g) -> Task<int> { co_return co_await g; };
+  Future<int> task = loop.create_task(waiter(f));
+  std::vector<std::string> refused;
+  loop.call_soon([&] {
+    std::thread other([&] {
+      auto attempt = [&](auto&& action) {
+        try {
+          action();
+        } catch (const WrongThreadError& e) {
+          refused.push_back(e.what());
+        } catch (const std::exception& e) {
+          refused.push_back(std::string("not WrongThreadError: ") + e.what());
+        }
+      };
+      attempt([&] { f.set_result(1); });
+      attempt([&] { f.set_exception(std::make_exception_ptr(std::runtime_error("x"))); });
+      attempt([&] { f.cancel(); });
+      attempt([&] { task.cancel(); });  // a task's future
+    });
+    other.join();
+    EXPECT_FALSE(f.done());
+    EXPECT_FALSE(task.done());
+    f.set_result(7);  // on the loop's thread: fine
+  });
+  EXPECT_EQ(loop.run_until_complete(task), 7);
+  ASSERT_EQ(refused.size(), 4u);
+  EXPECT_EQ(refused[0].rfind("eddy::Future::set_result: called from a thread other", 0), 0u);
+  EXPECT_EQ(refused[1].rfind("eddy::Future::set_exception:", 0), 0u);
+  EXPECT_EQ(refused[2].rfind("eddy::Future::cancel:", 0), 0u);
+  EXPECT_EQ(refused[3].rfind("eddy::Future::cancel:", 0), 0u);
+}
+
 TEST_F(FutureTest, RemoveDoneCallbackReturnsOneThenZero) {
   Future<int> f = loop.create_future<int>();
   DoneCallbackId id = f.add_done_callback([] {});

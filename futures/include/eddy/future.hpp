@@ -395,6 +395,9 @@ struct FutureAccess;  // below Future
 ///   object each time).
 /// - set_result / set_exception on a done future throw InvalidStateError.
 /// - cancel(msg) returns true only if it changed the state.
+/// - set_result, set_exception and cancel from a thread other than the one
+///   running the loop throw WrongThreadError and change nothing (from
+///   another thread, complete it through call_soon_threadsafe).
 /// - Done callbacks are scheduled with call_soon, in registration order,
 ///   never run inline by set_result / set_exception / cancel; one added to a
 ///   done future is scheduled at once. A callback that throws goes to the
@@ -458,17 +461,20 @@ class Future {
   template <class U = T>
   requires(!std::is_void_v<U>) void set_result(U value) {
     check_pending("set_result");
+    detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_result");
     shared_->emplace_value(std::move(value));
     finish();
   }
   void set_result() requires std::is_void_v<T> {
     check_pending("set_result");
+    detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_result");
     finish();
   }
 
   /// Marks the future failed with `error` (not null) and schedules its done callbacks.
   void set_exception(std::exception_ptr error) {
     check_pending("set_exception");
+    detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_exception");
     if (!error) throw std::invalid_argument("eddy::Future::set_exception: the exception is null");
     shared_->exception = std::move(error);
     finish();
@@ -488,7 +494,9 @@ class Future {
   /// task is asked to cancel (see <eddy/task.hpp>), and true is returned if
   /// it was not done.
   bool cancel(std::string message = {}) {
-    return detail::cancel_core(core("cancel"), std::move(message));
+    detail::FutureCore& state = core("cancel");
+    detail::LoopExtensions::check_thread(*state.loop, "eddy::Future::cancel");
+    return detail::cancel_core(state, std::move(message));
   }
 
   /// Adds `fn`, called as `fn(future)` or `fn()` once the future is done (on

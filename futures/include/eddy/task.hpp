@@ -810,7 +810,9 @@ class TaskRef {
   void set_name(std::string name) { checked("set_name").set_name(std::move(name)); }
   /// Same as cancel() on the task's future. Mirrors: asyncio.Task.cancel.
   bool cancel(std::string message = {}) {
-    return detail::cancel_core(checked("cancel").future(), std::move(message));
+    detail::FutureCore& future = checked("cancel").future();
+    detail::LoopExtensions::check_thread(*future.loop, "eddy::TaskRef::cancel");
+    return detail::cancel_core(future, std::move(message));
   }
   bool done() const { return checked("done").done(); }
   bool cancelled() const { return checked("cancelled").future().state == FutureState::cancelled; }

@@ -151,6 +151,8 @@ namespace detail {
 // that the hot paths that check for misuse stay small.
 [[noreturn]] void throw_loop_closed(const char* method);
 [[noreturn]] void throw_wrong_thread(const char* method);
+/// The same for a method of another class, named in full ("eddy::Future::set_result").
+[[noreturn]] void throw_wrong_thread_in(const char* qualified_method);
 [[noreturn]] void throw_invalid_delay(const char* method, double value);
 }  // namespace detail
 

@@ -83,6 +83,11 @@ struct LoopExtensions {
   /// The check every scheduling method makes: throws LoopClosedError on a
   /// closed loop, WrongThreadError from a thread other than the one running it.
   static void check_usable(const Loop& loop, const char* method);
+  /// The thread rule alone, for methods of other classes that act on the
+  /// loop's objects (a Future's set_result, cancel): WrongThreadError, naming
+  /// `qualified_method` in full, from a thread other than the one running the
+  /// loop. Checked before they change anything.
+  static void check_thread(const Loop& loop, const char* qualified_method);
   /// call_soon on the loop running on this thread (try_get_running_loop()),
   /// which needs no thread or closed check: a task's own wake-up.
   template <class F>
@@ -639,6 +644,11 @@ inline void detail::LoopExtensions::check_usable(const Loop& loop, const char* m
 template <class F>
 void detail::LoopExtensions::call_soon_running(Loop& running, F f) {
   running.call_soon_checked(std::move(f));
+}
+inline void detail::LoopExtensions::check_thread(const Loop& loop, const char* qualified_method) {
+  const std::uintptr_t owner = loop.owner_thread_.load(std::memory_order_relaxed);
+  if (owner != 0 && owner != detail::this_thread_token()) [[unlikely]]
+    detail::throw_wrong_thread_in(qualified_method);
 }
 inline detail::LoopExtension* detail::LoopExtensions::get(const Loop& loop,
                                                           ExtensionSlot slot) noexcept {
