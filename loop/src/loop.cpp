@@ -326,11 +326,17 @@ void Loop::set_idle(bool active) noexcept {
 }
 
 void Loop::arm_timer(std::int64_t deadline) noexcept {
-  std::int64_t remaining;
-  if (__builtin_sub_overflow(deadline, now_ns(), &remaining)) remaining = INT64_MAX;
-  std::uint64_t ms = remaining <= 0 ? 0
-                                    : static_cast<std::uint64_t>(remaining / 1'000'000) +
-                                          (remaining % 1'000'000 != 0 ? 1 : 0);
+  // Compared before subtracting: deadline - now overflows int64 for a deadline
+  // over 292 years away either way (call_at(time_point::min()), a delay of
+  // -1e300), and a deadline in the past, however far, is due now (0 ms). A
+  // future one's distance always fits in uint64.
+  const std::int64_t now = now_ns();
+  std::uint64_t ms = 0;
+  if (deadline > now) {
+    const std::uint64_t remaining =
+        static_cast<std::uint64_t>(deadline) - static_cast<std::uint64_t>(now);
+    ms = remaining / 1'000'000 + (remaining % 1'000'000 != 0 ? 1 : 0);
+  }
   uv_update_time(uv_);  // libuv counts from its cached time; refresh it first
   uv_timer_start(&handles_->timer, &detail::UvHandles::timer_cb, ms, 0);
   armed_deadline_ = deadline;

@@ -781,6 +781,33 @@ TEST(LoopRealClock, HugeDelayDoesNotFireAndRunOnceDoesNotBlock) {
   loop.close();
 }
 
+// A deadline over 292 years in the past is as due as one a second ago. On the
+// real clock the loop arms libuv's timer for it: its distance from now does
+// not fit in int64 nanoseconds, and must not turn into "292 years ahead",
+// which would leave libuv asleep and hold back every later timer too.
+TEST(LoopRealClock, TimersDueCenturiesAgoRunAtOnceInDeadlineOrder) {
+  Loop loop(LoopOptions().debug(false));
+  std::vector<std::string> order;
+  const Clock::time_point start = loop.now();
+  loop.call_at(start - 1s, [&] { order.push_back("at 1s ago"); });
+  loop.call_later(std::chrono::nanoseconds::min(), [&] { order.push_back("later ns::min"); });
+  loop.call_at(-1e300, [&] { order.push_back("at -1e300"); });
+  loop.call_at(Clock::time_point::min(), [&] { order.push_back("at time_point::min"); });
+  loop.call_later(-1e300, [&] { order.push_back("later -1e300"); });
+  loop.call_later(std::chrono::duration<double>(-1e300), [&] { order.push_back("later -1e300s"); });
+  loop.call_later(0.001, [&] {
+    order.push_back("later 1ms");
+    loop.stop();
+  });
+  // libuv must not sleep: a loop that would is a loop that hangs here.
+  ASSERT_EQ(loop.backend_timeout(), 0);
+  loop.run_forever();
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"at time_point::min", "at -1e300", "later ns::min",
+                                      "later -1e300", "later -1e300s", "at 1s ago", "later 1ms"}));
+  loop.close();
+}
+
 // ------------------------------------------------------------------ exception handler
 
 TEST_F(LoopTest, ThrowingCallbackGoesToTheExceptionHandlerAndTheLoopContinues) {
