@@ -831,7 +831,10 @@ void Loop::set_slow_callback_duration(double seconds) {
     throw std::invalid_argument(
         "eddy::Loop::set_slow_callback_duration: the duration must be finite and >= 0");
   }
-  slow_ns_ = static_cast<std::int64_t>(seconds * 1e9);
+  // Saturated: 1e10 seconds does not fit in int64 nanoseconds, and its
+  // conversion (undefined) came out negative, which reported every callback.
+  // Beyond 292 years nothing is ever reported slow, as in asyncio.
+  slow_ns_ = seconds >= kMaxSeconds ? kNever : static_cast<std::int64_t>(seconds * 1e9);
 }
 
 LoopStats Loop::stats() const noexcept {

@@ -1173,6 +1173,22 @@ TEST_F(LoopTest, SetSlowCallbackDurationValidatesItsInput) {
   EXPECT_DOUBLE_EQ(loop.slow_callback_duration(), 2.5);
 }
 
+TEST_F(LoopTest, SlowCallbackDurationBeyondTheClocksRangeReportsNothing) {
+  // 1e10 seconds is more nanoseconds than int64 holds: the threshold
+  // saturates instead of wrapping negative (which made every callback slow).
+  Reports reports;
+  reports.install(loop);
+  loop.set_debug(true);
+  for (double huge : {1e10, 1e300, std::numeric_limits<double>::max()}) {
+    loop.set_slow_callback_duration(huge);
+    EXPECT_GT(loop.slow_callback_duration(), 9e9) << huge;
+    loop.call_soon([] {});
+    loop.call_soon([&] { clock->advance(24h * 365 * 10); });  // a decade
+    loop.run_once();
+  }
+  EXPECT_TRUE(reports.contexts.empty());
+}
+
 // Sets an environment variable for the lifetime of the object, then restores it.
 class ScopedEnv {
  public:

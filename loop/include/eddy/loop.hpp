@@ -458,7 +458,11 @@ class Loop {
     update_general_pass();
   }
   bool get_debug() const noexcept { return debug_; }
-  /// Threshold for slow-callback reports, in seconds (default 0.1).
+  /// Threshold for slow-callback reports, in seconds (default 0.1). Throws
+  /// std::invalid_argument for a negative, NaN or infinite value. A value
+  /// over about 292 years (the int64 nanoseconds the loop counts in) is
+  /// saturated there: slow_callback_duration() then returns about 9.2e9, and
+  /// no callback is reported slow.
   void set_slow_callback_duration(double seconds);
   double slow_callback_duration() const noexcept { return static_cast<double>(slow_ns_) * 1e-9; }
 
