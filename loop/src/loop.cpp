@@ -62,8 +62,6 @@ namespace {
 using detail::tls_running_loop;
 
 constexpr std::int64_t kNever = INT64_MAX;
-// 292 years: the largest delay that fits in int64 nanoseconds; beyond it, "never".
-constexpr double kMaxSeconds = 9.2e9;
 
 void fail_uv(const char* what, int code) {
   throw RuntimeError(std::string("eddy::Loop: ") + what + " failed: " + uv_err_name(code) + " (" +

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <functional>
@@ -767,6 +768,74 @@ TEST_F(LoopTest, HugeDelaysNeitherFireNorOverflow) {
   loop.run_once();
   EXPECT_DOUBLE_EQ(fired_at, 1005.0);
   EXPECT_FALSE(fired);
+}
+
+TEST_F(LoopTest, HugeUnsignedAndCoarseChronoValuesSaturateInsteadOfWrapping) {
+  // An unsigned count of 2^63 nanoseconds or more, or a time point in hours
+  // near its maximum, is beyond int64 nanoseconds: "never", not negative.
+  clock->advance(1000s);
+  bool fired = false;
+  using UnsignedNanos = std::chrono::duration<std::uint64_t, std::nano>;
+  using UnsignedSeconds = std::chrono::duration<std::uint64_t>;
+  std::vector<TimerHandle> never;
+  never.push_back(loop.call_later(UnsignedNanos(std::numeric_limits<std::uint64_t>::max()),
+                                  [&] { fired = true; }));
+  never.push_back(loop.call_later(UnsignedNanos(std::uint64_t{1} << 63), [&] { fired = true; }));
+  never.push_back(loop.call_later(UnsignedSeconds(std::numeric_limits<std::uint64_t>::max()),
+                                  [&] { fired = true; }));
+  never.push_back(loop.call_at(std::chrono::time_point<Clock, std::chrono::hours>::max(),
+                               [&] { fired = true; }));
+  never.push_back(loop.call_at(
+      std::chrono::time_point<Clock, UnsignedSeconds>(UnsignedSeconds(std::uint64_t{1} << 63)),
+      [&] { fired = true; }));
+  for (const TimerHandle& h : never)
+    EXPECT_EQ(h.deadline(), Clock::time_point::max());
+  for (int i = 0; i < 3; ++i)
+    loop.run_once();
+  EXPECT_FALSE(fired);
+  EXPECT_DOUBLE_EQ(loop.time(), 1000.0);
+
+  // Below the limit, unsigned counts and coarse time points are exact.
+  std::vector<Clock::time_point> fired_at;
+  TimerHandle days = loop.call_later(
+      std::chrono::duration<std::uint32_t, std::milli>(std::numeric_limits<std::uint32_t>::max()),
+      [&] { fired_at.push_back(loop.now()); });
+  EXPECT_EQ(days.deadline().time_since_epoch(), 1000s + 4'294'967'295ms);
+  TimerHandle hours = loop.call_at(std::chrono::time_point<Clock, std::chrono::hours>(2h),
+                                   [&] { fired_at.push_back(loop.now()); });
+  EXPECT_EQ(hours.deadline().time_since_epoch(), 2h);
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(fired_at, (std::vector<Clock::time_point>{Clock::time_point(2h),
+                                                      Clock::time_point(1000s + 4'294'967'295ms)}));
+  EXPECT_FALSE(fired);
+}
+
+TEST_F(LoopTest, TimePointsInCoarseUnitsFarInThePastAreDueNow) {
+  clock->advance(1000s);
+  std::vector<std::string> order;
+  loop.call_at(std::chrono::time_point<Clock, std::chrono::hours>::min(),
+               [&] { order.push_back("hours min"); });
+  loop.call_later(std::chrono::duration<std::int64_t, std::milli>::min(),
+                  [&] { order.push_back("ms min"); });
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"hours min", "ms min"}));
+  EXPECT_DOUBLE_EQ(loop.time(), 1000.0);
+}
+
+TEST_F(LoopTest, ChronoDelaysOfAnyPeriodConvertExactly) {
+  // A third of a second is 333333333.3 ns: truncated towards zero, as by
+  // duration_cast; three of them are exactly one second.
+  using Thirds = std::chrono::duration<std::int64_t, std::ratio<1, 3>>;
+  EXPECT_EQ(loop.call_later(Thirds(3), [] {}).deadline().time_since_epoch(), 1s);
+  EXPECT_EQ(loop.call_later(Thirds(1), [] {}).deadline().time_since_epoch(), 333'333'333ns);
+  EXPECT_EQ(loop.call_later(Thirds(-1), [] {}).deadline().time_since_epoch(), -333'333'333ns);
+  EXPECT_EQ(loop.call_later(Thirds::max(), [] {}).deadline(), Clock::time_point::max());
+  using Weeks = std::chrono::duration<std::uint16_t, std::ratio<604800>>;
+  EXPECT_EQ(loop.call_later(Weeks(10000), [] {}).deadline().time_since_epoch(),
+            std::chrono::seconds(std::int64_t{10000} * 604800));  // 191 years
+  EXPECT_EQ(loop.call_later(Weeks(65535), [] {}).deadline(), Clock::time_point::max());
+  loop.close();
 }
 
 TEST(LoopRealClock, HugeDelayDoesNotFireAndRunOnceDoesNotBlock) {

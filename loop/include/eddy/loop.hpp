@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <ratio>
 #include <string>
@@ -260,7 +261,10 @@ class Loop {
   /// Schedules `f(args...)` to run `delay` seconds from now. Mirrors:
   /// asyncio.loop.call_later. Sub-millisecond delays are honoured (eddy keeps
   /// its own nanosecond deadlines; libuv's timer only wakes it). A negative
-  /// delay means "due now"; a huge one never fires and never overflows.
+  /// delay means "due now"; a huge one never fires and never overflows. A
+  /// std::chrono duration may have any count type and period: beyond about
+  /// 292 years either way it saturates, never wraps (an unsigned count of
+  /// 2^63 nanoseconds or more is "never", not negative).
   /// Throws std::invalid_argument for NaN or infinite delays.
   template <class F, class... Args>
   TimerHandle call_later(double delay, F&& f, Args&&... args) {
@@ -291,6 +295,15 @@ class Loop {
   TimerHandle call_at(Clock::time_point when, F&& f, Args&&... args) {
     check_usable("call_at");
     return schedule_timer(when.time_since_epoch().count(),
+                          detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
+  }
+  /// A time point of the loop's clock in another unit (seconds, a double
+  /// count...): converted as call_later converts durations, saturating beyond
+  /// about 292 years either way ("never", or "due now") instead of wrapping.
+  template <class Duration, class F, class... Args>
+  TimerHandle call_at(std::chrono::time_point<Clock, Duration> when, F&& f, Args&&... args) {
+    check_usable("call_at");
+    return schedule_timer(duration_to_ns("call_at", when.time_since_epoch()),
                           detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
   }
 
@@ -493,18 +506,67 @@ class Loop {
   }
   std::int64_t now_ns() const noexcept;
   static std::int64_t seconds_to_ns(const char* method, double seconds);
+  // 292 years: the largest delay that fits in int64 nanoseconds; beyond it, "never".
+  static constexpr double kMaxSeconds = 9.2e9;
+  // A duration in nanoseconds, saturating beyond kMaxSeconds either way:
+  // INT64_MAX, "never", or -INT64_MAX, "long ago"; nothing wraps (an unsigned
+  // count of 2^63 or more is not negative). Integer counts of a period of a
+  // nanosecond or more, signed or unsigned, are converted exactly (a fraction
+  // of a nanosecond, as of thirds of a second, truncated towards zero as by
+  // duration_cast); finer periods and floating counts go through seconds as
+  // a double, rounded as delays in seconds are.
   template <class Rep, class Period>
   static std::int64_t duration_to_ns(const char* method, std::chrono::duration<Rep, Period> d) {
-    if constexpr (std::is_integral_v<Rep> && std::ratio_less_equal_v<std::nano, Period>) {
-      // Exact integer conversion, saturating at "never" (about 292 years).
-      using Wide = std::chrono::duration<std::intmax_t, Period>;
-      constexpr Wide limit = std::chrono::duration_cast<Wide>(std::chrono::nanoseconds::max());
-      const Wide wide{static_cast<std::intmax_t>(d.count())};
-      if (wide >= limit) return INT64_MAX;
-      if (wide <= -limit) return -INT64_MAX;
-      return std::chrono::duration_cast<std::chrono::nanoseconds>(wide).count();
+    if constexpr (std::is_integral_v<Rep> && sizeof(Rep) <= sizeof(std::uintmax_t) &&
+                  std::ratio_less_equal_v<std::nano, Period> && ns_ratio_fits<Period>()) {
+      // Nanoseconds per tick: num / den, in lowest terms. On the magnitude,
+      // ticks = q * den + r gives q * num + r * num / den nanoseconds, and
+      // r * num < den * num cannot overflow (ns_ratio_fits).
+      using PerTick = std::ratio_divide<Period, std::nano>;
+      constexpr auto num = static_cast<std::uintmax_t>(PerTick::num);
+      constexpr auto den = static_cast<std::uintmax_t>(PerTick::den);
+      constexpr auto limit = static_cast<std::uintmax_t>(INT64_MAX);
+      const Rep count = d.count();
+      auto magnitude = static_cast<std::uintmax_t>(count);
+      bool negative = false;
+      if constexpr (std::is_signed_v<Rep>) {
+        if (count < 0) {
+          negative = true;
+          magnitude = 0 - magnitude;  // |count|, for the most negative count too
+        }
+      }
+      const std::uintmax_t whole = magnitude / den;
+      if (whole > limit / num) return negative ? -INT64_MAX : INT64_MAX;
+      const std::uintmax_t ns = whole * num;
+      const std::uintmax_t part = magnitude % den * num / den;
+      if (part > limit - ns) return negative ? -INT64_MAX : INT64_MAX;
+      const auto result = static_cast<std::int64_t>(ns + part);
+      return negative ? -result : result;
     } else {
+      if constexpr (std::is_floating_point_v<Rep>) {
+        // A finite count beyond double's seconds (1e300 of std::exa) is still
+        // a huge delay, not an infinite one: decided in long double.
+        if (std::isfinite(d.count())) {
+          const long double seconds = std::chrono::duration<long double>(d).count();
+          if (seconds >= kMaxSeconds) return INT64_MAX;
+          if (seconds <= -kMaxSeconds) return -INT64_MAX;
+        }
+      }
       return seconds_to_ns(method, std::chrono::duration<double>(d).count());
+    }
+  }
+  // True if std::ratio_divide<Period, std::nano> compiles and its products in
+  // duration_to_ns fit: every period but bizarre ones (ticks of centuries,
+  // ratios of huge coprime terms), which take the double path.
+  template <class Period>
+  static constexpr bool ns_ratio_fits() noexcept {
+    constexpr std::intmax_t scale = std::nano::den / std::gcd(std::nano::den, Period::den);
+    if constexpr (Period::num > INTMAX_MAX / scale) {
+      return false;
+    } else {
+      using PerTick = std::ratio_divide<Period, std::nano>;
+      return static_cast<std::uintmax_t>(PerTick::num) <=
+             UINTMAX_MAX / static_cast<std::uintmax_t>(PerTick::den);
     }
   }
   static std::int64_t add_saturating(std::int64_t a, std::int64_t b) noexcept {
