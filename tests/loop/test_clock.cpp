@@ -44,6 +44,20 @@ TEST(VirtualClock, AdvanceIgnoresNegativeDurations) {
   EXPECT_EQ(clock.now().time_since_epoch(), 10s);
 }
 
+TEST(VirtualClock, AdvanceSaturatesAtTheLatestTimeInsteadOfWrapping) {
+  constexpr auto latest = std::chrono::nanoseconds::max();  // time_point::max()
+  VirtualClock clock;
+  clock.advance(latest);
+  EXPECT_EQ(clock.now().time_since_epoch(), latest);
+  clock.advance(1ns);
+  EXPECT_EQ(clock.now().time_since_epoch(), latest);
+  VirtualClock later(Clock::time_point{5s});
+  later.advance(latest - 1s);
+  EXPECT_EQ(later.now().time_since_epoch(), latest);
+  later.advance(latest);
+  EXPECT_EQ(later.now().time_since_epoch(), latest);
+}
+
 TEST(VirtualClock, AdvanceToNeverGoesBack) {
   VirtualClock clock;
   clock.advance_to(Clock::time_point{7s});

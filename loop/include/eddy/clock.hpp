@@ -63,7 +63,9 @@ class VirtualClock final : public Clock {
   time_point now() const noexcept override {
     return time_point{duration{now_.load(std::memory_order_relaxed)}};
   }
-  /// Moves time forward by `d` (a negative `d` is ignored).
+  /// Moves time forward by `d` (a negative `d` is ignored). Time saturates
+  /// at time_point::max() (about 292 years from the epoch) rather than wrap
+  /// to the past: it never goes backwards, and advance() stays noexcept.
   void advance(duration d) noexcept;
   /// Moves time forward to `t`; does nothing if `t` is not in the future.
   void advance_to(time_point t) noexcept;
