@@ -184,6 +184,11 @@ Loop::~Loop() {
     std::fputs("eddy: a running Loop was destroyed\n", stderr);
     std::terminate();
   }
+  if (lifeline_) {
+    // Waits for a thread that is handing this loop a callback through it.
+    std::lock_guard<std::mutex> guard(lifeline_->mutex);
+    lifeline_->loop = nullptr;
+  }
   if (closed_) return;
   try {
     close();
@@ -195,6 +200,14 @@ Loop::~Loop() {
     closed_ = true;
     release_everything();
   }
+}
+
+std::shared_ptr<detail::LoopLifeline> detail::LoopExtensions::lifeline(Loop& loop) {
+  if (!loop.lifeline_) {
+    loop.lifeline_ = std::make_shared<LoopLifeline>();
+    loop.lifeline_->loop = &loop;
+  }
+  return loop.lifeline_;
 }
 
 void Loop::close() {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <eddy/concurrent_future.hpp>
+#include <eddy/task.hpp>  // a task awaiting a ConcurrentFuture
 
 #include "loop_test.hpp"
 
@@ -296,6 +297,38 @@ TEST_F(LoopTest, ResultsDeliveredAfterTheLoopClosedAreDroppedWithoutLeaks) {
   worker.join();
   EXPECT_TRUE(source.done());
   EXPECT_EQ(Counted::alive(), 1);  // only the value the source still holds
+}
+
+TEST(WrapFuture, AResultDeliveredAfterTheLoopWasDestroyedIsDroppedWithoutTouchingIt) {
+  // The loop goes first (closed, then destroyed) while the source is still
+  // pending; completing the source later must not reach the freed loop (the
+  // sanitizer builds would see it) and frees what the link held.
+  ConcurrentFuture<Counted> source;
+  Counted::reset();
+  {
+    Loop loop;
+    Future<Counted> wrapped = wrap_future(source, loop);
+    EXPECT_FALSE(wrapped.done());
+  }
+  std::thread worker([source]() mutable { source.set_result(Counted{}); });
+  worker.join();
+  EXPECT_EQ(Counted::alive(), 1);  // the source's own value, and nothing else
+}
+
+TEST(WrapFuture, ATaskAwaitingAConcurrentFutureSurvivesItsLoopsDestruction) {
+  ConcurrentFuture<int> source;
+  Counted::reset();
+  {
+    Loop loop;
+    auto waiter = [](ConcurrentFuture<int> f, Counted) -> Task<int> { co_return co_await f; };
+    Future<int> task = loop.create_task(waiter(source, Counted{}));
+    loop.run_once();  // the task awaits the source, wrapped onto the loop
+    EXPECT_FALSE(task.done());
+  }  // closing the loop destroys the task's frame
+  EXPECT_EQ(Counted::alive(), 0);
+  std::thread worker([source]() mutable { source.set_result(5); });
+  worker.join();
+  EXPECT_EQ(source.result(), 5);
 }
 
 TEST_F(LoopTest, ManyThreadsCompleteManyWrappedFuturesEachExactlyOnce) {

@@ -321,9 +321,10 @@ class ConcurrentFuture {
 /// (if it has not started running), and cancelling `concurrent` cancels the
 /// returned future. Mirrors: asyncio.wrap_future.
 ///
-/// Call it on the loop's thread. If the loop is closed before `concurrent`
-/// completes, the result is dropped (LoopClosedError is swallowed on the
-/// completing thread) and the returned future stays pending with its loop.
+/// Call it on the loop's thread. If the loop is closed, or destroyed, before
+/// `concurrent` completes, the result is dropped on the completing thread
+/// (as asyncio's callback drops it for a closed loop) and the returned
+/// future stays pending with its loop.
 template <class T>
 Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop) {
   Future<T> future = loop.create_future<T>();
@@ -341,8 +342,10 @@ Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop) {
 
   // Concurrent side -> loop side. The callback may run on any thread, so it
   // only moves the loop future (no reference-count change) into a closure
-  // that runs on the loop's thread.
-  auto deliver = [future, target_loop = &loop](ConcurrentFuture<T>& source) mutable {
+  // that runs on the loop's thread. It reaches the loop through its
+  // lifeline: the loop may be destroyed before `concurrent` completes.
+  auto deliver = [future, lifeline = detail::LoopExtensions::lifeline(loop)](
+                     ConcurrentFuture<T>& source) mutable {
     auto on_loop = [target = std::move(future), source]() mutable {
       if (target.done()) return;  // cancelled on the loop side meanwhile
       if (source.cancelled()) {
@@ -357,10 +360,12 @@ Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop) {
         target.set_result(std::move(source.result()));
       }
     };
+    std::lock_guard<std::mutex> guard(lifeline->mutex);  // released before on_loop goes
+    if (lifeline->loop == nullptr) return;  // destroyed: nothing can observe the result
     try {
-      target_loop->call_soon_threadsafe(std::move(on_loop));
+      lifeline->loop->call_soon_threadsafe(std::move(on_loop));
     } catch (const LoopClosedError&) {
-      // The loop is gone: nothing can observe the result any more.
+      // Closed: nothing can observe the result any more.
     }
   };
   concurrent.add_done_callback(std::move(deliver));

@@ -74,6 +74,17 @@ class LoopExtension {
 /// One slot per layer that keeps a LoopExtension.
 enum class ExtensionSlot : std::uint8_t { tasks, executor, count };
 
+/// A way to a loop from other threads that outlives it: `loop` is the loop
+/// until its destructor starts, then null. Hold `mutex` while using `loop`
+/// (a call_soon_threadsafe): the destructor takes it to null the pointer, so
+/// it cannot go meanwhile. What such a caller does for a loop that is gone
+/// is its own choice (wrap_future drops the result, as asyncio's callback
+/// does for a closed loop).
+struct LoopLifeline {
+  std::mutex mutex;
+  Loop* loop = nullptr;
+};
+
 /// The extension slots of a loop (for futures/; users never need them).
 struct LoopExtensions {
   static LoopExtension* get(const Loop& loop, ExtensionSlot slot) noexcept;
@@ -84,6 +95,8 @@ struct LoopExtensions {
   /// The check every scheduling method makes: throws LoopClosedError on a
   /// closed loop, WrongThreadError from a thread other than the one running it.
   static void check_usable(const Loop& loop, const char* method);
+  /// The loop's lifeline, made on first use (on the loop's thread).
+  static std::shared_ptr<LoopLifeline> lifeline(Loop& loop);
   /// The thread rule alone, for methods of other classes that act on the
   /// loop's objects (a Future's set_result, cancel): WrongThreadError, naming
   /// `qualified_method` in full, from a thread other than the one running the
@@ -688,6 +701,8 @@ class Loop {
 
   std::shared_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;
+  // Made by the first LoopExtensions::lifeline(); let go of as the destructor starts.
+  std::shared_ptr<detail::LoopLifeline> lifeline_;
   uv_loop_s* uv_ = nullptr;
   bool owns_uv_ = false;
   // libuv's backend fd while libuv is known to hold nothing but eddy's own
