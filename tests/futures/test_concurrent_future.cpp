@@ -200,6 +200,32 @@ TEST(ConcurrentFuture, AMoveOnlyResultCanBeMovedOut) {
   EXPECT_EQ(*taken, 9);
 }
 
+TEST(ConcurrentFuture, AMovedFromConcurrentFutureThrowsInvalidStateError) {
+  ConcurrentFuture<int> f;
+  ConcurrentFuture<int> g = std::move(f);
+  EXPECT_FALSE(f.valid());  // NOLINT(bugprone-use-after-move): what is tested
+  EXPECT_TRUE(g.valid());
+  EXPECT_THROW(f.done(), InvalidStateError);
+  EXPECT_THROW(f.running(), InvalidStateError);
+  EXPECT_THROW(f.cancelled(), InvalidStateError);
+  EXPECT_THROW(f.state(), InvalidStateError);
+  EXPECT_THROW(f.result(0.0), InvalidStateError);
+  EXPECT_THROW(f.exception(0.0), InvalidStateError);
+  EXPECT_THROW(f.cancel(), InvalidStateError);
+  EXPECT_THROW(f.set_running_or_notify_cancel(), InvalidStateError);
+  EXPECT_THROW(f.set_result(1), InvalidStateError);
+  EXPECT_THROW(f.set_exception(std::runtime_error("x")), InvalidStateError);
+  EXPECT_THROW(f.add_done_callback([](ConcurrentFuture<int>&) {}), InvalidStateError);
+  try {
+    f.done();
+  } catch (const InvalidStateError& e) {
+    EXPECT_STREQ(e.what(),
+                 "eddy::ConcurrentFuture::done: the ConcurrentFuture is empty (moved from)");
+  }
+  g.set_result(3);  // the future itself is untouched
+  EXPECT_EQ(g.result(), 3);
+}
+
 TEST(ConcurrentFuture, ManyWaitersAreAllWoken) {
   ConcurrentFuture<int> f;
   std::atomic<int> sum{0};

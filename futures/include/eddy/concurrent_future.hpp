@@ -68,10 +68,24 @@ class ConcurrentFuture {
   /// A new pending future.
   ConcurrentFuture() : state_(std::make_shared<State>()) {}
 
-  bool done() const { return is(ConcurrentState::cancelled) || is(ConcurrentState::finished); }
-  bool running() const { return is(ConcurrentState::running); }
-  bool cancelled() const { return is(ConcurrentState::cancelled); }
+  /// False for a moved-from ConcurrentFuture, whose every other method
+  /// throws InvalidStateError.
+  bool valid() const noexcept { return state_ != nullptr; }
+
+  bool done() const {
+    check_valid("done");
+    return is(ConcurrentState::cancelled) || is(ConcurrentState::finished);
+  }
+  bool running() const {
+    check_valid("running");
+    return is(ConcurrentState::running);
+  }
+  bool cancelled() const {
+    check_valid("cancelled");
+    return is(ConcurrentState::cancelled);
+  }
   ConcurrentState state() const {
+    check_valid("state");
     std::lock_guard lock(state_->mutex);
     return state_->state;
   }
@@ -101,6 +115,7 @@ class ConcurrentFuture {
   /// Cancels a pending future (or a running one that can be interrupted);
   /// see the rules above.
   bool cancel() {
+    check_valid("cancel");
     std::unique_lock lock(state_->mutex);
     if (state_->state == ConcurrentState::cancelled) return true;
     std::stop_source interrupt{std::nostopstate};
@@ -123,6 +138,7 @@ class ConcurrentFuture {
   /// Same, registering the stop_source whose token the job polls: cancel()
   /// then interrupts the running job (see the rules above).
   bool set_running_or_notify_cancel(std::stop_source interrupt) {
+    check_valid("set_running_or_notify_cancel");
     std::lock_guard lock(state_->mutex);
     switch (state_->state) {
       case ConcurrentState::cancelled:
@@ -147,6 +163,7 @@ class ConcurrentFuture {
 
   template <class U = T>
   requires(!std::is_void_v<U>) void set_result(U value) {
+    check_valid("set_result");
     std::unique_lock lock(state_->mutex);
     check_settable("set_result");
     state_->value.emplace(std::move(value));
@@ -154,6 +171,7 @@ class ConcurrentFuture {
     complete(lock);
   }
   void set_result() requires std::is_void_v<T> {
+    check_valid("set_result");
     std::unique_lock lock(state_->mutex);
     check_settable("set_result");
     state_->state = ConcurrentState::finished;
@@ -161,6 +179,7 @@ class ConcurrentFuture {
   }
 
   void set_exception(std::exception_ptr error) {
+    check_valid("set_exception");
     if (!error) {
       throw std::invalid_argument("eddy::ConcurrentFuture::set_exception: the exception is null");
     }
@@ -177,6 +196,7 @@ class ConcurrentFuture {
 
   /// Adds `fn`, called as `fn(future)` when the future is done (see the rules).
   void add_done_callback(Callback fn) {
+    check_valid("add_done_callback");
     {
       std::lock_guard lock(state_->mutex);
       if (state_->state != ConcurrentState::cancelled &&
@@ -227,6 +247,12 @@ class ConcurrentFuture {
     return std::chrono::nanoseconds(static_cast<std::int64_t>(seconds < 0 ? 0 : seconds * 1e9));
   }
 
+  void check_valid(const char* method) const {
+    if (state_ == nullptr) [[unlikely]] {
+      throw InvalidStateError(std::string("eddy::ConcurrentFuture::") + method +
+                              ": the ConcurrentFuture is empty (moved from)");
+    }
+  }
   bool is(ConcurrentState s) const {
     std::lock_guard lock(state_->mutex);
     return state_->state == s;
@@ -296,6 +322,7 @@ class ConcurrentFuture {
   }
 
   std::add_lvalue_reference_t<T> result_impl(std::optional<std::chrono::nanoseconds> timeout) {
+    check_valid("result");
     std::unique_lock lock(state_->mutex);
     wait(lock, timeout, "result");
     if (state_->exception) {
@@ -307,6 +334,7 @@ class ConcurrentFuture {
   }
 
   std::exception_ptr exception_impl(std::optional<std::chrono::nanoseconds> timeout) {
+    check_valid("exception");
     std::unique_lock lock(state_->mutex);
     wait(lock, timeout, "exception");
     return state_->exception;
