@@ -3,6 +3,7 @@
 #include "eddy/locks.hpp"
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -265,6 +266,11 @@ void Semaphore::release() {
   if (bound_ >= 0 && value_ >= bound_) {
     throw std::invalid_argument(std::string(waiters_.name()) +
                                 "::release: released more times than acquired");
+  }
+  if (value_ == INT64_MAX) [[unlikely]] {
+    // Python's counter has no bound; eddy's stops at INT64_MAX units.
+    throw std::overflow_error(std::string(waiters_.name()) +
+                              "::release: the counter would exceed INT64_MAX");
   }
   ++value_;
   wake_while_free();

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -644,6 +645,18 @@ TEST_F(SemaphoreTest, ANegativeInitialValueThrowsInvalidArgument) {
   }
   Semaphore zero(0);
   EXPECT_TRUE(zero.locked());
+}
+
+TEST_F(SemaphoreTest, AReleaseBeyondINT64MaxThrowsOverflowErrorAndKeepsTheCount) {
+  Semaphore sem(INT64_MAX);
+  EXPECT_THROW(sem.release(), std::overflow_error);
+  EXPECT_FALSE(sem.locked());  // still INT64_MAX units: no wrap to negative
+  auto take = [](Semaphore& s) -> Task<bool> {
+    co_await s.acquire();  // a unit is there: no wait
+    co_return s.locked();
+  };
+  EXPECT_FALSE(loop.run_until_complete(take(sem)));
+  sem.release();  // back to INT64_MAX: allowed
 }
 
 TEST_F(SemaphoreTest, AcquireTakesUnitsWithoutSuspendingUntilNoneIsLeft) {

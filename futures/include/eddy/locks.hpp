@@ -338,7 +338,8 @@ class Semaphore {
   Task<Acquired<Semaphore>> acquire_scoped();
   /// Returns a unit (to the first waiter, if any). Mirrors: Semaphore.release.
   /// A BoundedSemaphore throws std::invalid_argument when this would exceed
-  /// its initial value.
+  /// its initial value; any semaphore throws std::overflow_error (and
+  /// changes nothing) when the count would exceed INT64_MAX.
   void release();
   /// True if acquire() would wait: no unit is free, or tasks wait (or were
   /// woken and have not run yet). Mirrors: Semaphore.locked.
