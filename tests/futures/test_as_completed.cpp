@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -139,6 +140,19 @@ TEST_F(AsCompletedTest, WithATimeoutTheOnesPastTheDeadlineThrowTimeoutError) {
   EXPECT_EQ(got, (std::vector<std::string>{"1@1", "2@2", "timeout@5", "timeout@5"}));
   EXPECT_FALSE(slow.done());  // nothing is cancelled
   EXPECT_EQ(loop.run_until_complete(slow), 3);
+}
+
+TEST_F(AsCompletedTest, AnInfiniteTimeoutIsNoTimeoutAndMinusInfinityIsAlreadyPast) {
+  const double inf = std::numeric_limits<double>::infinity();
+  auto got = loop.run_until_complete(
+      take_all(loop, as_completed(std::vector{value_at(1e6, 2), value_at(1, 1)}, inf)));
+  EXPECT_EQ(got, (std::vector<std::string>{"1@1", "2@1000000"}));
+  Future<int> pending = value_at(1, 3);
+  double start = loop.time();
+  auto past = loop.run_until_complete(take_all(loop, as_completed(std::vector{pending}, -inf)));
+  EXPECT_EQ(past.size(), 1u);
+  EXPECT_EQ(past[0].rfind("timeout@", 0), 0u);
+  EXPECT_DOUBLE_EQ(loop.time(), start);
 }
 
 TEST_F(AsCompletedTest, ArrivalsBeforeTheDeadlineGiveTheirValuesEvenWhenTakenAfterIt) {

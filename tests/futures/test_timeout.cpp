@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -322,6 +323,34 @@ TEST_F(TimeoutTest, NulloptNeverExpires) {
     co_return since(start);
   };
   EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 1e6);
+}
+
+TEST_F(TimeoutTest, AnInfiniteDelayNeverExpiresAndRescheduleToInfinityRemovesTheDeadline) {
+  // asyncio schedules call_at(inf), which never fires; eddy sets no timer.
+  auto body = []() -> Task<double> {
+    const double inf = std::numeric_limits<double>::infinity();
+    double start = get_running_loop().time();
+    co_await timeout(inf, [inf](Timeout& t) -> Task<> {
+      EXPECT_EQ(t.when(), inf);
+      co_await sleep(1e6);
+      t.reschedule(get_running_loop().time() + 1);
+      t.reschedule(inf);
+      co_await sleep(10);
+      EXPECT_FALSE(t.expired());
+    });
+    co_await timeout_at(inf, [](Timeout&) -> Task<> { co_await sleep(1); });
+    co_return since(start);
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body()), 1e6 + 11);
+  EXPECT_EQ(loop.stats().timers, 0u);
+}
+
+TEST_F(TimeoutTest, MinusInfinityExpiresAtTheFirstAwait) {
+  auto body = []() -> Task<> {
+    co_await timeout(-std::numeric_limits<double>::infinity(),
+                     [](Timeout&) -> Task<> { co_await sleep(1); });
+  };
+  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
 }
 
 TEST_F(TimeoutTest, TimeoutAtUsesAnAbsoluteDeadline) {

@@ -5,6 +5,7 @@
 // asyncio.wait's observable rules. Time runs on the fixture's VirtualClock.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -158,6 +159,18 @@ TEST_F(WaitTest, ATimeoutOfZeroReturnsAfterOneIteration) {
   EXPECT_DOUBLE_EQ(loop.time(), 0.0);
   EXPECT_TRUE(result.done.empty());
   EXPECT_EQ(result.pending.size(), 1u);
+}
+
+TEST_F(WaitTest, AnInfiniteTimeoutIsNoTimeoutAndMinusInfinityIsAlreadyPast) {
+  // asyncio: call_later(inf) never fires, call_later(-inf) at once.
+  const double inf = std::numeric_limits<double>::infinity();
+  auto all = run_wait({value_at(1e6, 1), value_at(1, 2)}, ReturnWhen::all_completed, inf);
+  EXPECT_EQ(all.done.size(), 2u);
+  EXPECT_DOUBLE_EQ(loop.time(), 1e6);
+  double start = loop.time();
+  auto none = run_wait({value_at(1, 3)}, ReturnWhen::all_completed, -inf);
+  EXPECT_EQ(none.pending.size(), 1u);
+  EXPECT_DOUBLE_EQ(loop.time(), start);
 }
 
 TEST_F(WaitTest, WaitCancelsNothing) {

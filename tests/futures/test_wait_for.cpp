@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -166,6 +167,14 @@ TEST_F(WaitFor, ATimeoutOfZeroOrLessNeverStartsTheTask) {
     EXPECT_FALSE(ran);
     EXPECT_EQ(Counted::alive(), 0);
   }
+}
+
+TEST_F(WaitFor, AnInfiniteTimeoutMeansNoLimit) {
+  auto body = []() -> Task<int> {
+    co_return co_await wait_for(work(1e6, 8), std::numeric_limits<double>::infinity());
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 8);
+  EXPECT_DOUBLE_EQ(loop.time(), 1e6);
 }
 
 TEST_F(WaitFor, NulloptMeansNoLimit) {

@@ -1,8 +1,10 @@
 // as_completed: results in the order they arrive. Mirrors: asyncio.as_completed.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -96,7 +98,8 @@ Task<T> next_completed(std::shared_ptr<AsCompletedState<T>> state) {
 /// Each next() (or each element of the range) is a Task that, awaited,
 /// gives the result of the earliest future to finish that was not taken yet,
 /// or rethrows its exception; once the timeout has passed, the ones left
-/// throw TimeoutError. There are exactly as many as futures given. Awaiting
+/// throw TimeoutError (a timeout of +infinity is none; -infinity is
+/// past). There are exactly as many as futures given. Awaiting
 /// them concurrently is fine: each arrival goes to one awaiter, in order;
 /// a cancelled awaiter does not lose one.
 template <class T>
@@ -122,8 +125,9 @@ class AsCompleted {
         if (auto state = weak.lock()) state->arrive_from(i, done);
       }));
     }
-    if (timeout) {
-      state_->timer = state_->loop->call_later(*timeout, [weak] {
+    if (timeout && *timeout != std::numeric_limits<double>::infinity()) {  // +inf: none
+      // -inf is as past as any negative delay (call_later takes only finite ones).
+      state_->timer = state_->loop->call_later(std::max(*timeout, 0.0), [weak] {
         if (auto state = weak.lock()) state->on_timeout();
       });
     }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <coroutine>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -44,16 +45,18 @@ class Timeout {
 
   /// The deadline (seconds on the loop's clock), or nullopt for none.
   std::optional<double> when() const noexcept { return when_; }
-  /// Moves the deadline; nullopt removes it; a time already past expires the
-  /// block through call_soon, before what the block then awaits (asyncio's
-  /// order: `sleep(0)` in the block throws). Throws RuntimeError once it has
-  /// expired, std::invalid_argument for NaN (the deadline then stays as it was).
+  /// Moves the deadline; nullopt removes it, and so does +infinity in effect
+  /// (when() then says infinity, as asyncio's does); a time already past
+  /// (-infinity too) expires the block through call_soon, before what the
+  /// block then awaits (asyncio's order: `sleep(0)` in the block throws).
+  /// Throws RuntimeError once it has expired, std::invalid_argument for NaN
+  /// (the deadline then stays as it was).
   void reschedule(std::optional<double> when) {
     if (scope_.fired) {
       throw RuntimeError("eddy::Timeout::reschedule: the timeout has already expired");
     }
     Handle next;  // scheduled first: if that throws (NaN), nothing changed
-    if (when) {
+    if (when && *when != std::numeric_limits<double>::infinity()) {
       Loop& loop = task_->loop();
       if (*when <= loop.time()) {
         next = loop.call_soon([this] { expire(); });

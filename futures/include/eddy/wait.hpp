@@ -1,7 +1,9 @@
 // wait: wait for some or all of a set of futures. Mirrors: asyncio.wait.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -79,7 +81,8 @@ struct WaitState {
 /// - first_completed: returns when any is done; first_exception: when one
 ///   fails (a cancelled one does not count), or all are done; all_completed
 ///   (the default): when all are done.
-/// - On timeout it returns what is done so far; no TimeoutError.
+/// - On timeout it returns what is done so far; no TimeoutError. A timeout
+///   of +infinity is none; -infinity is past, as any negative one.
 /// - It always suspends at least once, as asyncio's does.
 /// - Throws std::invalid_argument for an empty input (as asyncio's
 ///   ValueError) or futures of different loops, before suspending.
@@ -98,8 +101,9 @@ Task<WaitResult<T>> wait(std::vector<Future<T>> futures,
   }
   auto state = std::make_shared<detail::WaitState<T>>(loop, futures, when);
   std::weak_ptr<detail::WaitState<T>> weak = state;
-  if (timeout) {
-    state->timer = loop.call_later(*timeout, [weak] {
+  if (timeout && *timeout != std::numeric_limits<double>::infinity()) {  // +inf: no deadline
+    // -inf is as past as any negative delay (call_later takes only finite ones).
+    state->timer = loop.call_later(std::max(*timeout, 0.0), [weak] {
       if (auto alive = weak.lock()) alive->release();
     });
   }

@@ -69,9 +69,9 @@ inline constexpr bool is_task_or_future<Future<T>> = true;
 /// cancelled, it runs on to its end, and TimeoutError is thrown — unless it
 /// finished despite the cancel, in which case its result is returned. With
 /// `timeout <= 0` a Task never starts (TimeoutError after one yield, or
-/// CancelledError if the caller is cancelled meanwhile); nullopt means
-/// no limit. The task runs inline, in the calling task (as asyncio 3.12 runs
-/// a coroutine): cancelling the caller cancels it too.
+/// CancelledError if the caller is cancelled meanwhile); nullopt (or
+/// +infinity, as asyncio's never-firing timer) means no limit. The task runs inline, in the calling
+/// task (as asyncio 3.12 runs a coroutine): cancelling the caller cancels it too.
 template <class T>
 Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
   if (timeout && *timeout <= 0) {
