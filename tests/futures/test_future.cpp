@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -548,6 +549,18 @@ TEST_F(FutureTest, SettingOrCancellingFromAnotherThreadThrowsWrongThreadErrorAnd
   EXPECT_EQ(refused[1].rfind("eddy::Future::set_exception:", 0), 0u);
   EXPECT_EQ(refused[2].rfind("eddy::Future::cancel:", 0), 0u);
   EXPECT_EQ(refused[3].rfind("eddy::Future::cancel:", 0), 0u);
+}
+
+TEST_F(FutureTest, AResultAlignedTo16BytesIsStoredAligned) {
+  // 16 bytes is the most a result may ask for (more is refused at compile
+  // time): future states are 16-byte aligned blocks.
+  struct alignas(16) Pair {
+    double a, b;
+  };
+  Future<Pair> f = loop.create_future<Pair>();
+  f.set_result(Pair{1.5, 2.5});
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&f.result()) % 16, 0u);
+  EXPECT_EQ(f.result().b, 2.5);
 }
 
 TEST_F(FutureTest, RemoveDoneCallbackReturnsOneThenZero) {

@@ -328,6 +328,10 @@ inline constexpr bool kCopyableResult = CopyableResult<T>::value;
 /// of 8 bytes, 8 bytes of padding.
 template <class T>
 struct FutureShared : FutureCore {
+  static_assert(
+      alignof(T) <= kBlockGranule,
+      "eddy: a Future or Task result aligned to more than 16 bytes is not supported "
+      "(future and task states are 16-byte aligned blocks); wrap it in a std::unique_ptr");
   FutureShared(Loop& l, SourceLocation where) noexcept : FutureCore(l, where) {}
   /// A plain future's state (make_future) is this class itself; the others
   /// derive from it and override destroy().

@@ -644,6 +644,12 @@ struct ThisTask {
 /// Destroying a Task that has not run destroys its frame (and what the frame
 /// captured) without running it.
 ///
+/// Alignment: frames and task states are 16-byte aligned. A result type
+/// aligned to more is refused at compile time; a local or parameter aligned
+/// to more than 16 bytes inside a coroutine is not supported (C++20 gives a
+/// coroutine's allocator no alignment: g++ 12 misaligns such locals with
+/// the default allocator too).
+///
 /// Tasks (Loop::create_task) and their cancellation. Mirrors asyncio.Task:
 /// - create_task schedules the first step with call_soon; each later step
 ///   runs from the callback that woke the task (a future's done callback, a
