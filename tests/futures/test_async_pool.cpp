@@ -197,6 +197,28 @@ TEST(AsyncPool, ShutdownWithoutWaitCancelsAJobSubmittedAtTheSameMoment) {
   }
 }
 
+TEST(AsyncPool, ShutdownFromInsideAJobThrowsRuntimeErrorAndThePoolGoesOn) {
+  // The pool's thread cannot wait for its own jobs: it used to deadlock.
+  AsyncPool pool(2);
+  auto job = [&pool]() -> Task<std::string> {
+    for (bool wait : {true, false}) {
+      try {
+        pool.shutdown(wait);
+        co_return "shutdown returned";
+      } catch (const RuntimeError& e) {
+        if (!wait) co_return e.what();
+      }
+    }
+    co_return "unreachable";
+  };
+  EXPECT_EQ(pool.submit(job).result(10.0),
+            "eddy::AsyncPool::shutdown: called from the pool's own thread (a job), which would "
+            "wait for itself");
+  auto square = [](int i) -> Task<int> { co_return i* i; };
+  EXPECT_EQ(pool.submit(square, 6).result(10.0), 36);  // still taking jobs
+  pool.shutdown();
+}
+
 TEST(AsyncPool, SubmitAfterShutdownThrowsExecutorShutdownError) {
   AsyncPool pool(1);
   pool.shutdown();

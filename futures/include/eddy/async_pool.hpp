@@ -77,8 +77,16 @@ class AsyncPool {
   }
 
   /// Stops taking jobs; `wait`: lets every submitted job finish, else
-  /// cancels them; then stops the loop thread. Idempotent.
+  /// cancels them; then stops the loop thread. Idempotent. Throws
+  /// RuntimeError, and changes nothing, when called from one of the pool's
+  /// own jobs (its thread would wait for itself), as LoopThread::shutdown
+  /// does on its own thread.
   void shutdown(bool wait = true) {
+    if (try_get_running_loop() == &thread_.loop()) {
+      throw RuntimeError(
+          "eddy::AsyncPool::shutdown: called from the pool's own thread (a job), which would "
+          "wait for itself");
+    }
     {
       std::unique_lock lock(mutex_);
       closed_ = true;
