@@ -693,6 +693,10 @@ struct ThisTask {
 ///    already ended with a CancelledError of the task's own cancel() or of
 ///    the awaited future (cancelled elsewhere), a later cancel() is answered
 ///    by that one, with its message (asyncio's Task.__step keeps it too).
+///    One difference in messages: when a deadline cancelled the awaited
+///    future and the task's cancel("X") comes before the task resumes,
+///    eddy throws CancelledError("X") (the cancel() decides, by this rule),
+///    where asyncio rethrows the awaited future's, with an empty message.
 /// 3. When a scope converts its cancellation while the task's own cancel()
 ///    is still pending, it throws CancelledError instead (a cancel from
 ///    outside always wins over a timeout).
