@@ -440,6 +440,12 @@ bool Loop::handle_cancelled(const Handle& h) const noexcept {
 
 // ------------------------------------------------------------------ running
 
+void Loop::check_thread_in(const char* qualified_method) const {
+  if (owner_thread_.load(std::memory_order_relaxed) != 0) {
+    detail::throw_wrong_thread_in(qualified_method);
+  }
+}
+
 void Loop::check_usable_slow(const char* method) const {
   if (closed_) detail::throw_loop_closed(method);
   if (owner_thread_.load(std::memory_order_relaxed) != 0) detail::throw_wrong_thread(method);

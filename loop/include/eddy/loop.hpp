@@ -511,6 +511,8 @@ class Loop {
       check_usable_slow(method);
   }
   void check_usable_slow(const char* method) const;
+  // The thread rule for LoopExtensions::check_thread, off its hot path.
+  void check_thread_in(const char* qualified_method) const;
   // Thread rule only (no closed check): for cancel() and stop().
   void check_thread(const char* method) const {
     std::uintptr_t owner = owner_thread_.load(std::memory_order_relaxed);
@@ -727,9 +729,10 @@ void detail::LoopExtensions::call_soon_running(Loop& running, F f) {
   running.call_soon_checked(std::move(f));
 }
 inline void detail::LoopExtensions::check_thread(const Loop& loop, const char* qualified_method) {
-  const std::uintptr_t owner = loop.owner_thread_.load(std::memory_order_relaxed);
-  if (owner != 0 && owner != detail::this_thread_token()) [[unlikely]]
-    detail::throw_wrong_thread_in(qualified_method);
+  // One compare on the hot path (the loop runs on this thread); a loop that
+  // is not running (owner 0) may be prepared from any thread.
+  if (!loop.on_loop_thread()) [[unlikely]]
+    loop.check_thread_in(qualified_method);
 }
 inline detail::LoopExtension* detail::LoopExtensions::get(const Loop& loop,
                                                           ExtensionSlot slot) noexcept {
