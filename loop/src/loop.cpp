@@ -852,6 +852,7 @@ void Loop::set_slow_callback_duration(double seconds) {
   // conversion (undefined) came out negative, which reported every callback.
   // Beyond 292 years nothing is ever reported slow, as in asyncio.
   slow_ns_ = seconds >= kMaxSeconds ? kNever : static_cast<std::int64_t>(seconds * 1e9);
+  slow_seconds_ = seconds;
 }
 
 LoopStats Loop::stats() const noexcept {

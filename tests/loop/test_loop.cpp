@@ -1250,7 +1250,7 @@ TEST_F(LoopTest, SlowCallbackDurationBeyondTheClocksRangeReportsNothing) {
   loop.set_debug(true);
   for (double huge : {1e10, 1e300, std::numeric_limits<double>::max()}) {
     loop.set_slow_callback_duration(huge);
-    EXPECT_GT(loop.slow_callback_duration(), 9e9) << huge;
+    EXPECT_EQ(loop.slow_callback_duration(), huge);  // the value set, as asyncio keeps it
     loop.call_soon([] {});
     loop.call_soon([&] { clock->advance(24h * 365 * 10); });  // a decade
     loop.run_once();

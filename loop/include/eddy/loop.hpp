@@ -486,11 +486,11 @@ class Loop {
   bool get_debug() const noexcept { return debug_; }
   /// Threshold for slow-callback reports, in seconds (default 0.1). Throws
   /// std::invalid_argument for a negative, NaN or infinite value. A value
-  /// over about 292 years (the int64 nanoseconds the loop counts in) is
-  /// saturated there: slow_callback_duration() then returns about 9.2e9, and
-  /// no callback is reported slow.
+  /// over about 292 years (the int64 nanoseconds the loop counts in) means
+  /// no callback is ever reported slow. slow_callback_duration() returns the
+  /// value set, as asyncio's attribute does.
   void set_slow_callback_duration(double seconds);
-  double slow_callback_duration() const noexcept { return static_cast<double>(slow_ns_) * 1e-9; }
+  double slow_callback_duration() const noexcept { return slow_seconds_; }
 
   /// Always-on counters.
   LoopStats stats() const noexcept;
@@ -716,6 +716,7 @@ class Loop {
 
   ExceptionHandler exception_handler_;
   std::int64_t slow_ns_ = 100'000'000;
+  double slow_seconds_ = 0.1;  // as set: slow_ns_ saturates
 
   std::unique_ptr<detail::LoopExtension>
       extensions_[static_cast<std::size_t>(detail::ExtensionSlot::count)];
