@@ -64,6 +64,19 @@ Task<int> work_for(double delay, int value) {
   co_return value;
 }
 
+/// Awaits, within timeout(limit), a gather (or gather_settled) of `child`.
+Task<> gather_within(double limit, Task<int> child, bool settled = false) {
+  co_await timeout(limit, [&child, settled](Timeout&) -> Task<> {
+    std::vector<Task<int>> children;
+    children.push_back(std::move(child));
+    if (settled) {
+      co_await gather_settled(std::move(children));
+    } else {
+      co_await gather(std::move(children));
+    }
+  });
+}
+
 // ------------------------------------------------------------------ in time, and not
 
 TEST_F(TimeoutTest, ReturnsTheBlockResultWhenItFinishesInTime) {
@@ -546,37 +559,18 @@ TEST_F(TimeoutTest, ADeadlineWhileAwaitingAGatherThrowsTimeoutErrorAndCancelsThe
 TEST_F(TimeoutTest, ADeadlineWhileAwaitingAGatherWhoseChildrenReturnAnywayThrowsTimeoutError) {
   // The children answer the cancel with values: the gather still ends with a
   // CancelledError (asyncio's rule), which the scope converts.
-  auto body = []() -> Task<> {
-    co_await timeout(1.0, [](Timeout&) -> Task<> {
-      int cancels = 0;
-      std::vector<Task<int>> children;
-      children.push_back(ignore_cancel(3, 5, cancels));
-      co_await gather(std::move(children));
-    });
-  };
-  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+  int cancels = 0;
+  EXPECT_THROW(loop.run_until_complete(gather_within(1.0, ignore_cancel(3, 5, cancels))),
+               TimeoutError);
+  EXPECT_EQ(cancels, 1);
 }
 
 TEST_F(TimeoutTest, ADeadlineWhileAwaitingASettledGatherThrowsTimeoutError) {
-  auto body = []() -> Task<> {
-    co_await timeout(1.0, [](Timeout&) -> Task<> {
-      std::vector<Task<int>> children;
-      children.push_back(work_for(5, 1));
-      co_await gather_settled(std::move(children));
-    });
-  };
-  EXPECT_THROW(loop.run_until_complete(body()), TimeoutError);
+  EXPECT_THROW(loop.run_until_complete(gather_within(1.0, work_for(5, 1), true)), TimeoutError);
 }
 
 TEST_F(TimeoutTest, ACancelFromOutsideWhileAwaitingAGatherIsCancelledError) {
-  auto body = []() -> Task<> {
-    co_await timeout(5.0, [](Timeout&) -> Task<> {
-      std::vector<Task<int>> children;
-      children.push_back(work_for(10, 1));
-      co_await gather(std::move(children));
-    });
-  };
-  Future<void> task = loop.create_task(body());
+  Future<void> task = loop.create_task(gather_within(5.0, work_for(10, 1)));
   loop.call_later(1, [&task] { task.cancel("outside"); });
   try {
     loop.run_until_complete(task);
