@@ -101,7 +101,9 @@ Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
       co_await detail::wait_done(future);
       // Any CancelledError, also a gather's (finished with one), means the
       // cancel ended it, as asyncio's wait_for turns result()'s into TimeoutError.
-      if (detail::ended_with_cancellation(*detail::FutureAccess::shared(future))) {
+      if (detail::FutureCore& core = *detail::FutureAccess::shared(future);
+          detail::ended_with_cancellation(core)) {
+        core.exception_retrieved = true;  // seen, as asyncio's wait_for reads result()
         throw TimeoutError("eddy::wait_for: the timeout passed");
       }
     }
