@@ -58,6 +58,20 @@ TEST(VirtualClock, AdvanceSaturatesAtTheLatestTimeInsteadOfWrapping) {
   EXPECT_EQ(later.now().time_since_epoch(), latest);
 }
 
+TEST(VirtualClock, AdvanceInCoarseUnitsSaturatesInsteadOfOverflowing) {
+  // hours::max() in nanoseconds does not fit in int64: no implicit
+  // conversion (which would overflow) happens on the way in.
+  VirtualClock clock;
+  clock.advance(2s);
+  EXPECT_EQ(clock.now().time_since_epoch(), 2s);
+  clock.advance(std::chrono::duration<double>(0.5));
+  EXPECT_EQ(clock.now().time_since_epoch(), 2500ms);
+  clock.advance(-1h);  // ignored, as a negative nanoseconds count is
+  EXPECT_EQ(clock.now().time_since_epoch(), 2500ms);
+  clock.advance(std::chrono::hours::max());
+  EXPECT_EQ(clock.now().time_since_epoch(), std::chrono::nanoseconds::max());
+}
+
 TEST(VirtualClock, AdvanceToNeverGoesBack) {
   VirtualClock clock;
   clock.advance_to(Clock::time_point{7s});

@@ -67,6 +67,16 @@ class VirtualClock final : public Clock {
   /// at time_point::max() (about 292 years from the epoch) rather than wrap
   /// to the past: it never goes backwards, and advance() stays noexcept.
   void advance(duration d) noexcept;
+  /// The same for a duration in other units (seconds, hours, a double
+  /// count): converted saturating, so that hours::max() is "as far as time
+  /// goes", where an implicit conversion to nanoseconds would overflow.
+  template <class Rep, class Period>
+  void advance(std::chrono::duration<Rep, Period> d) noexcept {
+    const long double ns = std::chrono::duration<long double, std::nano>(d).count();
+    if (!(ns > 0)) return;  // negative, zero or NaN: ignored, as above
+    constexpr auto most = static_cast<long double>(duration::max().count());
+    advance(ns >= most ? duration::max() : duration(static_cast<duration::rep>(ns)));
+  }
   /// Moves time forward to `t`; does nothing if `t` is not in the future.
   void advance_to(time_point t) noexcept;
 
