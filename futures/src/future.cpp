@@ -23,12 +23,13 @@ bool FutureCore::cancel_requested(std::string) {
   return false;  // only CancelRoute::owner futures get here, and their states override this
 }
 
-bool ended_with_cancellation(const FutureCore& core) noexcept {
+bool take_cancellation(FutureCore& core) noexcept {
   if (core.state == FutureState::cancelled) return true;
   if (core.state != FutureState::finished || !core.exception) return false;
   try {
     std::rethrow_exception(core.exception);
   } catch (const CancelledError&) {
+    core.exception_retrieved = true;
     return true;
   } catch (...) {
     return false;

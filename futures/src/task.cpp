@@ -190,12 +190,6 @@ void TaskCore::deliver(bool interrupted) {
   // stands (asyncio's rule when a task's awaited future ignores the cancel).
 }
 
-void TaskCore::resumed_after_requests(FutureCore& awaited) {
-  const bool interrupted = ended_with_cancellation(awaited);
-  if (interrupted) awaited.exception_retrieved = true;
-  deliver(interrupted);
-}
-
 void TaskCore::fold_scope_requests() noexcept {
   if ((flags_ & kPendingScope) == 0) return;
   mark_delivered(scopes_);  // they fired: each scope still sees expired()

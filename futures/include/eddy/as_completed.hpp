@@ -1,10 +1,8 @@
 // as_completed: results in the order they arrive. Mirrors: asyncio.as_completed.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <deque>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -109,14 +107,8 @@ class AsCompleted {
     if (futures.empty()) return;
     for (Future<T>& f : futures)
       detail::check_not_empty(f);
-    Loop& loop = futures.front().get_loop();
-    for (Future<T>& f : futures) {
-      if (&f.get_loop() != &loop) {
-        // asyncio: ValueError ("The future belongs to a different loop ...").
-        throw std::invalid_argument("eddy::as_completed: the futures belong to different loops");
-      }
-    }
-    state_ = std::make_shared<detail::AsCompletedState<T>>(loop);
+    state_ = std::make_shared<detail::AsCompletedState<T>>(
+        detail::common_loop(futures, "eddy::as_completed"));
     state_->pending = std::move(futures);
     state_->remaining_next = state_->pending.size();
     std::weak_ptr<detail::AsCompletedState<T>> weak = state_;
@@ -125,9 +117,8 @@ class AsCompleted {
         if (auto state = weak.lock()) state->arrive_from(i, done);
       }));
     }
-    if (timeout && *timeout != std::numeric_limits<double>::infinity()) {  // +inf: none
-      // -inf is as past as any negative delay (call_later takes only finite ones).
-      state_->timer = state_->loop->call_later(std::max(*timeout, 0.0), [weak] {
+    if (std::optional<double> delay = detail::deadline_delay(timeout)) {
+      state_->timer = state_->loop->call_later(*delay, [weak] {
         if (auto state = weak.lock()) state->on_timeout();
       });
     }

@@ -124,11 +124,12 @@ struct FutureCore {
   ~FutureCore() = default;  // destroy() is the way
 };
 
-/// Whether `core` ended with a CancelledError: cancelled, or finished with
-/// one as its exception (a gather whose cancel() its children answered, as
-/// asyncio's _GatheringFuture ends). What a wait interrupted for a
-/// cancellation sees, whichever way the awaited future took.
-bool ended_with_cancellation(const FutureCore& core) noexcept;
+/// Whether done `core` ended with a CancelledError: cancelled, or finished
+/// with one as its exception (a gather whose cancel() its children
+/// answered, as asyncio's _GatheringFuture ends). If so, that error counts
+/// as retrieved: the caller, a wait that a cancellation interrupted, has
+/// seen it (as asyncio's Task.__step and wait_for read the result).
+bool take_cancellation(FutureCore& core) noexcept;
 /// "Future (pending)" or "Task 'Task-3' (finished with an exception)", for reports.
 std::string describe(const FutureCore& core);
 /// A task's name (task.cpp).

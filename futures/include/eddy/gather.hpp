@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -78,6 +79,26 @@ concept GatherArg = requires {
 };
 template <class A>
 using ResultOf = typename FutureOf<std::decay_t<A>>::type;
+
+/// The loop of `futures` (not empty, none empty), which must all share it:
+/// std::invalid_argument naming `who` otherwise (asyncio: ValueError).
+template <class T>
+Loop& common_loop(const std::vector<Future<T>>& futures, const char* who) {
+  Loop& loop = futures.front().get_loop();
+  for (const Future<T>& f : futures) {
+    if (&f.get_loop() != &loop) {
+      throw std::invalid_argument(std::string(who) + ": the futures belong to different loops");
+    }
+  }
+  return loop;
+}
+/// The delay for a combinator's deadline timer: none for +infinity (asyncio's
+/// call_later(inf) never fires), and 0 for a past one, -infinity too
+/// (call_later takes only finite delays). NaN passes, for call_later to refuse.
+inline std::optional<double> deadline_delay(std::optional<double> timeout) noexcept {
+  if (!timeout || *timeout == std::numeric_limits<double>::infinity()) return std::nullopt;
+  return *timeout < 0 ? 0.0 : *timeout;
+}
 
 /// asyncio.ensure_future: a future stays itself, a task is scheduled on the
 /// running loop (create_task).

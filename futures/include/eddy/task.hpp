@@ -184,14 +184,13 @@ class TaskCore {
       deliver(interrupted);
   }
   /// resumed() after a wait on `awaited`, which is done: the wait was
-  /// interrupted if it ended with a CancelledError (ended_with_cancellation:
-  /// a gather cancelled for this task's request ends finished with one).
-  /// That CancelledError counts as retrieved, whichever one is thrown here:
-  /// the task saw it, as asyncio's Task.__step reads the future's result.
+  /// interrupted if it ended with a CancelledError (take_cancellation: a
+  /// gather cancelled for this task's request ends finished with one), which
+  /// then counts as retrieved, whichever CancelledError is thrown here.
   void resumed_from(FutureCore& awaited) {
     wait_kind_ = WaitKind::none;
     if (flags_ != 0) [[unlikely]]
-      resumed_after_requests(awaited);
+      deliver(take_cancellation(awaited));
   }
   /// The root coroutine ended (its final suspend point, which does not
   /// suspend): its frame is destroyed as the coroutine returns.
@@ -270,7 +269,6 @@ class TaskCore {
   [[gnu::noinline]] void destroy_unstarted_root() noexcept { std::exchange(root_, {}).destroy(); }
   void redeliver() noexcept;
   void deliver(bool interrupted);
-  void resumed_after_requests(FutureCore& awaited);
   // Marks the scope requests pending now as delivered: the CancelledError
   // being thrown, the task's own, answers them.
   void fold_scope_requests() noexcept;

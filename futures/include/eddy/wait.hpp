@@ -1,9 +1,7 @@
 // wait: wait for some or all of a set of futures. Mirrors: asyncio.wait.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -93,17 +91,11 @@ Task<WaitResult<T>> wait(std::vector<Future<T>> futures,
   if (futures.empty()) throw std::invalid_argument("eddy::wait: the set of futures is empty");
   for (const Future<T>& f : futures)
     detail::check_not_empty(f);
-  Loop& loop = futures.front().get_loop();
-  for (const Future<T>& f : futures) {
-    if (&f.get_loop() != &loop) {
-      throw std::invalid_argument("eddy::wait: the futures belong to different loops");
-    }
-  }
+  Loop& loop = detail::common_loop(futures, "eddy::wait");
   auto state = std::make_shared<detail::WaitState<T>>(loop, futures, when);
   std::weak_ptr<detail::WaitState<T>> weak = state;
-  if (timeout && *timeout != std::numeric_limits<double>::infinity()) {  // +inf: no deadline
-    // -inf is as past as any negative delay (call_later takes only finite ones).
-    state->timer = loop.call_later(std::max(*timeout, 0.0), [weak] {
+  if (std::optional<double> delay = detail::deadline_delay(timeout)) {
+    state->timer = loop.call_later(*delay, [weak] {
       if (auto alive = weak.lock()) alive->release();
     });
   }

@@ -70,8 +70,9 @@ inline constexpr bool is_task_or_future<Future<T>> = true;
 /// finished despite the cancel, in which case its result is returned. With
 /// `timeout <= 0` a Task never starts (TimeoutError after one yield, or
 /// CancelledError if the caller is cancelled meanwhile); nullopt (or
-/// +infinity, as asyncio's never-firing timer) means no limit. The task runs inline, in the calling
-/// task (as asyncio 3.12 runs a coroutine): cancelling the caller cancels it too.
+/// +infinity, as asyncio's never-firing timer) means no limit. The task runs
+/// inline, in the calling task (as asyncio 3.12 runs a coroutine):
+/// cancelling the caller cancels it too.
 template <class T>
 Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
   if (timeout && *timeout <= 0) {
@@ -86,8 +87,9 @@ Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
 
 /// Same for a future: with `timeout <= 0` a done future gives its result, a
 /// pending one is cancelled and awaited to its end (TimeoutError if it ended
-/// with a CancelledError, also a gather's; else its result or its error). A cancel of the caller
-/// during that wait throws CancelledError at once, as in asyncio.
+/// with a CancelledError, also a gather's; else its result or its error). A
+/// cancel of the caller during that wait throws CancelledError at once, as
+/// in asyncio.
 template <class T>
 Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
   detail::check_not_empty(future);
@@ -101,9 +103,7 @@ Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
       co_await detail::wait_done(future);
       // Any CancelledError, also a gather's (finished with one), means the
       // cancel ended it, as asyncio's wait_for turns result()'s into TimeoutError.
-      if (detail::FutureCore& core = *detail::FutureAccess::shared(future);
-          detail::ended_with_cancellation(core)) {
-        core.exception_retrieved = true;  // seen, as asyncio's wait_for reads result()
+      if (detail::take_cancellation(*detail::FutureAccess::shared(future))) {
         throw TimeoutError("eddy::wait_for: the timeout passed");
       }
     }
