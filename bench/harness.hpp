@@ -22,27 +22,35 @@ namespace eddy_bench {
 
 inline std::int64_t g_n = 1'000'000;  // ops per workload run (--n=N)
 
+/// Runs `run(n)` once per iteration, timed by the workload itself, and
+/// reports ns_per_op. False if the workload threw (the benchmark is then
+/// marked as failed).
+template <class Run>
+bool run_workload_with(benchmark::State& state, const Run& run) {
+  double total_s = 0;
+  try {
+    for (auto _ : state) {
+      double s = run(g_n);
+      state.SetIterationTime(s);
+      total_s += s;
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return false;
+  }
+  const auto ops = static_cast<double>(state.iterations()) * static_cast<double>(g_n);
+  state.SetItemsProcessed(static_cast<std::int64_t>(ops));
+  state.counters["ns_per_op"] = total_s * 1e9 / ops;
+  return true;
+}
+
 /// Runs `run(workloads, n)` once per iteration on one Workloads object (one
 /// loop for the whole benchmark), timed by the workload itself; then
 /// `report(workloads, state)` may add counters.
 template <class Workloads, class Run, class Report>
 void run_workload(benchmark::State& state, const Run& run, const Report& report) {
   Workloads w;
-  double total_s = 0;
-  try {
-    for (auto _ : state) {
-      double s = run(w, g_n);
-      state.SetIterationTime(s);
-      total_s += s;
-    }
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
-  const auto ops = static_cast<double>(state.iterations()) * static_cast<double>(g_n);
-  state.SetItemsProcessed(static_cast<std::int64_t>(ops));
-  state.counters["ns_per_op"] = total_s * 1e9 / ops;
-  report(w, state);
+  if (run_workload_with(state, [&](std::int64_t n) { return run(w, n); })) report(w, state);
 }
 
 /// Registers BM_<name>/eddy and BM_<name>/libuv, next to each other.
