@@ -8,7 +8,9 @@
 // N = 1e5): create_task, one sleep(0), return i, results gathered in order.
 // The context line reports the frame size of a trivial Task.
 //
-// Two more rows take eddy's task apart, on the same loop:
+// Three more rows take eddy's task apart, each on a loop of its own:
+// - BM_tasks/eddy_unwatched: eddy's tasks, each counting its own result,
+//   their futures dropped: W6 without the gather (no done callbacks).
 // - BM_tasks/bare: the C++ baseline's minimal coroutine (no future, no
 //   registry, no cancellation; the gather is a counter), its frame from
 //   eddy's block cache, its steps queued with Loop::call_soon. What eddy's
@@ -139,13 +141,36 @@ double bare_tasks(eddy::Loop& loop, std::int64_t n, std::size_t side_bytes) {
   return counter.t1 - t0;
 }
 
-void add_bare(const std::string& name, std::size_t side_bytes) {
+/// An eddy task that counts its own result (its future dropped unwatched).
+eddy::Task<void> yield_then_count(Counter& counter, std::int64_t i) {
+  co_await eddy::sleep(0);
+  counter.report(i);
+}
+
+/// W6 with eddy's tasks that nobody watches: create_task, one sleep(0), and
+/// the coroutine reports its result to a counter (no gather, no callbacks).
+double unwatched_tasks(eddy::Loop& loop, std::int64_t n) {
+  Counter counter{&loop, n};
+  double t0 = 0;
+  loop.call_soon([&] {
+    t0 = eddy_bench::now_s();
+    for (std::int64_t i = 0; i < n; ++i)
+      (void)loop.create_task(yield_then_count(counter, i));
+  });
+  loop.run_forever();
+  eddy_bench::check(counter.finished == n && counter.sum == n * (n - 1) / 2,
+                    "unwatched tasks: wrong results");
+  return counter.t1 - t0;
+}
+
+/// Registers `name`, timing `run(loop, n)` on one loop kept for all iterations.
+template <class Run>
+void add_on_loop(const std::string& name, Run run) {
   benchmark::RegisterBenchmark(name.c_str(),
-                               [side_bytes](benchmark::State& state) {
+                               [run](benchmark::State& state) {
                                  eddy::Loop loop;
-                                 eddy_bench::run_workload_with(state, [&](std::int64_t n) {
-                                   return bare_tasks(loop, n, side_bytes);
-                                 });
+                                 eddy_bench::run_workload_with(
+                                     state, [&](std::int64_t n) { return run(loop, n); });
                                })
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);
@@ -153,8 +178,12 @@ void add_bare(const std::string& name, std::size_t side_bytes) {
 
 void register_all() {
   eddy_bench::add_pair("tasks", [](auto& w, std::int64_t n) { return w.tasks(n); });
-  add_bare("BM_tasks/bare", 0);
-  add_bare("BM_tasks/bare+state", sizeof(eddy::detail::TaskShared<std::int64_t>));
+  add_on_loop("BM_tasks/eddy_unwatched", &unwatched_tasks);
+  add_on_loop("BM_tasks/bare",
+              [](eddy::Loop& loop, std::int64_t n) { return bare_tasks(loop, n, 0); });
+  add_on_loop("BM_tasks/bare+state", [](eddy::Loop& loop, std::int64_t n) {
+    return bare_tasks(loop, n, sizeof(eddy::detail::TaskShared<std::int64_t>));
+  });
 }
 
 }  // namespace
