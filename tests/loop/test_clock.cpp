@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -82,6 +83,24 @@ TEST(VirtualClock, AdvanceToNeverGoesBack) {
   EXPECT_EQ(clock.now().time_since_epoch(), 7s);
   clock.advance_to(Clock::time_point{8s});
   EXPECT_EQ(clock.now().time_since_epoch(), 8s);
+}
+
+TEST(VirtualClock, AdvanceToInCoarseUnitsSaturatesInsteadOfOverflowing) {
+  using Seconds = std::chrono::time_point<Clock, std::chrono::seconds>;
+  using Hours = std::chrono::time_point<Clock, std::chrono::hours>;
+  using DoubleSeconds = std::chrono::time_point<Clock, std::chrono::duration<double>>;
+  VirtualClock clock;
+  clock.advance_to(Seconds{3s});
+  EXPECT_EQ(clock.now().time_since_epoch(), 3s);
+  clock.advance_to(DoubleSeconds{std::chrono::duration<double>(3.25)});
+  EXPECT_EQ(clock.now().time_since_epoch(), 3250ms);
+  clock.advance_to(Hours{std::chrono::hours::min()});  // the far past: nothing moves
+  EXPECT_EQ(clock.now().time_since_epoch(), 3250ms);
+  clock.advance_to(DoubleSeconds{std::chrono::duration<double>(std::nan(""))});
+  EXPECT_EQ(clock.now().time_since_epoch(), 3250ms);
+  // hours::max() in nanoseconds does not fit in int64: as far as time goes.
+  clock.advance_to(Hours{std::chrono::hours::max()});
+  EXPECT_EQ(clock.now().time_since_epoch(), std::chrono::nanoseconds::max());
 }
 
 TEST(VirtualClock, IsUsableThroughTheClockInterface) {

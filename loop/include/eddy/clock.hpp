@@ -74,13 +74,31 @@ class VirtualClock final : public Clock {
   void advance(std::chrono::duration<Rep, Period> d) noexcept {
     const long double ns = std::chrono::duration<long double, std::nano>(d).count();
     if (!(ns > 0)) return;  // negative, zero or NaN: ignored, as above
-    constexpr auto most = static_cast<long double>(duration::max().count());
-    advance(ns >= most ? duration::max() : duration(static_cast<duration::rep>(ns)));
+    advance(saturated(ns));
   }
   /// Moves time forward to `t`; does nothing if `t` is not in the future.
   void advance_to(time_point t) noexcept;
+  /// The same for a time point in other units: converted saturating, as
+  /// advance() converts (a time beyond time_point::max() is max(); one
+  /// before min() is the past; NaN is ignored).
+  template <class Dur>
+  void advance_to(std::chrono::time_point<Clock, Dur> t) noexcept {
+    const long double ns =
+        std::chrono::duration<long double, std::nano>(t.time_since_epoch()).count();
+    if (ns != ns) return;  // NaN
+    advance_to(time_point(saturated(ns)));
+  }
 
  private:
+  /// `ns` nanoseconds (not NaN), clamped to what `duration` holds.
+  static duration saturated(long double ns) noexcept {
+    constexpr auto most = static_cast<long double>(duration::max().count());
+    constexpr auto least = static_cast<long double>(duration::min().count());
+    if (ns >= most) return duration::max();
+    if (ns <= least) return duration::min();
+    return duration(static_cast<duration::rep>(ns));
+  }
+
   std::atomic<std::int64_t> now_;
 };
 
