@@ -772,6 +772,37 @@ TEST_F(WaitFor, TakesAQueuesGetAndPutAsAsyncioTakesAnyAwaitable) {
             (std::vector<std::string>{"got 7", "put timed out at 2", "size 1, holds 8"}));
 }
 
+TEST_F(WaitFor, ItsTimeoutErrorNamesWaitForWhicheverWayTheTimeoutPassed) {
+  auto message = [](auto awaitable) -> Task<std::string> {
+    try {
+      co_await std::move(awaitable);
+    } catch (const TimeoutError& e) {
+      co_return e.what();
+    }
+    co_return "no TimeoutError";
+  };
+  auto body = [&]() -> Task<std::vector<std::string>> {
+    std::vector<std::string> got;
+    Queue<int> queue;
+    Future<int> never = get_running_loop().create_future<int>();
+    got.push_back(co_await message(wait_for(work(5, 1), 1.0)));
+    got.push_back(co_await message(wait_for(queue.get(), 1.0)));
+    got.push_back(co_await message(wait_for(never, 1.0)));
+    got.push_back(co_await message(wait_for(work(5, 1), 0.0)));
+    got.push_back(co_await message(wait_for(get_running_loop().create_future<int>(), 0.0)));
+    // A timeout block keeps its own; so does a wait_for inside one.
+    got.push_back(co_await message(timeout(1.0, work(5, 1))));
+    got.push_back(co_await message(timeout(5.0, wait_for(work(5, 1), 1.0))));
+    co_return got;
+  };
+  const std::string wait_for_message = "eddy::wait_for: the timeout passed";
+  const std::string timeout_message = "eddy::timeout: the deadline passed";
+  EXPECT_EQ(loop.run_until_complete(body()),
+            (std::vector<std::string>{wait_for_message, wait_for_message, wait_for_message,
+                                      wait_for_message, wait_for_message, timeout_message,
+                                      wait_for_message}));
+}
+
 TEST_F(WaitFor, ClosingTheLoopDestroysTasksInWaitForOnceAndCancelsTheirFutures) {
   std::vector<std::string> log;
   auto body = [](std::vector<std::string>& out, Counted) -> Task<int> {

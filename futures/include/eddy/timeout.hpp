@@ -32,7 +32,11 @@ namespace eddy {
 /// "Cancellation" in <eddy/task.hpp> for how scopes nest.
 class Timeout {
  public:
-  Timeout(detail::TaskCore& task, std::optional<double> when) : task_(&task) {
+  /// `timeout_message`: what its TimeoutError says (a static string: eddy's
+  /// combinators built on a timeout name themselves).
+  Timeout(detail::TaskCore& task, std::optional<double> when,
+          const char* timeout_message = "eddy::timeout: the deadline passed")
+      : task_(&task), timeout_message_(timeout_message) {
     reschedule(when);  // first: if it throws (NaN), no scope is left on the task
     task.push_scope(scope_);
   }
@@ -79,13 +83,14 @@ class Timeout {
   [[noreturn]] void rethrow_cancelled(const CancelledError& error) {
     if (error.origin() != &scope_) throw;
     if (auto message = task_->take_pending_external()) throw CancelledError(std::move(*message));
-    throw TimeoutError("eddy::timeout: the deadline passed");
+    throw TimeoutError(timeout_message_);
   }
 
  private:
   void expire() { task_->request_cancel(&scope_, {}); }
 
   detail::TaskCore* task_;
+  const char* timeout_message_;
   detail::CancelScope scope_;
   Handle timer_;  // the deadline's timer, or its call_soon once past
   std::optional<double> when_;
@@ -96,12 +101,15 @@ namespace detail {
 template <class F>
 using BlockTask = std::invoke_result_t<F&, Timeout&>;
 
+/// Runs `block` in a Timeout scope of the current task, due at `when` (from
+/// now if `relative`); its TimeoutError says `timeout_message`.
 template <class F>
-BlockTask<F> run_with_timeout(std::optional<double> when, bool relative, F block) {
+BlockTask<F> run_with_timeout(std::optional<double> when, bool relative, F block,
+                              const char* timeout_message = "eddy::timeout: the deadline passed") {
   using T = typename BlockTask<F>::value_type;
   TaskCore& task = co_await ThisTask{};
   if (relative && when) *when += task.loop().time();
-  Timeout scope(task, when);
+  Timeout scope(task, when, timeout_message);
   try {
     if constexpr (std::is_void_v<T>) {
       co_await block(scope);

@@ -16,6 +16,9 @@
 namespace eddy {
 namespace detail {
 
+/// What wait_for's TimeoutError says, whichever way the timeout passed.
+inline constexpr const char* kWaitForTimedOut = "eddy::wait_for: the timeout passed";
+
 /// Waits until `future` is done, without taking its result (a cancellation
 /// of the future does not throw here). A cancellation of the awaiting task
 /// ends the wait at once, with CancelledError: as asyncio's
@@ -80,9 +83,10 @@ Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
     // asyncio waits for that cancelled task to end: the caller suspends, and
     // a cancel() pending on it is thrown there instead of the TimeoutError.
     co_await sleep(0);
-    throw TimeoutError("eddy::wait_for: the timeout passed");
+    throw TimeoutError(detail::kWaitForTimedOut);
   }
-  co_return co_await eddy::timeout(timeout, std::move(task));
+  co_return co_await detail::run_with_timeout(timeout, true, detail::block_of(std::move(task)),
+                                              detail::kWaitForTimedOut);
 }
 
 /// Same for a future: with `timeout <= 0` a done future gives its result, a
@@ -104,12 +108,14 @@ Task<T> wait_for(Future<T> future, std::optional<double> timeout) {
       // Any CancelledError, also a gather's (finished with one), means the
       // cancel ended it, as asyncio's wait_for turns result()'s into TimeoutError.
       if (detail::take_cancellation(*detail::FutureAccess::shared(future))) {
-        throw TimeoutError("eddy::wait_for: the timeout passed");
+        throw TimeoutError(detail::kWaitForTimedOut);
       }
     }
     co_return detail::take_result(future);
   }
-  co_return co_await eddy::timeout(timeout, detail::await_future(std::move(future)));
+  co_return co_await detail::run_with_timeout(
+      timeout, true, detail::block_of(detail::await_future(std::move(future))),
+      detail::kWaitForTimedOut);
 }
 
 /// Same for another eddy awaitable, such as `queue.get()`, `queue.put(x)`
