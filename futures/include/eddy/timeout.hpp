@@ -16,6 +16,10 @@
 #include "eddy/task.hpp"
 
 namespace eddy {
+namespace detail {
+/// What timeout()'s TimeoutError says.
+inline constexpr const char* kTimeoutExpired = "eddy::timeout: the deadline passed";
+}  // namespace detail
 
 /// The deadline of a timeout block, which the block may move. Mirrors:
 /// asyncio.Timeout. The block receives it as `Timeout&`:
@@ -35,7 +39,7 @@ class Timeout {
   /// `timeout_message`: what its TimeoutError says (a static string: eddy's
   /// combinators built on a timeout name themselves).
   Timeout(detail::TaskCore& task, std::optional<double> when,
-          const char* timeout_message = "eddy::timeout: the deadline passed")
+          const char* timeout_message = detail::kTimeoutExpired)
       : task_(&task), timeout_message_(timeout_message) {
     reschedule(when);  // first: if it throws (NaN), no scope is left on the task
     task.push_scope(scope_);
@@ -105,7 +109,7 @@ using BlockTask = std::invoke_result_t<F&, Timeout&>;
 /// now if `relative`); its TimeoutError says `timeout_message`.
 template <class F>
 BlockTask<F> run_with_timeout(std::optional<double> when, bool relative, F block,
-                              const char* timeout_message = "eddy::timeout: the deadline passed") {
+                              const char* timeout_message = detail::kTimeoutExpired) {
   using T = typename BlockTask<F>::value_type;
   TaskCore& task = co_await ThisTask{};
   if (relative && when) *when += task.loop().time();
