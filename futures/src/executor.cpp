@@ -500,7 +500,8 @@ Future<void> LoopExecutors::shutdown_default_executor(double timeout_seconds) {
   if (std::isnan(timeout_seconds)) {
     throw std::invalid_argument("eddy::Loop::shutdown_default_executor: the timeout is NaN");
   }
-  Future<void> future = loop_->create_future<void>();
+  Future<void> future =
+      loop_->create_future<void>(SourceLocation::made_by("eddy::Loop::shutdown_default_executor"));
   shutdown_called_ = true;
   if (shutdown_ == nullptr) {
     if (!default_executor_) {

@@ -834,6 +834,8 @@ void Loop::default_exception_handler(const ExceptionContext& context) noexcept {
     if (context.source.known()) {
       text += std::string("  created at: ") + context.source.file + ":" +
               std::to_string(context.source.line) + " (" + context.source.function + ")\n";
+    } else if (*context.source.function != '\0') {
+      text += std::string("  created by: ") + context.source.function + "\n";
     }
     std::fwrite(text.data(), 1, text.size(), stderr);  // one write: lines stay together
   } catch (...) {

@@ -257,6 +257,29 @@ TEST_F(LoopTest, WrapFutureDeliversAResultFromAnotherThreadOnTheLoopThread) {
   EXPECT_EQ(callback_thread, loop_thread);
 }
 
+TEST_F(LoopTest, AnUnretrievedExceptionOfAWrappedFutureNamesTheLineThatWrappedIt) {
+  std::vector<ExceptionContext> reports;
+  loop.set_exception_handler([&](Loop&, const ExceptionContext& c) { reports.push_back(c); });
+  ConcurrentFuture<int> source;
+  {
+    const std::uint_least32_t wrapped_line = __LINE__ + 1;
+    Future<int> wrapped = wrap_future(source, loop);
+    source.set_running_or_notify_cancel();
+    source.set_exception(std::make_exception_ptr(std::runtime_error("nobody reads")));
+    loop.run_once();  // the outcome arrives through call_soon_threadsafe
+    loop.run_once();
+    ASSERT_TRUE(wrapped.done());
+    ASSERT_TRUE(reports.empty());
+    source = ConcurrentFuture<int>();  // its callback held the wrapped future
+    wrapped = Future<int>();
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_EQ(reports[0].source.line, wrapped_line);
+    EXPECT_NE(std::string(reports[0].source.file).find("test_concurrent_future.cpp"),
+              std::string::npos)
+        << reports[0].source.file;
+  }
+}
+
 TEST_F(LoopTest, WrapFutureDeliversAnException) {
   ConcurrentFuture<int> source;
   Future<int> wrapped = wrap_future(source, loop);

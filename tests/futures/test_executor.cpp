@@ -933,6 +933,9 @@ TEST_F(RunInExecutor, AFailedJobWhoseFutureNobodyReadsIsReportedAsNeverRetrieved
   EXPECT_EQ(reports[0].message, "Future exception was never retrieved");
   EXPECT_EQ(what_of(reports[0].exception), "nobody reads");
   EXPECT_FALSE(reports[0].future.empty());
+  // The call that made the future, not a line of eddy's own header.
+  EXPECT_FALSE(reports[0].source.known());
+  EXPECT_STREQ(reports[0].source.function, "eddy::Loop::run_in_executor");
 }
 
 TEST_F(RunInExecutor, AFailedJobWhoseExceptionWasReadIsNotReported) {

@@ -33,14 +33,17 @@ using eddy::testing::what_of;
 class GatherTest : public LoopTest {
  protected:
   void capture_reports() {
-    loop.set_exception_handler(
-        [this](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    loop.set_exception_handler([this](Loop&, const ExceptionContext& context) {
+      reports.push_back(context.message);
+      sources.push_back(context.source);
+    });
   }
   /// Runs the loop for `seconds` of virtual time.
   void run_for(double seconds) { loop.run_until_complete(loop.create_task(pause(seconds))); }
   static Task<> pause(double seconds) { co_await sleep(seconds); }
 
   std::vector<std::string> reports;
+  std::vector<SourceLocation> sources;  // of each report
 };
 
 Task<int> after_sleep(double delay, int v) {
@@ -325,6 +328,9 @@ TEST_F(GatherTest, TheGathersOwnFailureIsReportedIfNobodyRetrievesIt) {
   }
   ASSERT_EQ(reports.size(), 1u);  // the gather's future; the child's was retrieved
   EXPECT_EQ(reports[0], "Future exception was never retrieved");
+  // Made by gather, whose arguments are a pack: named, not a line of eddy's header.
+  EXPECT_FALSE(sources[0].known());
+  EXPECT_STREQ(sources[0].function, "eddy::gather");
 }
 
 // ------------------------------------------------------------ gather_settled

@@ -1916,6 +1916,24 @@ TEST_F(LoopTest, ACustomHandlerMayDeferToTheDefaultExceptionHandler) {
   EXPECT_NE(err.find("Exception in callback"), std::string::npos) << err;
 }
 
+TEST_F(LoopTest, TheDefaultHandlerSaysWhereOrByWhatTheObjectWasMade) {
+  auto printed = [this](SourceLocation source) {
+    ExceptionContext context;
+    context.message = "Future exception was never retrieved";
+    context.source = source;
+    ::testing::internal::CaptureStderr();
+    loop.default_exception_handler(context);
+    return ::testing::internal::GetCapturedStderr();
+  };
+  const std::string at = printed(SourceLocation{"app.cpp", "main", 12});
+  EXPECT_NE(at.find("  created at: app.cpp:12 (main)\n"), std::string::npos) << at;
+  const std::string by = printed(SourceLocation::made_by("eddy::gather"));
+  EXPECT_NE(by.find("  created by: eddy::gather\n"), std::string::npos) << by;
+  EXPECT_EQ(by.find("created at"), std::string::npos) << by;
+  const std::string unknown = printed(SourceLocation{});
+  EXPECT_EQ(unknown.find("created"), std::string::npos) << unknown;
+}
+
 TEST_F(LoopTest, AnExceptionHandlerThatThrowsANonStandardExceptionStillFallsBack) {
   // base_events.py BaseEventLoop.call_exception_handler: `except BaseException` around the
   // custom handler; the loop goes on.

@@ -210,7 +210,7 @@ class ConcurrentFuture {
 
  private:
   template <class U>
-  friend Future<U> wrap_future(ConcurrentFuture<U> concurrent, Loop& loop);
+  friend Future<U> wrap_future(ConcurrentFuture<U> concurrent, Loop& loop, SourceLocation where);
   friend struct detail::ConcurrentFutureAccess;
 
   struct State;
@@ -354,8 +354,9 @@ class ConcurrentFuture {
 /// (as asyncio's callback drops it for a closed loop) and the returned
 /// future stays pending with its loop.
 template <class T>
-Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop) {
-  Future<T> future = loop.create_future<T>();
+Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
+                      SourceLocation where = SourceLocation::current()) {
+  Future<T> future = loop.create_future<T>(where);
 
   // Loop side -> concurrent side: a cancelled loop future cancels the source.
   // Held weakly: the source holds the loop future (below), and a strong

@@ -360,7 +360,8 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
   template <class F, class... A>
   static Future<R> start(Loop& loop, ThreadPoolExecutor& executor, LoopExecutors& owner, F&& fn,
                          A&&... args) {
-    Future<R> future = JobFuture<R>::make(loop, SourceLocation::current());
+    Future<R> future =
+        JobFuture<R>::make(loop, SourceLocation::made_by("eddy::Loop::run_in_executor"));
     auto* job = new LoopJob(owner.port(), std::forward<F>(fn), std::forward<A>(args)...);
     job->future_ = future;
     JobFuture<R>::of(future).job = job;

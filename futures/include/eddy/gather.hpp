@@ -197,7 +197,7 @@ class GatherState;
 template <class R>
 struct GatherFuture final : FutureShared<R> {
   GatherFuture(Loop& on, GatherState<R>& owner) noexcept
-      : FutureShared<R>(on, SourceLocation::current()), gather(&owner) {
+      : FutureShared<R>(on, SourceLocation::made_by("eddy::gather")), gather(&owner) {
     this->route = CancelRoute::owner;
   }
   void destroy() noexcept override {
@@ -614,7 +614,8 @@ auto gather_range(std::vector<Future<T>> futures) {
   if (futures.empty()) {
     // asyncio: done at once with an empty list, on the running loop.
     Future<std::vector<typename State::Item>> done =
-        get_running_loop().create_future<std::vector<typename State::Item>>();
+        get_running_loop().create_future<std::vector<typename State::Item>>(
+            SourceLocation::made_by("eddy::gather"));
     done.set_result({});
     return done;
   }

@@ -598,7 +598,8 @@ class ConcurrentFutureAwaiter {
   bool await_ready() const noexcept { return false; }
   template <EddyPromise P>
   bool await_suspend(std::coroutine_handle<P> at) {
-    inner_.emplace(wrap_future(std::move(concurrent_), TaskCore::current->loop()));
+    inner_.emplace(wrap_future(std::move(concurrent_), TaskCore::current->loop(),
+                               SourceLocation::made_by("co_await eddy::ConcurrentFuture")));
     if (inner_->await_ready()) return false;
     inner_->await_suspend(at);
     return true;

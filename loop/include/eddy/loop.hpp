@@ -121,7 +121,10 @@ struct ExceptionContext {
   std::string handle;
   /// The future or task involved, described, if any (set by futures/).
   std::string future;
-  /// Where the object involved was created, if known.
+  /// Where the object involved was created, if known. Objects that an eddy
+  /// call with a parameter pack made (run_in_executor, gather) carry
+  /// SourceLocation::made_by(<the call>) instead: known() is false and
+  /// `function` names the call.
   SourceLocation source;
 };
 

@@ -19,7 +19,14 @@ struct SourceLocation {
                                           std::uint_least32_t line = __builtin_LINE()) noexcept {
     return SourceLocation{file, function, line};
   }
-  /// False for a default-constructed location (unknown site).
+  /// Where an eddy call that takes no location (its parameters are a pack,
+  /// as run_in_executor's and gather's are) made the object: `api` names
+  /// the call, and known() is false. Reports then say "created by: <api>"
+  /// rather than point into eddy's own headers.
+  static constexpr SourceLocation made_by(const char* api) noexcept {
+    return SourceLocation{"", api, 0};
+  }
+  /// False for a default-constructed location (unknown site) and made_by().
   constexpr bool known() const noexcept { return line != 0; }
 };
 
