@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -426,6 +427,66 @@ TEST_F(LoopTest, WrappingASourceThatNeverCompletesLeaksNothingOnceBothAreDropped
     EXPECT_EQ(Counted::alive(), 1);
   }  // both handles dropped; the source will never complete
   EXPECT_EQ(Counted::alive(), 0) << "the source's state was kept alive by a reference cycle";
+}
+
+/// Runs loop iterations until `done()` holds (at most 100).
+template <class Done>
+void run_until(Loop& loop, Done done) {
+  for (int i = 0; i < 100 && !done(); ++i)
+    loop.run_once();
+}
+
+TEST_F(LoopTest, TheLoopKeepsAWrappedFutureAliveUntilItsSourceCompletes) {
+  ConcurrentFuture<int> source;
+  int seen = 0;
+  // Nobody keeps the wrapped future: its callback runs all the same.
+  wrap_future(source, loop).add_done_callback([&seen](Future<int>& f) { seen = f.result(); });
+  std::thread worker([source]() mutable {
+    source.set_running_or_notify_cancel();
+    source.set_result(7);
+  });
+  worker.join();
+  run_until(loop, [&] { return seen != 0; });
+  EXPECT_EQ(seen, 7);
+}
+
+// The source's done callback runs, or is destroyed unrun, on the thread that
+// completes or drops the source: it holds no Future (whose count is not
+// atomic) while the loop thread copies and drops its own handles. TSan
+// reported both cases below before the loop held the wrapped futures.
+TEST_F(LoopTest, ASourceDroppedUncompletedOnAnotherThreadLetsTheLoopLetGoOfItsFuture) {
+  std::optional<ConcurrentFuture<int>> source(std::in_place);
+  Future<int> wrapped = wrap_future(*source, loop);
+  wrapped.add_done_callback([token = Counted{}](Future<int>&) {});  // a witness
+  std::thread worker([last = std::move(*source)]() mutable { last = ConcurrentFuture<int>(); });
+  source.reset();
+  for (int i = 0; i < 10'000; ++i) {
+    Future<int> copy = wrapped;  // the loop thread's handles, meanwhile
+  }
+  worker.join();
+  loop.run_once();               // the dropped source's word: the loop lets go of the future
+  EXPECT_FALSE(wrapped.done());  // a source that never completes: pending, as in asyncio
+  EXPECT_EQ(Counted::alive(), 1);
+  wrapped = Future<int>();
+  EXPECT_EQ(Counted::alive(), 0) << "the loop still held the wrapped future";
+}
+
+TEST_F(LoopTest, ASourceCompletedAfterTheLoopClosedTouchesNoHandleAndLeaksNothing) {
+  ConcurrentFuture<int> source;
+  Future<int> wrapped = wrap_future(source, loop);
+  wrapped.add_done_callback([token = Counted{}](Future<int>&) {});  // a witness
+  loop.close();
+  std::thread worker([source]() mutable {
+    source.set_running_or_notify_cancel();
+    source.set_result(1);  // dropped: the loop is closed
+  });
+  for (int i = 0; i < 10'000; ++i) {
+    Future<int> copy = wrapped;
+  }
+  worker.join();
+  EXPECT_FALSE(wrapped.done());
+  wrapped = Future<int>();
+  EXPECT_EQ(Counted::alive(), 0);
 }
 
 // ------------------------------------------------------------------ asyncio scenarios: more of

@@ -343,25 +343,84 @@ class ConcurrentFuture {
   std::shared_ptr<State> state_;
 };
 
+namespace detail {
+
+/// The loop futures that wrap_future made, while their source may still
+/// complete: held by the loop (an extension), on its thread, instead of by
+/// the source's done callback. That callback runs, or is destroyed unrun,
+/// on whatever thread completes or drops the source, and a Future's
+/// reference count is not atomic: a Future<T> copy inside it would be
+/// counted on two threads at once. The source side holds a WrapTicket.
+///
+/// Registers `future` (takes a reference to it); returns its id. On the
+/// loop's thread.
+std::uint64_t hold_wrapped(Loop& loop, FutureCore& future);
+/// Hands over the reference held for `id`, or null if there is none any
+/// more (the loop closed). On the loop's thread.
+FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept;
+
+/// The source side's claim on a future held by hold_wrapped: safe to copy
+/// and destroy on any thread (it holds no Future, only the loop's lifeline
+/// and an id). post() queues the completion on the loop; a ticket never
+/// posted asks the loop, as it goes, to let go of the future (the source
+/// went away uncompleted: the future stays pending, as asyncio's would).
+/// A loop that is closed or destroyed gets nothing: it let go of every
+/// held future as it closed.
+class WrapTicket {
+ public:
+  WrapTicket(Loop& loop, std::uint64_t id)
+      : lifeline_(LoopExtensions::lifeline(loop)), loop_(&loop), id_(id) {}
+  WrapTicket(const WrapTicket&) = delete;
+  WrapTicket& operator=(const WrapTicket&) = delete;
+  ~WrapTicket();
+
+  Loop* loop() const noexcept { return loop_; }
+  std::uint64_t id() const noexcept { return id_; }
+  /// Queues `on_loop` on the loop with call_soon_threadsafe, if the loop is
+  /// still open; from any thread. At most once.
+  template <class F>
+  void post(F on_loop) {
+    posted_ = true;
+    std::lock_guard<std::mutex> guard(lifeline_->mutex);  // released before on_loop goes
+    if (lifeline_->loop == nullptr) return;  // destroyed: nothing can observe the result
+    try {
+      lifeline_->loop->call_soon_threadsafe(std::move(on_loop));
+    } catch (const LoopClosedError&) {
+      // Closed: nothing can observe the result any more.
+    }
+  }
+
+ private:
+  std::shared_ptr<LoopLifeline> lifeline_;
+  Loop* loop_;
+  std::uint64_t id_;
+  bool posted_ = false;
+};
+
+}  // namespace detail
+
 /// A Future<T> on `loop` that follows `concurrent`: it gets the same result,
 /// exception or cancellation, delivered on the loop's thread through
 /// call_soon_threadsafe. Cancelling the returned future cancels `concurrent`
 /// (if it has not started running), and cancelling `concurrent` cancels the
 /// returned future. Mirrors: asyncio.wrap_future.
 ///
-/// Call it on the loop's thread. If the loop is closed, or destroyed, before
-/// `concurrent` completes, the result is dropped on the completing thread
-/// (as asyncio's callback drops it for a closed loop) and the returned
-/// future stays pending with its loop.
+/// Call it on the loop's thread. The loop keeps the returned future alive
+/// until `concurrent` completes (its done callbacks run even if nobody else
+/// holds it). If the loop is closed, or destroyed, before `concurrent`
+/// completes, the result is dropped on the completing thread (as asyncio's
+/// callback drops it for a closed loop) and the returned future stays
+/// pending with its loop; so does it if `concurrent` goes away uncompleted.
+/// `concurrent` may be completed, copied and dropped on any thread.
 template <class T>
 Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
                       SourceLocation where = SourceLocation::current()) {
   Future<T> future = loop.create_future<T>(where);
 
   // Loop side -> concurrent side: a cancelled loop future cancels the source.
-  // Held weakly: the source holds the loop future (below), and a strong
-  // reference back would make a cycle that keeps both alive forever when the
-  // source never completes. A source nobody holds has nothing to cancel.
+  // Held weakly: the source's callback leads back to the loop future (below),
+  // and a strong reference back would keep the source alive as long as the
+  // loop future, which waits for it. A source nobody holds has nothing to cancel.
   future.add_done_callback([source = concurrent.weak()](Future<T>& f) {
     if (!f.cancelled()) return;
     if (std::optional<ConcurrentFuture<T>> alive = ConcurrentFuture<T>::lock(source)) {
@@ -369,13 +428,15 @@ Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
     }
   });
 
-  // Concurrent side -> loop side. The callback may run on any thread, so it
-  // only moves the loop future (no reference-count change) into a closure
-  // that runs on the loop's thread. It reaches the loop through its
-  // lifeline: the loop may be destroyed before `concurrent` completes.
-  auto deliver = [future, lifeline = detail::LoopExtensions::lifeline(loop)](
-                     ConcurrentFuture<T>& source) mutable {
-    auto on_loop = [target = std::move(future), source]() mutable {
+  // Concurrent side -> loop side, through the loop (see hold_wrapped).
+  auto ticket = std::make_shared<detail::WrapTicket>(
+      loop, detail::hold_wrapped(loop, *detail::FutureAccess::shared(future)));
+  concurrent.add_done_callback([ticket](ConcurrentFuture<T>& source) {
+    ticket->post([loop = ticket->loop(), id = ticket->id(), source]() mutable {
+      detail::FutureCore* held = detail::take_wrapped(*loop, id);
+      if (held == nullptr) return;
+      Future<T> target =
+          detail::FutureAccess::adopt<T>(static_cast<detail::FutureShared<T>*>(held));
       if (target.done()) return;  // cancelled on the loop side meanwhile
       if (source.cancelled()) {
         target.cancel();
@@ -388,16 +449,8 @@ Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
       } else {
         target.set_result(std::move(source.result()));
       }
-    };
-    std::lock_guard<std::mutex> guard(lifeline->mutex);  // released before on_loop goes
-    if (lifeline->loop == nullptr) return;  // destroyed: nothing can observe the result
-    try {
-      lifeline->loop->call_soon_threadsafe(std::move(on_loop));
-    } catch (const LoopClosedError&) {
-      // Closed: nothing can observe the result any more.
-    }
-  };
-  concurrent.add_done_callback(std::move(deliver));
+    });
+  });
   return future;
 }
 

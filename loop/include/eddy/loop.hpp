@@ -72,7 +72,7 @@ class LoopExtension {
 };
 
 /// One slot per layer that keeps a LoopExtension.
-enum class ExtensionSlot : std::uint8_t { tasks, executor, count };
+enum class ExtensionSlot : std::uint8_t { tasks, executor, wrapped, count };
 
 /// A way to a loop from other threads that outlives it: `loop` is the loop
 /// until its destructor starts, then null. Hold `mutex` while using `loop`

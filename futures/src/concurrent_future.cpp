@@ -1,0 +1,73 @@
+// wrap_future's side on the loop: the futures it made, held until their
+// source completes (see detail::hold_wrapped in <eddy/concurrent_future.hpp>).
+#include "eddy/concurrent_future.hpp"
+
+#include <unordered_map>
+
+namespace eddy::detail {
+namespace {
+
+/// The loop extension that holds one reference to each future wrap_future
+/// made and whose source has not completed yet (only on the loop's thread).
+struct WrappedFutures : LoopExtension {
+  ~WrappedFutures() override { let_go(); }
+  /// The sources can no longer deliver (their posts find the loop closed):
+  /// the futures stay pending, held by whoever else holds them.
+  bool loop_closing() noexcept override { return let_go(); }
+
+  bool let_go() noexcept {
+    if (held.empty()) return false;
+    // A future's last release may make more (its callbacks' captures go):
+    // take the table out first.
+    std::unordered_map<std::uint64_t, FutureCore*> gone;
+    gone.swap(held);
+    for (auto& [id, core] : gone)
+      release(core);
+    return true;
+  }
+
+  std::unordered_map<std::uint64_t, FutureCore*> held;
+  std::uint64_t next_id = 1;
+};
+
+WrappedFutures* find_wrapped(Loop& loop) noexcept {
+  return static_cast<WrappedFutures*>(LoopExtensions::get(loop, ExtensionSlot::wrapped));
+}
+
+}  // namespace
+
+std::uint64_t hold_wrapped(Loop& loop, FutureCore& future) {
+  WrappedFutures* wrapped = find_wrapped(loop);
+  if (wrapped == nullptr) {
+    wrapped = &static_cast<WrappedFutures&>(LoopExtensions::set(
+        loop, ExtensionSlot::wrapped, std::make_unique<WrappedFutures>(), "wrap_future"));
+  }
+  const std::uint64_t id = wrapped->next_id++;
+  wrapped->held.emplace(id, &future);  // may throw: before the reference is taken
+  add_ref(&future);
+  return id;
+}
+
+FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept {
+  WrappedFutures* wrapped = find_wrapped(loop);
+  if (wrapped == nullptr) return nullptr;
+  auto it = wrapped->held.find(id);
+  if (it == wrapped->held.end()) return nullptr;
+  FutureCore* core = it->second;
+  wrapped->held.erase(it);
+  return core;
+}
+
+WrapTicket::~WrapTicket() {
+  if (posted_) return;
+  // The source went away uncompleted: the loop lets go of the future.
+  try {
+    post([loop = loop_, id = id_] {
+      if (FutureCore* core = take_wrapped(*loop, id)) release(core);
+    });
+  } catch (...) {
+    // Out of memory for the post: the loop lets go of it as it closes.
+  }
+}
+
+}  // namespace eddy::detail
