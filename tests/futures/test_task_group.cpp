@@ -114,6 +114,31 @@ TEST_F(TaskGroupTest, WaitsForEveryChild) {
     EXPECT_TRUE(child.done());
 }
 
+Task<Counted> counted_after(double delay) {
+  co_await sleep(delay);
+  co_return Counted{};
+}
+
+TEST_F(TaskGroupTest, AFinishedChildIsLetGoOfWhileTheGroupRuns) {
+  // As asyncio's TaskGroup discards a child as it finishes: a long-lived
+  // group (a child per connection) keeps only the children that still run,
+  // not every finished child's state and result.
+  auto body = []() -> Task<std::vector<int>> {
+    std::vector<int> alive;
+    co_await task_group([&](TaskGroup& group) -> Task<> {
+      for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < 100; ++i)
+          (void)group.create_task(counted_after(0.5));  // nobody keeps the futures
+        co_await sleep(1);
+        alive.push_back(Counted::alive());
+        alive.push_back(static_cast<int>(group.pending()));
+      }
+    });
+    co_return alive;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), (std::vector<int>{0, 0, 0, 0}));
+}
+
 TEST_F(TaskGroupTest, ResultsComeThroughTheFuturesOfCreateTask) {
   auto body = []() -> Task<int> {
     Future<int> a, b;

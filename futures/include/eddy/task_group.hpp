@@ -54,12 +54,22 @@ class TaskGroup {
     if (exiting_ && pending_ == 0) {
       throw RuntimeError("eddy::TaskGroup::create_task: the group is finished");
     }
+    // Room first: nothing may throw once the child exists.
+    children_.reserve(children_.size() + 1);
+    free_slots_.reserve(children_.size() + 1);
     Future<T> future = parent_->loop().create_task(std::move(task), std::move(name), where);
     detail::FutureCore& core = *detail::FutureAccess::shared(future);
-    children_.emplace_back(*core.as_task());
+    std::size_t slot = children_.size();
+    if (free_slots_.empty()) {
+      children_.emplace_back(*core.as_task());
+    } else {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+      children_[slot] = TaskRef(*core.as_task());
+    }
     ++pending_;
-    detail::add_core_done_callback(core,
-                                   [this](detail::FutureCore& child) { on_child_done(child); });
+    detail::add_core_done_callback(
+        core, [this, slot](detail::FutureCore& child) { on_child_done(slot, child); });
     return future;
   }
 
@@ -70,7 +80,11 @@ class TaskGroup {
   template <class F>
   friend std::invoke_result_t<F&, TaskGroup&> task_group(F block);
 
-  void on_child_done(detail::FutureCore& child) {
+  void on_child_done(std::size_t slot, detail::FutureCore& child) {
+    // Let go of a finished child at once (asyncio's _on_task_done discards
+    // it): a long-lived group keeps only the children that still run.
+    children_[slot] = TaskRef();
+    free_slots_.push_back(slot);  // within the room reserved by create_task
     --pending_;
     if (pending_ == 0 && all_done_.valid() && !all_done_.done()) all_done_.set_result();
     if (child.state == FutureState::cancelled || !child.exception) return;
@@ -85,13 +99,14 @@ class TaskGroup {
   void abort() {
     aborting_ = true;
     for (TaskRef& child : children_) {
-      if (!child.done()) child.cancel();
+      if (child && !child.done()) child.cancel();
     }
   }
 
   detail::TaskCore* parent_;
   detail::CancelScope scope_;
-  std::vector<TaskRef> children_;
+  std::vector<TaskRef> children_;        // the children not done yet; empty slots are free
+  std::vector<std::size_t> free_slots_;  // of children_, reused first
   std::vector<std::exception_ptr> errors_;
   std::size_t pending_ = 0;
   bool exiting_ = false;
