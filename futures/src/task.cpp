@@ -143,7 +143,7 @@ void TaskCore::redeliver() noexcept {
   }
 }
 
-void TaskCore::deliver(bool interrupted) {
+void TaskCore::deliver(bool interrupted, bool awaited_throws) {
   CancelState& state = made_cold().cancel;
   // The request that ended this wait (delegated) competes with requests that
   // arrived after the wait had already ended (pending): rule 2 decides.
@@ -158,17 +158,27 @@ void TaskCore::deliver(bool interrupted) {
     flags_ &= static_cast<std::uint8_t>(~(kPendingExternal | kDelegated));
     state.external_message.clear();
     fold_scope_requests();
-    if (ended_by_request) throw CancelledError(std::exchange(state.delegated_message, {}));
+    if (ended_by_request && !awaited_throws) {
+      throw CancelledError(std::exchange(state.delegated_message, {}));
+    }
+    state.delegated_message.clear();
     return;  // the awaiter throws the awaited future's CancelledError
   }
   if ((flags_ & kPendingExternal) || (ended_by_request && state.delegated_origin == nullptr)) {
     // The task's own cancel() wins, and answers the scopes' requests due at
     // this await too: one CancelledError for all, as asyncio's Task.__step
     // throws one for every cancel() that came before the task resumed.
-    std::string& message =
-        (flags_ & kPendingExternal) ? state.external_message : state.delegated_message;
+    const bool passed_on = (flags_ & kPendingExternal) == 0;  // and answered by the awaited
+    std::string& message = passed_on ? state.delegated_message : state.external_message;
     flags_ &= static_cast<std::uint8_t>(~(kPendingExternal | kDelegated));
     fold_scope_requests();
+    if (passed_on && awaited_throws) {
+      // The awaited task (or future) ended with a CancelledError: that one,
+      // with its own message, is thrown by the awaiter, as asyncio rethrows
+      // it (the awaited task may have caught ours and raised another).
+      message.clear();
+      return;
+    }
     throw CancelledError(std::exchange(message, {}));
   }
   flags_ &= static_cast<std::uint8_t>(~kDelegated);

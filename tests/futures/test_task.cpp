@@ -638,6 +638,48 @@ TEST_F(TaskTest, WhenTheAwaitedTaskIgnoresTheCancelItsResultReachesTheAwaiter) {
   EXPECT_EQ(loop.run_until_complete(f), 7);
 }
 
+TEST_F(TaskTest, AnAwaitedTaskThatEndsWithAnotherCancelledErrorPassesItOn) {
+  // The parent's cancel("a") is passed on to the child it awaits, which
+  // catches it and then ends with another CancelledError: its own, or that
+  // of a third party's cancel("c"). The parent's await rethrows the child's,
+  // as asyncio's Task.__step rethrows the awaited future's CancelledError.
+  for (const bool own : {true, false}) {
+    std::vector<std::string> log;
+    Future<int> child_future;
+    auto child = [&]() -> Task<int> {
+      try {
+        co_await sleep(10.0);
+      } catch (const CancelledError& e) {
+        log.push_back("child caught " + e.message());
+      }
+      if (own) throw CancelledError("own");
+      co_await sleep(10.0);
+      co_return 1;
+    };
+    auto parent = [&]() -> Task<int> {
+      child_future = loop.create_task(child());
+      try {
+        co_return co_await child_future;
+      } catch (const CancelledError& e) {
+        log.push_back("parent caught " + e.message());
+        throw;
+      }
+    };
+    Future<int> f = loop.create_task(parent());
+    loop.call_later(1.0, [f]() mutable { f.cancel("a"); });
+    if (!own) loop.call_later(2.0, [&child_future] { child_future.cancel("c"); });
+    try {
+      loop.run_until_complete(f);
+      ADD_FAILURE() << "the parent was not cancelled";
+    } catch (const CancelledError& e) {
+      log.push_back("parent ended " + e.message());
+    }
+    const std::string second = own ? "own" : "c";
+    EXPECT_EQ(log, (std::vector<std::string>{"child caught a", "parent caught " + second,
+                                             "parent ended " + second}));
+  }
+}
+
 TEST_F(TaskTest, CancellingAnInlineAwaitReachesTheInnermostAwait) {
   std::vector<std::string> order;
   auto inner = [&]() -> Task<> {

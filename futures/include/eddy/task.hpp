@@ -186,11 +186,16 @@ class TaskCore {
   /// resumed() after a wait on `awaited`, which is done: the wait was
   /// interrupted if it ended with a CancelledError (take_cancellation: a
   /// gather cancelled for this task's request ends finished with one), which
-  /// then counts as retrieved, whichever CancelledError is thrown here.
+  /// then counts as retrieved. If the task's own cancel() was passed on to
+  /// it, the awaiter throws that CancelledError itself, with its message
+  /// (what the awaited task ended with), as asyncio's Task.__step rethrows
+  /// the awaited future's.
   void resumed_from(FutureCore& awaited) {
     wait_kind_ = WaitKind::none;
-    if (flags_ != 0) [[unlikely]]
-      deliver(take_cancellation(awaited));
+    if (flags_ != 0) [[unlikely]] {
+      const bool interrupted = take_cancellation(awaited);
+      deliver(interrupted, interrupted);
+    }
   }
   /// The root coroutine ended (its final suspend point, which does not
   /// suspend): its frame is destroyed as the coroutine returns.
@@ -268,7 +273,10 @@ class TaskCore {
   /// leave_registry for a task that never started: its frame goes.
   [[gnu::noinline]] void destroy_unstarted_root() noexcept { std::exchange(root_, {}).destroy(); }
   void redeliver() noexcept;
-  void deliver(bool interrupted);
+  /// Throws the CancelledError due at this await, if any. `awaited_throws`:
+  /// the wait ended with a CancelledError that the awaiter rethrows when
+  /// this returns (resumed_from).
+  void deliver(bool interrupted, bool awaited_throws = false);
   // Marks the scope requests pending now as delivered: the CancelledError
   // being thrown, the task's own, answers them.
   void fold_scope_requests() noexcept;
@@ -667,7 +675,10 @@ struct ThisTask {
 ///   cancelled before its first step never runs its body.
 /// - If what the task awaits finishes despite the cancel (an awaited task
 ///   that caught its CancelledError and returned), its result stands: the
-///   request was passed on and answered.
+///   request was passed on and answered. If it ends with another
+///   CancelledError (it raised its own, or was cancelled again elsewhere),
+///   that one, with its message, is what the task's await throws.
+///   (A scope's request passed on keeps its origin: see rule 1 below.)
 /// - A request that cannot be passed on (the task awaits sleep(0), or has
 ///   not suspended yet) is delivered at the task's next suspension: the
 ///   await there throws CancelledError. Each request is delivered once.
