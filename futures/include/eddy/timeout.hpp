@@ -34,6 +34,12 @@ inline constexpr const char* kTimeoutExpired = "eddy::timeout: the deadline pass
 /// CancelledError carries this scope as origin()); when that cancellation
 /// leaves the block, timeout() throws TimeoutError instead. See
 /// "Cancellation" in <eddy/task.hpp> for how scopes nest.
+///
+/// The Timeout lives in timeout()'s own coroutine frame: the reference is
+/// valid only until the block ends. Keep no pointer to it past the block
+/// (asyncio's context manager object outlives its block, and reschedule()
+/// on it then raises RuntimeError; in eddy there is nothing left to call).
+/// Read expired() or when() inside the block, or keep what they say.
 class Timeout {
  public:
   /// `timeout_message`: what its TimeoutError says (a static string: eddy's
