@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -75,6 +76,11 @@ bool TaskCore::interrupt_wait(const std::string& message) {
     }
     case WaitKind::lock:
       return interrupt_lock_wait(wait_data_, message);
+    case WaitKind::forever:
+      // Nothing to undo: the task steps at once (once: the wait is over).
+      wait_kind_ = WaitKind::none;
+      loop().call_soon(StepTask(*this));
+      return true;
   }
   return false;
 }
@@ -237,6 +243,12 @@ void StepTaskSoon::operator()() const noexcept {
 }
 
 void suspend_on_timer(Loop& loop, TaskCore& task, std::coroutine_handle<> at, double delay) {
+  if (delay == std::numeric_limits<double>::infinity()) {
+    // asyncio.sleep(math.inf): no timer (a virtual clock would jump to it),
+    // only a cancellation ends the wait.
+    task.suspend(at, Waiter{WaitKind::forever, 0});
+    return;
+  }
   TimerHandle timer = loop.call_later(delay, StepTaskSoon(task));
   static_assert(sizeof(std::uintptr_t) >= sizeof(std::uint64_t));
   task.suspend(at, Waiter{WaitKind::timer, static_cast<std::uintptr_t>(HandleAccess::id(timer))});

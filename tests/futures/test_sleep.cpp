@@ -175,9 +175,53 @@ TEST_F(Sleep, NaNDelayThrowsInvalidArgument) {
   EXPECT_DOUBLE_EQ(loop.run_until_complete(body(loop)), 1.0);
 }
 
-TEST_F(Sleep, InfiniteDelayThrowsInvalidArgument) {
-  auto body = []() -> Task<> { co_await sleep(std::numeric_limits<double>::infinity()); };
-  EXPECT_THROW(loop.run_until_complete(body()), std::invalid_argument);
+TEST_F(Sleep, AnInfiniteDelaySleepsUntilCancelledWithoutATimer) {
+  // asyncio.sleep(math.inf): only a cancel ends it. No timer is set, so the
+  // virtual clock does not jump to one: other timers run at their times.
+  constexpr double kForever = std::numeric_limits<double>::infinity();
+  std::vector<std::string> log;
+  auto sleeper = [](std::vector<std::string>& out, Loop& l) -> Task<int> {
+    try {
+      co_await sleep(kForever);
+    } catch (const CancelledError& e) {
+      out.push_back("woke at " + std::to_string(static_cast<int>(l.time())) + ": " + e.message());
+      throw;
+    }
+    co_return 1;
+  };
+  Future<int> task = loop.create_task(sleeper(log, loop));
+  loop.call_later(5, [&task] {
+    EXPECT_TRUE(task.cancel("enough"));
+    EXPECT_TRUE(task.cancel("again"));  // one wake-up all the same
+  });
+  const double start = loop.time();
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_DOUBLE_EQ(loop.time() - start, 5.0);
+  EXPECT_EQ(log, (std::vector<std::string>{
+                     "woke at " + std::to_string(static_cast<int>(start + 5)) + ": enough"}));
+}
+
+TEST_F(Sleep, AnInfiniteSleepWithACancelPendingThrowsAtOnce) {
+  auto body = []() -> Task<std::string> {
+    TaskRef self = current_task();
+    self.cancel("early");
+    try {
+      co_await sleep(std::numeric_limits<double>::infinity(), 1);
+    } catch (const CancelledError& e) {
+      co_return e.message();
+    }
+    co_return "not cancelled";
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), "early");
+}
+
+TEST_F(Sleep, NegativeInfinityIsSleepZero) {
+  auto body = [](Loop& l) -> Task<double> {
+    const double start = l.time();
+    EXPECT_EQ(co_await sleep(-std::numeric_limits<double>::infinity(), 3), 3);
+    co_return l.time() - start;
+  };
+  EXPECT_DOUBLE_EQ(loop.run_until_complete(body(loop)), 0.0);
 }
 
 // ------------------------------------------------------------------ cancellation

@@ -74,8 +74,11 @@ double to_seconds(std::chrono::duration<Rep, Period> d) {
 /// `co_await sleep(0)` yields exactly once: the task resumes on a later
 /// iteration, after the callbacks already ready. `co_await sleep(d, value)`
 /// returns `value`. Cancellation: a cancel during the sleep ends it at once
-/// and the await throws CancelledError. Throws std::invalid_argument for a
-/// NaN or infinite delay (as call_later does). Only inside an eddy Task.
+/// and the await throws CancelledError. `sleep(+infinity)` sleeps until
+/// the task is cancelled, as asyncio's does (no timer is set: a virtual
+/// clock does not jump for it); a negative delay, -infinity too, is
+/// sleep(0). Throws std::invalid_argument for NaN (asyncio's sleep(nan)
+/// never returns). Only inside an eddy Task.
 /// (Any arithmetic delay type, so that `sleep(1)` means eddy's, not POSIX's.)
 template <class N>
 requires std::is_arithmetic_v<N> detail::SleepAwaiter<detail::NoValue> sleep(N delay) {

@@ -102,6 +102,7 @@ enum class WaitKind : std::uint8_t {
   future,  // a future (data: its FutureCore*), cancelled
   timer,   // a sleep's timer (data: the timer's id), cut short
   lock,    // a place in a lock's queue (data: the LockWaiter*), given up
+  forever,  // nothing but a cancellation ends it (sleep(inf); no data)
 };
 /// A task's wait: its kind and the awaiter's datum (a pointer or an id).
 struct Waiter {
