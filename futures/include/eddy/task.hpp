@@ -98,10 +98,10 @@ concept EddyPromise = std::is_base_of_v<PromiseBase, P>;
 /// What a suspended task waits on, as far as a cancellation can interrupt
 /// it (TaskCore::interrupt_wait says how for each kind).
 enum class WaitKind : std::uint8_t {
-  none,    // nothing to interrupt: the request is delivered when the task resumes
-  future,  // a future (data: its FutureCore*), cancelled
-  timer,   // a sleep's timer (data: the timer's id), cut short
-  lock,    // a place in a lock's queue (data: the LockWaiter*), given up
+  none,     // nothing to interrupt: the request is delivered when the task resumes
+  future,   // a future (data: its FutureCore*), cancelled
+  timer,    // a sleep's timer (data: the timer's id), cut short
+  lock,     // a place in a lock's queue (data: the LockWaiter*), given up
   forever,  // nothing but a cancellation ends it (sleep(inf); no data)
 };
 /// A task's wait: its kind and the awaiter's datum (a pointer or an id).
