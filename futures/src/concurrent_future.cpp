@@ -59,7 +59,7 @@ FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept {
 }
 
 WrapTicket::~WrapTicket() {
-  if (posted_) return;
+  if (posted_ || id_ == 0) return;
   // The source went away uncompleted: the loop lets go of the future.
   try {
     post([loop = loop_, id = id_] {

@@ -368,12 +368,14 @@ FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept;
 /// held future as it closed.
 class WrapTicket {
  public:
-  WrapTicket(Loop& loop, std::uint64_t id)
-      : lifeline_(LoopExtensions::lifeline(loop)), loop_(&loop), id_(id) {}
+  explicit WrapTicket(Loop& loop) : lifeline_(LoopExtensions::lifeline(loop)), loop_(&loop) {}
   WrapTicket(const WrapTicket&) = delete;
   WrapTicket& operator=(const WrapTicket&) = delete;
   ~WrapTicket();
 
+  /// Has the loop hold `future` for this ticket (made first, so that a
+  /// failure to make it leaves nothing held).
+  void hold(FutureCore& future) { id_ = hold_wrapped(*loop_, future); }
   Loop* loop() const noexcept { return loop_; }
   std::uint64_t id() const noexcept { return id_; }
   /// Queues `on_loop` on the loop with call_soon_threadsafe, if the loop is
@@ -393,7 +395,7 @@ class WrapTicket {
  private:
   std::shared_ptr<LoopLifeline> lifeline_;
   Loop* loop_;
-  std::uint64_t id_;
+  std::uint64_t id_ = 0;  // 0: nothing held
   bool posted_ = false;
 };
 
@@ -429,8 +431,8 @@ Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
   });
 
   // Concurrent side -> loop side, through the loop (see hold_wrapped).
-  auto ticket = std::make_shared<detail::WrapTicket>(
-      loop, detail::hold_wrapped(loop, *detail::FutureAccess::shared(future)));
+  auto ticket = std::make_shared<detail::WrapTicket>(loop);
+  ticket->hold(*detail::FutureAccess::shared(future));
   concurrent.add_done_callback([ticket](ConcurrentFuture<T>& source) {
     ticket->post([loop = ticket->loop(), id = ticket->id(), source]() mutable {
       detail::FutureCore* held = detail::take_wrapped(*loop, id);
