@@ -429,13 +429,6 @@ TEST_F(LoopTest, WrappingASourceThatNeverCompletesLeaksNothingOnceBothAreDropped
   EXPECT_EQ(Counted::alive(), 0) << "the source's state was kept alive by a reference cycle";
 }
 
-/// Runs loop iterations until `done()` holds (at most 100).
-template <class Done>
-void run_until(Loop& loop, Done done) {
-  for (int i = 0; i < 100 && !done(); ++i)
-    loop.run_once();
-}
-
 TEST_F(LoopTest, TheLoopKeepsAWrappedFutureAliveUntilItsSourceCompletes) {
   ConcurrentFuture<int> source;
   int seen = 0;
@@ -446,7 +439,8 @@ TEST_F(LoopTest, TheLoopKeepsAWrappedFutureAliveUntilItsSourceCompletes) {
     source.set_result(7);
   });
   worker.join();
-  run_until(loop, [&] { return seen != 0; });
+  for (int i = 0; i < 100 && seen == 0; ++i)
+    loop.run_once();
   EXPECT_EQ(seen, 7);
 }
 
