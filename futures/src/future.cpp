@@ -88,6 +88,13 @@ void schedule_task_done_callbacks(FutureCore& core) noexcept {
   }
 }
 
+void end_orphaned(FutureCore& core, const char* message) noexcept {
+  core.route = CancelRoute::future;  // an owner that routed cancel() is going away
+  core.exception = std::make_exception_ptr(CancelledError(message));
+  core.state = FutureState::cancelled;
+  if (!core.loop->is_closed()) schedule_task_done_callbacks(core);
+}
+
 void throw_future_pending(const char* method) {
   throw InvalidStateError(std::string("eddy::Future::") + method +
                           ": the future is pending (not done yet)");

@@ -703,6 +703,26 @@ TEST_F(GatherTest, ClosingTheLoopWithAGatherOfPendingFuturesLosesNothing) {
   EXPECT_TRUE(gathered.cancelled());
 }
 
+TEST_F(GatherTest, AChildThatGoesAwayPendingWakesWhoeverAwaitsTheGather) {
+  Future<int> child = loop.create_future<int>();
+  Future<std::vector<int>> gathered = gather(std::vector<Future<int>>{child});
+  std::string caught;
+  auto awaiter = [&]() -> Task<> {
+    try {
+      co_await gathered;
+    } catch (const CancelledError& e) {
+      caught = e.message();
+    }
+  };
+  Future<void> task = loop.create_task(awaiter());
+  loop.run_once();        // the task awaits the gather
+  child = Future<int>();  // nobody can complete the child any more
+  ASSERT_TRUE(gathered.cancelled());
+  run_for(1);
+  ASSERT_TRUE(task.done());  // woke up, not left waiting forever
+  EXPECT_NE(caught.find("a child was destroyed before it completed"), std::string::npos) << caught;
+}
+
 TEST_F(GatherTest, ARangeGatherWhoseOnlyHandleToAPendingChildIsItsOwnEndsCancelled) {
   // The range form keeps no reference to a child that is not done: a
   // pending future nobody else holds goes away during the gather's own

@@ -272,6 +272,58 @@ TEST_F(Shield, ClosingTheLoopDestroysAShieldedTaskOnceAndCancelsItsFuture) {
   EXPECT_LT(finished, 0);
 }
 
+// The shield holds no reference to its inner future: an inner that goes
+// away pending can never complete, and neither could the shield (asyncio's
+// would stay pending forever). It ends cancelled, and its awaiter wakes up.
+TEST_F(Shield, AShieldWhoseInnerGoesAwayPendingEndsCancelledAndWakesItsAwaiter) {
+  Future<int> inner = loop.create_future<int>();
+  Future<int> outer = shield(inner);
+  std::string caught;
+  auto awaiter = [&]() -> Task<> {
+    try {
+      co_await outer;
+    } catch (const CancelledError& e) {
+      caught = e.message();
+    }
+  };
+  Future<void> task = loop.create_task(awaiter());
+  loop.run_once();        // the task awaits the shield
+  inner = Future<int>();  // nothing else holds the inner future
+  ASSERT_TRUE(outer.cancelled());
+  run_for(1);
+  ASSERT_TRUE(task.done());  // woke up, not left waiting forever
+  EXPECT_NE(caught.find("eddy::shield: the inner future was destroyed before it completed"),
+            std::string::npos)
+      << caught;
+}
+
+TEST_F(Shield, ClosingTheLoopWithAShieldedTaskNobodyElseHoldsCancelsTheShield) {
+  double finished = -1;
+  Future<int> outer;
+  auto caller = [](Future<int>& out, double& done_at) -> Task<int> {
+    out = shield(work(10, 1, done_at, Counted{}));
+    co_return co_await out;
+  };
+  Future<int> task = loop.create_task(caller(outer, finished));
+  run_for(1);
+  loop.close();
+  EXPECT_EQ(Counted::alive(), 0);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(outer.cancelled());
+  EXPECT_LT(finished, 0);
+}
+
+TEST_F(Shield, AnInnerDroppedAfterTheLoopClosedCancelsTheShield) {
+  Future<int> outer;
+  {
+    Future<int> inner = loop.create_future<int>();
+    outer = shield(inner);
+    loop.close();
+    EXPECT_FALSE(outer.done());  // the inner could still be completed
+  }
+  EXPECT_TRUE(outer.cancelled());
+}
+
 // ------------------------------------------------------------------ asyncio scenarios: more of
 // test_tasks.py's shield tests
 

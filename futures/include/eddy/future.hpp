@@ -297,6 +297,11 @@ DoneCallbackId add_core_watcher(FutureCore& core, A&&... args) {
 /// schedule_done_callbacks for a task's future that ended; out of memory
 /// there is reported as a done callback's error (the callbacks are lost).
 void schedule_task_done_callbacks(FutureCore& core) noexcept;
+/// Ends pending `core`, whose outcome can no longer come (what it followed
+/// was destroyed before it completed): cancelled with a CancelledError
+/// carrying `message`, and its done callbacks scheduled, so that whoever
+/// awaits it wakes up. On a closed loop nothing could run them: they stay.
+void end_orphaned(FutureCore& core, const char* message) noexcept;
 /// A task's future is done: runs its done callbacks, or schedules them.
 /// When a watcher is the only callback it runs at once (nothing can observe
 /// its order against other callbacks); otherwise every callback goes through

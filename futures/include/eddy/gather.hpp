@@ -227,13 +227,12 @@ class GatherState {
       // Only when a child's callback was destroyed unrun: the child went
       // away pending (its loop closed, or, in the range form, which keeps no
       // reference to a pending child, nothing else held it). The outer
-      // future can no longer complete. asyncio's gather keeps its children,
-      // and would stay pending forever.
-      core.route = CancelRoute::future;
-      core.exception = std::make_exception_ptr(CancelledError(
-          "eddy::gather: a child was destroyed before it completed (its loop closed, or "
-          "nothing else held it)"));
-      core.state = FutureState::cancelled;
+      // future can no longer complete: it ends cancelled, and whoever awaits
+      // it wakes up. asyncio's gather keeps its children, and would stay
+      // pending forever.
+      end_orphaned(core,
+                   "eddy::gather: a child was destroyed before it completed (its loop closed, or "
+                   "nothing else held it)");
     }
   }
 

@@ -44,7 +44,16 @@ struct ShieldInnerDone {
   ShieldInnerDone(ShieldInnerDone&&) noexcept = default;
   ShieldInnerDone& operator=(ShieldInnerDone&&) = delete;
   ~ShieldInnerDone() {
-    if (outer.valid()) ShieldFuture<T>::of(outer).inner = nullptr;
+    if (!outer.valid()) return;  // moved from
+    ShieldFuture<T>& state = ShieldFuture<T>::of(outer);
+    state.inner = nullptr;
+    // Destroyed unrun while the outer is pending: the inner went away
+    // pending, and the outer can no longer follow it.
+    if (state.state == FutureState::pending) {
+      end_orphaned(state,
+                   "eddy::shield: the inner future was destroyed before it completed (its loop "
+                   "closed, or nothing else held it)");
+    }
   }
   void operator()(Future<T>& done) {
     if (outer.done()) {
@@ -78,7 +87,10 @@ struct ShieldInnerDone {
 /// result is moved from `inner` into the returned future. Once the returned
 /// future is done and its callbacks have run, the shield lets go of `inner`:
 /// a failure of `inner` after that is reported if nobody retrieves it, as in
-/// asyncio.
+/// asyncio. The shield holds no reference to `inner`: if `inner` goes away
+/// pending (its loop closed, or nothing else held it), the returned future
+/// ends cancelled, as gather's does, where asyncio's would stay pending
+/// forever.
 template <class T>
 Future<T> shield(Future<T> inner, SourceLocation where = SourceLocation::current()) {
   detail::check_not_empty(inner);
