@@ -12,7 +12,7 @@ namespace {
 struct WrappedFutures : LoopExtension {
   ~WrappedFutures() override { let_go(); }
   /// The sources can no longer deliver (their posts find the loop closed):
-  /// the futures stay pending, held by whoever else holds them.
+  /// a future still pending ends cancelled, as the loop's tasks do.
   bool loop_closing() noexcept override { return let_go(); }
 
   bool let_go() noexcept {
@@ -21,8 +21,11 @@ struct WrappedFutures : LoopExtension {
     // take the table out first.
     std::unordered_map<std::uint64_t, FutureCore*> gone;
     gone.swap(held);
-    for (auto& [id, core] : gone)
+    for (auto& [id, core] : gone) {
+      if (core->state == FutureState::pending)
+        end_orphaned(*core, "eddy::wrap_future: the loop closed before the source completed");
       release(core);
+    }
     return true;
   }
 
@@ -60,10 +63,17 @@ FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept {
 
 WrapTicket::~WrapTicket() {
   if (posted_ || id_ == 0) return;
-  // The source went away uncompleted: the loop lets go of the future.
+  // The source went away uncompleted: the future can never follow it. The
+  // loop ends it cancelled (asyncio's would stay pending forever) and lets
+  // go of it.
   try {
     post([loop = loop_, id = id_] {
-      if (FutureCore* core = take_wrapped(*loop, id)) release(core);
+      if (FutureCore* core = take_wrapped(*loop, id)) {
+        if (core->state == FutureState::pending) {
+          end_orphaned(*core, "eddy::wrap_future: the source was destroyed before it completed");
+        }
+        release(core);
+      }
     });
   } catch (...) {
     // Out of memory for the post: the loop lets go of it as it closes.

@@ -448,19 +448,29 @@ TEST_F(LoopTest, TheLoopKeepsAWrappedFutureAliveUntilItsSourceCompletes) {
 // completes or drops the source: it holds no Future (whose count is not
 // atomic) while the loop thread copies and drops its own handles. TSan
 // reported both cases below before the loop held the wrapped futures.
-TEST_F(LoopTest, ASourceDroppedUncompletedOnAnotherThreadLetsTheLoopLetGoOfItsFuture) {
+TEST_F(LoopTest, ASourceDroppedUncompletedOnAnotherThreadEndsItsFutureCancelled) {
   std::optional<ConcurrentFuture<int>> source(std::in_place);
   Future<int> wrapped = wrap_future(*source, loop);
-  wrapped.add_done_callback([token = Counted{}](Future<int>&) {});  // a witness
+  bool ran = false;
+  wrapped.add_done_callback([&ran, token = Counted{}](Future<int>&) { ran = true; });  // a witness
   std::thread worker([last = std::move(*source)]() mutable { last = ConcurrentFuture<int>(); });
   source.reset();
   for (int i = 0; i < 10'000; ++i) {
     Future<int> copy = wrapped;  // the loop thread's handles, meanwhile
   }
   worker.join();
-  loop.run_once();               // the dropped source's word: the loop lets go of the future
-  EXPECT_FALSE(wrapped.done());  // a source that never completes: pending, as in asyncio
-  EXPECT_EQ(Counted::alive(), 1);
+  loop.run_once();                   // the dropped source's word: the future can never follow it
+  ASSERT_TRUE(wrapped.cancelled());  // asyncio's would stay pending forever
+  try {
+    wrapped.result();
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_NE(e.message().find("eddy::wrap_future: the source was destroyed before it completed"),
+              std::string::npos)
+        << e.message();
+  }
+  loop.run_once();
+  EXPECT_TRUE(ran);
   wrapped = Future<int>();
   EXPECT_EQ(Counted::alive(), 0) << "the loop still held the wrapped future";
 }
@@ -478,7 +488,7 @@ TEST_F(LoopTest, ASourceCompletedAfterTheLoopClosedTouchesNoHandleAndLeaksNothin
     Future<int> copy = wrapped;
   }
   worker.join();
-  EXPECT_FALSE(wrapped.done());
+  EXPECT_TRUE(wrapped.cancelled());  // as the loop closed, as its tasks are
   wrapped = Future<int>();
   EXPECT_EQ(Counted::alive(), 0);
 }

@@ -363,7 +363,8 @@ FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept;
 /// and destroy on any thread (it holds no Future, only the loop's lifeline
 /// and an id). post() queues the completion on the loop; a ticket never
 /// posted asks the loop, as it goes, to let go of the future (the source
-/// went away uncompleted: the future stays pending, as asyncio's would).
+/// went away uncompleted: the future ends cancelled, where asyncio's would
+/// stay pending forever).
 /// A loop that is closed or destroyed gets nothing: it let go of every
 /// held future as it closed.
 class WrapTicket {
@@ -411,9 +412,12 @@ class WrapTicket {
 /// until `concurrent` completes (its done callbacks run even if nobody else
 /// holds it). If the loop is closed, or destroyed, before `concurrent`
 /// completes, the result is dropped on the completing thread (as asyncio's
-/// callback drops it for a closed loop) and the returned future stays
-/// pending with its loop; so does it if `concurrent` goes away uncompleted.
-/// `concurrent` may be completed, copied and dropped on any thread.
+/// callback drops it for a closed loop), and the returned future ends
+/// cancelled as the loop closes, as the loop's tasks do. If `concurrent`
+/// goes away uncompleted, the returned future ends cancelled too, with a
+/// CancelledError that says so, and its done callbacks run (asyncio's would
+/// stay pending forever). `concurrent` may be completed, copied and dropped
+/// on any thread.
 template <class T>
 Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
                       SourceLocation where = SourceLocation::current()) {
