@@ -45,12 +45,12 @@ struct ShieldInnerDone {
   ShieldInnerDone& operator=(ShieldInnerDone&&) = delete;
   ~ShieldInnerDone() {
     if (!outer.valid()) return;  // moved from
-    ShieldFuture<T>& state = ShieldFuture<T>::of(outer);
-    state.inner = nullptr;
+    ShieldFuture<T>& shielded = ShieldFuture<T>::of(outer);
+    shielded.inner = nullptr;
     // Destroyed unrun while the outer is pending: the inner went away
     // pending, and the outer can no longer follow it.
-    if (state.state == FutureState::pending) {
-      end_orphaned(state,
+    if (shielded.state == FutureState::pending) {
+      end_orphaned(shielded,
                    "eddy::shield: the inner future was destroyed before it completed (its loop "
                    "closed, or nothing else held it)");
     }
