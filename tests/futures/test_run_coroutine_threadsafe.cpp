@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -107,6 +108,26 @@ TEST(RunCoroutineThreadsafe, ATaskCancelledBeforeTheLoopPicksItUpNeverRuns) {
   EXPECT_FALSE(ran);
   EXPECT_EQ(Counted::alive(), 0);
   loop.close();
+}
+
+TEST(RunCoroutineThreadsafe, ACancelArrivingAfterTheLoopWasDestroyedTouchesNothing) {
+  // The returned future's cancel reaches the task through the loop: here the
+  // loop is destroyed between the cancel and that step (by a callback that
+  // runs first; in real programs, by another thread). Under AddressSanitizer
+  // this was a use after free of the Loop.
+  auto loop = std::make_unique<Loop>();
+  auto waits = [](Counted) -> Task<int> {
+    co_await sleep(3600.0);
+    co_return 1;
+  };
+  ConcurrentFuture<int> f = run_coroutine_threadsafe(waits(Counted{}), *loop);
+  f.add_done_callback([&loop](ConcurrentFuture<int>&) { loop.reset(); });
+  loop->call_soon_threadsafe([&loop] { loop->stop(); });
+  loop->run_forever();  // the task is picked up, and waits in its sleep
+  EXPECT_TRUE(f.cancel());
+  EXPECT_EQ(loop, nullptr);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_EQ(Counted::alive(), 0);
 }
 
 TEST(RunCoroutineThreadsafe, ATaskThatEndsCancelledCancelsTheReturnedFuture) {

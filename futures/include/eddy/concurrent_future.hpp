@@ -359,6 +359,21 @@ std::uint64_t hold_wrapped(Loop& loop, FutureCore& future);
 /// more (the loop closed). On the loop's thread.
 FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept;
 
+/// Queues `on_loop` with call_soon_threadsafe on the loop `lifeline` leads
+/// to, from any thread; false if that loop is closed or destroyed (then
+/// nothing can observe what `on_loop` would do, and it is dropped).
+template <class F>
+bool post_to_loop(LoopLifeline& lifeline, F on_loop) {
+  std::lock_guard<std::mutex> guard(lifeline.mutex);  // the loop cannot go meanwhile
+  if (lifeline.loop == nullptr) return false;
+  try {
+    lifeline.loop->call_soon_threadsafe(std::move(on_loop));
+    return true;
+  } catch (const LoopClosedError&) {
+    return false;
+  }
+}
+
 /// The source side's claim on a future held by hold_wrapped: safe to copy
 /// and destroy on any thread (it holds no Future, only the loop's lifeline
 /// and an id). post() queues the completion on the loop; a ticket never
@@ -384,13 +399,7 @@ class WrapTicket {
   template <class F>
   void post(F on_loop) {
     posted_ = true;
-    std::lock_guard<std::mutex> guard(lifeline_->mutex);  // released before on_loop goes
-    if (lifeline_->loop == nullptr) return;  // destroyed: nothing can observe the result
-    try {
-      lifeline_->loop->call_soon_threadsafe(std::move(on_loop));
-    } catch (const LoopClosedError&) {
-      // Closed: nothing can observe the result any more.
-    }
+    post_to_loop(*lifeline_, std::move(on_loop));
   }
 
  private:

@@ -96,17 +96,16 @@ class SubmitTask {
     link->task = FutureAccess::shared(future);
     future.add_done_callback(DeliverToConcurrent<T>(result_, link));
     // A cancel of the returned future, from any thread, reaches the task on
-    // the loop's thread (if it is still pending there).
-    result_.add_done_callback([link, loop = loop_](ConcurrentFuture<T>& done) {
-      if (!done.cancelled()) return;
-      try {
-        loop->call_soon_threadsafe([link] {
-          if (link->task != nullptr) cancel_core(*link->task, {});
+    // the loop's thread (if it is still pending there). Through the loop's
+    // lifeline: the cancel may come as, or after, the loop is destroyed
+    // (a closed or destroyed loop took its tasks with it).
+    result_.add_done_callback(
+        [link, lifeline = LoopExtensions::lifeline(*loop_)](ConcurrentFuture<T>& done) {
+          if (!done.cancelled()) return;
+          post_to_loop(*lifeline, [link] {
+            if (link->task != nullptr) cancel_core(*link->task, {});
+          });
         });
-      } catch (const LoopClosedError&) {
-        // The loop is gone, and its tasks with it.
-      }
-    });
   }
 
  private:
