@@ -203,7 +203,8 @@ class BasicQueue {
     if (unfinished_ > 0) {
       Future<void> joiner = waiter_future();
       joiners_.push_back(joiner);
-      co_await joiner;  // woken only when the count reaches zero
+      Enrolled enrolled{joiners_, joiner};  // a cancelled join leaves nothing behind
+      co_await joiner;                      // woken only when the count reaches zero
     }
   }
 
@@ -231,12 +232,25 @@ class BasicQueue {
     }
     return running.create_future<void>();
   }
+  /// Takes a waiter that was not woken out of its queue as the waiting
+  /// frame leaves: cancelled, or destroyed suspended (its loop closed). A
+  /// waiter left behind would later be woken on a loop that is gone. (A
+  /// woken one was taken out by whoever woke it.)
+  struct Enrolled {
+    std::deque<Future<void>>& waiters;
+    const Future<void>& waiter;
+    bool in_queue = true;
+    ~Enrolled() {
+      if (in_queue && !(waiter.done() && !waiter.cancelled())) detail::forget(waiters, waiter);
+    }
+  };
   // Waits on `waiter` in `waiters`; on a cancel, leaves the queue as if it
   // never waited and passes on a wake-up it had received.
   template <class Ready>
   Task<void> wait_in(std::deque<Future<void>>& waiters, Ready ready) {
     Future<void> waiter = waiter_future();
     waiters.push_back(waiter);
+    Enrolled enrolled{waiters, waiter};
     std::exception_ptr error;
     try {
       co_await waiter;
@@ -247,6 +261,7 @@ class BasicQueue {
       bool woken = waiter.done() && !waiter.cancelled();
       waiter.cancel();
       detail::forget(waiters, waiter);
+      enrolled.in_queue = false;
       if (woken && ready()) detail::wake_next(waiters);
       std::rethrow_exception(error);
     }
