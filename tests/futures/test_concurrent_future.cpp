@@ -475,6 +475,18 @@ TEST_F(LoopTest, ASourceDroppedUncompletedOnAnotherThreadEndsItsFutureCancelled)
   EXPECT_EQ(Counted::alive(), 0) << "the loop still held the wrapped future";
 }
 
+TEST_F(LoopTest, AValueThatCannotBeCopiedOntoTheLoopFailsTheWrappedFuture) {
+  using testing::FragileCopy;
+  ConcurrentFuture<FragileCopy> source;
+  Future<FragileCopy> wrapped = wrap_future(source, loop);
+  FragileCopy::Failing failing;
+  source.set_result(FragileCopy(1));
+  for (int i = 0; i < 100 && !wrapped.done(); ++i)
+    loop.run_once();
+  ASSERT_TRUE(wrapped.done());  // not pending forever
+  EXPECT_EQ(testing::what_of(wrapped.exception()), "copy failed");
+}
+
 TEST_F(LoopTest, ASourceCompletedAfterTheLoopClosedTouchesNoHandleAndLeaksNothing) {
   ConcurrentFuture<int> source;
   Future<int> wrapped = wrap_future(source, loop);

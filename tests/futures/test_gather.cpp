@@ -703,6 +703,38 @@ TEST_F(GatherTest, ClosingTheLoopWithAGatherOfPendingFuturesLosesNothing) {
   EXPECT_TRUE(gathered.cancelled());
 }
 
+TEST_F(GatherTest, AValueThatCannotBeCopiedOutFailsTheRangeGatherWithTheCopysError) {
+  using testing::FragileCopy;
+  Future<FragileCopy> a = loop.create_future<FragileCopy>();
+  Future<FragileCopy> b = loop.create_future<FragileCopy>();
+  Future<std::vector<FragileCopy>> gathered = gather(std::vector<Future<FragileCopy>>{a, b});
+  {
+    FragileCopy::Failing failing;
+    a.set_result(FragileCopy(1));
+    run_for(1);
+  }
+  ASSERT_TRUE(gathered.done());  // not pending, and no empty slot handed on
+  EXPECT_FALSE(gathered.cancelled());
+  EXPECT_EQ(what_of(gathered.exception()), "copy failed");
+  b.set_result(FragileCopy(2));  // decided already: nothing changes
+  run_for(1);
+  EXPECT_EQ(what_of(gathered.exception()), "copy failed");
+}
+
+TEST_F(GatherTest, AValueThatCannotBeCopiedOutFailsTheTupleGatherWithTheCopysError) {
+  using testing::FragileCopy;
+  Future<FragileCopy> a = loop.create_future<FragileCopy>();
+  Future<FragileCopy> b = loop.create_future<FragileCopy>();
+  Future<std::tuple<FragileCopy, FragileCopy>> gathered = gather(a, b);
+  FragileCopy::Failing failing;
+  a.set_result(FragileCopy(1));
+  b.set_result(FragileCopy(2));
+  run_for(1);
+  ASSERT_TRUE(gathered.done());
+  EXPECT_FALSE(gathered.cancelled());  // not "a child was destroyed"
+  EXPECT_EQ(what_of(gathered.exception()), "copy failed");
+}
+
 TEST_F(GatherTest, AChildThatGoesAwayPendingWakesWhoeverAwaitsTheGather) {
   Future<int> child = loop.create_future<int>();
   Future<std::vector<int>> gathered = gather(std::vector<Future<int>>{child});

@@ -275,6 +275,18 @@ TEST_F(Shield, ClosingTheLoopDestroysAShieldedTaskOnceAndCancelsItsFuture) {
 // The shield holds no reference to its inner future: an inner that goes
 // away pending can never complete, and neither could the shield (asyncio's
 // would stay pending forever). It ends cancelled, and its awaiter wakes up.
+TEST_F(Shield, AValueThatCannotBeCopiedFailsTheOuterWithTheCopysError) {
+  using testing::FragileCopy;
+  Future<FragileCopy> inner = loop.create_future<FragileCopy>();
+  Future<FragileCopy> outer = shield(inner);
+  FragileCopy::Failing failing;
+  inner.set_result(FragileCopy(1));
+  run_for(1);
+  ASSERT_TRUE(outer.done());
+  EXPECT_FALSE(outer.cancelled());  // not "the inner future was destroyed"
+  EXPECT_EQ(what_of(outer.exception()), "copy failed");
+}
+
 TEST_F(Shield, AShieldWhoseInnerGoesAwayPendingEndsCancelledAndWakesItsAwaiter) {
   Future<int> inner = loop.create_future<int>();
   Future<int> outer = shield(inner);

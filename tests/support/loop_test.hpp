@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <eddy/loop.hpp>
@@ -45,6 +46,28 @@ inline std::string what_of(const std::exception_ptr& error) {
     return "<not a std::exception>";
   }
 }
+
+/// A value whose copies throw std::runtime_error("copy failed") while a
+/// FragileCopy::Failing is alive (moves never throw): for the paths where
+/// eddy copies a result out of a future.
+struct FragileCopy {
+  static inline bool fail = false;
+  struct Failing {
+    Failing() { fail = true; }
+    ~Failing() { fail = false; }
+    Failing(const Failing&) = delete;
+    Failing& operator=(const Failing&) = delete;
+  };
+
+  int value = 0;
+  explicit FragileCopy(int v = 0) : value(v) {}
+  FragileCopy(const FragileCopy& other) : value(other.value) {
+    if (fail) throw std::runtime_error("copy failed");
+  }
+  FragileCopy(FragileCopy&&) noexcept = default;
+  FragileCopy& operator=(const FragileCopy&) = default;
+  FragileCopy& operator=(FragileCopy&&) noexcept = default;
+};
 
 /// Counts live instances; copies and moves count as constructions.
 struct Counted {

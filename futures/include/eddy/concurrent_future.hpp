@@ -453,17 +453,7 @@ Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
       Future<T> target =
           detail::FutureAccess::adopt<T>(static_cast<detail::FutureShared<T>*>(held));
       if (target.done()) return;  // cancelled on the loop side meanwhile
-      if (source.cancelled()) {
-        target.cancel();
-      } else if (std::exception_ptr error = source.exception()) {
-        target.set_exception(error);
-      } else if constexpr (std::is_void_v<T>) {
-        target.set_result();
-      } else if constexpr (std::is_copy_constructible_v<T>) {
-        target.set_result(source.result());
-      } else {
-        target.set_result(std::move(source.result()));
-      }
+      detail::follow_outcome(source, target);
     });
   });
   return future;

@@ -644,6 +644,33 @@ T take_result(Future<T>& future) {
     return std::move(future.result());
   }
 }
+
+/// Completes pending `target` with the outcome of done `source` (a Future
+/// or a ConcurrentFuture of the same T): cancelled, its exception, or its
+/// value (a copy, or moved out when T cannot be copied). If taking the
+/// value throws (a copy constructor that throws), `target` fails with that
+/// exception instead of staying pending.
+template <class T, class Source>
+void follow_outcome(Source& source, Future<T>& target) {
+  if (source.cancelled()) {
+    target.cancel();
+  } else if (std::exception_ptr error = source.exception()) {
+    target.set_exception(error);
+  } else if constexpr (std::is_void_v<T>) {
+    target.set_result();
+  } else {
+    try {
+      if constexpr (std::is_copy_constructible_v<T>) {
+        target.set_result(source.result());
+      } else {
+        target.set_result(std::move(source.result()));
+      }
+    } catch (...) {
+      if (target.done()) throw;
+      target.set_exception(std::current_exception());
+    }
+  }
+}
 }  // namespace detail
 
 template <class T>

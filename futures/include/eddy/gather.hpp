@@ -261,7 +261,11 @@ class GatherState {
   void child_done(std::size_t index, FutureCore& child) {
     if (child.state == FutureState::finished && !child.exception && open_) [[likely]] {
       ++finished_;
-      static_cast<S&>(*this).store(index, child);
+      try {
+        static_cast<S&>(*this).store(index, child);
+      } catch (...) {
+        return store_failed<S>(index);
+      }
       if (finished_ == count_) [[unlikely]]
         last_child_done<S>();
       return;
@@ -331,8 +335,21 @@ class GatherState {
         return;
       }
     }
-    self.store(index, child);
+    try {
+      self.store(index, child);
+    } catch (...) {
+      return store_failed<S>(index);
+    }
     if (finished_ == count_) last_child_done<S>();
+  }
+  /// Taking child `index`'s outcome threw (a copy constructor that throws;
+  /// called inside the catch): the gather fails with that exception, as it
+  /// would for a child that failed, rather than hand on an empty slot.
+  template <class S>
+  [[gnu::noinline]] void store_failed(std::size_t index) {
+    static_cast<S&>(*this).forget(index);
+    open_ = false;
+    fail_owned(*FutureAccess::shared(outer), std::current_exception());
   }
   /// Every child is done and stored: the outer future gets its outcome.
   template <class S>
@@ -344,7 +361,15 @@ class GatherState {
       fail_owned(*FutureAccess::shared(outer),
                  std::make_exception_ptr(CancelledError(std::move(cancel_message_))));
     } else {
-      complete_owned(outer, static_cast<S&>(*this).collect());
+      try {
+        complete_owned(outer, static_cast<S&>(*this).collect());
+      } catch (...) {
+        // Collecting threw (copying a value out of a child, in the tuple
+        // form): the gather fails with that exception.
+        FutureCore& out = *FutureAccess::shared(outer);
+        if (out.state != FutureState::pending) throw;
+        fail_owned(out, std::current_exception());
+      }
     }
   }
 

@@ -62,17 +62,7 @@ struct ShieldInnerDone {
       if (!done.cancelled()) done.exception();
       return;
     }
-    if (done.cancelled()) {
-      outer.cancel();
-    } else if (std::exception_ptr error = done.exception()) {
-      outer.set_exception(error);
-    } else if constexpr (std::is_void_v<T>) {
-      outer.set_result();
-    } else if constexpr (std::is_copy_constructible_v<T>) {
-      outer.set_result(done.result());
-    } else {
-      outer.set_result(std::move(done.result()));
-    }
+    follow_outcome(done, outer);
   }
 };
 
