@@ -755,17 +755,30 @@ TEST_F(GatherTest, AChildThatGoesAwayPendingWakesWhoeverAwaitsTheGather) {
   EXPECT_NE(caught.find("a child was destroyed before it completed"), std::string::npos) << caught;
 }
 
+TEST_F(GatherTest, AChildThatGoesAwayPendingEndsTheGatherWhileTheOthersStillRun) {
+  Future<int> a = loop.create_future<int>();
+  Future<int> b = loop.create_future<int>();  // held, and never completed here
+  Future<std::vector<int>> gathered = gather(std::vector<Future<int>>{a, b});
+  a = Future<int>();             // nobody can complete `a` any more
+  ASSERT_TRUE(gathered.done());  // not only once `b` is done, which may be never
+  EXPECT_TRUE(gathered.cancelled());
+  b.set_result(2);
+  run_for(1);
+  EXPECT_TRUE(gathered.cancelled());
+}
+
 TEST_F(GatherTest, ARangeGatherWhoseOnlyHandleToAPendingChildIsItsOwnEndsCancelled) {
   // The range form keeps no reference to a child that is not done: a
   // pending future nobody else holds goes away during the gather's own
-  // pass, and so can never complete; neither can the gather.
+  // pass, and so can never complete; neither can the gather, which ends
+  // at once, whatever the other children do.
   Future<int> kept = loop.create_future<int>();
   std::vector<Future<int>> futures{kept, loop.create_future<int>(), kept};
   Future<std::vector<int>> gathered = gather(std::move(futures));
-  EXPECT_FALSE(gathered.done());  // the callbacks on `kept` still hold it
+  ASSERT_TRUE(gathered.done());  // while the callbacks on `kept` still hold its state
+  EXPECT_TRUE(gathered.cancelled());
   kept.set_result(3);
-  loop.run_once();  // they run, and the last one lets the gather go
-  ASSERT_TRUE(gathered.done());
+  loop.run_once();  // they run, and change nothing
   EXPECT_TRUE(gathered.cancelled());
   try {
     gathered.result();

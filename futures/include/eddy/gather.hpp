@@ -224,15 +224,11 @@ class GatherState {
   virtual ~GatherState() {
     FutureCore& core = *FutureAccess::shared(outer);
     if (core.state == FutureState::pending) {
-      // Only when a child's callback was destroyed unrun: the child went
-      // away pending (its loop closed, or, in the range form, which keeps no
-      // reference to a pending child, nothing else held it). The outer
-      // future can no longer complete: it ends cancelled, and whoever awaits
-      // it wakes up. asyncio's gather keeps its children, and would stay
-      // pending forever.
-      end_orphaned(core,
-                   "eddy::gather: a child was destroyed before it completed (its loop closed, or "
-                   "nothing else held it)");
+      // A child that went away pending ended an open gather at once (see
+      // child_gone); this is the gather abandoned as it started, whose
+      // future nobody was given. Ended all the same: no future is destroyed
+      // pending with callbacks that would never run.
+      end_orphaned(core, kChildGone);
     }
   }
 
@@ -373,6 +369,18 @@ class GatherState {
     }
   }
 
+  /// A child went away pending (its callback was destroyed unrun): it can
+  /// never complete, so neither can the gather, which ends cancelled at once
+  /// if it is still open (whatever the other children do).
+  [[gnu::noinline]] void child_gone() noexcept {
+    if (!open_) return;
+    open_ = false;
+    end_orphaned(*FutureAccess::shared(outer), kChildGone);
+  }
+  static constexpr const char* kChildGone =
+      "eddy::gather: a child was destroyed before it completed (its loop closed, or nothing else "
+      "held it)";
+
   /// Out of line, so that a child's callback that lets go of a reference
   /// does not carry the whole state's destruction.
   [[gnu::noinline]] void destroy() noexcept { delete this; }
@@ -386,8 +394,11 @@ class GatherState {
     Watch& operator=(Watch&&) = delete;
     ~Watch() {
       if (state_ != nullptr) {
-        // Destroyed unrun: the child goes away pending, and is forgotten.
-        if (index_ != kRan) state_->forget(index_);
+        if (index_ != kRan) {
+          // Destroyed unrun: the child goes away pending, and is forgotten.
+          state_->forget(index_);
+          state_->child_gone();
+        }
         state_->release();
       }
     }
