@@ -475,6 +475,26 @@ TEST_F(LoopTest, ASourceDroppedUncompletedOnAnotherThreadEndsItsFutureCancelled)
   EXPECT_EQ(Counted::alive(), 0) << "the loop still held the wrapped future";
 }
 
+TEST_F(LoopTest, AwaitingTheWrapOfAMovedSourceDoesNotHoldTheSource) {
+  // wrap_future's parameter would live across the co_await (to the end of
+  // the full expression) and hold the source, which then never went away.
+  std::string caught;
+  auto awaiter = [&]() -> Task<> {
+    ConcurrentFuture<int> only;  // nobody else will ever complete it
+    try {
+      co_await wrap_future(std::move(only), get_running_loop());
+    } catch (const CancelledError& e) {
+      caught = e.message();
+    }
+  };
+  Future<void> task = loop.create_task(awaiter());
+  for (int i = 0; i < 100 && !task.done(); ++i)
+    loop.run_once();
+  ASSERT_TRUE(task.done());
+  EXPECT_NE(caught.find("the source was destroyed before it completed"), std::string::npos)
+      << caught;
+}
+
 TEST_F(LoopTest, AValueThatCannotBeCopiedOntoTheLoopFailsTheWrappedFuture) {
   using testing::FragileCopy;
   ConcurrentFuture<FragileCopy> source;

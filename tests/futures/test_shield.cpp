@@ -309,6 +309,25 @@ TEST_F(Shield, AShieldWhoseInnerGoesAwayPendingEndsCancelledAndWakesItsAwaiter) 
       << caught;
 }
 
+TEST_F(Shield, AwaitingTheShieldOfAMovedFutureDoesNotHoldTheInner) {
+  // shield's parameter would live across the co_await (to the end of the
+  // full expression) and hold the inner future, which then never went away.
+  std::string caught;
+  auto awaiter = [&]() -> Task<> {
+    Future<int> only = loop.create_future<int>();
+    try {
+      co_await shield(std::move(only));
+    } catch (const CancelledError& e) {
+      caught = e.message();
+    }
+  };
+  Future<void> task = loop.create_task(awaiter());
+  run_for(1);
+  ASSERT_TRUE(task.done());
+  EXPECT_NE(caught.find("the inner future was destroyed before it completed"), std::string::npos)
+      << caught;
+}
+
 TEST_F(Shield, ClosingTheLoopWithAShieldedTaskNobodyElseHoldsCancelsTheShield) {
   double finished = -1;
   Future<int> outer;

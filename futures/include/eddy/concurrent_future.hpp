@@ -428,8 +428,12 @@ class WrapTicket {
 /// stay pending forever). `concurrent` may be completed, copied and dropped
 /// on any thread.
 template <class T>
-Future<T> wrap_future(ConcurrentFuture<T> concurrent, Loop& loop,
+Future<T> wrap_future(ConcurrentFuture<T> given, Loop& loop,
                       SourceLocation where = SourceLocation::current()) {
+  // A local, not the parameter: a parameter lives to the end of the
+  // caller's full expression, which `co_await wrap_future(std::move(cf),
+  // loop)` keeps across the wait, and would hold the source all along.
+  ConcurrentFuture<T> concurrent = std::move(given);
   Future<T> future = loop.create_future<T>(where);
 
   // Loop side -> concurrent side: a cancelled loop future cancels the source.

@@ -82,7 +82,11 @@ struct ShieldInnerDone {
 /// ends cancelled, as gather's does, where asyncio's would stay pending
 /// forever.
 template <class T>
-Future<T> shield(Future<T> inner, SourceLocation where = SourceLocation::current()) {
+Future<T> shield(Future<T> given, SourceLocation where = SourceLocation::current()) {
+  // A local, not the parameter: a parameter lives to the end of the
+  // caller's full expression, which `co_await shield(std::move(f))` keeps
+  // across the wait, and would hold the inner future all along.
+  Future<T> inner = std::move(given);
   detail::check_not_empty(inner);
   if (inner.done()) return inner;
   using Outer = detail::ShieldFuture<T>;
