@@ -95,6 +95,16 @@ void end_orphaned(FutureCore& core, const char* message) noexcept {
   if (!core.loop->is_closed()) schedule_task_done_callbacks(core);
 }
 
+void drop_done_callbacks(FutureCore& core) noexcept {
+  core.first_is_watcher = false;
+  core.scheduled = core.count;  // none is ever scheduled from here on
+  { DoneCallback gone = std::move(core.first); }
+  if (!core.more) return;
+  for (std::size_t i = 0; i < core.more->size(); ++i) {  // may grow meanwhile
+    DoneCallback gone = std::move((*core.more)[i]);
+  }
+}
+
 void throw_future_pending(const char* method) {
   throw InvalidStateError(std::string("eddy::Future::") + method +
                           ": the future is pending (not done yet)");

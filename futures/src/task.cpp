@@ -348,6 +348,9 @@ bool TaskRegistry::loop_closing() noexcept {
       } catch (...) {
       }
       future.state = FutureState::cancelled;  // no callbacks: the loop is closing
+      // They can never run: they go now, so that a gather or a shield that
+      // follows the task ends too, even while someone holds its future.
+      drop_done_callbacks(future);
     }
     release(&future);
   }

@@ -676,6 +676,23 @@ TEST_F(GatherTest, ClosingTheLoopWithAGatherOfTasksPendingLosesNothing) {
   EXPECT_TRUE(gathered.cancelled());
 }
 
+TEST_F(GatherTest, ClosingTheLoopEndsAGatherOfTasksWhoseFuturesAreStillHeld) {
+  auto hold = [](double delay) -> Task<int> {
+    co_await sleep(delay);
+    co_return 1;
+  };
+  Future<int> a = loop.create_task(hold(10));
+  Future<int> b = loop.create_task(hold(20));
+  Future<std::vector<int>> range = gather(std::vector<Future<int>>{a, b});
+  Future<std::tuple<int, int>> tuple = gather(a, b);
+  run_for(1);
+  loop.close();  // the tasks end cancelled; their callbacks can never run
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(range.cancelled());
+  EXPECT_TRUE(tuple.cancelled());
+  EXPECT_FALSE(range.cancel());  // done: nothing to cancel
+}
+
 TEST_F(GatherTest, ClosingTheLoopWithAChildsCallbackNotRunYetLosesNothing) {
   auto value = [](Counted) -> Task<int> { co_return 1; };
   Future<std::tuple<int, int>> gathered;

@@ -269,6 +269,7 @@ TEST_F(Shield, ClosingTheLoopDestroysAShieldedTaskOnceAndCancelsItsFuture) {
   EXPECT_EQ(Counted::alive(), 0);
   EXPECT_TRUE(inner.cancelled());
   EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(outer.cancelled());  // though the inner's future is still held
   EXPECT_LT(finished, 0);
 }
 

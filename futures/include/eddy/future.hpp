@@ -302,6 +302,11 @@ void schedule_task_done_callbacks(FutureCore& core) noexcept;
 /// carrying `message`, and its done callbacks scheduled, so that whoever
 /// awaits it wakes up. On a closed loop nothing could run them: they stay.
 void end_orphaned(FutureCore& core, const char* message) noexcept;
+/// Destroys the done callbacks of `core`, unrun: its loop is closing, and
+/// nothing can run them any more. What waits through one (a gather, a
+/// shield) learns that the future is gone, as when its state goes. A
+/// callback's destructor may add more: those go too.
+void drop_done_callbacks(FutureCore& core) noexcept;
 /// A task's future is done: runs its done callbacks, or schedules them.
 /// When a watcher is the only callback it runs at once (nothing can observe
 /// its order against other callbacks); otherwise every callback goes through
