@@ -488,6 +488,30 @@ TEST_F(AsyncGeneratorTest, ClosingTheLoopWithAConsumerInsideNextDestroysEverythi
   EXPECT_TRUE(consuming.cancelled());
 }
 
+TEST_F(AsyncGeneratorTest, AGeneratorWhoseStepWasCutByItsLoopsCloseRefusesToGoOn) {
+  bool past_the_sleep = false;
+  auto make = [&]() -> AsyncGenerator<int> {
+    co_yield 1;
+    co_await sleep(100);  // the loop closes here
+    past_the_sleep = true;
+    co_yield 2;
+  };
+  AsyncGenerator<int> gen = make();  // outlives the loop
+  auto consumer = [&]() -> Task<> {
+    (void)co_await gen.next();
+    (void)co_await gen.next();
+  };
+  loop.create_task(consumer());
+  loop.call_later(1, [&] { loop.stop(); });
+  loop.run_forever();
+  loop.close();  // destroys the consumer inside the second step
+  Loop other{LoopOptions().use_clock(std::make_shared<VirtualClock>()).debug(false)};
+  auto again = [&]() -> Task<std::optional<int>> { co_return co_await gen.next(); };
+  EXPECT_THROW(other.run_until_complete(again()), InvalidStateError);
+  EXPECT_FALSE(past_the_sleep);  // not resumed as if the sleep had ended
+  other.close();
+}
+
 TEST_F(AsyncGeneratorTest, DestroyingAGeneratorWhileATaskIsInsideItLetsThatStepEndFirst) {
   int resumed_after_yield = 0;
   auto make = [&]() -> AsyncGenerator<int> {

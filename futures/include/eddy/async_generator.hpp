@@ -45,7 +45,10 @@ namespace eddy {
 ///   only then is the frame destroyed. (Python's aclose() raises
 ///   RuntimeError there and leaves the generator running; a destructor cannot
 ///   throw, so eddy lets the running step finish and loses nothing.)
-/// - next() while it is already running throws InvalidStateError.
+/// - next() while it is already running throws InvalidStateError. So does
+///   every next() after the task running a step was destroyed inside it (its
+///   loop closed): the body is stuck at an await nobody will wake. (Python's
+///   generator stays "already running" for good.)
 template <class T, class Sent = void>
 class [[nodiscard]] AsyncGenerator {
   using SentSlot = std::conditional_t<std::is_void_v<Sent>, detail::NoValue, Sent>;
@@ -97,6 +100,9 @@ class [[nodiscard]] AsyncGenerator {
     /// The AsyncGenerator went away while the body ran: the next() that runs
     /// it destroys the frame when the step ends.
     bool orphaned = false;
+    /// The task running the body was destroyed inside a step: the body is
+    /// suspended at an await nobody will wake, and every next() throws.
+    bool interrupted = false;
   };
 
   AsyncGenerator() noexcept = default;
@@ -123,11 +129,13 @@ class [[nodiscard]] AsyncGenerator {
     NextAwaiter(const NextAwaiter&) = delete;
     NextAwaiter& operator=(const NextAwaiter&) = delete;
     /// The awaiting coroutine was destroyed while the body ran (its task
-    /// ended with the loop's close): the body will not be resumed by it.
+    /// ended with the loop's close): the body will not be resumed by it,
+    /// and it cannot go on from an await whose wake-up went with that task.
     ~NextAwaiter() {
       if (!suspended_) return;
       promise_type& promise = frame_.promise();
       promise.continuation = {};
+      promise.interrupted = true;
       if (promise.orphaned) frame_.destroy();
     }
     bool await_ready() const {
@@ -138,6 +146,11 @@ class [[nodiscard]] AsyncGenerator {
       }
       if (frame_.promise().continuation) {
         throw InvalidStateError("eddy::AsyncGenerator: the generator is already running");
+      }
+      if (frame_.promise().interrupted) {
+        throw InvalidStateError(
+            "eddy::AsyncGenerator: the generator was interrupted inside a step (the task running "
+            "it was destroyed as its loop closed) and cannot go on");
       }
       return frame_.done();
     }
