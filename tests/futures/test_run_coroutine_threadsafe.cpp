@@ -130,6 +130,22 @@ TEST(RunCoroutineThreadsafe, ACancelArrivingAfterTheLoopWasDestroyedTouchesNothi
   EXPECT_EQ(Counted::alive(), 0);
 }
 
+TEST(RunCoroutineThreadsafe, AValueThatCannotBeCopiedOutFailsTheReturnedFuture) {
+  using testing::FragileCopy;
+  Loop loop;
+  auto make = []() -> Task<FragileCopy> { co_return FragileCopy(1); };
+  ConcurrentFuture<FragileCopy> f = run_coroutine_threadsafe(make(), loop);
+  {
+    FragileCopy::Failing failing;
+    for (int i = 0; i < 100 && !f.done(); ++i)
+      loop.run_once();
+  }
+  ASSERT_TRUE(f.done());
+  EXPECT_FALSE(f.cancelled());  // not cancelled as if the task had gone
+  EXPECT_EQ(testing::what_of(f.exception()), "copy failed");
+  loop.close();
+}
+
 TEST(RunCoroutineThreadsafe, ATaskThatEndsCancelledCancelsTheReturnedFuture) {
   LoopOnThread runner;
   auto cancels_itself = []() -> Task<int> {

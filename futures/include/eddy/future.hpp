@@ -650,13 +650,13 @@ T take_result(Future<T>& future) {
   }
 }
 
-/// Completes pending `target` with the outcome of done `source` (a Future
-/// or a ConcurrentFuture of the same T): cancelled, its exception, or its
-/// value (a copy, or moved out when T cannot be copied). If taking the
+/// Completes pending `target` with the outcome of done `source` (each a
+/// Future or a ConcurrentFuture of the same T): cancelled, its exception, or
+/// its value (a copy, or moved out when T cannot be copied). If taking the
 /// value throws (a copy constructor that throws), `target` fails with that
 /// exception instead of staying pending.
-template <class T, class Source>
-void follow_outcome(Source& source, Future<T>& target) {
+template <class T, template <class> class Source, template <class> class Target>
+void follow_outcome(Source<T>& source, Target<T>& target) {
   if (source.cancelled()) {
     target.cancel();
   } else if (std::exception_ptr error = source.exception()) {

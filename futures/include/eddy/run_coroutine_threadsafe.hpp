@@ -43,17 +43,7 @@ class DeliverToConcurrent {
   }
   void operator()(Future<T>& done) {
     try {
-      if (done.cancelled()) {
-        result_.cancel();
-      } else if (std::exception_ptr error = done.exception()) {
-        result_.set_exception(error);
-      } else if constexpr (std::is_void_v<T>) {
-        result_.set_result();
-      } else if constexpr (std::is_copy_constructible_v<T>) {
-        result_.set_result(done.result());
-      } else {
-        result_.set_result(std::move(done.result()));
-      }
+      follow_outcome(done, result_);
     } catch (const InvalidStateError&) {
       // Cancelled from another thread meanwhile; that cancel reached the task.
     }
