@@ -360,17 +360,15 @@ std::uint64_t hold_wrapped(Loop& loop, FutureCore& future);
 FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept;
 
 /// Queues `on_loop` with call_soon_threadsafe on the loop `lifeline` leads
-/// to, from any thread; false if that loop is closed or destroyed (then
-/// nothing can observe what `on_loop` would do, and it is dropped).
+/// to, from any thread. A loop that is closed or destroyed gets nothing:
+/// nothing could observe what `on_loop` would do, and it is dropped.
 template <class F>
-bool post_to_loop(LoopLifeline& lifeline, F on_loop) {
+void post_to_loop(LoopLifeline& lifeline, F on_loop) {
   std::lock_guard<std::mutex> guard(lifeline.mutex);  // the loop cannot go meanwhile
-  if (lifeline.loop == nullptr) return false;
+  if (lifeline.loop == nullptr) return;
   try {
     lifeline.loop->call_soon_threadsafe(std::move(on_loop));
-    return true;
   } catch (const LoopClosedError&) {
-    return false;
   }
 }
 
