@@ -29,6 +29,12 @@ void throw_wrong_thread_in(const char* qualified_method) {
                          "(only call_soon_threadsafe may be)");
 }
 
+void throw_empty_callable(const char* qualified_method) {
+  throw std::invalid_argument(std::string(qualified_method) +
+                              ": the callable is empty (a null function pointer or an empty "
+                              "std::function)");
+}
+
 void throw_invalid_delay(const char* method, double value) {
   char text[64];
   std::snprintf(text, sizeof text, "%g", value);

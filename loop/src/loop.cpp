@@ -212,7 +212,9 @@ std::shared_ptr<detail::LoopLifeline> detail::LoopExtensions::lifeline(Loop& loo
 
 void Loop::close() {
   if (running_) throw LoopRunningError("eddy::Loop::close: cannot close a running loop");
-  if (closed_) return;
+  // Also when a destructor run by this close() calls it again (asyncio marks
+  // the loop closed before it clears its queues): the outer call finishes.
+  if (closed_ || closing_) return;
   if (owns_uv_) {
     // Closing a libuv loop with live handles is an error, not a leak: refuse
     // before anything is destroyed, so the caller can close them and retry.
@@ -248,6 +250,7 @@ LoopExtension& LoopExtensions::set(Loop& loop, ExtensionSlot slot,
 }  // namespace detail
 
 void Loop::release_everything() noexcept {
+  closing_ = true;
   // Destroy everything queued. A destructor may schedule again (it is not an
   // error yet), so repeat until the ready queue, the timers and the inbox are
   // all empty; then close the inbox so that other threads get LoopClosedError.
@@ -452,7 +455,7 @@ void Loop::check_usable_slow(const char* method) const {
 }
 
 void Loop::check_can_run(const char* method) const {
-  if (closed_) detail::throw_loop_closed(method);
+  if (closed_ || closing_) detail::throw_loop_closed(method);
   if (running_) {
     throw LoopRunningError(std::string("eddy::Loop::") + method + ": this loop is already running");
   }
@@ -716,6 +719,7 @@ void Loop::report_callback_error(std::uint64_t seq) noexcept {
     std::fputs("eddy: a callback threw and the error could not be described (out of memory)\n",
                stderr);
   }
+  failed_timer_callback_ = {};  // a timer's callback that threw: after the report (see fire_timer)
 }
 
 void Loop::fire_timer(std::uint32_t slot) {
@@ -728,7 +732,14 @@ void Loop::fire_timer(std::uint32_t slot) {
   }
   firing_timer_ = true;
   timer_ran_ = true;  // for run_batch_timed's report
-  cb();
+  try {
+    cb();
+  } catch (...) {
+    // Kept until the exception handler has run, as a ready callback stays in
+    // its entry (and asyncio's context["handle"] holds the timer's callback).
+    failed_timer_callback_ = std::move(cb);
+    throw;
+  }
   firing_timer_ = false;
 }
 
@@ -797,16 +808,24 @@ int Loop::backend_timeout() const noexcept {
 // ------------------------------------------------------------------ errors
 
 void Loop::set_exception_handler(ExceptionHandler handler) {
-  exception_handler_ = std::move(handler);
+  exception_handler_ = handler ? std::make_shared<ExceptionHandler>(std::move(handler)) : nullptr;
+}
+
+const Loop::ExceptionHandler& Loop::get_exception_handler() const noexcept {
+  static const ExceptionHandler none;
+  return exception_handler_ ? *exception_handler_ : none;
 }
 
 void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
-  if (!exception_handler_) {
+  // Held for the call: a handler that replaces itself (set_exception_handler
+  // from inside it) must not be destroyed while it runs.
+  const std::shared_ptr<const ExceptionHandler> handler = exception_handler_;
+  if (!handler) {
     default_exception_handler(context);
     return;
   }
   try {
-    exception_handler_(*this, context);
+    (*handler)(*this, context);
   } catch (...) {
     try {
       ExceptionContext failure;

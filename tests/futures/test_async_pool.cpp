@@ -33,6 +33,14 @@ TEST(AsyncPool, ResultsComeBackToThePlainCaller) {
   EXPECT_EQ(sum, 2470);
 }
 
+TEST(AsyncPool, AnEmptyCallableIsRefusedAndThePoolGoesOn) {
+  AsyncPool pool(1);
+  Task<int> (*null_fn)(int) = nullptr;
+  EXPECT_THROW(pool.submit(null_fn, 1), std::invalid_argument);
+  EXPECT_THROW(pool.try_submit(null_fn, 1), std::invalid_argument);
+  EXPECT_EQ(pool.submit(square, 3).result(), 9);
+}
+
 TEST(AsyncPool, AtMostSizeJobsRunAtOnce) {
   std::atomic<int> running{0}, peak{0};
   {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -387,6 +388,18 @@ TEST_F(RunInExecutor, ReturnsAFutureCompletedOnTheLoopThread) {
   std::thread::id worker = run(f);  // (our callback was added first: it has run)
   EXPECT_NE(worker, loop_thread);
   EXPECT_EQ(seen_in_callback, loop_thread);
+}
+
+TEST_F(RunInExecutor, AnEmptyCallableIsRefusedBeforeAnythingIsQueued) {
+  int (*null_fn)(int) = nullptr;
+  const std::function<int()> empty;
+  ThreadPoolExecutor executor(1);
+  EXPECT_THROW(loop.run_in_executor(null_fn, 1), std::invalid_argument);
+  EXPECT_THROW(loop.run_in_executor(executor, empty), std::invalid_argument);
+  EXPECT_THROW(executor.submit(null_fn, 1), std::invalid_argument);
+  // Nothing was left behind: the next job runs, and shutdown finds nothing else.
+  EXPECT_EQ(run(loop.run_in_executor(executor, [] { return 7; })), 7);
+  EXPECT_EQ(executor.submit([] { return 8; }).result(), 8);
 }
 
 TEST_F(RunInExecutor, PassesArgumentsAndReturnsTheResult) {

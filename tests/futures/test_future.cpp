@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -110,6 +111,19 @@ TEST_F(FutureTest, CreateFutureGivesAPendingFutureBoundToTheLoop) {
   EXPECT_EQ(f.state(), FutureState::pending);
   EXPECT_FALSE(f.done());
   EXPECT_FALSE(f.cancelled());
+}
+
+TEST_F(FutureTest, AddDoneCallbackRefusesAnEmptyCallableAndAddsNothing) {
+  Future<int> f = loop.create_future<int>();
+  void (*null_fn)() = nullptr;
+  const std::function<void(Future<int>&)> empty;
+  EXPECT_THROW(f.add_done_callback(null_fn), std::invalid_argument);
+  EXPECT_THROW(f.add_done_callback(empty), std::invalid_argument);
+  int runs = 0;
+  f.add_done_callback([&runs] { ++runs; });
+  f.set_result(1);
+  loop.run_once();
+  EXPECT_EQ(runs, 1);  // only the real one was added (an empty one would have failed here)
 }
 
 TEST_F(FutureTest, SetResultFinishesTheFutureWithThatResult) {

@@ -252,6 +252,14 @@ TEST(LoopThreadSubmit, RunsACoroutineFunctionWithItsArgumentsAndKeepsTheLambdaAl
   EXPECT_EQ(f.result(), 35);
 }
 
+TEST(LoopThreadSubmit, AnEmptyCallableIsRefusedAndTheThreadGoesOn) {
+  LoopThread runner;
+  Task<int> (*null_fn)(int) = nullptr;
+  EXPECT_THROW(runner.submit(null_fn, 1), std::invalid_argument);
+  ConcurrentFuture<int> f = runner.submit([](int x) -> Task<int> { co_return x + 1; }, 1);
+  EXPECT_EQ(f.result(), 2);
+}
+
 TEST(LoopThreadSubmit, CancellingTheFutureCancelsTheTask) {
   LoopThread runner;
   ConcurrentFuture<void> started;

@@ -14,6 +14,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -660,6 +661,82 @@ TEST_F(LoopTest, CloseIsIdempotent) {
   EXPECT_EQ(Counted::alive(), 1);  // only `c` itself
 }
 
+TEST_F(LoopTest, EmptyCallablesAreRefusedWhenScheduledWithInvalidArgument) {
+  // A null function pointer would crash the loop when run, an empty
+  // std::function would fail there: both are refused at once, naming the call
+  // (asyncio's debug mode refuses None the same way), and nothing is queued.
+  void (*null_fn)() = nullptr;
+  void (*null_fn_int)(int) = nullptr;
+  const std::function<void()> empty;
+  auto message_of = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  EXPECT_EQ(message_of([&] { loop.call_soon(null_fn); }),
+            "eddy::Loop::call_soon: the callable is empty (a null function pointer or an empty "
+            "std::function)");
+  EXPECT_NE(message_of([&] { loop.call_soon(null_fn_int, 1); }).find("eddy::Loop::call_soon:"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { loop.call_soon(empty); }).find("eddy::Loop::call_soon:"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] {
+              loop.call_soon_threadsafe(null_fn);
+            }).find("eddy::Loop::call_soon_threadsafe:"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { loop.call_later(1.0, empty); }).find("eddy::Loop::call_later:"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] {
+              loop.call_later(std::chrono::seconds(1), null_fn);
+            }).find("eddy::Loop::call_later:"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { loop.call_at(1.0, null_fn); }).find("eddy::Loop::call_at:"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { loop.call_at(loop.now(), empty); }).find("eddy::Loop::call_at:"),
+            std::string::npos);
+  EXPECT_EQ(loop.stats().ready, 0u);
+  EXPECT_EQ(loop.stats().timers, 0u);
+  // Non-empty ones of the same types are taken as before.
+  static int runs;
+  runs = 0;
+  void (*fn)() = [] { ++runs; };
+  loop.call_soon(fn);
+  loop.call_soon(std::function<void()>(fn));
+  loop.run_once();
+  EXPECT_EQ(runs, 2);
+}
+
+TEST_F(LoopTest, CloseCalledAgainByADestructorThatCloseRunsReturnsAndTheOuterCloseFinishes) {
+  // asyncio marks the loop closed before clearing its queues, so the inner
+  // close() returns at once; so does eddy's, and the outer one finishes.
+  struct ClosesTheLoop {
+    Loop* loop;
+    int* inner_calls;
+    explicit ClosesTheLoop(Loop* l, int* calls) : loop(l), inner_calls(calls) {}
+    ClosesTheLoop(ClosesTheLoop&& o) noexcept
+        : loop(std::exchange(o.loop, nullptr)), inner_calls(o.inner_calls) {}
+    ~ClosesTheLoop() {
+      if (loop == nullptr) return;
+      ++*inner_calls;
+      loop->close();
+      // Nor can it run again while it closes.
+      EXPECT_THROW(loop->run_once(), LoopClosedError);
+    }
+  };
+  int inner_calls = 0;
+  Counted c;
+  loop.call_soon([guard = ClosesTheLoop(&loop, &inner_calls)] {});
+  loop.call_later(10.0, [c] {});
+  loop.call_soon_threadsafe([c] {});
+  loop.close();
+  EXPECT_EQ(inner_calls, 1);
+  EXPECT_TRUE(loop.is_closed());
+  EXPECT_EQ(Counted::alive(), 1);  // only `c`: the queued copies were destroyed
+}
+
 TEST(LoopLifetime, DestroyingAnUnclosedLoopDestroysItsPendingCallbacks) {
   Counted::reset();
   {
@@ -944,6 +1021,67 @@ TEST_F(LoopTest, ThrowingCallbackIsDestroyedAfterTheHandlerRan) {
   loop.run_once();
   EXPECT_EQ(filler_runs, 5000);
   EXPECT_EQ(loop.stats().callback_errors, 2u);
+}
+
+TEST_F(LoopTest, ThrowingTimerCallbackIsDestroyedAfterTheHandlerRan) {
+  // As a ready callback (above) and as asyncio, whose context["handle"] holds
+  // the timer's callback while the handler runs; in and out of debug mode.
+  for (const bool debug : {false, true}) {
+    loop.set_debug(debug);
+    std::vector<std::string> events;
+    auto alive = std::make_shared<int>(0);
+    loop.call_later(0.5, [alive, &events] {
+      events.push_back("ran");
+      throw std::runtime_error("timer");
+    });
+    std::weak_ptr<int> watch = alive;
+    alive.reset();
+    loop.set_exception_handler([&](Loop&, const ExceptionContext& context) {
+      events.push_back("handled " + what_of(context.exception) +
+                       (watch.expired() ? " (callback gone)" : " (callback alive)"));
+    });
+    clock->advance(std::chrono::seconds(1));
+    loop.run_once();
+    EXPECT_EQ(events, (std::vector<std::string>{"ran", "handled timer (callback alive)"}))
+        << "debug " << debug;
+    EXPECT_TRUE(watch.expired()) << "debug " << debug;  // destroyed right after the report
+  }
+}
+
+TEST_F(LoopTest, AnExceptionHandlerMayReplaceItselfWhileItRuns) {
+  // asyncio allows it; the running handler must not be destroyed under itself
+  // (its captures are still read after the replacement).
+  std::vector<std::string> seen;
+  const std::string tag(64, 'h');  // long enough to live on the heap
+  loop.set_exception_handler([tag, &seen](Loop& l, const ExceptionContext& context) {
+    l.set_exception_handler([&seen](Loop&, const ExceptionContext& c) {
+      seen.push_back("second: " + what_of(c.exception));
+    });
+    seen.push_back(tag.substr(0, 1) + ": " + what_of(context.exception) + " " +
+                   std::to_string(tag.size()));
+  });
+  loop.call_soon([] { throw std::runtime_error("one"); });
+  loop.call_soon([] { throw std::runtime_error("two"); });
+  loop.run_once();
+  EXPECT_EQ(seen, (std::vector<std::string>{"h: one 64", "second: two"}));
+}
+
+TEST_F(LoopTest, AnExceptionHandlerMayUninstallItselfWhileItRuns) {
+  const std::string tag(64, 'u');
+  int calls = 0;
+  loop.set_exception_handler([tag, &calls](Loop& l, const ExceptionContext&) {
+    l.set_exception_handler(nullptr);
+    calls += static_cast<int>(tag.size());  // a capture, read after uninstalling
+  });
+  loop.call_soon([] { throw std::runtime_error("to the custom handler"); });
+  loop.call_soon([] { throw std::runtime_error("to the default handler"); });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(calls, 64);
+  EXPECT_FALSE(loop.get_exception_handler());
+  EXPECT_EQ(err.find("to the custom handler"), std::string::npos) << err;
+  EXPECT_NE(err.find("to the default handler"), std::string::npos) << err;
 }
 
 TEST_F(LoopTest, NonStandardExceptionFromACallbackIsReported) {

@@ -63,6 +63,7 @@ class AsyncPool {
   /// waiting while the backlog is full. Returns its ConcurrentFuture<T>.
   template <class F, class... Args>
   auto submit(F&& fn, Args&&... args) {
+    detail::check_callable(fn, "eddy::AsyncPool::submit");
     std::unique_lock lock(mutex_);
     room_.wait(lock, [&] { return closed_ || backlog_ == 0 || waiting_ < backlog_; });
     return start(lock, std::forward<F>(fn), std::forward<Args>(args)...);
@@ -71,6 +72,7 @@ class AsyncPool {
   template <class F, class... Args>
   auto try_submit(F&& fn, Args&&... args)
       -> std::optional<decltype(this->submit(std::forward<F>(fn), std::forward<Args>(args)...))> {
+    detail::check_callable(fn, "eddy::AsyncPool::try_submit");
     std::unique_lock lock(mutex_);
     if (!closed_ && backlog_ != 0 && waiting_ >= backlog_) return std::nullopt;
     return start(lock, std::forward<F>(fn), std::forward<Args>(args)...);

@@ -529,6 +529,7 @@ class ThreadPoolExecutor {
   template <class F, class... Args>
   auto submit(F&& fn, Args&&... args) {
     detail::check_job_callable<F, Args...>();
+    detail::check_callable(fn, "eddy::ThreadPoolExecutor::submit");
     using Traits = detail::JobTraits<F, Args...>;
     using R = typename Traits::result_type;
     using Job = detail::SubmitJob<R, Traits::stoppable, std::decay_t<F>, std::decay_t<Args>...>;
@@ -581,6 +582,7 @@ template <class F, class... Args>
 requires(!std::is_same_v<std::remove_cvref_t<F>, ThreadPoolExecutor>) auto Loop::run_in_executor(
     F&& fn, Args&&... args) {
   detail::check_job_callable<F, Args...>();
+  detail::check_callable(fn, "eddy::Loop::run_in_executor");
   detail::LoopExtensions::check_usable(*this, "run_in_executor");
   detail::LoopExecutors& executors = detail::LoopExecutors::of(*this, "run_in_executor");
   return detail::loop_job_t<F, Args...>::start(*this, executors.default_executor("run_in_executor"),
@@ -591,6 +593,7 @@ requires(!std::is_same_v<std::remove_cvref_t<F>, ThreadPoolExecutor>) auto Loop:
 template <class F, class... Args>
 auto Loop::run_in_executor(ThreadPoolExecutor& executor, F&& fn, Args&&... args) {
   detail::check_job_callable<F, Args...>();
+  detail::check_callable(fn, "eddy::Loop::run_in_executor");
   detail::LoopExtensions::check_usable(*this, "run_in_executor");
   detail::LoopExecutors& executors = detail::LoopExecutors::of(*this, "run_in_executor");
   return detail::loop_job_t<F, Args...>::start(*this, executor, executors, std::forward<F>(fn),

@@ -523,6 +523,7 @@ class Future {
     static_assert(
         std::is_invocable_v<std::decay_t<F>&, Future&> || std::is_invocable_v<std::decay_t<F>&>,
         "a done callback takes (Future<T>&) or nothing");
+    detail::check_callable(fn, "eddy::Future::add_done_callback");
     auto wrapped = [fn = std::forward<F>(fn)](detail::FutureCore& core) mutable {
       if constexpr (std::is_invocable_v<std::decay_t<F>&, Future&>) {
         // The callback gets a handle that borrows the runner's reference (no

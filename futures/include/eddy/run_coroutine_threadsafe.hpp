@@ -147,6 +147,7 @@ auto call_owned(F fn, Args... args) -> std::invoke_result_t<F&, Args&...> {
 
 template <class F, class... Args>
 auto LoopThread::submit(F&& fn, Args&&... args) {
+  detail::check_callable(fn, "eddy::LoopThread::submit");
   return run_coroutine_threadsafe(
       detail::call_owned(std::decay_t<F>(std::forward<F>(fn)),
                          std::decay_t<Args>(std::forward<Args>(args))...),

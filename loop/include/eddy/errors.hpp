@@ -154,6 +154,8 @@ namespace detail {
 /// The same for a method of another class, named in full ("eddy::Future::set_result").
 [[noreturn]] void throw_wrong_thread_in(const char* qualified_method);
 [[noreturn]] void throw_invalid_delay(const char* method, double value);
+/// std::invalid_argument: "<qualified_method>: the callable is empty (...)".
+[[noreturn]] void throw_empty_callable(const char* qualified_method);
 }  // namespace detail
 
 }  // namespace eddy

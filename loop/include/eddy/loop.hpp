@@ -186,7 +186,11 @@ struct LoopStats {
 /// attached loop (LoopOptions::attach_to) belongs to the thread that created it.
 ///
 /// Errors: a callback that throws never escapes the loop; the exception goes
-/// to the exception handler and the loop goes on.
+/// to the exception handler and the loop goes on. An empty callable (a null
+/// function pointer, an empty std::function) is refused when it is scheduled,
+/// with std::invalid_argument, as asyncio's debug mode refuses None: it would
+/// only fail when run (a null pointer: a crash). The same holds for every
+/// eddy call that takes a callable (done callbacks, executor jobs...).
 ///
 /// Invariants:
 /// - A pass is due (idle_active_) exactly while callbacks are ready (or a
@@ -221,6 +225,7 @@ class Loop {
   /// thread while the loop runs.
   template <class F, class... Args>
   Handle call_soon(F&& f, Args&&... args) {
+    detail::check_callable(f, "eddy::Loop::call_soon");
     if constexpr (sizeof...(Args) != 0) {
       return call_soon(detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
     } else if constexpr (std::is_same_v<std::remove_cvref_t<F>, detail::Callback>) {
@@ -254,6 +259,7 @@ class Loop {
   /// Throws LoopClosedError if the loop is closed (the callable is destroyed).
   template <class F, class... Args>
   Handle call_soon_threadsafe(F&& f, Args&&... args) {
+    detail::check_callable(f, "eddy::Loop::call_soon_threadsafe");
     if (on_loop_thread() && inbox_.empty()) {
       return call_soon(std::forward<F>(f), std::forward<Args>(args)...);
     }
@@ -284,6 +290,7 @@ class Loop {
   /// Throws std::invalid_argument for NaN or infinite delays.
   template <class F, class... Args>
   TimerHandle call_later(double delay, F&& f, Args&&... args) {
+    detail::check_callable(f, "eddy::Loop::call_later");
     check_usable("call_later");
     std::int64_t when = add_saturating(now_ns(), seconds_to_ns("call_later", delay));
     return schedule_timer(when,
@@ -291,6 +298,7 @@ class Loop {
   }
   template <class Rep, class Period, class F, class... Args>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& f, Args&&... args) {
+    detail::check_callable(f, "eddy::Loop::call_later");
     check_usable("call_later");
     std::int64_t when = add_saturating(now_ns(), duration_to_ns("call_later", delay));
     return schedule_timer(when,
@@ -303,12 +311,14 @@ class Loop {
   /// or infinite times.
   template <class F, class... Args>
   TimerHandle call_at(double when, F&& f, Args&&... args) {
+    detail::check_callable(f, "eddy::Loop::call_at");
     check_usable("call_at");
     return schedule_timer(seconds_to_ns("call_at", when),
                           detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
   }
   template <class F, class... Args>
   TimerHandle call_at(Clock::time_point when, F&& f, Args&&... args) {
+    detail::check_callable(f, "eddy::Loop::call_at");
     check_usable("call_at");
     return schedule_timer(when.time_since_epoch().count(),
                           detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
@@ -318,6 +328,7 @@ class Loop {
   /// about 292 years either way ("never", or "due now") instead of wrapping.
   template <class Duration, class F, class... Args>
   TimerHandle call_at(std::chrono::time_point<Clock, Duration> when, F&& f, Args&&... args) {
+    detail::check_callable(f, "eddy::Loop::call_at");
     check_usable("call_at");
     return schedule_timer(duration_to_ns("call_at", when.time_since_epoch()),
                           detail::bind_callback(std::forward<F>(f), std::forward<Args>(args)...));
@@ -468,7 +479,8 @@ class Loop {
   /// the default one.
   void set_exception_handler(ExceptionHandler handler);
   /// The handler set by set_exception_handler (empty if the default is in use).
-  const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
+  /// The reference is valid until the next set_exception_handler.
+  const ExceptionHandler& get_exception_handler() const noexcept;
   /// Passes `context` to the handler; if the handler throws, the default
   /// handler reports both. Never throws.
   void call_exception_handler(const ExceptionContext& context) noexcept;
@@ -678,6 +690,7 @@ class Loop {
   detail::ReadyQueue ready_;
   bool idle_active_ = false;
   bool closed_ = false;
+  bool closing_ = false;  // close() is destroying what is queued (release_everything)
   bool running_ = false;
   bool stopping_ = false;
   bool debug_ = false;
@@ -717,7 +730,10 @@ class Loop {
   mutable std::atomic<int> peek_fd_{-1};
   detail::UvHandles* handles_ = nullptr;
 
-  ExceptionHandler exception_handler_;
+  // Shared so that call_exception_handler can hold the handler it runs.
+  std::shared_ptr<const ExceptionHandler> exception_handler_;
+  // A timer's callback that threw, kept until its report is made (fire_timer).
+  detail::Callback failed_timer_callback_;
   std::int64_t slow_ns_ = 100'000'000;
   double slow_seconds_ = 0.1;  // as set: slow_ns_ saturates
 

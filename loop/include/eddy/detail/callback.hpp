@@ -12,6 +12,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "eddy/errors.hpp"
+
 namespace eddy::detail {
 
 template <class Signature>
@@ -260,6 +262,25 @@ class SmallFunction<void(Args...)> {
 
 /// The loop's callback type: what call_soon and the timers store.
 using Callback = SmallFunction<void()>;
+
+template <class T>
+inline constexpr bool is_std_function = false;
+template <class Signature>
+inline constexpr bool is_std_function<std::function<Signature>> = true;
+
+/// Throws std::invalid_argument (naming `qualified_method`) if `f` is a
+/// callable that can be empty and is: a null function or member pointer, an
+/// empty std::function. Such a callable would otherwise be accepted and fail
+/// only when called, far from the mistake (a null pointer: a crash). asyncio
+/// checks the same in debug mode ("a callable object was expected"). For
+/// other callables (lambdas...) this is nothing at all.
+template <class F>
+void check_callable(const F& f, const char* qualified_method) {
+  using D = std::remove_cvref_t<F>;
+  if constexpr (std::is_pointer_v<D> || std::is_member_pointer_v<D> || is_std_function<D>) {
+    if (f == nullptr) throw_empty_callable(qualified_method);
+  }
+}
 
 /// Binds `f` to `args` (by value), as asyncio's call_soon(callback, *args) does.
 template <class F, class... Args>
