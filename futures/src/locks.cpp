@@ -204,13 +204,15 @@ Task<void> Condition::wait() {
     error = std::current_exception();  // a notification it had was passed on
   }
   // Re-acquire the lock whatever happened; a cancel meanwhile is remembered
-  // (the last one wins) and thrown once the lock is held again.
+  // and thrown once the lock is held again. Of several, the one that decides
+  // by the task's rules: a deadline passing after the task's own cancel()
+  // must not turn it into the timeout's TimeoutError.
   for (;;) {
     try {
       co_await lock_->acquire();
       break;
-    } catch (const CancelledError&) {
-      error = std::current_exception();
+    } catch (const CancelledError& cancelled) {
+      detail::keep_deciding_cancellation(error, cancelled);
     }
   }
   if (error) {

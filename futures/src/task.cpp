@@ -54,6 +54,28 @@ CancelScope* outermost_undelivered(CancelScope* innermost) noexcept {
   }
   return found;
 }
+}  // namespace
+
+bool cancellation_outranks(const void* origin, const void* than) noexcept {
+  if (than == nullptr) return false;  // the task's own cancel() is outranked by nothing
+  if (origin == nullptr) return true;
+  return encloses(static_cast<const CancelScope*>(origin), static_cast<const CancelScope*>(than));
+}
+
+void keep_deciding_cancellation(std::exception_ptr& kept, const CancelledError& caught) {
+  if (kept) {
+    try {
+      std::rethrow_exception(kept);
+    } catch (const CancelledError& earlier) {
+      if (cancellation_outranks(earlier.origin(), caught.origin())) return;
+    } catch (...) {
+      return;  // not a cancellation: it stays
+    }
+  }
+  kept = std::current_exception();  // `caught`, the exception being handled
+}
+
+namespace {
 void mark_delivered(CancelScope* innermost) noexcept {
   for (CancelScope* s = innermost; s != nullptr; s = s->parent) {
     if (s->fired) s->delivered = true;

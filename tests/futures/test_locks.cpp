@@ -22,6 +22,7 @@
 #include <eddy/locks.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
+#include <eddy/timeout.hpp>
 #include <eddy/wait_for.hpp>
 
 #include "future_test.hpp"
@@ -556,6 +557,70 @@ TEST_F(ConditionTest, ACancelDuringTheReacquireIsRethrownOnceTheLockIsHeld) {
   EXPECT_THROW(run(w), CancelledError);
   EXPECT_EQ(cancels_seen, 1);
   EXPECT_FALSE(cond.locked());
+}
+
+TEST_F(ConditionTest, ADeadlinePassingDuringTheReacquireDoesNotHideTheTasksOwnCancel) {
+  // The task's own cancel() ends the wait; while it waits for the lock, an
+  // enclosing timeout falls due. The cancel decides (rule 2 of task.hpp's
+  // "Cancellation", as asyncio's counting does): CancelledError, not
+  // TimeoutError, and the task ends cancelled instead of going on.
+  Condition& cond = keep<Condition>();
+  std::string outcome = "none";
+  auto waiter = [&]() -> Task<> {
+    auto held = co_await cond.acquire_scoped();
+    try {
+      co_await timeout(0.1, [&](Timeout&) -> Task<> { co_await cond.wait(); });
+      outcome = "returned";
+    } catch (const TimeoutError&) {
+      outcome = "TimeoutError";
+    } catch (const CancelledError& e) {
+      outcome = "CancelledError " + e.message();
+      EXPECT_TRUE(cond.locked());
+      throw;
+    }
+  };
+  Future<void> w = loop.create_task(waiter());
+  run_briefly();
+  run(cond.acquire());
+  w.cancel("stop");  // leaves the wait; now waits for the lock
+  run_briefly();
+  clock->advance(std::chrono::milliseconds(200));  // the deadline passes meanwhile
+  run_briefly();
+  EXPECT_FALSE(w.done());
+  cond.release();
+  EXPECT_THROW(run(w), CancelledError);
+  EXPECT_EQ(outcome, "CancelledError stop");
+  EXPECT_TRUE(w.cancelled());
+  EXPECT_FALSE(cond.locked());
+}
+
+TEST_F(ConditionTest, ATasksOwnCancelDuringTheReacquireWinsOverADeadlineBeforeIt) {
+  // The other order: the deadline ends the wait, the task's cancel() comes
+  // while it waits for the lock. The cancel decides here too.
+  Condition& cond = keep<Condition>();
+  std::string outcome = "none";
+  auto waiter = [&]() -> Task<> {
+    auto held = co_await cond.acquire_scoped();
+    try {
+      co_await timeout(0.1, [&](Timeout&) -> Task<> { co_await cond.wait(); });
+      outcome = "returned";
+    } catch (const TimeoutError&) {
+      outcome = "TimeoutError";
+    } catch (const CancelledError& e) {
+      outcome = "CancelledError " + e.message();
+      throw;
+    }
+  };
+  Future<void> w = loop.create_task(waiter());
+  run_briefly();
+  run(cond.acquire());
+  clock->advance(std::chrono::milliseconds(200));
+  run_briefly();  // the deadline ended the wait: now it waits for the lock
+  w.cancel("stop");
+  run_briefly();
+  cond.release();
+  EXPECT_THROW(run(w), CancelledError);
+  EXPECT_EQ(outcome, "CancelledError stop");
 }
 
 TEST_F(ConditionTest, ANotifiedWaiterCancelledBeforeItRunsPassesTheNotificationOn) {

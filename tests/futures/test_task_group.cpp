@@ -13,6 +13,8 @@
 #include <vector>
 
 #include <eddy/gather.hpp>
+#include <eddy/shield.hpp>
+#include <eddy/sleep.hpp>
 #include <eddy/task_group.hpp>
 #include <eddy/timeout.hpp>
 
@@ -393,6 +395,51 @@ TEST_F(TaskGroupTest, CancellingTheParentWhileTheGroupWaitsAtTheEnd) {
   Future<void> task = loop.create_task(body(child));
   loop.call_later(1, [&task] { task.cancel(); });
   EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_TRUE(child.cancelled());
+}
+
+TEST_F(TaskGroupTest, TheParentsOwnCancelWhileTheGroupDrainsForAnOuterTimeoutIsNotLost) {
+  // An enclosing timeout fires inside the group; while the group waits for
+  // its children to finish cancelling, the parent's own cancel() arrives. It
+  // decides over the timeout (asyncio's counting lets it win): the parent
+  // ends cancelled, not with TimeoutError.
+  Future<int> child;
+  std::string outcome = "none";
+  auto nap = [](double seconds) -> Task<> { co_await sleep(seconds); };
+  auto slow_to_cancel = [nap]() -> Task<int> {
+    bool cancelled = false;
+    try {
+      co_await sleep(100);
+    } catch (const CancelledError&) {
+      cancelled = true;
+    }
+    if (cancelled) {
+      co_await shield(create_task(nap(5)));  // takes its time to clean up
+      throw CancelledError("cleaned up");
+    }
+    co_return 0;
+  };
+  auto body = [&]() -> Task<> {
+    try {
+      co_await timeout(1, [&](Timeout&) -> Task<> {
+        co_await task_group([&](TaskGroup& group) -> Task<> {
+          child = group.create_task(slow_to_cancel());
+          co_await sleep(100);
+        });
+      });
+      outcome = "returned";
+    } catch (const TimeoutError&) {
+      outcome = "TimeoutError";
+    } catch (const CancelledError& e) {
+      outcome = "CancelledError " + e.message();
+      throw;
+    }
+  };
+  Future<void> task = loop.create_task(body());
+  loop.call_later(2, [&task] { task.cancel("parent"); });  // while the child cleans up
+  EXPECT_THROW(loop.run_until_complete(task), CancelledError);
+  EXPECT_EQ(outcome, "CancelledError parent");
   EXPECT_TRUE(task.cancelled());
   EXPECT_TRUE(child.cancelled());
 }

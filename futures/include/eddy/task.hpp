@@ -121,6 +121,19 @@ struct CancelScope {
   bool delivered = false;  // ... and that request reached an await
 };
 
+/// For code that catches several CancelledErrors before it throws one (a
+/// wait that must finish, such as Condition::wait re-acquiring its lock):
+/// keeps in `kept` the one that rule 2 of "Cancellation" (<eddy/task.hpp>)
+/// lets decide, the task's own cancel() before any scope's, an outer scope's
+/// before an inner one's, else the last (as asyncio's Condition.wait keeps
+/// the last). Call inside the catch of `caught`;
+/// `kept` is empty or holds a CancelledError of the same task.
+void keep_deciding_cancellation(std::exception_ptr& kept, const CancelledError& caught);
+/// True if a cancellation of origin `origin` decides over one of origin
+/// `than` (rule 2): the task's own (null) over a scope's, an enclosing scope
+/// over one it encloses.
+bool cancellation_outranks(const void* origin, const void* than) noexcept;
+
 /// The task part of a task's shared state that does not depend on T (the
 /// other part is its Future's state: both live in one allocation, TaskShared).
 ///

@@ -151,6 +151,11 @@ std::invoke_result_t<F&, TaskGroup&> task_group(F block) {
       if (error.origin() != &group.scope_ && !group.aborting_) {
         propagate = error;
         group.abort();
+      } else if (propagate && detail::cancellation_outranks(error.origin(), propagate->origin())) {
+        // Already leaving for a cancellation from outside: one that decides
+        // over it (the task's own cancel() after an enclosing timeout fired)
+        // takes its place, as asyncio's counting lets it win.
+        propagate = error;
       }
     }
   }
