@@ -18,6 +18,7 @@
 #include <eddy/handle.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
+#include <eddy/wait_for.hpp>
 
 #include "future_test.hpp"
 
@@ -630,6 +631,89 @@ TEST_F(AsyncGeneratorTest, SendsBetweenAwaitsReachTheGeneratorAndTheEndGivesNull
 }
 
 // ------------------------------------------------------------ Python 3.12 details
+
+/// Whether next() can be called on a G (an lvalue or an rvalue generator).
+template <class G>
+concept CanCallNext = requires(G&& gen) {
+  std::forward<G>(gen).next();
+};
+template <class G>
+concept CanCallSend = requires(G&& gen) {
+  std::forward<G>(gen).send(1.0);
+};
+
+TEST_F(AsyncGeneratorTest, NextAndSendAreRefusedAtCompileTimeOnATemporaryGenerator) {
+  // `auto n = ticker(1, 3).next();` would keep an awaiter of a destroyed
+  // generator (a use after free when awaited): it does not compile.
+  static_assert(CanCallNext<AsyncGenerator<int>&>);
+  static_assert(!CanCallNext<AsyncGenerator<int>>);
+  static_assert(CanCallSend<AsyncGenerator<double, double>&>);
+  static_assert(!CanCallSend<AsyncGenerator<double, double>>);
+  SUCCEED();
+}
+
+TEST_F(AsyncGeneratorTest, WaitForTakesANextAndGivesItsValueInTime) {
+  auto body = [&]() -> Task<std::vector<std::optional<int>>> {
+    AsyncGenerator<int> gen = ticker(0.5, 2);
+    std::vector<std::optional<int>> seen;
+    seen.push_back(co_await wait_for(gen.next(), 1.0));
+    seen.push_back(co_await wait_for(gen.next(), 1.0));  // after the 0.5 s sleep
+    seen.push_back(co_await wait_for(gen.next(), 1.0));  // the end
+    co_return seen;
+  };
+  EXPECT_EQ(run(body()), (std::vector<std::optional<int>>{0, 1, std::nullopt}));
+}
+
+TEST_F(AsyncGeneratorTest, WaitForANextThatTimesOutCancelsTheBodyAndFinishesTheGenerator) {
+  // As asyncio's wait_for(agen.__anext__(), t): the timeout cancels the
+  // step, CancelledError is thrown into the body at its await, and a body
+  // that lets it out is finished.
+  bool body_saw_cancel = false;
+  auto slow = [&]() -> AsyncGenerator<int> {
+    co_yield 1;
+    try {
+      co_await sleep(10);
+    } catch (const CancelledError&) {
+      body_saw_cancel = true;
+      throw;
+    }
+    co_yield 2;
+  };
+  auto body = [&]() -> Task<std::string> {
+    AsyncGenerator<int> gen = slow();
+    EXPECT_EQ(co_await wait_for(gen.next(), 1.0), std::optional<int>(1));
+    std::string outcome;
+    try {
+      co_await wait_for(gen.next(), 1.0);
+      outcome = "value";
+    } catch (const TimeoutError&) {
+      outcome = "TimeoutError at " + std::to_string(loop.time());
+    }
+    EXPECT_TRUE(gen.done());
+    EXPECT_EQ(co_await gen.next(), std::nullopt);
+    co_return outcome;
+  };
+  EXPECT_EQ(run(body()), "TimeoutError at 1.000000");
+  EXPECT_TRUE(body_saw_cancel);
+}
+
+TEST_F(AsyncGeneratorTest, AMovedFromNextIsEmptyAndTheMovedOneWorks) {
+  auto body = [&]() -> Task<> {
+    AsyncGenerator<int> gen = ticker(0, 2);
+    auto first = gen.next();
+    auto moved = std::move(first);
+    EXPECT_EQ(co_await moved, std::optional<int>(0));
+    bool refused = false;
+    try {
+      co_await first;
+    } catch (const InvalidStateError&) {
+      refused = true;
+    }
+    EXPECT_TRUE(refused);
+    EXPECT_EQ(co_await gen.next(), std::optional<int>(1));  // the generator went on as usual
+  };
+  run(body());
+}
 
 TEST_F(AsyncGeneratorTest, AwaitingTheSameNextTwiceThrows) {
   // test_asyncgen.py AsyncGenAsyncioTest.test_async_gen_await_same_anext_coro_twice.

@@ -121,11 +121,20 @@ class [[nodiscard]] AsyncGenerator {
   /// the same one throws InvalidStateError). A sent value travels in the awaiter and
   /// reaches the generator only when it is resumed with it: a send() that is
   /// refused (the generator is running) or never awaited delivers nothing.
+  /// It refers to its generator, which must outlive it (so next() and send()
+  /// cannot be called on a temporary generator). It may be moved before it is
+  /// awaited (wait_for(gen.next(), t) moves it into a task); the moved-from
+  /// one is empty.
   class NextAwaiter {
    public:
     explicit NextAwaiter(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
     NextAwaiter(std::coroutine_handle<promise_type> frame, SentSlot sent)
         : frame_(frame), sent_(std::move(sent)) {}
+    NextAwaiter(NextAwaiter&& other) noexcept(std::is_nothrow_move_constructible_v<SentSlot>)
+        : frame_(std::exchange(other.frame_, {})),
+          sent_(std::move(other.sent_)),
+          used_(other.used_),
+          suspended_(std::exchange(other.suspended_, false)) {}
     NextAwaiter(const NextAwaiter&) = delete;
     NextAwaiter& operator=(const NextAwaiter&) = delete;
     /// The awaiting coroutine was destroyed while the body ran (its task
@@ -186,13 +195,17 @@ class [[nodiscard]] AsyncGenerator {
   };
 
   /// `co_await next()`: the next value, or nullopt once the body has ended.
-  NextAwaiter next() noexcept { return NextAwaiter(frame_); }
+  NextAwaiter next() & noexcept { return NextAwaiter(frame_); }
+  /// A temporary generator would be gone before its next() is awaited
+  /// (`auto n = make_gen().next();` dangles): keep the generator in a variable.
+  NextAwaiter next() && = delete;
 
   /// `co_await send(x)`: resumes the generator with `co_yield` evaluating to
   /// `x`; returns what it yields next, or nullopt once it has ended. Throws
   /// InvalidStateError if it has not started (prime it with next()).
   template <class S = Sent>
-  requires(!std::is_void_v<S>) NextAwaiter send(S value) {
+  requires(!std::is_void_v<S>) NextAwaiter send(S value)
+  &{
     if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
     if (!frame_.promise().started) {
       throw InvalidStateError(
@@ -200,6 +213,8 @@ class [[nodiscard]] AsyncGenerator {
     }
     return NextAwaiter(frame_, std::move(value));
   }
+  template <class S = Sent>
+  requires(!std::is_void_v<S>) NextAwaiter send(S value) && = delete;  // as next() &&
 
  private:
   explicit AsyncGenerator(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
