@@ -134,10 +134,15 @@ std::size_t ThreadsafeInbox::drain_into(ReadyQueue& ready) noexcept {
     relocate_each_ = false;
   }
   // The entries now belong to this thread: copied out of the lock.
-  batch_first_offset_ = ready.append_block(reinterpret_cast<unsigned char*>(spare_.get()), bytes,
-                                           markers, relocate_each);
-  batch_first_id_ = first_id;
-  batch_bytes_ = bytes;
+  const std::uint64_t first_offset = ready.append_block(
+      reinterpret_cast<unsigned char*>(spare_.get()), bytes, markers, relocate_each);
+  // Batches the ready queue has run past are forgotten (usually all of them).
+  std::size_t passed = 0;
+  while (passed < batches_.size() &&
+         batches_[passed].first_offset + batches_[passed].bytes <= ready.head())
+    ++passed;
+  batches_.erase(batches_.begin(), batches_.begin() + static_cast<std::ptrdiff_t>(passed));
+  batches_.push_back(Batch{first_id, first_offset, bytes});
   return bytes;
 }
 
@@ -155,9 +160,8 @@ bool ThreadsafeInbox::cancel(std::uint64_t id, ReadyQueue& ready) noexcept {
       return true;
     }
   }
-  if (id - batch_first_id_ < batch_bytes_) {
-    return ready.cancel(batch_first_offset_ + (id - batch_first_id_));
-  }
+  if (const Batch* batch = batch_of(id))
+    return ready.cancel(batch->first_offset + (id - batch->first_id));
   return false;
 }
 
@@ -166,8 +170,8 @@ bool ThreadsafeInbox::is_cancelled(std::uint64_t id, const ReadyQueue& ready) co
     std::lock_guard lock(mutex_);
     if (queued(id)) return ReadyQueue::is_marker(ReadyQueue::header_of(slot(id)));
   }
-  if (id - batch_first_id_ < batch_bytes_) {
-    return ready.is_cancelled(batch_first_offset_ + (id - batch_first_id_));
+  if (const Batch* batch = batch_of(id)) {
+    return ready.is_cancelled(batch->first_offset + (id - batch->first_id));
   }
   return false;
 }

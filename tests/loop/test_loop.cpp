@@ -2185,6 +2185,50 @@ TEST_F(LoopTest, CallSoonThreadsafeOnTheLoopThreadKeepsFifoOrderWithCallSoon) {
   EXPECT_EQ(results, (std::vector<std::string>{"hello", "world"}));
 }
 
+TEST_F(LoopTest, CallSoonThreadsafeOnTheLoopThreadStaysFifoWithCallSoonWhenOtherThreadsSentSome) {
+  // Another thread's callback waits in the inbox; the loop thread then calls
+  // call_soon_threadsafe and call_soon. asyncio: x (the other thread's,
+  // already in its ready queue), z, y. eddy: the same, the inbox joining the
+  // ready queue first.
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    std::thread other([&] { loop.call_soon_threadsafe([&] { order.push_back("x"); }); });
+    other.join();
+    loop.call_soon_threadsafe([&] { order.push_back("z"); });
+    loop.call_soon([&] { order.push_back("y"); });
+  });
+  loop.run_once();
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"x", "z", "y"}));
+}
+
+TEST_F(LoopTest, HandlesOfEveryDrainedBatchStayCancellableUntilTheirCallbacksRun) {
+  // The loop thread drains the inbox itself (a call_soon_threadsafe of its
+  // own); the next poll drains another batch before the first one has run.
+  // A callback queued before both then cancels one callback of each batch.
+  std::vector<std::string> order;
+  Handle first, second;
+  loop.call_soon([&] {
+    loop.call_soon([&] {  // runs first in the next pass
+      EXPECT_TRUE(first.cancel());
+      EXPECT_TRUE(second.cancel());
+      EXPECT_TRUE(first.cancelled());
+      EXPECT_TRUE(second.cancelled());
+    });
+    std::thread([&] {
+      first = loop.call_soon_threadsafe([&] { order.push_back("first"); });
+    }).join();
+    loop.call_soon_threadsafe([&] { order.push_back("own"); });  // drains `first`'s batch
+    std::thread([&] {
+      second = loop.call_soon_threadsafe([&] { order.push_back("second"); });
+    }).join();
+  });
+  loop.run_once();  // the callback above
+  loop.run_once();  // the poll drains `second`'s batch; then the pass
+  loop.run_once();
+  EXPECT_EQ(order, (std::vector<std::string>{"own"}));
+}
+
 TEST_F(LoopTest, ATimerCallbackThatThrowsIsReportedAsAnExceptionInCallback) {
   // test_base_events.py BaseEventLoopTests.test_default_exc_handler_callback (its call_later part).
   // asyncio's message matches 'Exception in callback.*' for a TimerHandle too

@@ -253,14 +253,16 @@ class Loop {
   /// Schedules `f(args...)` from any thread. Mirrors:
   /// asyncio.loop.call_soon_threadsafe. The callback runs on the loop's
   /// thread; calls from one thread keep their order. The loop is woken only
-  /// when its inbox goes from empty to non-empty. On the loop's own thread,
-  /// with nothing in the inbox, it is call_soon: FIFO with call_soon, as
-  /// asyncio's (one ready queue for both).
+  /// when its inbox goes from empty to non-empty. On the running loop's own
+  /// thread it is call_soon, FIFO with call_soon as asyncio's (one ready
+  /// queue for both): callbacks other threads left in the inbox first join
+  /// the ready queue, so they still run before it.
   /// Throws LoopClosedError if the loop is closed (the callable is destroyed).
   template <class F, class... Args>
   Handle call_soon_threadsafe(F&& f, Args&&... args) {
     detail::check_callable(f, "eddy::Loop::call_soon_threadsafe");
-    if (on_loop_thread() && inbox_.empty()) {
+    if (on_loop_thread()) {
+      if (!inbox_.empty()) on_async();  // (rare: another thread's callbacks wait)
       return call_soon(std::forward<F>(f), std::forward<Args>(args)...);
     }
     using Fn = std::decay_t<decltype(detail::bind_callback(std::forward<F>(f),
@@ -283,7 +285,8 @@ class Loop {
   /// Schedules `f(args...)` to run `delay` seconds from now. Mirrors:
   /// asyncio.loop.call_later. Sub-millisecond delays are honoured (eddy keeps
   /// its own nanosecond deadlines; libuv's timer only wakes it). A negative
-  /// delay means "due now"; a huge one never fires and never overflows. A
+  /// delay means "due now"; a huge one never fires and never overflows (only
+  /// a VirtualClock advanced to time_point::max() reaches it). A
   /// std::chrono duration may have any count type and period: beyond about
   /// 292 years either way it saturates, never wraps (an unsigned count of
   /// 2^63 nanoseconds or more is "never", not negative).

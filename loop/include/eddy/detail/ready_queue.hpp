@@ -83,6 +83,8 @@ class ReadyQueue {
 
   /// True when no entry (not even a cancelled one) is left to pass over.
   bool empty() const noexcept { return head_ == tail_; }
+  /// The offset of the next entry to run: every entry before it has run or is running.
+  std::uint64_t head() const noexcept { return head_; }
   /// Callbacks queued and not cancelled. Counted by walking the queue (it is
   /// for diagnostics): keeping a counter would cost every push and every run.
   std::size_t size() const noexcept {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "eddy/detail/callback.hpp"
 #include "eddy/detail/ready_queue.hpp"
@@ -58,8 +59,11 @@ class InboxLock {
 /// - An entry's id (its Handle's) is its byte position on a line that counts
 ///   every byte pushed over the loop's life: entry `id` is queued iff
 ///   first_id_ <= id < first_id_ + bytes_, at entries_ + (id - first_id_).
-///   The last drained batch is batch_bytes_ bytes from batch_first_id_, at
-///   ready offsets from batch_first_offset_.
+///   Drained batches whose entries may still be queued in the ready queue
+///   are in batches_ (oldest first; usually one, two when the loop thread
+///   drained the inbox itself in a pass, see Loop::call_soon_threadsafe): a
+///   batch of `bytes` bytes from `first_id` is at ready offsets from
+///   `first_offset`.
 /// - Buffers have kSlack bytes past their capacity, so that push_words may
 ///   store a whole Payload whatever the entry's size (the bytes past the entry
 ///   are overwritten by the next push).
@@ -187,9 +191,19 @@ class ThreadsafeInbox {
   // Loop thread only.
   alignas(64) std::unique_ptr<std::uint64_t[]> spare_;  // swapped with storage_ by each drain
   std::size_t spare_capacity_ = 0;
-  std::uint64_t batch_first_id_ = 0;
-  std::size_t batch_bytes_ = 0;
-  std::uint64_t batch_first_offset_ = 0;
+  struct Batch {
+    std::uint64_t first_id;
+    std::uint64_t first_offset;
+    std::size_t bytes;
+  };
+  std::vector<Batch> batches_;
+  /// The drained batch holding entry `id`, or null.
+  const Batch* batch_of(std::uint64_t id) const noexcept {
+    for (const Batch& batch : batches_) {
+      if (id - batch.first_id < batch.bytes) return &batch;
+    }
+    return nullptr;
+  }
 };
 
 }  // namespace eddy::detail
