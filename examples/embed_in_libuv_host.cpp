@@ -30,7 +30,8 @@ int main() {
     });
 
     // The host drives everything. uv_run returns when neither the host nor
-    // eddy has anything left to do.
+    // eddy has anything left queued (work on other threads does not count:
+    // see README, Embedding).
     uv_run(&host, UV_RUN_DEFAULT);
     std::printf("host: uv_run returned; eddy ran %llu callbacks\n",
                 static_cast<unsigned long long>(loop.stats().callbacks_run));

@@ -543,12 +543,14 @@ class Loop::Driving {
     // nothing else is active: call_soon_threadsafe callbacks must be drained.
     uv_ref(async_);
     loop_.driving_ = true;
+    loop_.running_forever_ = forever;
     if (loop_.idle_active_) uv_idle_stop(&loop_.handles_->idle);
   }
   Driving(const Driving&) = delete;
   Driving& operator=(const Driving&) = delete;
   ~Driving() {
     loop_.driving_ = false;
+    loop_.running_forever_ = false;
     if (loop_.idle_active_) uv_idle_start(&loop_.handles_->idle, &Loop::on_idle);
     uv_unref(async_);
     if (forever_) loop_.stopping_ = false;
@@ -593,7 +595,7 @@ void Loop::prepare_step() noexcept {
   // loop's iteration waits for nothing, as asyncio's (timeout 0 while
   // _stopping): only timers already due.
   if (idle_active_ || timers_.empty()) return;
-  if ((virtual_time_ && !stopping_) || timers_.next_deadline() <= now_ns()) start_idle();
+  if (may_jump_time() || timers_.next_deadline() <= now_ns()) start_idle();
 }
 
 void Loop::stop() {
@@ -628,7 +630,7 @@ void Loop::run_ready() {
   timers_.compact_if_due();  // cancels of the last pass
   if (!timers_.empty()) {
     std::int64_t now = now_ns();
-    if (virtual_time_ && ready_.empty() && !stopping_) {
+    if (ready_.empty() && may_jump_time()) {
       std::int64_t next = timers_.next_deadline();
       if (next > now && next != kNever) {
         virtual_clock_->advance_to(Clock::time_point{Clock::duration{next}});
@@ -802,6 +804,10 @@ int Loop::backend_timeout() const noexcept {
   // for a foreign main loop that means "wait for the fd" (a threadsafe call).
   // Only for an owned loop, whose async fd the constructor registered.
   if (owns_uv_ && uv_loop_alive(uv_) == 0) return -1;
+  // libuv counts from its cached time, which only uv_run refreshes, and
+  // run_once's peek skips uv_run when nothing is ready: without this, the
+  // host would sleep for the whole delay again, however long it worked since.
+  uv_update_time(uv_);
   return uv_backend_timeout(uv_);
 }
 

@@ -1622,6 +1622,26 @@ TEST_F(HostLoop, StopInsideAHostDrivenPassDoesNotKeepTheHostSpinning) {
   loop.close();
 }
 
+TEST_F(HostLoop, StopInsideAHostDrivenPassDoesNotFreezeVirtualTime) {
+  // On a virtual clock the host-driven passes jump time to the next deadline;
+  // a stop() (which concerns only the next run_forever) must not stop that,
+  // or the host's uv_run spins and the timer never fires.
+  auto clock = std::make_shared<VirtualClock>();
+  Loop loop(LoopOptions().attach_to(&uv).use_clock(clock).debug(false));
+  bool fired = false;
+  loop.call_soon([&] { loop.stop(); });
+  loop.call_later(5.0, [&] { fired = true; });
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    EXPECT_FALSE(watchdog.fired) << "uv_run kept running after stop()";
+  }
+  EXPECT_TRUE(fired);
+  EXPECT_DOUBLE_EQ(loop.time(), 5.0);
+  EXPECT_LE(loop.stats().iterations, 3u);
+  loop.close();
+}
+
 TEST_F(HostLoop, AttachedLoopDoesNotKeepTheHostsUvRunAliveWithoutWork) {
   Loop loop(LoopOptions().attach_to(&uv).use_clock(std::make_shared<VirtualClock>()).debug(false));
   {
@@ -1681,6 +1701,27 @@ TEST_F(LoopTest, BackendTimeoutIgnoresAStopMeantForRunForever) {
   loop.run_once();
 }
 
+TEST_F(LoopTest, RunOnceAfterAStopMeantForRunForeverStillJumpsVirtualTime) {
+  // A foreign main loop's step calls stop(); later steps must still reach the
+  // next deadline (a step that waits for nothing is run_forever's, after
+  // stop(), only), and backend_timeout() must not stay at 0.
+  bool fired = false;
+  loop.call_soon([&] { loop.stop(); });
+  loop.call_later(5.0, [&] { fired = true; });
+  for (int i = 0; i < 10 && !fired; ++i)
+    loop.run_once();
+  EXPECT_TRUE(fired);
+  EXPECT_DOUBLE_EQ(loop.time(), 5.0);
+  EXPECT_EQ(loop.backend_timeout(), -1);
+  // The stop() still concerns the next run_forever: one iteration, which
+  // waits for nothing (a pending timer neither fires nor makes time jump).
+  bool later = false;
+  loop.call_later(1.0, [&] { later = true; });
+  loop.run_forever();
+  EXPECT_FALSE(later);
+  EXPECT_DOUBLE_EQ(loop.time(), 5.0);
+}
+
 TEST_F(LoopTest, BackendTimeoutIsMinusOneWithNothingScheduled) {
   EXPECT_EQ(loop.backend_timeout(), -1);
 }
@@ -1694,6 +1735,23 @@ TEST(LoopRealClock, BackendTimeoutWaitsForTheNextTimer) {
   EXPECT_LE(timeout, 10000);
   h.cancel();
   EXPECT_EQ(loop.backend_timeout(), -1);  // nothing left to wake up for
+  loop.close();
+}
+
+TEST(LoopRealClock, BackendTimeoutCountsFromNowNotFromTheLastPoll) {
+  // A foreign main loop that works between two waits: backend_timeout() is
+  // what is left of the delay, not the whole delay again (libuv's cached
+  // time goes stale when run_once finds nothing ready).
+  Loop loop;
+  bool fired = false;
+  loop.call_later(0.2, [&] { fired = true; });
+  loop.run_once();
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));  // the host's own work
+  loop.run_once();
+  EXPECT_FALSE(fired);
+  const int timeout = loop.backend_timeout();
+  EXPECT_LE(timeout, 81);  // at least 120 of the 200 ms have passed
+  EXPECT_GE(timeout, 0);
   loop.close();
 }
 

@@ -521,6 +521,12 @@ class Loop {
   // The hot-path check of every scheduling call: one compare while the loop
   // runs on this thread; otherwise the slow path tells closed, wrong thread
   // and "not running, any thread may prepare it" apart.
+  // A virtual clock jumps to the next deadline when a pass finds nothing
+  // ready, except in run_forever's last iteration after stop(), which waits
+  // for nothing (asyncio's timeout 0 while _stopping). Elsewhere (run_once, a
+  // host-driven pass) stop() concerns only the next run_forever: it must not
+  // freeze time.
+  bool may_jump_time() const noexcept { return virtual_time_ && !(stopping_ && running_forever_); }
   bool on_loop_thread() const noexcept {
     return owner_thread_.load(std::memory_order_relaxed) == detail::this_thread_token();
   }
@@ -705,9 +711,10 @@ class Loop {
   bool general_pass_ = true;
   // eddy drives libuv (run_forever, run_once): the idle handle rests.
   bool driving_ = false;
-  bool in_uv_run_ = false;     // ... and is inside uv_run (see start_idle)
-  bool firing_timer_ = false;  // set only while fire_timer runs a timer's callback
-  bool timer_ran_ = false;     // debug mode: the callback just run was a timer's
+  bool running_forever_ = false;  // ... in run_forever (Driving's `forever`)
+  bool in_uv_run_ = false;        // ... and is inside uv_run (see start_idle)
+  bool firing_timer_ = false;     // set only while fire_timer runs a timer's callback
+  bool timer_ran_ = false;        // debug mode: the callback just run was a timer's
   // The thread running the loop (attached: the creating thread); 0 while an
   // owned loop is not running (any thread may prepare it) and once closed.
   std::atomic<std::uintptr_t> owner_thread_{0};
