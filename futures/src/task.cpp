@@ -419,6 +419,7 @@ TaskRef current_task() noexcept {
 }
 
 std::vector<TaskRef> all_tasks(const Loop& loop) {
+  detail::LoopExtensions::check_thread(loop, "eddy::all_tasks");
   std::vector<TaskRef> tasks;
   if (detail::TaskRegistry* registry = detail::find_task_registry(loop)) {
     std::vector<detail::TaskCore*> found;
@@ -446,6 +447,7 @@ void Loop::set_task_factory(std::function<void(TaskRef)> factory) {
 }
 
 std::function<void(TaskRef)> Loop::get_task_factory() const {
+  detail::LoopExtensions::check_thread(*this, "eddy::Loop::get_task_factory");
   detail::TaskRegistry* registry = detail::find_task_registry(*this);
   return registry != nullptr ? registry->factory : nullptr;
 }

@@ -5,6 +5,8 @@
 // fixture's VirtualClock.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -16,10 +18,13 @@
 #include <variant>
 #include <vector>
 
+#include <eddy/as_completed.hpp>
 #include <eddy/future.hpp>
 #include <eddy/gather.hpp>
+#include <eddy/shield.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
+#include <eddy/wait.hpp>
 
 #include "loop_test.hpp"
 
@@ -331,6 +336,49 @@ TEST_F(GatherTest, TheGathersOwnFailureIsReportedIfNobodyRetrievesIt) {
   // Made by gather, whose arguments are a pack: named, not a line of eddy's header.
   EXPECT_FALSE(sources[0].known());
   EXPECT_STREQ(sources[0].function, "eddy::gather");
+}
+
+TEST_F(GatherTest, TasksScheduledByACombinatorAreReportedAsMadeByItNotByEddysHeader) {
+  // A failed task nobody retrieves is reported with where it was made. A
+  // task that wait or as_completed scheduled was made by that call, whose
+  // arguments are not a call site of the user's: the report names the call.
+  // A shield(Task) or run_until_complete(Task) names the user's line.
+  capture_reports();
+  auto body = [&]() -> Task<> {
+    std::vector<Task<int>> waited;
+    waited.push_back(after_sleep(0.1, 1));
+    waited.push_back(throws_after(0.5, "wait's pending one"));
+    (void)co_await wait(std::move(waited), ReturnWhen::first_completed);
+    std::vector<Task<int>> ranged;
+    ranged.push_back(throws_after(0.5, "as_completed's straggler"));
+    try {
+      for (Task<int> next : as_completed(std::move(ranged), 0.1))
+        (void)co_await std::move(next);
+    } catch (const TimeoutError&) {
+    }
+    co_await sleep(1);
+  };
+  loop.run_until_complete(body());
+  int shield_line = 0;
+  auto shielded = [&]() -> Task<> {
+    shield_line = __LINE__ + 1;
+    Future<int> outer = shield(throws_after(0.5, "shielded"));
+    outer.cancel();
+    co_await sleep(1);
+  };
+  loop.run_until_complete(shielded());
+  ASSERT_EQ(sources.size(), 3u);
+  std::vector<std::string> makers;
+  for (const SourceLocation& source : sources) {
+    if (source.known()) {
+      EXPECT_EQ(source.line, static_cast<std::uint_least32_t>(shield_line));
+      EXPECT_NE(std::string(source.file).find("test_gather.cpp"), std::string::npos);
+    } else {
+      makers.push_back(source.function);
+    }
+  }
+  std::sort(makers.begin(), makers.end());
+  EXPECT_EQ(makers, (std::vector<std::string>{"eddy::as_completed", "eddy::wait"}));
 }
 
 // ------------------------------------------------------------ gather_settled

@@ -485,6 +485,39 @@ TEST_F(TaskTest, AllTasksWithoutARunningLoopThrowsNoRunningLoopError) {
   EXPECT_THROW(all_tasks(), NoRunningLoopError);
 }
 
+TEST_F(TaskTest, AllTasksAndGetTaskFactoryFromAnotherThreadWhileTheLoopRunsThrowWrongThreadError) {
+  // A TaskRef's reference count belongs to the loop's thread: listing the
+  // tasks from elsewhere raced with the loop (TSan; a crash in the plain
+  // build). It is refused, as every method but call_soon_threadsafe.
+  auto probe = [&]() -> Task<std::vector<std::string>> {
+    std::vector<std::string> seen;
+    std::thread other([&] {
+      try {
+        (void)all_tasks(loop);
+        seen.push_back("all_tasks: no error");
+      } catch (const WrongThreadError& e) {
+        seen.push_back(e.what());
+      }
+      try {
+        (void)loop.get_task_factory();
+        seen.push_back("get_task_factory: no error");
+      } catch (const WrongThreadError& e) {
+        seen.push_back(e.what());
+      }
+    });
+    other.join();
+    co_return seen;
+  };
+  std::vector<std::string> seen = loop.run_until_complete(loop.create_task(probe()));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_NE(seen[0].find("eddy::all_tasks"), std::string::npos) << seen[0];
+  EXPECT_NE(seen[1].find("eddy::Loop::get_task_factory"), std::string::npos) << seen[1];
+  // A loop that is not running may still be asked from any one thread.
+  std::size_t listed = 99;
+  std::thread([&] { listed = all_tasks(loop).size(); }).join();
+  EXPECT_EQ(listed, 0u);
+}
+
 TEST_F(TaskTest, AnEmptyTaskRefThrowsInvalidStateError) {
   TaskRef none;
   EXPECT_THROW(none.name(), InvalidStateError);

@@ -162,7 +162,7 @@ AsCompleted<T> as_completed(std::vector<Future<T>> futures,
 template <class T>
 AsCompleted<T> as_completed(std::vector<Task<T>> tasks,
                             std::optional<double> timeout = std::nullopt) {
-  return AsCompleted<T>(detail::schedule_all(std::move(tasks)), timeout);
+  return AsCompleted<T>(detail::schedule_all(std::move(tasks), "eddy::as_completed"), timeout);
 }
 
 }  // namespace eddy

@@ -101,15 +101,16 @@ inline std::optional<double> deadline_delay(std::optional<double> timeout) noexc
 }
 
 /// asyncio.ensure_future: a future stays itself, a task is scheduled on the
-/// running loop (create_task).
+/// running loop (create_task), its reports saying `by` made it (a
+/// combinator's name: eddy's own headers are no place to point at).
 template <class T>
-Future<T> ensure_future(Future<T> future) {
+Future<T> ensure_future(Future<T> future, const char* /*by*/) {
   check_not_empty(future);
   return future;
 }
 template <class T>
-Future<T> ensure_future(Task<T> task) {
-  return get_running_loop().create_task(std::move(task));
+Future<T> ensure_future(Task<T> task, const char* by) {
+  return get_running_loop().create_task(std::move(task), SourceLocation::made_by(by));
 }
 
 /// Completes a future whose owner sets it (no owner check, no rethrow).
@@ -636,7 +637,8 @@ auto start_gather(Loop& loop, C&... children) {
 template <bool Settled, class... A>
 auto gather_args(A&&... args) {
   // Braced: the tasks are scheduled in argument order (as asyncio does).
-  std::tuple<Future<ResultOf<A>>...> futures{ensure_future(std::forward<A>(args))...};
+  std::tuple<Future<ResultOf<A>>...> futures{
+      ensure_future(std::forward<A>(args), "eddy::gather")...};
   Loop& loop = std::get<0>(futures).get_loop();
   return std::apply(
       [&](auto&... f) { return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, f...); },
@@ -661,11 +663,11 @@ auto gather_range(std::vector<Future<T>> futures) {
 }
 
 template <class T>
-std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks) {
+std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks, const char* by) {
   std::vector<Future<T>> futures;
   futures.reserve(tasks.size());
   for (Task<T>& task : tasks)
-    futures.push_back(ensure_future(std::move(task)));
+    futures.push_back(ensure_future(std::move(task), by));
   return futures;
 }
 
@@ -700,7 +702,7 @@ auto gather(std::vector<Future<T>> futures) {
 }
 template <class T>
 auto gather(std::vector<Task<T>> tasks) {
-  return detail::gather_range<false>(detail::schedule_all(std::move(tasks)));
+  return detail::gather_range<false>(detail::schedule_all(std::move(tasks), "eddy::gather"));
 }
 
 /// gather that never fails because a child did: each slot is an Outcome<T>
@@ -718,7 +720,7 @@ auto gather_settled(std::vector<Future<T>> futures) {
 }
 template <class T>
 auto gather_settled(std::vector<Task<T>> tasks) {
-  return detail::gather_range<true>(detail::schedule_all(std::move(tasks)));
+  return detail::gather_range<true>(detail::schedule_all(std::move(tasks), "eddy::gather"));
 }
 
 }  // namespace eddy

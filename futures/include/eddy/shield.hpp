@@ -106,8 +106,8 @@ Future<T> shield(Future<T> given, SourceLocation where = SourceLocation::current
 
 /// Schedules `task` on the running loop (create_task) and shields its future.
 template <class T>
-Future<T> shield(Task<T> task) {
-  return shield(create_task(std::move(task)));
+Future<T> shield(Task<T> task, SourceLocation where = SourceLocation::current()) {
+  return shield(create_task(std::move(task), where), where);
 }
 
 }  // namespace eddy

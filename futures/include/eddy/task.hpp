@@ -864,7 +864,13 @@ class TaskRef {
 /// The task running on this thread, or an empty TaskRef outside any task.
 /// Mirrors: asyncio.current_task.
 TaskRef current_task() noexcept;
-/// The loop's tasks that are not done, in creation order. Mirrors: asyncio.all_tasks.
+/// The loop's tasks that are not done, by task number (the N of "Task-N"):
+/// creation order for the tasks made on one thread (a thread takes numbers
+/// in blocks). Mirrors: asyncio.all_tasks. Like every method but
+/// call_soon_threadsafe, it is for the loop's thread: from another thread
+/// while the loop runs it throws WrongThreadError (a TaskRef's count is not
+/// atomic; asyncio tolerates that call, for monitoring tools: post it to the
+/// loop with call_soon_threadsafe instead).
 std::vector<TaskRef> all_tasks(const Loop& loop);
 /// all_tasks() of the running loop (NoRunningLoopError if none).
 std::vector<TaskRef> all_tasks();
@@ -909,11 +915,11 @@ Future<T> Loop::start_task(Task<T>& task, Named* named, SourceLocation where) {
 }
 
 template <class T>
-T Loop::run_until_complete(Task<T> task) {
+T Loop::run_until_complete(Task<T> task, SourceLocation where) {
   // Refused before the task is made, as asyncio checks before it wraps the
   // coroutine: a refused call schedules nothing (the Task is destroyed unrun).
   check_can_run("run_until_complete");
-  return run_until_complete(create_task(std::move(task)));
+  return run_until_complete(create_task(std::move(task), where));
 }
 
 /// Schedules `task` on the running loop. Mirrors: asyncio.create_task.

@@ -114,7 +114,7 @@ Task<WaitResult<T>> wait(std::vector<Future<T>> futures,
 template <class T>
 Task<WaitResult<T>> wait(std::vector<Task<T>> tasks, ReturnWhen when = ReturnWhen::all_completed,
                          std::optional<double> timeout = std::nullopt) {
-  return wait(detail::schedule_all(std::move(tasks)), when, timeout);
+  return wait(detail::schedule_all(std::move(tasks), "eddy::wait"), when, timeout);
 }
 
 }  // namespace eddy

@@ -360,7 +360,7 @@ class Loop {
   /// Same for a coroutine: schedules it with create_task and runs the loop
   /// until it ends. Defined in <eddy/task.hpp>.
   template <class T>
-  T run_until_complete(Task<T> task);
+  T run_until_complete(Task<T> task, SourceLocation where = SourceLocation::current());
 
   /// Schedules the coroutine `task` to run as a task of this loop and returns
   /// its future. Mirrors: asyncio.loop.create_task. Its first step runs
