@@ -206,7 +206,8 @@ class CallbackRunner {
 
 /// Hands the done callbacks not yet scheduled to call_soon, as one entry.
 /// Their order among themselves is registration order; asyncio schedules each
-/// separately, which is observably the same since they are scheduled together.
+/// separately, which is observably the same since they are scheduled together,
+/// except in debug mode, which times the entry as one callback.
 inline void schedule_done_callbacks(FutureCore& core) {
   std::uint32_t begin = core.scheduled;
   while (begin != core.count && !core.callback(begin))
