@@ -559,6 +559,21 @@ TEST_F(ConditionTest, ACancelDuringTheReacquireIsRethrownOnceTheLockIsHeld) {
   EXPECT_FALSE(cond.locked());
 }
 
+/// Takes `cond`'s lock and waits on it inside timeout(0.1); `outcome` says
+/// how the wait ended.
+Task<> wait_in_timeout(Condition& cond, std::string& outcome) {
+  auto held = co_await cond.acquire_scoped();
+  try {
+    co_await timeout(0.1, [&](Timeout&) -> Task<> { co_await cond.wait(); });
+    outcome = "returned";
+  } catch (const TimeoutError&) {
+    outcome = "TimeoutError";
+  } catch (const CancelledError& e) {
+    outcome = "CancelledError " + e.message() + (cond.locked() ? " (lock held)" : " (lock free)");
+    throw;
+  }
+}
+
 TEST_F(ConditionTest, ADeadlinePassingDuringTheReacquireDoesNotHideTheTasksOwnCancel) {
   // The task's own cancel() ends the wait; while it waits for the lock, an
   // enclosing timeout falls due. The cancel decides (rule 2 of task.hpp's
@@ -566,20 +581,7 @@ TEST_F(ConditionTest, ADeadlinePassingDuringTheReacquireDoesNotHideTheTasksOwnCa
   // TimeoutError, and the task ends cancelled instead of going on.
   Condition& cond = keep<Condition>();
   std::string outcome = "none";
-  auto waiter = [&]() -> Task<> {
-    auto held = co_await cond.acquire_scoped();
-    try {
-      co_await timeout(0.1, [&](Timeout&) -> Task<> { co_await cond.wait(); });
-      outcome = "returned";
-    } catch (const TimeoutError&) {
-      outcome = "TimeoutError";
-    } catch (const CancelledError& e) {
-      outcome = "CancelledError " + e.message();
-      EXPECT_TRUE(cond.locked());
-      throw;
-    }
-  };
-  Future<void> w = loop.create_task(waiter());
+  Future<void> w = loop.create_task(wait_in_timeout(cond, outcome));
   run_briefly();
   run(cond.acquire());
   w.cancel("stop");  // leaves the wait; now waits for the lock
@@ -589,7 +591,7 @@ TEST_F(ConditionTest, ADeadlinePassingDuringTheReacquireDoesNotHideTheTasksOwnCa
   EXPECT_FALSE(w.done());
   cond.release();
   EXPECT_THROW(run(w), CancelledError);
-  EXPECT_EQ(outcome, "CancelledError stop");
+  EXPECT_EQ(outcome, "CancelledError stop (lock held)");
   EXPECT_TRUE(w.cancelled());
   EXPECT_FALSE(cond.locked());
 }
@@ -599,19 +601,7 @@ TEST_F(ConditionTest, ATasksOwnCancelDuringTheReacquireWinsOverADeadlineBeforeIt
   // while it waits for the lock. The cancel decides here too.
   Condition& cond = keep<Condition>();
   std::string outcome = "none";
-  auto waiter = [&]() -> Task<> {
-    auto held = co_await cond.acquire_scoped();
-    try {
-      co_await timeout(0.1, [&](Timeout&) -> Task<> { co_await cond.wait(); });
-      outcome = "returned";
-    } catch (const TimeoutError&) {
-      outcome = "TimeoutError";
-    } catch (const CancelledError& e) {
-      outcome = "CancelledError " + e.message();
-      throw;
-    }
-  };
-  Future<void> w = loop.create_task(waiter());
+  Future<void> w = loop.create_task(wait_in_timeout(cond, outcome));
   run_briefly();
   run(cond.acquire());
   clock->advance(std::chrono::milliseconds(200));
@@ -620,7 +610,7 @@ TEST_F(ConditionTest, ATasksOwnCancelDuringTheReacquireWinsOverADeadlineBeforeIt
   run_briefly();
   cond.release();
   EXPECT_THROW(run(w), CancelledError);
-  EXPECT_EQ(outcome, "CancelledError stop");
+  EXPECT_EQ(outcome, "CancelledError stop (lock held)");
 }
 
 TEST_F(ConditionTest, ANotifiedWaiterCancelledBeforeItRunsPassesTheNotificationOn) {
