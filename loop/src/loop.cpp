@@ -817,9 +817,8 @@ void Loop::set_exception_handler(ExceptionHandler handler) {
   exception_handler_ = handler ? std::make_shared<ExceptionHandler>(std::move(handler)) : nullptr;
 }
 
-const Loop::ExceptionHandler& Loop::get_exception_handler() const noexcept {
-  static const ExceptionHandler none;
-  return exception_handler_ ? *exception_handler_ : none;
+Loop::ExceptionHandler Loop::get_exception_handler() const {
+  return exception_handler_ ? *exception_handler_ : ExceptionHandler();
 }
 
 void Loop::call_exception_handler(const ExceptionContext& context) noexcept {

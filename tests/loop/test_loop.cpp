@@ -1066,6 +1066,32 @@ TEST_F(LoopTest, AnExceptionHandlerMayReplaceItselfWhileItRuns) {
   EXPECT_EQ(seen, (std::vector<std::string>{"h: one 64", "second: two"}));
 }
 
+TEST_F(LoopTest, AHandlerThatChainsThePreviousOneKeepsItAcrossSetExceptionHandler) {
+  std::vector<std::string> seen;
+  const std::string tag(64, 'p');  // on the heap
+  loop.set_exception_handler([tag, &seen](Loop&, const ExceptionContext& context) {
+    seen.push_back("previous " + std::to_string(tag.size()) + ": " + what_of(context.exception));
+  });
+  const auto previous = loop.get_exception_handler();
+  loop.set_exception_handler([previous, &seen](Loop& l, const ExceptionContext& context) {
+    seen.push_back("new");
+    previous(l, context);
+  });
+  loop.call_soon([] { throw std::runtime_error("chained"); });
+  loop.run_once();
+  EXPECT_EQ(seen, (std::vector<std::string>{"new", "previous 64: chained"}));
+  // What get_exception_handler gave stays that handler, as asyncio's object
+  // does, even bound to a reference and after the handler is replaced.
+  const Loop::ExceptionHandler& held = loop.get_exception_handler();
+  loop.set_exception_handler(nullptr);
+  ASSERT_TRUE(static_cast<bool>(held));
+  ExceptionContext again;
+  again.exception = std::make_exception_ptr(std::runtime_error("again"));
+  held(loop, again);
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"new", "previous 64: chained", "new", "previous 64: again"}));
+}
+
 TEST_F(LoopTest, AnExceptionHandlerMayUninstallItselfWhileItRuns) {
   const std::string tag(64, 'u');
   int calls = 0;

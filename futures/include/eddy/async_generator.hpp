@@ -121,31 +121,46 @@ class [[nodiscard]] AsyncGenerator {
   /// the same one throws InvalidStateError). A sent value travels in the awaiter and
   /// reaches the generator only when it is resumed with it: a send() that is
   /// refused (the generator is running) or never awaited delivers nothing.
-  /// It refers to its generator, which must outlive it (so next() and send()
-  /// cannot be called on a temporary generator). It may be moved before it is
-  /// awaited (wait_for(gen.next(), t) moves it into a task); the moved-from
-  /// one is empty.
+  /// It refers to its generator, which must outlive it; next() or send() of
+  /// a temporary generator gives an awaiter that takes the generator over
+  /// (as Python's awaitable keeps its generator alive), so that
+  /// `auto n = make_gen().next(); co_await n;` is safe. It may be moved
+  /// before it is awaited (wait_for(gen.next(), t) moves it into a task); the
+  /// moved-from one is empty.
   class NextAwaiter {
    public:
+    /// Marks the constructors of an awaiter that takes its generator over.
+    struct TakeOver {};
     explicit NextAwaiter(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
     NextAwaiter(std::coroutine_handle<promise_type> frame, SentSlot sent)
         : frame_(frame), sent_(std::move(sent)) {}
+    NextAwaiter(TakeOver, std::coroutine_handle<promise_type> frame) noexcept
+        : frame_(frame), owns_(true) {}
+    NextAwaiter(TakeOver, std::coroutine_handle<promise_type> frame, SentSlot sent)
+        : frame_(frame), sent_(std::move(sent)), owns_(true) {}
     NextAwaiter(NextAwaiter&& other) noexcept(std::is_nothrow_move_constructible_v<SentSlot>)
         : frame_(std::exchange(other.frame_, {})),
           sent_(std::move(other.sent_)),
           used_(other.used_),
-          suspended_(std::exchange(other.suspended_, false)) {}
+          suspended_(std::exchange(other.suspended_, false)),
+          owns_(std::exchange(other.owns_, false)) {}
     NextAwaiter(const NextAwaiter&) = delete;
     NextAwaiter& operator=(const NextAwaiter&) = delete;
-    /// The awaiting coroutine was destroyed while the body ran (its task
-    /// ended with the loop's close): the body will not be resumed by it,
-    /// and it cannot go on from an await whose wake-up went with that task.
+    /// If the awaiting coroutine was destroyed while the body ran (its task
+    /// ended with the loop's close), the body will not be resumed by it, and
+    /// it cannot go on from an await whose wake-up went with that task. An
+    /// awaiter that took its generator over then lets go of it.
     ~NextAwaiter() {
-      if (!suspended_) return;
-      promise_type& promise = frame_.promise();
-      promise.continuation = {};
-      promise.interrupted = true;
-      if (promise.orphaned) frame_.destroy();
+      if (suspended_) {
+        promise_type& promise = frame_.promise();
+        promise.continuation = {};
+        promise.interrupted = true;
+        if (promise.orphaned) {
+          frame_.destroy();
+          return;
+        }
+      }
+      if (owns_) release(frame_);
     }
     bool await_ready() const {
       if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
@@ -192,13 +207,16 @@ class [[nodiscard]] AsyncGenerator {
     std::optional<SentSlot> sent_;
     bool used_ = false;
     bool suspended_ = false;  // the body runs for this awaiter
+    bool owns_ = false;       // took over the generator (next() of a temporary one)
   };
 
   /// `co_await next()`: the next value, or nullopt once the body has ended.
   NextAwaiter next() & noexcept { return NextAwaiter(frame_); }
-  /// A temporary generator would be gone before its next() is awaited
-  /// (`auto n = make_gen().next();` dangles): keep the generator in a variable.
-  NextAwaiter next() && = delete;
+  /// The same for a temporary generator: the awaiter takes it over, and
+  /// destroys it when it goes (`co_await make_gen().next()`).
+  NextAwaiter next() && noexcept {
+    return NextAwaiter(typename NextAwaiter::TakeOver{}, std::exchange(frame_, {}));
+  }
 
   /// `co_await send(x)`: resumes the generator with `co_yield` evaluating to
   /// `x`; returns what it yields next, or nullopt once it has ended. Throws
@@ -206,20 +224,28 @@ class [[nodiscard]] AsyncGenerator {
   template <class S = Sent>
   requires(!std::is_void_v<S>) NextAwaiter send(S value)
   &{
-    if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
-    if (!frame_.promise().started) {
-      throw InvalidStateError(
-          "eddy::AsyncGenerator::send: the generator has not started (call next() first)");
-    }
+    check_can_send();
     return NextAwaiter(frame_, std::move(value));
   }
+  /// The same for a temporary generator, which the awaiter takes over.
   template <class S = Sent>
-  requires(!std::is_void_v<S>) NextAwaiter send(S value) && = delete;  // as next() &&
+  requires(!std::is_void_v<S>) NextAwaiter send(S value) && {
+    check_can_send();
+    return NextAwaiter(typename NextAwaiter::TakeOver{}, std::exchange(frame_, {}),
+                       std::move(value));
+  }
 
  private:
   explicit AsyncGenerator(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
   /// Destroys the frame, or, while a task runs the body, leaves that to the
   /// task's next() (see promise_type::orphaned).
+  void check_can_send() const {
+    if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
+    if (!frame_.promise().started) {
+      throw InvalidStateError(
+          "eddy::AsyncGenerator::send: the generator has not started (call next() first)");
+    }
+  }
   static void release(std::coroutine_handle<promise_type> frame) noexcept {
     if (!frame) return;
     if (frame.promise().continuation) {

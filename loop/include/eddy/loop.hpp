@@ -481,9 +481,10 @@ class Loop {
   /// Mirrors: asyncio.loop.set_exception_handler. An empty handler restores
   /// the default one.
   void set_exception_handler(ExceptionHandler handler);
-  /// The handler set by set_exception_handler (empty if the default is in use).
-  /// The reference is valid until the next set_exception_handler.
-  const ExceptionHandler& get_exception_handler() const noexcept;
+  /// The handler set by set_exception_handler (empty if the default is in
+  /// use), as a copy: a handler that chains the previous one may keep it
+  /// across set_exception_handler.
+  ExceptionHandler get_exception_handler() const;
   /// Passes `context` to the handler; if the handler throws, the default
   /// handler reports both. Never throws.
   void call_exception_handler(const ExceptionContext& context) noexcept;
