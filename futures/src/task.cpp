@@ -117,9 +117,8 @@ bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
   if (interrupt_wait(message)) {
     // The wait ends early; the await throws CancelledError for the origin
     // that matters most: the task's own cancel(), else the outermost scope.
-    bool replace = (flags_ & kDelegated) == 0 ||
-                   (state.delegated_origin != nullptr &&
-                    (scope == nullptr || encloses(scope, state.delegated_origin)));
+    bool replace =
+        (flags_ & kDelegated) == 0 || cancellation_outranks(scope, state.delegated_origin);
     if (replace) {
       state.delegated_origin = scope;
       state.delegated_message = std::move(message);

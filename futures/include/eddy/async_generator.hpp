@@ -237,8 +237,7 @@ class [[nodiscard]] AsyncGenerator {
 
  private:
   explicit AsyncGenerator(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
-  /// Destroys the frame, or, while a task runs the body, leaves that to the
-  /// task's next() (see promise_type::orphaned).
+  /// Throws InvalidStateError unless send() may resume the generator.
   void check_can_send() const {
     if (!frame_) throw InvalidStateError("eddy::AsyncGenerator: the generator is empty");
     if (!frame_.promise().started) {
@@ -246,6 +245,8 @@ class [[nodiscard]] AsyncGenerator {
           "eddy::AsyncGenerator::send: the generator has not started (call next() first)");
     }
   }
+  /// Destroys the frame, or, while a task runs the body, leaves that to the
+  /// task's next() (see promise_type::orphaned).
   static void release(std::coroutine_handle<promise_type> frame) noexcept {
     if (!frame) return;
     if (frame.promise().continuation) {
