@@ -9,7 +9,10 @@ namespace {
 
 /// The loop extension that holds one reference to each future wrap_future
 /// made and whose source has not completed yet (only on the loop's thread).
+/// While it holds any, it holds the loop too (LoopExtensions::add_hold): an
+/// attached host's uv_run waits for the sources.
 struct WrappedFutures : LoopExtension {
+  explicit WrappedFutures(Loop& l) noexcept : loop(&l) {}
   ~WrappedFutures() override { let_go(); }
   /// The sources can no longer deliver (their posts find the loop closed):
   /// a future still pending ends cancelled, as the loop's tasks do.
@@ -21,6 +24,7 @@ struct WrappedFutures : LoopExtension {
     // take the table out first.
     std::unordered_map<std::uint64_t, FutureCore*> gone;
     gone.swap(held);
+    LoopExtensions::remove_hold(*loop);
     for (auto& [id, core] : gone) {
       if (core->state == FutureState::pending)
         end_orphaned(*core, "eddy::wrap_future: the loop closed before the source completed");
@@ -29,6 +33,7 @@ struct WrappedFutures : LoopExtension {
     return true;
   }
 
+  Loop* loop;
   std::unordered_map<std::uint64_t, FutureCore*> held;
   std::uint64_t next_id = 1;
 };
@@ -43,11 +48,12 @@ std::uint64_t hold_wrapped(Loop& loop, FutureCore& future) {
   WrappedFutures* wrapped = find_wrapped(loop);
   if (wrapped == nullptr) {
     wrapped = &static_cast<WrappedFutures&>(LoopExtensions::set(
-        loop, ExtensionSlot::wrapped, std::make_unique<WrappedFutures>(), "wrap_future"));
+        loop, ExtensionSlot::wrapped, std::make_unique<WrappedFutures>(loop), "wrap_future"));
   }
   const std::uint64_t id = wrapped->next_id++;
   wrapped->held.emplace(id, &future);  // may throw: before the reference is taken
   add_ref(&future);
+  if (wrapped->held.size() == 1) LoopExtensions::add_hold(loop);
   return id;
 }
 
@@ -58,6 +64,7 @@ FutureCore* take_wrapped(Loop& loop, std::uint64_t id) noexcept {
   if (it == wrapped->held.end()) return nullptr;
   FutureCore* core = it->second;
   wrapped->held.erase(it);
+  if (wrapped->held.empty()) LoopExtensions::remove_hold(loop);
   return core;
 }
 

@@ -163,7 +163,8 @@ Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
     fail_uv("uv_async_init", rc);
   }
   // The async handle keeps a libuv loop alive only while eddy runs it
-  // (run_forever): an attached host's uv_run may end when eddy has no work.
+  // (run_forever) or while work on other threads is due back (add_hold): an
+  // attached host's uv_run may end when eddy has no work.
   uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->async));
   if (owns_uv_) {
     // One zero-timeout poll registers the async handle's fd with the backend,
@@ -246,6 +247,16 @@ LoopExtension& LoopExtensions::set(Loop& loop, ExtensionSlot slot,
   if (place) throw RuntimeError("eddy::Loop: extension slot already in use");
   place = std::move(ext);
   return *place;
+}
+
+void LoopExtensions::add_hold(Loop& loop) noexcept {
+  if (loop.holds_++ == 0 && loop.handles_ != nullptr && !loop.driving_)
+    uv_ref(reinterpret_cast<uv_handle_t*>(&loop.handles_->async));
+}
+
+void LoopExtensions::remove_hold(Loop& loop) noexcept {
+  if (--loop.holds_ == 0 && loop.handles_ != nullptr && !loop.driving_)
+    uv_unref(reinterpret_cast<uv_handle_t*>(&loop.handles_->async));
 }
 }  // namespace detail
 
@@ -552,7 +563,7 @@ class Loop::Driving {
     loop_.driving_ = false;
     loop_.running_forever_ = false;
     if (loop_.idle_active_) uv_idle_start(&loop_.handles_->idle, &Loop::on_idle);
-    uv_unref(async_);
+    if (loop_.holds_ == 0) uv_unref(async_);
     if (forever_) loop_.stopping_ = false;
     loop_.end_run();
   }

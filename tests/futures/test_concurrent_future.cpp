@@ -15,6 +15,7 @@
 #include <eddy/concurrent_future.hpp>
 #include <eddy/task.hpp>  // a task awaiting a ConcurrentFuture
 
+#include "host_loop.hpp"
 #include "loop_test.hpp"
 
 namespace eddy {
@@ -22,6 +23,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Counted;
+using testing::HostLoop;
+using testing::HostWatchdog;
 using testing::LoopTest;
 
 TEST(ConcurrentFuture, StartsPendingAndNotRunning) {
@@ -279,6 +282,39 @@ TEST_F(LoopTest, AnUnretrievedExceptionOfAWrappedFutureNamesTheLineThatWrappedIt
               std::string::npos)
         << reports[0].source.file;
   }
+}
+
+TEST_F(HostLoop, AWrappedFutureKeepsTheHostsUvRunAliveUntilItsSourceCompletes) {
+  Loop loop(LoopOptions().attach_to(&uv));
+  ConcurrentFuture<int> source;
+  std::optional<int> result;
+  wrap_future(source, loop).add_done_callback([&](Future<int>& f) { result = f.result(); });
+  std::thread worker([source]() mutable {
+    std::this_thread::yield();
+    source.set_result(3);
+  });
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);  // returns once the result is in
+    EXPECT_FALSE(watchdog.fired);
+  }
+  worker.join();
+  EXPECT_EQ(result, 3);
+  loop.close();
+}
+
+TEST_F(HostLoop, AWrappedFutureWhoseSourceIsDroppedLetsTheHostsUvRunReturn) {
+  Loop loop(LoopOptions().attach_to(&uv));
+  Future<int> wrapped;
+  {
+    ConcurrentFuture<int> source;
+    wrapped = wrap_future(source, loop);
+  }
+  HostWatchdog watchdog(&uv, 5000);
+  EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);
+  EXPECT_FALSE(watchdog.fired);
+  EXPECT_TRUE(wrapped.cancelled());
+  loop.close();
 }
 
 TEST_F(LoopTest, WrapFutureDeliversAnException) {

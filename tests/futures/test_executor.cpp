@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include <eddy/executor.hpp>
 
+#include "host_loop.hpp"
 #include "loop_test.hpp"
 #include "thread_test.hpp"
 
@@ -29,6 +31,8 @@ namespace {
 
 using testing::Counted;
 using testing::Gate;
+using testing::HostLoop;
+using testing::HostWatchdog;
 using testing::LoopTest;
 using testing::RealLoopTest;
 using testing::this_thread_name;
@@ -1066,6 +1070,121 @@ TEST(ThreadPoolExecutor, AJobSubmittedWhileEveryThreadIsBusyGetsANewThreadBelowM
     ASSERT_TRUE(c_ran) << "round " << round << ": the job waited 5 s behind two busy threads with "
                        << threads << " of 3 threads started";
   }
+}
+
+// ------------------------------------------------------------------ attached to a host
+
+// A job in flight keeps the host's uv_run alive, as a pending uv_work_t does:
+// uv_run returns once the result is delivered and eddy has nothing left.
+TEST_F(HostLoop, AJobInFlightKeepsTheHostsUvRunAliveUntilItsResultArrives) {
+  ThreadPoolExecutor pool(1);
+  {
+    Loop loop(LoopOptions().attach_to(&uv));
+    std::optional<int> result;
+    loop.run_in_executor(pool, [] { return 7; }).add_done_callback([&](Future<int>& f) {
+      result = f.result();
+    });
+    {
+      HostWatchdog watchdog(&uv, 5000);
+      EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);  // returns: nothing is left
+      EXPECT_FALSE(watchdog.fired);
+    }
+    EXPECT_EQ(result, 7);
+    // With nothing in flight, nothing holds the host.
+    EXPECT_EQ(uv_run(&uv, UV_RUN_NOWAIT), 0);
+    loop.close();
+  }
+  pool.shutdown();
+}
+
+// run_until_complete on the attached loop drives libuv itself; when it
+// returns, the job still in flight holds the host's uv_run again.
+TEST_F(HostLoop, AJobStillInFlightAfterRunUntilCompleteKeepsHoldingTheHost) {
+  ThreadPoolExecutor pool(1);
+  {
+    Loop loop(LoopOptions().attach_to(&uv));
+    auto gate = Gate::make();
+    std::optional<int> result;
+    loop.run_in_executor(pool,
+                         [gate] {
+                           gate->wait();
+                           return 5;
+                         })
+        .add_done_callback([&](Future<int>& f) { result = f.result(); });
+    Future<int> ready = loop.create_future<int>();
+    loop.call_soon([&] { ready.set_result(1); });
+    EXPECT_EQ(loop.run_until_complete(ready), 1);
+    EXPECT_FALSE(result.has_value());
+    gate->open();
+    {
+      HostWatchdog watchdog(&uv, 5000);
+      EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);
+      EXPECT_FALSE(watchdog.fired);
+    }
+    EXPECT_EQ(result, 5);
+    loop.close();
+  }
+  pool.shutdown();
+}
+
+TEST_F(HostLoop, ACancelledJobHoldsTheHostUntilItsWorkerHasLetGoOfIt) {
+  ThreadPoolExecutor pool(1);
+  {
+    Loop loop(LoopOptions().attach_to(&uv));
+    auto started = Gate::make();
+    auto gate = Gate::make();
+    std::atomic<bool> finished{false};
+    Future<void> running = loop.run_in_executor(pool, [started, gate, &finished] {
+      started->open();
+      gate->wait();
+      finished = true;
+    });
+    Future<int> queued = loop.run_in_executor(pool, [] { return 1; });
+    started->wait();
+    EXPECT_TRUE(running.cancel());  // running: its result will be dropped
+    EXPECT_TRUE(queued.cancel());   // queued: it never runs
+    gate->open();
+    {
+      HostWatchdog watchdog(&uv, 5000);
+      EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);
+      EXPECT_FALSE(watchdog.fired);
+    }
+    EXPECT_TRUE(finished);  // uv_run waited for the worker's job to come back
+    EXPECT_EQ(detail::LoopExecutors::of(loop, "test").in_flight(), 0u);
+    loop.close();
+  }
+  pool.shutdown();
+}
+
+TEST_F(HostLoop, ClosingALoopWithAJobInFlightLetsTheHostsUvRunReturn) {
+  ThreadPoolExecutor pool(1);
+  auto gate = Gate::make();
+  {
+    Loop loop(LoopOptions().attach_to(&uv));
+    Future<void> job = loop.run_in_executor(pool, [gate] { gate->wait(); });
+    loop.close();
+    EXPECT_TRUE(job.cancelled());
+    HostWatchdog watchdog(&uv, 5000);
+    EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);  // the job still runs, but holds nothing
+    EXPECT_FALSE(watchdog.fired);
+  }
+  gate->open();
+  pool.shutdown();
+}
+
+TEST_F(HostLoop, ShutdownDefaultExecutorKeepsTheHostsUvRunAliveUntilItsThreadsAreJoined) {
+  Loop loop(LoopOptions().attach_to(&uv));
+  Future<int> job = loop.run_in_executor([] { return 2; });  // makes the default executor
+  bool joined = false;
+  loop.shutdown_default_executor().add_done_callback([&] { joined = true; });
+  {
+    HostWatchdog watchdog(&uv, 5000);
+    EXPECT_EQ(uv_run(&uv, UV_RUN_DEFAULT), 0);
+    EXPECT_FALSE(watchdog.fired);
+  }
+  EXPECT_EQ(job.result(), 2);
+  EXPECT_TRUE(joined);
+  loop.close();
 }
 
 }  // namespace

@@ -23,12 +23,15 @@
 
 #include <eddy/loop.hpp>
 
+#include "host_loop.hpp"
 #include "loop_test.hpp"
 
 namespace eddy {
 namespace {
 
 using eddy::testing::Counted;
+using eddy::testing::HostLoop;
+using eddy::testing::HostWatchdog;
 using eddy::testing::LoopTest;
 using namespace std::chrono_literals;
 
@@ -1487,47 +1490,8 @@ TEST(LoopDebug, EddyDebugEnvironmentVariableEnablesSlowCallbackReports) {
 
 // ------------------------------------------------------------------ embedding
 
-// A uv_loop_t owned by the test, closed (and checked) at the end.
-class HostLoop : public ::testing::Test {
- protected:
-  void SetUp() override {
-    Counted::reset();
-    ASSERT_EQ(uv_loop_init(&uv), 0);
-  }
-  void TearDown() override {
-    uv_run(&uv, UV_RUN_DEFAULT);  // close callbacks of anything left
-    EXPECT_EQ(uv_loop_close(&uv), 0);
-  }
-  uv_loop_t uv{};
-};
-
-// A host timer that stops uv_run after `ms` milliseconds without keeping it
-// alive: a uv_run that should return by itself fails the test instead of hanging.
-// The timer lives on the heap until its close callback: libuv still holds it
-// after the watchdog goes out of scope.
-struct HostWatchdog {
-  uv_timer_t* timer = new uv_timer_t;
-  bool fired = false;
-  HostWatchdog(uv_loop_t* uv, std::uint64_t ms) {
-    uv_timer_init(uv, timer);
-    timer->data = this;
-    uv_timer_start(
-        timer,
-        [](uv_timer_t* t) {
-          static_cast<HostWatchdog*>(t->data)->fired = true;
-          uv_stop(t->loop);
-        },
-        ms, 0);
-    uv_unref(reinterpret_cast<uv_handle_t*>(timer));
-  }
-  ~HostWatchdog() {
-    uv_close(reinterpret_cast<uv_handle_t*>(timer),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
-  HostWatchdog(const HostWatchdog&) = delete;
-  HostWatchdog& operator=(const HostWatchdog&) = delete;
-};
-
+// HostLoop (support/host_loop.hpp): a uv_loop_t owned by the test, closed
+// (and checked) at the end.
 TEST_F(HostLoop, AttachedLoopRunsCallbacksAndTimersInsideTheHostsUvRun) {
   auto clock = std::make_shared<VirtualClock>();
   Loop loop(LoopOptions().attach_to(&uv).use_clock(clock).debug(false));

@@ -195,9 +195,12 @@ struct InFlight {
   /// loop side (its completion is then orphaned by the port).
   void (*abandon)(InFlight* self) noexcept = nullptr;
 
-  void unlink() noexcept {
+  /// Takes this node out; true if the list is now empty (the caller gives
+  /// back the loop's hold: LoopExecutors::link took it).
+  [[nodiscard]] bool unlink() noexcept {
     prev->next = next;
     next->prev = prev;
+    return prev == next;  // only the anchor is left
   }
 };
 
@@ -208,6 +211,8 @@ struct InFlight {
 /// Invariants (loop thread only, except the port):
 /// - Every job created by run_in_executor is in the in-flight list from its
 ///   creation until its completion is delivered, or until the loop closes.
+/// - While the list is not empty, the loop holds one LoopExtensions hold (an
+///   attached host's uv_run waits for the jobs, as for uv_queue_work).
 /// - After loop_closing(): closed, no default executor, no port; every job
 ///   that was in flight has its future cancelled and is orphaned.
 class LoopExecutors final : public LoopExtension {
@@ -242,8 +247,10 @@ class LoopExecutors final : public LoopExtension {
   Loop& loop() const noexcept { return *loop_; }
   CompletionPort* port() const noexcept { return port_; }
 
-  /// Adds `node` to the in-flight list (InFlight::unlink takes it out).
+  /// Adds `node` to the in-flight list (InFlight::unlink takes it out; when
+  /// that empties it, the caller calls LoopExtensions::remove_hold).
   void link(InFlight* node) noexcept {
+    if (anchor_.next == &anchor_) LoopExtensions::add_hold(*loop_);
     node->prev = anchor_.prev;
     node->next = &anchor_;
     anchor_.prev->next = node;
@@ -369,7 +376,7 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
     try {
       ExecutorAccess::enqueue(executor, job);
     } catch (...) {
-      job->unlink();
+      if (job->unlink()) LoopExtensions::remove_hold(loop);
       JobFuture<R>::of(future).job = nullptr;
       delete job;
       throw;
@@ -419,8 +426,8 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
   }
 
   void deliver() noexcept {
-    unlink();
     Future<R> future = std::move(future_);
+    if (unlink()) LoopExtensions::remove_hold(*JobFuture<R>::of(future).loop);
     JobFuture<R>::of(future).job = nullptr;
     if (future.done()) return;  // cancelled (or completed) on the loop side meanwhile
     Result<R>& result = storage_.result;
@@ -575,6 +582,9 @@ class ThreadPoolExecutor {
 //   cancelled ("eddy::Loop::close: the loop closed before the executor job
 //   completed"): nothing is left pending. The default executor is shut down
 //   without waiting; its threads end on their own once their job returns.
+// - Attached loop (LoopOptions::attach_to): a job in flight keeps the host's
+//   uv_run alive until its completion has come back, as a uv_work_t does,
+//   also after its future was cancelled.
 // - Thread safety: call it on the loop's thread. fn runs on a worker, and fn
 //   and its arguments are destroyed there.
 

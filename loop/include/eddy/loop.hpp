@@ -102,6 +102,13 @@ struct LoopExtensions {
   /// `qualified_method` in full, from a thread other than the one running the
   /// loop. Checked before they change anything.
   static void check_thread(const Loop& loop, const char* qualified_method);
+  /// Work on another thread will come back to `loop` (an executor job in
+  /// flight, a wrapped future's source): while at least one hold is taken,
+  /// the loop's wake-up handle keeps a host's uv_run alive, as a pending
+  /// uv_work_t does. Each layer takes one hold while it has anything in
+  /// flight and gives it back when it has nothing left. On the loop's thread.
+  static void add_hold(Loop& loop) noexcept;
+  static void remove_hold(Loop& loop) noexcept;
   /// call_soon on the loop running on this thread (try_get_running_loop()),
   /// which needs no thread or closed check: a task's own wake-up.
   template <class F>
@@ -715,6 +722,7 @@ class Loop {
   bool running_forever_ = false;  // ... in run_forever (Driving's `forever`)
   bool in_uv_run_ = false;        // ... and is inside uv_run (see start_idle)
   bool firing_timer_ = false;     // set only while fire_timer runs a timer's callback
+  std::uint8_t holds_ = 0;        // LoopExtensions::add_hold, one per layer at most
   bool timer_ran_ = false;        // debug mode: the callback just run was a timer's
   // The thread running the loop (attached: the creating thread); 0 while an
   // owned loop is not running (any thread may prepare it) and once closed.
