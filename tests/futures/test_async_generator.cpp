@@ -147,6 +147,24 @@ TEST_F(AsyncGeneratorTest, MoveOnlyValuesAreMovedOut) {
   EXPECT_EQ(run(body()), 3);
 }
 
+TEST_F(AsyncGeneratorTest, ValuesThatCannotBeAssignedAreMovedOut) {
+  struct Reading {
+    const int value;  // constructible, not assignable
+  };
+  auto make = []() -> AsyncGenerator<Reading> {
+    co_yield Reading{1};
+    co_yield Reading{2};
+  };
+  auto body = [&]() -> Task<int> {
+    AsyncGenerator<Reading> gen = make();
+    int sum = 0;
+    while (std::optional<Reading> r = co_await gen.next())
+      sum += r->value;
+    co_return sum;
+  };
+  EXPECT_EQ(run(body()), 3);
+}
+
 TEST_F(AsyncGeneratorTest, AGeneratorMayAwaitTasksAndOtherGenerators) {
   auto square = [](int x) -> Task<int> {
     co_await sleep(1);

@@ -412,6 +412,53 @@ TEST_F(RunInExecutor, PassesArgumentsAndReturnsTheResult) {
             "answer 42");
 }
 
+// A result whose move constructor throws on the k-th move from now (any thread).
+struct MoveBomb {
+  static inline std::atomic<int> moves_left{0};
+  MoveBomb() = default;
+  MoveBomb(MoveBomb&&) noexcept(false) {
+    if (--moves_left == 0) throw std::runtime_error("move failed");
+  }
+  MoveBomb& operator=(MoveBomb&&) = delete;  // not assignable either
+};
+
+// Wherever the move between the worker and the future throws, the future
+// fails with its exception: it is never left pending, and nothing terminates.
+TEST_F(RunInExecutor, AResultWhoseMoveThrowsFailsTheFutureWithThatException) {
+  for (int k = 1; k <= 10; ++k) {
+    MoveBomb::moves_left = k;
+    bool failed = false;
+    try {
+      run(loop.run_in_executor([] { return MoveBomb(); }));
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "move failed");
+      failed = true;
+    }
+    if (k == 1) {
+      EXPECT_TRUE(failed);  // the first move is the worker's own
+    }
+    MoveBomb::moves_left = 0;
+  }
+}
+
+TEST_F(RunInExecutor, ASubmittedResultWhoseMoveThrowsFailsTheConcurrentFuture) {
+  ThreadPoolExecutor executor(1);
+  for (int k = 1; k <= 10; ++k) {
+    MoveBomb::moves_left = k;
+    ConcurrentFuture<MoveBomb> f = executor.submit([] { return MoveBomb(); });
+    std::exception_ptr error;
+    ASSERT_NO_THROW(error = f.exception(std::chrono::seconds(60)))
+        << "k = " << k << ": left running";
+    if (k == 1) {
+      EXPECT_NE(error, nullptr);
+    }
+    if (error) {
+      EXPECT_EQ(what_of(error), "move failed");
+    }
+    MoveBomb::moves_left = 0;
+  }
+}
+
 TEST_F(RunInExecutor, VoidAndMoveOnlyResults) {
   std::atomic<bool> ran{false};
   run(loop.run_in_executor([&ran] { ran = true; }));

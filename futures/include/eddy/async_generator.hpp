@@ -195,8 +195,10 @@ class [[nodiscard]] AsyncGenerator {
       promise_type& promise = frame_.promise();
       promise.continuation = {};
       std::exception_ptr error = std::exchange(promise.exception, {});
-      std::optional<T> value;
-      if (!error && !frame_.done()) value = std::exchange(promise.current, std::nullopt);
+      // Built, not assigned: T need not be assignable.
+      std::optional<T> value = !error && !frame_.done()
+                                   ? std::exchange(promise.current, std::nullopt)
+                                   : std::optional<T>();
       if (promise.orphaned) frame_.destroy();  // its AsyncGenerator went away meanwhile
       if (error) std::rethrow_exception(error);
       return value;

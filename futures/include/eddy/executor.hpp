@@ -130,7 +130,12 @@ struct ConcurrentFutureAccess {
         future.finish_unless_cancelled(nullptr, std::move(std::get<1>(result)));
       }
     } catch (...) {
-      // Only a throwing move of the result gets here: nothing to tell it to.
+      // A move of the result that throws: the future fails with its exception
+      // (the value's emplace left it running).
+      try {
+        future.finish_unless_cancelled(std::current_exception());
+      } catch (...) {
+      }
     }
   }
 };
@@ -404,15 +409,23 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
     auto* self = static_cast<LoopJob*>(base);
     std::uint8_t expected = pending;
     const std::uint8_t next = action == JobAction::run ? running : cancelled;
-    Result<R> result;
-    if (self->state_.compare_exchange_strong(expected, next, std::memory_order_acq_rel) &&
-        next == running) {
-      result = run_call<R, Stoppable>(self->storage_.call, self->stop_.token());
-    }
+    // Built in place (no assignment: R need not be assignable).
+    Result<R> result = [&]() noexcept -> Result<R> {
+      if (self->state_.compare_exchange_strong(expected, next, std::memory_order_acq_rel) &&
+          next == running) {
+        return run_call<R, Stoppable>(self->storage_.call, self->stop_.token());
+      }
+      return Result<R>();
+    }();
     // fn and its arguments are destroyed here, before the trip back; the
-    // result takes their place.
+    // result takes their place. A move of R that throws makes its exception
+    // the result.
     self->storage_.call.~Call<Fn, Args...>();
-    ::new (&self->storage_.result) Result<R>(std::move(result));
+    try {
+      ::new (&self->storage_.result) Result<R>(std::move(result));
+    } catch (...) {
+      ::new (&self->storage_.result) Result<R>(std::in_place_index<2>, std::current_exception());
+    }
     self->holds_call_ = false;
     self->port_->post(self);
   }
@@ -442,8 +455,15 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
         future.set_result(std::move(std::get<1>(result)));
       }
     } catch (...) {
-      // Only a throwing move of the result gets here (or an allocation failure
-      // of the ready queue): nothing else can hold it.
+      // A move of the result that throws: the future fails with its exception,
+      // as a task's return does (an allocation failure of the ready queue
+      // finds the future done already).
+      if (!future.done()) {
+        try {
+          future.set_exception(std::current_exception());
+        } catch (...) {
+        }
+      }
     }
   }
 
