@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -31,6 +32,18 @@ TEST(AsyncPool, ResultsComeBackToThePlainCaller) {
   for (auto& f : futures)
     sum += f.result();
   EXPECT_EQ(sum, 2470);
+}
+
+TEST(AsyncPool, MoveOnlyArgumentsAreHandedToTheJob) {
+  AsyncPool pool(2);
+  auto take = [](std::unique_ptr<int> p) -> Task<int> {
+    co_await sleep(0);
+    co_return *p * 2;
+  };
+  EXPECT_EQ(pool.submit(take, std::make_unique<int>(21)).result(), 42);
+  std::optional<ConcurrentFuture<int>> f = pool.try_submit(take, std::make_unique<int>(4));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->result(), 8);
 }
 
 TEST(AsyncPool, AnEmptyCallableIsRefusedAndThePoolGoesOn) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -250,6 +251,30 @@ TEST(LoopThreadSubmit, RunsACoroutineFunctionWithItsArgumentsAndKeepsTheLambdaAl
       },
       7);
   EXPECT_EQ(f.result(), 35);
+}
+
+TEST(LoopThreadSubmit, PassesTheKeptArgumentsAsRvaluesAsStdThreadDoes) {
+  LoopThread runner;
+  // By value, move-only: taken over.
+  auto take = [](std::unique_ptr<int> p) -> Task<int> {
+    co_await sleep(0);
+    co_return *p;
+  };
+  EXPECT_EQ(runner.submit(take, std::make_unique<int>(5)).result(), 5);
+  // By const reference: the kept copy, alive across the task's awaits.
+  auto length = [](const std::string& s) -> Task<std::size_t> {
+    co_await sleep(0);
+    co_return s.size();
+  };
+  EXPECT_EQ(runner.submit(length, std::string(100, 'x')).result(), 100u);
+  // By non-const reference: through std::ref, the caller's object.
+  int counter = 0;
+  auto bump = [](int& c) -> Task<void> {
+    ++c;
+    co_return;
+  };
+  runner.submit(bump, std::ref(counter)).result();
+  EXPECT_EQ(counter, 1);
 }
 
 TEST(LoopThreadSubmit, AnEmptyCallableIsRefusedAndTheThreadGoesOn) {

@@ -61,6 +61,7 @@ class AsyncPool {
 
   /// Submits `fn(args...)` (a coroutine function returning Task<T>),
   /// waiting while the backlog is full. Returns its ConcurrentFuture<T>.
+  /// `fn` and `args` are kept, and passed, as LoopThread::submit does.
   template <class F, class... Args>
   auto submit(F&& fn, Args&&... args) {
     detail::check_callable(fn, "eddy::AsyncPool::submit");
@@ -134,7 +135,7 @@ class AsyncPool {
   };
 
   template <class F, class... Args>
-  static auto job(Ticket ticket, F fn, Args... args) -> std::invoke_result_t<F&, Args&...> {
+  static auto job(Ticket ticket, F fn, Args... args) -> std::invoke_result_t<F&, Args&&...> {
     // A job whose task the loop made after shutdown(false)'s cancel pass
     // (submitted just before the shutdown, handed to the loop just after it)
     // is cancelled as those before it were.
@@ -142,7 +143,7 @@ class AsyncPool {
     co_await ticket.pool().acquire_slot();
     ticket.started();
     ticket.pool().job_started();
-    co_return co_await std::invoke(fn, args...);
+    co_return co_await std::invoke(fn, std::move(args)...);  // as detail::call_owned
   }
 
   template <class F, class... Args>

@@ -138,9 +138,12 @@ namespace detail {
 
 /// Owns a coroutine function and its arguments for as long as the coroutine
 /// it makes runs (a lambda's captures live in the lambda, not in the frame).
+/// The arguments are passed as rvalues, as std::thread passes its own: a
+/// parameter by value takes them over (move-only ones too), a reference
+/// parameter sees the owned copy, alive until the coroutine ends.
 template <class F, class... Args>
-auto call_owned(F fn, Args... args) -> std::invoke_result_t<F&, Args&...> {
-  co_return co_await std::invoke(fn, args...);
+auto call_owned(F fn, Args... args) -> std::invoke_result_t<F&, Args&&...> {
+  co_return co_await std::invoke(fn, std::move(args)...);
 }
 
 }  // namespace detail

@@ -57,7 +57,8 @@ class LoopThread {
 
   /// Schedules `f(args...)` on the loop's thread. Mirrors:
   /// asyncio.loop.call_soon_threadsafe. Calls from one thread keep their
-  /// order. Throws LoopClosedError once the destructor has closed the loop.
+  /// order. Throws LoopClosedError once shutdown() (or the destructor) has
+  /// closed the loop.
   template <class F, class... Args>
   Handle call_soon_threadsafe(F&& f, Args&&... args) {
     return loop_.call_soon_threadsafe(std::forward<F>(f), std::forward<Args>(args)...);
@@ -72,7 +73,10 @@ class LoopThread {
   /// on the loop, from any thread, and returns a ConcurrentFuture<T> for its
   /// result; cancelling that future cancels the task. `fn` and `args` are
   /// copied (moved) and kept alive until the task ends, so a lambda with
-  /// captures is safe here. Defined in <eddy/run_coroutine_threadsafe.hpp>
+  /// captures is safe here; `fn` gets the kept arguments as rvalues, as a
+  /// std::thread's function does (by-value parameters, move-only ones too,
+  /// and const references work; a non-const lvalue reference parameter
+  /// needs std::ref). Defined in <eddy/run_coroutine_threadsafe.hpp>
   /// (run_coroutine_threadsafe). Throws LoopClosedError after shutdown().
   template <class F, class... Args>
   auto submit(F&& fn, Args&&... args);
