@@ -107,14 +107,72 @@ bool TaskCore::interrupt_wait(const std::string& message) {
   return false;
 }
 
+namespace {
+// Passing a cancellation on down a chain of tasks awaiting each other
+// recurses (request_cancel -> interrupt_wait -> the awaited task's
+// request_cancel): past this depth the rest goes on from the next loop
+// iteration, so that no chain overflows the stack (asyncio raises
+// RecursionError at about 1000).
+constexpr int kMaxCancelDepth = 256;
+thread_local int cancel_depth = 0;
+}  // namespace
+
+/// Holds the task's future (one reference) until the next iteration, then
+/// interrupts its wait for the request left pending (redeliver), if the task
+/// is still waiting.
+struct TaskCore::RedeliverSoon {
+  explicit RedeliverSoon(TaskCore& task) noexcept : future(&task.future()) { add_ref(future); }
+  RedeliverSoon(RedeliverSoon&& other) noexcept : future(std::exchange(other.future, nullptr)) {}
+  RedeliverSoon& operator=(RedeliverSoon&&) = delete;
+  ~RedeliverSoon() {
+    if (future != nullptr) release(future);
+  }
+  void operator()() const noexcept {
+    TaskCore* task = future->as_task();
+    if (task != nullptr && !task->done()) task->redeliver();
+  }
+  FutureCore* future;
+};
+
 bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
   if (done()) return false;
+  if ((flags_ & kCancelling) != 0) [[unlikely]] {
+    // The request came back round a cycle of tasks awaiting each other: a
+    // deadlock no cancellation can end (asyncio's Task.cancel recurses
+    // until RecursionError). Nothing was changed on the way; the caller's
+    // cancel() throws.
+    throw RuntimeError(
+        "eddy: cancelling a task that awaits itself through a cycle of tasks (a deadlock); "
+        "the cancellation came back to " +
+        describe_task_name(*this));
+  }
   CancelState& state = cancel_state();
-  if (scope != nullptr) {
+  // Past kMaxCancelDepth the request stays pending (below) and goes on from
+  // the next iteration.
+  bool interrupted = false;
+  if (cancel_depth < kMaxCancelDepth) [[likely]] {
+    struct Depth {
+      TaskCore& task;
+      explicit Depth(TaskCore& t) noexcept : task(t) {
+        ++cancel_depth;
+        task.flags_ |= kCancelling;
+      }
+      ~Depth() {
+        --cancel_depth;
+        task.flags_ &= static_cast<std::uint8_t>(~kCancelling);
+      }
+      Depth(const Depth&) = delete;
+      Depth& operator=(const Depth&) = delete;
+    } depth(*this);
+    interrupted = interrupt_wait(message);
+  } else {
+    loop().call_soon(RedeliverSoon(*this));
+  }
+  if (scope != nullptr) {  // (after: a throw above leaves the scope as it was)
     scope->fired = true;
     scope->message = message;
   }
-  if (interrupt_wait(message)) {
+  if (interrupted) {
     // The wait ends early; the await throws CancelledError for the origin
     // that matters most: the task's own cancel(), else the outermost scope.
     bool replace =
@@ -468,17 +526,30 @@ FutureCore& task_future(const TaskRef& task) {
 void cancel_all_tasks(Loop& loop) {
   std::vector<TaskRef> tasks = all_tasks(loop);
   if (tasks.empty()) return;
-  for (TaskRef& task : tasks)
-    task.cancel();
-  // Run until every one is done: one future completed by the last of them.
-  Future<void> all_done = loop.create_future<void>();
-  auto left = std::make_shared<std::size_t>(tasks.size());
-  for (TaskRef& task : tasks) {
-    add_core_done_callback(task_future(task), [left, all_done](FutureCore&) mutable {
-      if (--*left == 0) all_done.set_result();
-    });
+  // A cancel() that throws (tasks awaiting each other in a cycle: nothing can
+  // end them) leaves its task to close(); the others are cancelled and waited
+  // for all the same, and the first such error is thrown at the end.
+  std::exception_ptr error;
+  std::erase_if(tasks, [&](TaskRef& task) {
+    try {
+      task.cancel();
+      return false;
+    } catch (...) {
+      if (!error) error = std::current_exception();
+      return true;
+    }
+  });
+  if (!tasks.empty()) {
+    // Run until every one is done: one future completed by the last of them.
+    Future<void> all_done = loop.create_future<void>();
+    auto left = std::make_shared<std::size_t>(tasks.size());
+    for (TaskRef& task : tasks) {
+      add_core_done_callback(task_future(task), [left, all_done](FutureCore&) mutable {
+        if (--*left == 0) all_done.set_result();
+      });
+    }
+    loop.run_until_complete(all_done);
   }
-  loop.run_until_complete(all_done);
   for (TaskRef& task : tasks) {
     FutureCore& future = task_future(task);
     if (future.state == FutureState::finished && future.exception) {
@@ -491,6 +562,7 @@ void cancel_all_tasks(Loop& loop) {
       loop.call_exception_handler(context);
     }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace eddy::detail

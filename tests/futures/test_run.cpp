@@ -73,6 +73,44 @@ TEST(Run, CancelsTheTasksLeftPendingAndLetsThemFinish) {
   EXPECT_EQ(Counted::alive(), 0);
 }
 
+// Two tasks left awaiting each other (a deadlock) cannot be cancelled: run()
+// still cancels and waits for the others, closes the loop (which ends the
+// two, their frames destroyed once), then throws the cancel's RuntimeError,
+// as asyncio.run raises the RecursionError of its cancel().
+TEST(Run, TasksLeftAwaitingEachOtherMakeRunThrowRuntimeErrorAfterTheOthersFinish) {
+  Counted::reset();
+  std::vector<std::string> log;
+  Future<void> a, b;
+  auto awaits = [](Future<void>& other, Counted) -> Task<> { co_await other; };
+  auto background = [&]() -> Task<> {
+    try {
+      co_await sleep(3600.0);
+    } catch (const CancelledError&) {
+      log.push_back("background cancelled");
+      throw;
+    }
+  };
+  auto amain = [&]() -> Task<int> {
+    a = create_task(awaits(b, Counted()));
+    b = create_task(awaits(a, Counted()));
+    (void)create_task(background());  // after them, in all_tasks' order too
+    co_await sleep(1.0);
+    co_return 1;
+  };
+  try {
+    run(amain(), virtual_time());
+    ADD_FAILURE() << "no RuntimeError";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("cycle"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(log, std::vector<std::string>{"background cancelled"});
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(b.cancelled());
+  a = Future<void>();
+  b = Future<void>();
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
 TEST(Run, CancelsTheTasksLeftPendingWhenMainFails) {
   bool cancelled = false;
   auto background = [&]() -> Task<> {

@@ -1153,6 +1153,63 @@ TEST_F(TaskTest, TheCancelMessageTravelsDownAChainOfAwaitedTasks) {
   EXPECT_TRUE(middle_task.cancelled());
 }
 
+Task<int> await_future(Future<int> next) {
+  co_return co_await next;
+}
+
+// A cancel passed down a chain of tasks, each awaiting the next one's future,
+// goes on from the next iteration past a certain depth: however long the
+// chain, it never overflows the stack (asyncio raises RecursionError at
+// about 1000), and every task ends cancelled with the message.
+TEST_F(TaskTest, CancellingTheHeadOfAVeryLongChainOfAwaitingTasksCancelsThemAll) {
+  constexpr int kTasks = 100'000;
+  std::vector<Future<int>> chain(kTasks);
+  chain[kTasks - 1] = loop.create_task(after_sleep(1e9, 0));
+  for (int i = kTasks - 2; i >= 0; --i)
+    chain[static_cast<std::size_t>(i)] =
+        loop.create_task(await_future(chain[static_cast<std::size_t>(i) + 1]));
+  loop.run_once();  // every task has started and waits
+  EXPECT_TRUE(chain[0].cancel("down the chain"));
+  try {
+    loop.run_until_complete(chain[0]);
+    ADD_FAILURE() << "no CancelledError";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "down the chain");
+  }
+  // The head ends last: each task ends when the one it awaits has.
+  const auto cancelled =
+      std::count_if(chain.begin(), chain.end(), [](Future<int>& f) { return f.cancelled(); });
+  EXPECT_EQ(cancelled, kTasks);
+}
+
+// Tasks that await each other (a deadlock): no cancellation can end them.
+// asyncio's cancel() recurses until RecursionError; eddy's throws
+// RuntimeError when the request comes back round, having changed nothing,
+// and closing the loop ends both tasks, their frames destroyed once.
+TEST_F(TaskTest, CancellingATaskInACycleOfAwaitingTasksThrowsRuntimeErrorAndChangesNothing) {
+  Future<int> a, b;
+  auto awaits = [](Future<int>& other, Counted) -> Task<int> { co_return co_await other; };
+  a = loop.create_task(awaits(b, Counted()));
+  b = loop.create_task(awaits(a, Counted()));
+  loop.run_once();
+  try {
+    a.cancel("round");
+    ADD_FAILURE() << "no RuntimeError";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("cycle"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(b.cancel("again"), RuntimeError);
+  for (int i = 0; i < 5; ++i)
+    loop.run_once();
+  EXPECT_FALSE(a.done());
+  EXPECT_FALSE(b.done());
+  EXPECT_EQ(Counted::alive(), 2);
+  loop.close();
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(b.cancelled());
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
 // test_cancel_gather_2: a task cancelled with a message while it awaits a
 // gather (return_exceptions=True) ends cancelled with that message.
 TEST_F(TaskTest, ATaskCancelledWhileAwaitingASettledGatherEndsWithTheMessage) {

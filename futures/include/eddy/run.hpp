@@ -18,7 +18,9 @@ namespace detail {
 /// Cancels every task of `loop` that is not done and runs the loop until
 /// they all are (asyncio.runners._cancel_all_tasks). A task that then fails
 /// with an exception other than CancelledError is reported to the loop's
-/// exception handler.
+/// exception handler. A task whose cancel() throws (tasks awaiting each other
+/// in a cycle) is left to Loop::close(); the rest are cancelled and waited
+/// for, then the first such error is thrown.
 void cancel_all_tasks(Loop& loop);
 
 }  // namespace detail

@@ -151,6 +151,7 @@ class TaskCore {
     kPendingExternal = 1,  // cancel() arrived; not yet delivered
     kPendingScope = 2,     // a scope fired; not yet delivered
     kDelegated = 4,        // the current wait was interrupted for a request
+    kCancelling = 8,       // request_cancel is interrupting the wait (see there)
   };
 
   explicit TaskCore(std::coroutine_handle<> root) noexcept : resume_point_(root), root_(root) {}
@@ -287,6 +288,8 @@ class TaskCore {
   /// leave_registry for a task that never started: its frame goes.
   [[gnu::noinline]] void destroy_unstarted_root() noexcept { std::exchange(root_, {}).destroy(); }
   void redeliver() noexcept;
+  /// The callback that goes on with a request_cancel cut short by its depth.
+  struct RedeliverSoon;
   /// Throws the CancelledError due at this await, if any. `awaited_throws`:
   /// the wait ended with a CancelledError that the awaiter rethrows when
   /// this returns (resumed_from).
@@ -699,6 +702,12 @@ struct ThisTask {
 ///   A coroutine that returns before that (cancel() came during its last
 ///   step) ends the task cancelled, its value dropped, as asyncio's
 ///   Task.__step does; one that throws ends with its exception.
+/// - A request passed on down a chain of tasks awaiting each other goes on
+///   from the next loop iteration every 256 tasks, so no chain overflows
+///   the stack (asyncio raises RecursionError at about 1000). A request
+///   that comes back round to a task it is cancelling (tasks awaiting each
+///   other in a cycle: a deadlock no cancellation can end) makes cancel()
+///   throw RuntimeError, having changed nothing (asyncio: RecursionError).
 /// - Loop close with tasks pending destroys their frames (destructors run
 ///   once) and leaves their futures cancelled ("the loop was closed").
 ///
