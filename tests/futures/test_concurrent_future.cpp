@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -33,6 +34,18 @@ TEST(ConcurrentFuture, StartsPendingAndNotRunning) {
   EXPECT_FALSE(f.done());
   EXPECT_FALSE(f.running());
   EXPECT_FALSE(f.cancelled());
+}
+
+TEST(ConcurrentFuture, AddDoneCallbackRefusesAnEmptyCallableAndAddsNothing) {
+  ConcurrentFuture<int> f;
+  void (*null_fn)(ConcurrentFuture<int>&) = nullptr;
+  EXPECT_THROW(f.add_done_callback(null_fn), std::invalid_argument);
+  EXPECT_THROW(f.add_done_callback(std::function<void(ConcurrentFuture<int>&)>()),
+               std::invalid_argument);
+  int runs = 0;
+  f.add_done_callback([&runs](const ConcurrentFuture<int>& done) { runs += done.result(); });
+  f.set_result(1);
+  EXPECT_EQ(runs, 1);  // an empty callback would have failed as the future completed
 }
 
 TEST(ConcurrentFuture, ResultBlocksUntilAnotherThreadSetsIt) {
@@ -373,6 +386,21 @@ TEST_F(LoopTest, WrapFutureCarriesAMoveOnlyResult) {
   worker.join();
   ASSERT_NE(value, nullptr);
   EXPECT_EQ(*value, 5);
+}
+
+TEST_F(LoopTest, WrapFutureCarriesAVectorOfMoveOnlyValues) {
+  using Pointers = std::vector<std::unique_ptr<int>>;
+  ConcurrentFuture<Pointers> source;
+  Future<Pointers> wrapped = wrap_future(source, loop);
+  std::thread worker([source]() mutable {
+    Pointers v;
+    v.push_back(std::make_unique<int>(6));
+    source.set_result(std::move(v));
+  });
+  Pointers value = loop.run_until_complete(wrapped);
+  worker.join();
+  ASSERT_EQ(value.size(), 1u);
+  EXPECT_EQ(*value[0], 6);
 }
 
 TEST_F(LoopTest, ResultsDeliveredAfterTheLoopClosedAreDroppedWithoutLeaks) {

@@ -135,6 +135,22 @@ TEST_F(FutureTest, SetResultFinishesTheFutureWithThatResult) {
   EXPECT_EQ(f.result(), 42);
 }
 
+// A Future is a handle, as a shared_ptr is: a const one reads the shared
+// result and exception (a done callback may take `const Future<T>&`).
+TEST_F(FutureTest, AConstHandleReadsTheResultAndTheException) {
+  Future<int> ok = loop.create_future<int>();
+  Future<int> failed = loop.create_future<int>();
+  int seen = 0;
+  ok.add_done_callback([&seen](const Future<int>& f) { seen = f.result(); });
+  ok.set_result(5);
+  failed.set_exception(std::runtime_error("bad"));
+  loop.run_once();
+  EXPECT_EQ(seen, 5);
+  const Future<int>& view = failed;
+  EXPECT_EQ(what_of(view.exception()), "bad");
+  EXPECT_THROW(view.result(), std::runtime_error);
+}
+
 TEST_F(FutureTest, CopiesOfAFutureShareOneState) {
   Future<int> f = loop.create_future<int>();
   Future<int> copy = f;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -205,6 +206,27 @@ TEST_F(GatherTest, MoveOnlyResultsAreMovedIntoTheGather) {
     co_return *a * 10000 + *b * 1000 + *ranged[0] * 100 + *ranged[1] * 10 + *settled.value();
   };
   EXPECT_EQ(loop.run_until_complete(body()), 12345);
+}
+
+// A standard container of move-only values declares a copy constructor that
+// cannot be used: such results are moved too, in every form.
+TEST_F(GatherTest, ContainersOfMoveOnlyValuesAreMovedIntoTheGather) {
+  using Table = std::map<int, std::unique_ptr<int>>;
+  auto table = [](int key, int value) -> Task<Table> {
+    Table t;
+    t.emplace(key, std::make_unique<int>(value));
+    co_return t;
+  };
+  auto body = [&]() -> Task<int> {
+    auto [a, b] = co_await gather(table(1, 10), table(2, 20));
+    auto [settled] = co_await gather_settled(table(3, 30));
+    std::vector<Task<Table>> tasks;
+    tasks.push_back(table(4, 40));
+    std::vector<Outcome<Table>> ranged = co_await gather_settled(std::move(tasks));
+    const Outcome<Table>& first = ranged[0];  // value() on a const Outcome
+    co_return *a.at(1) + *b.at(2) + *settled.value().at(3) + *first.value().at(4);
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 100);
 }
 
 TEST_F(GatherTest, ChildrenOfACopyableTypeStillHoldTheirResultsAfterTheGather) {

@@ -96,6 +96,20 @@ TEST_F(Shield, MovesAMoveOnlyResultIntoTheOuter) {
   EXPECT_EQ(*p, 9);
 }
 
+TEST_F(Shield, MovesAVectorOfMoveOnlyValuesIntoTheOuter) {
+  using Pointers = std::vector<std::unique_ptr<int>>;
+  Future<Pointers> inner = loop.create_future<Pointers>();
+  Future<Pointers> outer = shield(inner);
+  loop.call_soon([inner]() mutable {
+    Pointers v;
+    v.push_back(std::make_unique<int>(4));
+    inner.set_result(std::move(v));
+  });
+  Pointers got = loop.run_until_complete(outer);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(*got[0], 4);
+}
+
 TEST_F(Shield, WorksForVoid) {
   Future<void> inner = loop.create_future<void>();
   Future<void> outer = shield(inner);

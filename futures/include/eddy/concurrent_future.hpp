@@ -92,23 +92,23 @@ class ConcurrentFuture {
 
   /// Blocks until done; returns the result (a reference into the shared
   /// state: move from it to take a move-only value).
-  std::add_lvalue_reference_t<T> result() { return result_impl(std::nullopt); }
+  std::add_lvalue_reference_t<T> result() const { return result_impl(std::nullopt); }
   template <class Rep, class Period>
-  std::add_lvalue_reference_t<T> result(std::chrono::duration<Rep, Period> timeout) {
+  std::add_lvalue_reference_t<T> result(std::chrono::duration<Rep, Period> timeout) const {
     return result_impl(to_duration(timeout));
   }
   /// Same, with the timeout in seconds, as concurrent.futures spells it.
-  std::add_lvalue_reference_t<T> result(double timeout_seconds) {
+  std::add_lvalue_reference_t<T> result(double timeout_seconds) const {
     return result_impl(to_duration(timeout_seconds));
   }
 
   /// Blocks until done; returns the stored exception (null for a result).
-  std::exception_ptr exception() { return exception_impl(std::nullopt); }
+  std::exception_ptr exception() const { return exception_impl(std::nullopt); }
   template <class Rep, class Period>
-  std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) {
+  std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
     return exception_impl(to_duration(timeout));
   }
-  std::exception_ptr exception(double timeout_seconds) {
+  std::exception_ptr exception(double timeout_seconds) const {
     return exception_impl(to_duration(timeout_seconds));
   }
 
@@ -197,6 +197,7 @@ class ConcurrentFuture {
   /// Adds `fn`, called as `fn(future)` when the future is done (see the rules).
   void add_done_callback(Callback fn) {
     check_valid("add_done_callback");
+    detail::check_callable(fn, "eddy::ConcurrentFuture::add_done_callback");
     {
       std::lock_guard lock(state_->mutex);
       if (state_->state != ConcurrentState::cancelled &&
@@ -307,7 +308,7 @@ class ConcurrentFuture {
 
   // Waits until done (or the timeout); leaves the lock held.
   void wait(std::unique_lock<std::mutex>& lock, std::optional<std::chrono::nanoseconds> timeout,
-            const char* method) {
+            const char* method) const {
     auto is_done = [this] {
       return state_->state == ConcurrentState::cancelled ||
              state_->state == ConcurrentState::finished;
@@ -321,7 +322,8 @@ class ConcurrentFuture {
     if (state_->state == ConcurrentState::cancelled) throw CancelledError();
   }
 
-  std::add_lvalue_reference_t<T> result_impl(std::optional<std::chrono::nanoseconds> timeout) {
+  std::add_lvalue_reference_t<T> result_impl(
+      std::optional<std::chrono::nanoseconds> timeout) const {
     check_valid("result");
     std::unique_lock lock(state_->mutex);
     wait(lock, timeout, "result");
@@ -333,7 +335,7 @@ class ConcurrentFuture {
     if constexpr (!std::is_void_v<T>) return *state_->value;
   }
 
-  std::exception_ptr exception_impl(std::optional<std::chrono::nanoseconds> timeout) {
+  std::exception_ptr exception_impl(std::optional<std::chrono::nanoseconds> timeout) const {
     check_valid("exception");
     std::unique_lock lock(state_->mutex);
     wait(lock, timeout, "exception");
@@ -424,7 +426,9 @@ class WrapTicket {
 /// goes away uncompleted, the returned future ends cancelled too, with a
 /// CancelledError that says so, and its done callbacks run (asyncio's would
 /// stay pending forever). `concurrent` may be completed, copied and dropped
-/// on any thread.
+/// on any thread. A result that cannot be copied is moved out of
+/// `concurrent` into the returned future on the loop's thread: the other
+/// holders of `concurrent` must not read it (see README, "Futures").
 template <class T>
 Future<T> wrap_future(ConcurrentFuture<T> given, Loop& loop,
                       SourceLocation where = SourceLocation::current()) {

@@ -1,6 +1,7 @@
 // Future<T>: a result that arrives later, on one loop. Mirrors: asyncio.Future.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -9,8 +10,10 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "eddy/detail/block_cache.hpp"
@@ -324,13 +327,36 @@ inline void run_task_done_callbacks(FutureCore& core) noexcept {
 }
 
 /// Whether a result is copied out of a future (else it is moved out):
-/// std::is_copy_constructible, except that it looks into std::vector, whose
-/// copy constructor is declared even for a move-only element type (the range
-/// form of gather gives such vectors).
+/// std::is_copy_constructible, except that it looks into the standard
+/// containers and the standard value wrappers, whose copy constructors are
+/// declared even for a move-only element (a vector of unique_ptr: the range
+/// form of gather gives such vectors). It cannot look into a class of yours:
+/// a class holding such a container is copyable for the compiler until it
+/// says otherwise (`S(const S&) = delete; S(S&&) = default;`).
 template <class T>
 struct CopyableResult : std::is_copy_constructible<T> {};
-template <class T, class A>
-struct CopyableResult<std::vector<T, A>> : CopyableResult<T> {};
+template <class... T>
+inline constexpr bool kAllCopyable = (CopyableResult<T>::value && ...);
+// An allocator-aware container (vector, deque, list, map, unordered_map...):
+// its elements (a map's are pairs).
+template <class T>
+requires requires {
+  typename T::value_type;
+  typename T::allocator_type;
+}
+struct CopyableResult<T>
+    : std::bool_constant<std::is_copy_constructible_v<T> && kAllCopyable<typename T::value_type>> {
+};
+template <class A, class B>
+struct CopyableResult<std::pair<A, B>> : std::bool_constant<kAllCopyable<A, B>> {};
+template <class... T>
+struct CopyableResult<std::tuple<T...>> : std::bool_constant<kAllCopyable<T...>> {};
+template <class T>
+struct CopyableResult<std::optional<T>> : std::bool_constant<kAllCopyable<T>> {};
+template <class... T>
+struct CopyableResult<std::variant<T...>> : std::bool_constant<kAllCopyable<T...>> {};
+template <class T, std::size_t N>
+struct CopyableResult<std::array<T, N>> : std::bool_constant<kAllCopyable<T>> {};
 template <class T>
 inline constexpr bool kCopyableResult = CopyableResult<T>::value;
 
@@ -427,6 +453,10 @@ struct FutureAccess;  // below Future
 /// ConcurrentFuture for cross-thread results). A Future must not outlive its Loop.
 template <class T>
 class Future {
+  static_assert(!std::is_reference_v<T>,
+                "eddy::Future<T&> is not supported: use a pointer or std::reference_wrapper");
+  static_assert(!std::is_const_v<T> && !std::is_volatile_v<T>,
+                "eddy::Future<const T> is not supported: use Future<T>");
   using Shared = detail::FutureShared<T>;
 
  public:
@@ -456,8 +486,9 @@ class Future {
   bool cancelled() const { return core("cancelled").state == FutureState::cancelled; }
   Loop& get_loop() const { return *core("get_loop").loop; }
 
-  /// The result. Throws as described above.
-  std::add_lvalue_reference_t<T> result() {
+  /// The result. Throws as described above. (A Future is a handle, as a
+  /// shared_ptr is: a const one still reaches the shared result.)
+  std::add_lvalue_reference_t<T> result() const {
     check_result_ready("result");
     if (shared_->exception) {
       shared_->exception_retrieved = true;
@@ -467,7 +498,7 @@ class Future {
   }
 
   /// The stored exception, or null if the future has a result.
-  std::exception_ptr exception() {
+  std::exception_ptr exception() const {
     check_result_ready("exception");
     shared_->exception_retrieved = true;
     return shared_->exception;
@@ -667,7 +698,7 @@ void follow_outcome(Source<T>& source, Target<T>& target) {
     target.set_result();
   } else {
     try {
-      if constexpr (std::is_copy_constructible_v<T>) {
+      if constexpr (kCopyableResult<T>) {
         target.set_result(source.result());
       } else {
         target.set_result(std::move(source.result()));

@@ -46,6 +46,10 @@ class Outcome {
     if (!value_) std::rethrow_exception(error_);
     return *value_;
   }
+  const T& value() const {
+    if (!value_) std::rethrow_exception(error_);
+    return *value_;
+  }
   /// The error; null if there is a value.
   const std::exception_ptr& error() const noexcept { return error_; }
 
@@ -55,6 +59,11 @@ class Outcome {
   std::exception_ptr error_;
   bool cancelled_ = false;
 };
+
+namespace detail {
+template <class T>
+struct CopyableResult<Outcome<T>> : std::bool_constant<kAllCopyable<T>> {};
+}  // namespace detail
 
 namespace detail {
 

@@ -744,6 +744,8 @@ class [[nodiscard]] Task {
   using promise_type = detail::TaskPromise<T>;
   using value_type = T;
   static_assert(!std::is_reference_v<T>, "Task<T&> is not supported: return a pointer");
+  static_assert(!std::is_const_v<T> && !std::is_volatile_v<T>,
+                "eddy::Task<const T> is not supported: return a T");
 
   /// An empty task; valid() is false.
   Task() noexcept = default;
