@@ -240,6 +240,50 @@ TEST(AsyncPool, ShutdownFromInsideAJobThrowsRuntimeErrorAndThePoolGoesOn) {
   pool.shutdown();
 }
 
+// A copy of fn or of an argument that throws: submit throws it and counts
+// nothing, so pending() stays 0 and shutdown() does not wait for a job that
+// never was (whatever order the compiler makes the copies in).
+TEST(AsyncPool, AnArgumentWhoseCopyThrowsLeavesNoJobCounted) {
+  struct CopyFails {
+    CopyFails() = default;
+    CopyFails(const CopyFails&) { throw std::runtime_error("copy failed"); }
+  };
+  AsyncPool pool(1);
+  const CopyFails arg;
+  auto job = [](int, CopyFails, int) -> Task<int> { co_return 1; };
+  EXPECT_THROW(pool.submit(job, 1, arg, 2), std::runtime_error);
+  EXPECT_THROW(pool.try_submit(job, 1, arg, 2), std::runtime_error);
+  EXPECT_EQ(pool.pending(), 0u);
+  auto square = [](int i) -> Task<int> { co_return i* i; };
+  EXPECT_EQ(pool.submit(square, 3).result(10.0), 9);
+  pool.shutdown();  // returns: nothing is left counted
+}
+
+// From one of the pool's own jobs, submit with the backlog full would block
+// the pool's thread, which is the one that makes room: it throws instead.
+TEST(AsyncPool, SubmitFromAJobWithTheBacklogFullThrowsRuntimeError) {
+  AsyncPool pool(1, 1);
+  auto square = [](int i) -> Task<int> { co_return i* i; };
+  std::optional<ConcurrentFuture<int>> queued;
+  auto job = [&]() -> Task<std::string> {
+    queued = pool.submit(square, 2);  // room: it waits for this job's slot
+    std::string outcome;
+    try {
+      (void)pool.submit(square, 3);
+      outcome = "submitted";
+    } catch (const RuntimeError& e) {
+      outcome = e.what();
+    }
+    EXPECT_FALSE(pool.try_submit(square, 4).has_value());
+    co_return outcome;
+  };
+  EXPECT_EQ(pool.submit(job).result(10.0),
+            "eddy::AsyncPool::submit: the backlog is full and the caller is one of the pool's own "
+            "jobs, which would wait for itself; use try_submit there");
+  ASSERT_TRUE(queued.has_value());
+  EXPECT_EQ(queued->result(10.0), 4);
+}
+
 TEST(AsyncPool, SubmitAfterShutdownThrowsExecutorShutdownError) {
   AsyncPool pool(1);
   pool.shutdown();

@@ -35,7 +35,9 @@ namespace eddy {
 /// - At most `size` jobs run at once; later ones wait, in submission order.
 /// - Back-pressure: `submit` blocks while `backlog` submitted jobs wait to
 ///   start; `try_submit` returns nullopt instead of blocking. backlog 0
-///   means unbounded.
+///   means unbounded. From one of the pool's own jobs, `submit` with the
+///   backlog full throws RuntimeError instead of blocking the pool's thread
+///   for good.
 /// - A job that fails or is cancelled never stops the pool: its exception
 ///   goes to its future. Cancelling a future cancels its job (one that has
 ///   not started never runs).
@@ -66,7 +68,13 @@ class AsyncPool {
   auto submit(F&& fn, Args&&... args) {
     detail::check_callable(fn, "eddy::AsyncPool::submit");
     std::unique_lock lock(mutex_);
-    room_.wait(lock, [&] { return closed_ || backlog_ == 0 || waiting_ < backlog_; });
+    auto has_room = [&] { return closed_ || backlog_ == 0 || waiting_ < backlog_; };
+    if (!has_room() && try_get_running_loop() == &thread_.loop()) {
+      throw RuntimeError(
+          "eddy::AsyncPool::submit: the backlog is full and the caller is one of the pool's own "
+          "jobs, which would wait for itself; use try_submit there");
+    }
+    room_.wait(lock, has_room);
     return start(lock, std::forward<F>(fn), std::forward<Args>(args)...);
   }
   /// Same without waiting: nullopt if the backlog is full.
@@ -152,8 +160,11 @@ class AsyncPool {
     ++waiting_;
     ++submitted_;
     lock.unlock();
-    // From here the Ticket settles the counts, even if submitting fails.
-    return run_coroutine_threadsafe(job(Ticket(this), std::decay_t<F>(std::forward<F>(fn)),
+    // From here the Ticket settles the counts, even if submitting fails: a
+    // named one, as the copies of fn and args below may throw before the
+    // parameter takes it over (in whatever order they are made).
+    Ticket ticket(this);
+    return run_coroutine_threadsafe(job(std::move(ticket), std::decay_t<F>(std::forward<F>(fn)),
                                         std::decay_t<Args>(std::forward<Args>(args))...),
                                     thread_.loop());
   }

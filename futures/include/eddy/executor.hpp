@@ -64,6 +64,12 @@ inline constexpr void check_job_callable() {
                 "eddy executor: fn is not callable as fn(args...) or fn(std::stop_token, args...) "
                 "with the arguments given (they are stored by value and passed as rvalues; use "
                 "std::ref to pass a reference)");
+  // asyncio's run_in_executor refuses coroutine functions too (in debug mode).
+  static_assert(
+      !requires { typename JobTraits<F, Args...>::result_type::promise_type; },
+      "eddy executor: fn is a coroutine function (it returns eddy::Task or another "
+      "coroutine type): a worker thread would only make the coroutine, never run it. "
+      "Run it on a loop (create_task, LoopThread::submit, AsyncPool::submit)");
 }
 
 /// A void job's result.
@@ -602,6 +608,8 @@ class ThreadPoolExecutor {
 //   cancelled ("eddy::Loop::close: the loop closed before the executor job
 //   completed"): nothing is left pending. The default executor is shut down
 //   without waiting; its threads end on their own once their job returns.
+// - A coroutine function (returning eddy::Task) does not compile here: a
+//   worker cannot run it (asyncio's debug mode raises TypeError).
 // - Attached loop (LoopOptions::attach_to): a job in flight keeps the host's
 //   uv_run alive until its completion has come back, as a uv_work_t does,
 //   also after its future was cancelled.
