@@ -825,10 +825,12 @@ int Loop::backend_timeout() const noexcept {
 // ------------------------------------------------------------------ errors
 
 void Loop::set_exception_handler(ExceptionHandler handler) {
+  check_thread("set_exception_handler");
   exception_handler_ = handler ? std::make_shared<ExceptionHandler>(std::move(handler)) : nullptr;
 }
 
 Loop::ExceptionHandler Loop::get_exception_handler() const {
+  check_thread("get_exception_handler");
   return exception_handler_ ? *exception_handler_ : ExceptionHandler();
 }
 
@@ -881,6 +883,7 @@ void Loop::default_exception_handler(const ExceptionContext& context) noexcept {
 // ------------------------------------------------------------------ debug, stats
 
 void Loop::set_slow_callback_duration(double seconds) {
+  check_thread("set_slow_callback_duration");
   if (!(seconds >= 0) || !std::isfinite(seconds)) {
     throw std::invalid_argument(
         "eddy::Loop::set_slow_callback_duration: the duration must be finite and >= 0");

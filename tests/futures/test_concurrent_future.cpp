@@ -330,6 +330,25 @@ TEST_F(HostLoop, AWrappedFutureWhoseSourceIsDroppedLetsTheHostsUvRunReturn) {
   loop.close();
 }
 
+TEST_F(LoopTest, WrapFutureFromAnotherThreadWhileTheLoopRunsThrowsWrongThreadError) {
+  ConcurrentFuture<int> source;
+  std::string refused;
+  loop.call_soon([&] {
+    std::thread other([&] {
+      try {
+        (void)wrap_future(source, loop);
+      } catch (const WrongThreadError& e) {
+        refused = e.what();
+      }
+    });
+    other.join();
+  });
+  loop.run_once();
+  EXPECT_EQ(refused.rfind("eddy::wrap_future:", 0), 0u) << refused;
+  source.set_result(1);  // nothing was wrapped: nothing is posted to the loop
+  loop.run_once();
+}
+
 TEST_F(LoopTest, WrapFutureDeliversAnException) {
   ConcurrentFuture<int> source;
   Future<int> wrapped = wrap_future(source, loop);

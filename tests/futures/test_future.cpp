@@ -567,6 +567,7 @@ TEST_F(FutureTest, SettingOrCancellingFromAnotherThreadThrowsWrongThreadErrorAnd
       attempt([&] { f.set_exception(std::make_exception_ptr(std::runtime_error("x"))); });
       attempt([&] { f.cancel(); });
       attempt([&] { task.cancel(); });  // a task's future
+      attempt([&] { (void)loop.create_future<int>(); });
     });
     other.join();
     EXPECT_FALSE(f.done());
@@ -574,7 +575,8 @@ TEST_F(FutureTest, SettingOrCancellingFromAnotherThreadThrowsWrongThreadErrorAnd
     f.set_result(7);  // on the loop's thread: fine
   });
   EXPECT_EQ(loop.run_until_complete(task), 7);
-  ASSERT_EQ(refused.size(), 4u);
+  ASSERT_EQ(refused.size(), 5u);
+  EXPECT_EQ(refused[4].rfind("eddy::Loop::create_future:", 0), 0u);
   EXPECT_EQ(refused[0].rfind("eddy::Future::set_result: called from a thread other", 0), 0u);
   EXPECT_EQ(refused[1].rfind("eddy::Future::set_exception:", 0), 0u);
   EXPECT_EQ(refused[2].rfind("eddy::Future::cancel:", 0), 0u);

@@ -1293,6 +1293,38 @@ TEST_F(LoopTest, CallSoonFromAnotherThreadWhileTheLoopRunsThrowsWrongThreadError
   EXPECT_EQ(loop.stats().timers, 0u);
 }
 
+TEST_F(LoopTest, TheLoopsSettersFromAnotherThreadThrowWrongThreadErrorAndChangeNothing) {
+  std::vector<std::string> errors;
+  loop.set_debug(false);
+  loop.call_soon([&] {
+    std::thread other([&] {
+      auto expect_refused = [&](const char* name, auto&& call) {
+        try {
+          call();
+          errors.push_back(std::string(name) + ": accepted");
+        } catch (const WrongThreadError& e) {
+          errors.push_back(e.what());
+        }
+      };
+      expect_refused("set_exception_handler",
+                     [&] { loop.set_exception_handler([](Loop&, const ExceptionContext&) {}); });
+      expect_refused("get_exception_handler", [&] { (void)loop.get_exception_handler(); });
+      expect_refused("set_debug", [&] { loop.set_debug(true); });
+      expect_refused("set_slow_callback_duration", [&] { loop.set_slow_callback_duration(5.0); });
+    });
+    other.join();
+  });
+  loop.run_once();
+  ASSERT_EQ(errors.size(), 4u);
+  const char* names[] = {"eddy::Loop::set_exception_handler", "eddy::Loop::get_exception_handler",
+                         "eddy::Loop::set_debug", "eddy::Loop::set_slow_callback_duration"};
+  for (std::size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(errors[i].rfind(names[i], 0), 0u) << errors[i];
+  EXPECT_FALSE(loop.get_exception_handler());
+  EXPECT_FALSE(loop.get_debug());
+  EXPECT_DOUBLE_EQ(loop.slow_callback_duration(), 0.1);
+}
+
 TEST_F(LoopTest, CallSoonThreadsafeFromAnotherThreadRunsOnTheLoopThread) {
   std::thread::id ran_on;
   std::atomic<bool> running{false};

@@ -417,7 +417,8 @@ class WrapTicket {
 /// (if it has not started running), and cancelling `concurrent` cancels the
 /// returned future. Mirrors: asyncio.wrap_future.
 ///
-/// Call it on the loop's thread. The loop keeps the returned future alive
+/// Call it on the loop's thread (from another one, while the loop runs, it
+/// throws WrongThreadError). The loop keeps the returned future alive
 /// until `concurrent` completes (its done callbacks run even if nobody else
 /// holds it). If the loop is closed, or destroyed, before `concurrent`
 /// completes, the result is dropped on the completing thread (as asyncio's
@@ -436,6 +437,7 @@ Future<T> wrap_future(ConcurrentFuture<T> given, Loop& loop,
   // caller's full expression, which `co_await wrap_future(std::move(cf),
   // loop)` keeps across the wait, and would hold the source all along.
   ConcurrentFuture<T> concurrent = std::move(given);
+  detail::LoopExtensions::check_thread(loop, "eddy::wrap_future");
   Future<T> future = loop.create_future<T>(where);
 
   // Loop side -> concurrent side: a cancelled loop future cancels the source.

@@ -713,6 +713,7 @@ void follow_outcome(Source<T>& source, Target<T>& target) {
 
 template <class T>
 auto Loop::create_future(SourceLocation where) {
+  check_thread("create_future");
   return make_future<T>(*this, where);
 }
 

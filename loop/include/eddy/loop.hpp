@@ -188,9 +188,13 @@ struct LoopStats {
 ///
 /// Thread safety: only call_soon_threadsafe may be called from any thread.
 /// Every other method, while the loop runs, must be called on the thread that
-/// runs it; eddy checks this in every build and throws WrongThreadError. A loop
-/// that is not running may be prepared from any one thread at a time. An
-/// attached loop (LoopOptions::attach_to) belongs to the thread that created it.
+/// runs it; eddy checks this in every build and throws WrongThreadError,
+/// except in the queries that never throw (time, now, is_running, is_closed,
+/// get_debug, slow_callback_duration, stats, uv_loop, backend_fd,
+/// backend_timeout) and in call_exception_handler, which never throws: from
+/// another thread those are data races. A loop that is not running may be
+/// prepared from any one thread at a time. An attached loop
+/// (LoopOptions::attach_to) belongs to the thread that created it.
 ///
 /// Errors: a callback that throws never escapes the loop; the exception goes
 /// to the exception handler and the loop goes on. An empty callable (a null
@@ -505,7 +509,8 @@ class Loop {
   /// the environment turns it on for loops created without an explicit choice.
   /// Turned on inside a callback, it times callbacks from the next iteration
   /// on (asyncio: from the next callback); turned off, from the next callback.
-  void set_debug(bool enabled) noexcept {
+  void set_debug(bool enabled) {
+    check_thread("set_debug");
     debug_ = enabled;
     update_general_pass();
   }
