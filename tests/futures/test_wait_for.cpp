@@ -372,6 +372,23 @@ TEST_F(WaitFor, AnEmptyFutureIsRejectedWithInvalidStateError) {
   }
 }
 
+// Whatever the timeout (a zero one never starts the Task), an empty Task or
+// one that already ran is a mistake that says so, not a TimeoutError.
+TEST_F(WaitFor, AnEmptyOrSpentTaskIsRejectedWithInvalidStateError) {
+  auto with_empty = [](double t) -> Task<int> { co_return co_await wait_for(Task<int>(), t); };
+  auto with_spent = [](double t) -> Task<int> {
+    auto one = []() -> Task<int> { co_return 1; };
+    Task<int> task = one();
+    (void)co_await task;
+    co_return co_await wait_for(std::move(task), t);
+  };
+  for (double limit : {0.0, -1.0, 1.0}) {
+    SCOPED_TRACE(limit);
+    EXPECT_THROW(loop.run_until_complete(with_empty(limit)), InvalidStateError);
+    EXPECT_THROW(loop.run_until_complete(with_spent(limit)), InvalidStateError);
+  }
+}
+
 TEST_F(WaitFor, WaitsForAFutureFromCreateTask) {
   auto body = []() -> Task<int> { co_return co_await wait_for(create_task(work(1, 11)), 2.0); };
   EXPECT_EQ(loop.run_until_complete(body()), 11);

@@ -76,9 +76,18 @@ inline constexpr bool is_task_or_future<Future<T>> = true;
 /// +infinity, as asyncio's never-firing timer) means no limit. The task runs
 /// inline, in the calling task (as asyncio 3.12 runs a coroutine):
 /// cancelling the caller cancels it too.
+///
+/// The rules are asyncio 3.12's (wait_for built on timeout()), not 3.11's:
+/// a result due at the very moment of the deadline loses to it (3.11
+/// returns it), and a cancel of the caller in the iteration the awaited
+/// one finishes is not swallowed (3.11 returns the value: CPython
+/// gh-86296).
 template <class T>
 Task<T> wait_for(Task<T> task, std::optional<double> timeout) {
   if (timeout && *timeout <= 0) {
+    // An empty Task, or one that already ran: InvalidStateError, as with a
+    // positive timeout.
+    (void)task.operator co_await().await_ready();
     task = Task<T>();  // never started, as asyncio cancels a task that has not run
     // asyncio waits for that cancelled task to end: the caller suspends, and
     // a cancel() pending on it is thrown there instead of the TimeoutError.
@@ -127,6 +136,13 @@ requires(!detail::is_task_or_future<A>) && requires(A& a) {
   a.await_resume();
 }
 Task<detail::AwaitResult<A>> wait_for(A awaitable, std::optional<double> timeout) {
+  // eddy's awaiters suspend only in eddy's coroutines (they tell the task
+  // what they wait on, so that a cancel or the deadline can reach it); one
+  // that suspends any coroutine (std::suspend_always) would wait forever.
+  static_assert(
+      !requires(A & a, std::coroutine_handle<> h) { a.await_suspend(h); },
+      "eddy::wait_for: not an eddy awaitable (it suspends without telling the task, "
+      "so neither the timeout nor a cancel could reach it)");
   return wait_for(detail::await_as_task(std::move(awaitable)), timeout);
 }
 
