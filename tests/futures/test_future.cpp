@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <new>
+#include <queue>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -149,6 +151,51 @@ TEST_F(FutureTest, AConstHandleReadsTheResultAndTheException) {
   const Future<int>& view = failed;
   EXPECT_EQ(what_of(view.exception()), "bad");
   EXPECT_THROW(view.result(), std::runtime_error);
+}
+
+// A type that names itself its value_type (as nlohmann::json does), and a
+// class of yours with container typedefs and a deep copy, are judged by
+// their own copy constructors: both consumers of such a result get a copy.
+struct SelfNamed {
+  using value_type = SelfNamed;
+  using allocator_type = std::allocator<SelfNamed>;
+  int v = 0;
+};
+struct DeepCopied {
+  using value_type = std::unique_ptr<int>;
+  using allocator_type = std::allocator<value_type>;
+  DeepCopied() = default;
+  DeepCopied(const DeepCopied& other) {
+    for (const auto& p : other.items)
+      items.push_back(std::make_unique<int>(*p));
+  }
+  DeepCopied(DeepCopied&&) = default;
+  std::vector<std::unique_ptr<int>> items;
+};
+static_assert(detail::kCopyableResult<SelfNamed> && detail::kCopyableResult<DeepCopied>);
+static_assert(!detail::kCopyableResult<std::map<int, std::unique_ptr<int>>> &&
+              !detail::kCopyableResult<std::optional<std::vector<std::unique_ptr<int>>>> &&
+              !detail::kCopyableResult<std::queue<std::unique_ptr<int>>>);
+static_assert(detail::kCopyableResult<std::vector<std::shared_ptr<std::unique_ptr<int>>>> &&
+              detail::kCopyableResult<std::map<std::string, int>>);
+
+TEST_F(FutureTest, ResultsThatCopyThemselvesAreCopiedToEveryConsumer) {
+  Future<DeepCopied> f = loop.create_future<DeepCopied>();
+  Future<SelfNamed> g = loop.create_future<SelfNamed>();
+  auto count = [](Future<DeepCopied> h) -> Task<std::size_t> {
+    co_return (co_await h).items.size();
+  };
+  auto value = [](Future<SelfNamed> h) -> Task<int> { co_return (co_await h).v; };
+  Future<std::size_t> first = loop.create_task(count(f));
+  Future<std::size_t> second = loop.create_task(count(f));
+  Future<int> named = loop.create_task(value(g));
+  DeepCopied d;
+  d.items.push_back(std::make_unique<int>(1));
+  f.set_result(std::move(d));
+  g.set_result(SelfNamed{3});
+  EXPECT_EQ(loop.run_until_complete(second), 1u);
+  EXPECT_EQ(first.result(), 1u);
+  EXPECT_EQ(named.result(), 3);
 }
 
 TEST_F(FutureTest, CopiesOfAFutureShareOneState) {

@@ -4,14 +4,23 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <forward_list>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
 #include <optional>
+#include <queue>
+#include <set>
+#include <stack>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -328,35 +337,60 @@ inline void run_task_done_callbacks(FutureCore& core) noexcept {
 
 /// Whether a result is copied out of a future (else it is moved out):
 /// std::is_copy_constructible, except that it looks into the standard
-/// containers and the standard value wrappers, whose copy constructors are
-/// declared even for a move-only element (a vector of unique_ptr: the range
-/// form of gather gives such vectors). It cannot look into a class of yours:
-/// a class holding such a container is copyable for the compiler until it
-/// says otherwise (`S(const S&) = delete; S(S&&) = default;`).
+/// containers, container adaptors and value wrappers, whose copy
+/// constructors are declared even for a move-only element (a vector of
+/// unique_ptr: the range form of gather gives such vectors). It does not
+/// look into a class of yours: a class holding such a container is copyable
+/// for the compiler until it says otherwise (`S(const S&) = delete;
+/// S(S&&) = default;`).
 template <class T>
 struct CopyableResult : std::is_copy_constructible<T> {};
 template <class... T>
 inline constexpr bool kAllCopyable = (CopyableResult<T>::value && ...);
-// An allocator-aware container (vector, deque, list, map, unordered_map...):
-// its elements (a map's are pairs).
 template <class T>
-requires requires {
-  typename T::value_type;
-  typename T::allocator_type;
-}
-struct CopyableResult<T>
-    : std::bool_constant<std::is_copy_constructible_v<T> && kAllCopyable<typename T::value_type>> {
+struct CopyableElements : std::bool_constant<kAllCopyable<T>> {};
+template <class T, class A>
+struct CopyableResult<std::vector<T, A>> : CopyableElements<T> {};
+template <class T, class A>
+struct CopyableResult<std::deque<T, A>> : CopyableElements<T> {};
+template <class T, class A>
+struct CopyableResult<std::list<T, A>> : CopyableElements<T> {};
+template <class T, class A>
+struct CopyableResult<std::forward_list<T, A>> : CopyableElements<T> {};
+template <class K, class V, class C, class A>
+struct CopyableResult<std::map<K, V, C, A>> : std::bool_constant<kAllCopyable<K, V>> {};
+template <class K, class V, class C, class A>
+struct CopyableResult<std::multimap<K, V, C, A>> : std::bool_constant<kAllCopyable<K, V>> {};
+template <class K, class C, class A>
+struct CopyableResult<std::set<K, C, A>> : CopyableElements<K> {};
+template <class K, class C, class A>
+struct CopyableResult<std::multiset<K, C, A>> : CopyableElements<K> {};
+template <class K, class V, class H, class E, class A>
+struct CopyableResult<std::unordered_map<K, V, H, E, A>> : std::bool_constant<kAllCopyable<K, V>> {
 };
+template <class K, class V, class H, class E, class A>
+struct CopyableResult<std::unordered_multimap<K, V, H, E, A>>
+    : std::bool_constant<kAllCopyable<K, V>> {};
+template <class K, class H, class E, class A>
+struct CopyableResult<std::unordered_set<K, H, E, A>> : CopyableElements<K> {};
+template <class K, class H, class E, class A>
+struct CopyableResult<std::unordered_multiset<K, H, E, A>> : CopyableElements<K> {};
+template <class T, class C>
+struct CopyableResult<std::queue<T, C>> : CopyableElements<C> {};
+template <class T, class C>
+struct CopyableResult<std::stack<T, C>> : CopyableElements<C> {};
+template <class T, class C, class L>
+struct CopyableResult<std::priority_queue<T, C, L>> : CopyableElements<C> {};
 template <class A, class B>
 struct CopyableResult<std::pair<A, B>> : std::bool_constant<kAllCopyable<A, B>> {};
 template <class... T>
 struct CopyableResult<std::tuple<T...>> : std::bool_constant<kAllCopyable<T...>> {};
 template <class T>
-struct CopyableResult<std::optional<T>> : std::bool_constant<kAllCopyable<T>> {};
+struct CopyableResult<std::optional<T>> : CopyableElements<T> {};
 template <class... T>
 struct CopyableResult<std::variant<T...>> : std::bool_constant<kAllCopyable<T...>> {};
 template <class T, std::size_t N>
-struct CopyableResult<std::array<T, N>> : std::bool_constant<kAllCopyable<T>> {};
+struct CopyableResult<std::array<T, N>> : CopyableElements<T> {};
 template <class T>
 inline constexpr bool kCopyableResult = CopyableResult<T>::value;
 
