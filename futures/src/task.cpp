@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace eddy {
 namespace detail {
@@ -115,37 +116,107 @@ namespace {
 // RecursionError at about 1000).
 constexpr int kMaxCancelDepth = 256;
 thread_local int cancel_depth = 0;
+// The tasks marked kWalked by the cancellation being passed on now (cleared
+// as its outermost request_cancel returns).
+thread_local std::vector<TaskCore*> walked;
+// While a RedeliverSoon runs: the tasks its cancellation went through before.
+thread_local std::size_t continuation_hops = 0;
+
+[[noreturn]] void throw_cancel_cycle(const TaskCore& task) {
+  throw RuntimeError(
+      "eddy: cancelling a task that awaits itself through a cycle of tasks; "
+      "the cancellation came back to " +
+      describe_task_name(task));
+}
 }  // namespace
+
+TaskCore* TaskCore::awaited_task() const noexcept {
+  if (wait_kind_ != WaitKind::future) return nullptr;
+  FutureCore* awaited = reinterpret_cast<FutureCore*>(wait_data_);
+  if (awaited->state != FutureState::pending || awaited->route != CancelRoute::owner) {
+    return nullptr;
+  }
+  return awaited->as_task();
+}
+
+void TaskCore::check_awaited_chain() {
+  // A chain of tasks awaiting each other is passed on task by task, deeper
+  // than the stack allows at once (kMaxCancelDepth); so it is followed here
+  // first, in a loop. It comes back to a task of this cancellation (one whose
+  // request_cancel is on the stack: kCancelling) only if it is a cycle. A
+  // task already walked by this cancellation ends the walk: its chain did
+  // not come back (a second way to it, as through a gather, is no cycle).
+  // A task marked in this very walk means a cycle too.
+  const std::size_t start = walked.size();
+  struct Unmark {
+    std::size_t start;
+    ~Unmark() {
+      for (std::size_t i = start; i < walked.size(); ++i)
+        walked[i]->flags_ &= static_cast<std::uint8_t>(~kThisWalk);
+    }
+  } unmark{start};
+  for (TaskCore* t = this; t != nullptr; t = t->awaited_task()) {
+    if ((t->flags_ & (kCancelling | kThisWalk)) != 0) throw_cancel_cycle(*t);
+    if ((t->flags_ & kWalked) != 0) break;
+    walked.push_back(t);  // first: it may allocate, and only what it holds is undone
+    t->flags_ |= kWalked | kThisWalk;
+  }
+}
 
 /// Holds the task's future (one reference) until the next iteration, then
 /// interrupts its wait for the request left pending (redeliver), if the task
 /// is still waiting.
+/// `hops`: the tasks the cancellation went through to get here. More than
+/// the loop ever held at once means it went round a cycle that the checks
+/// of one pass cannot see (one through two gathers, longer than a pass).
 struct TaskCore::RedeliverSoon {
-  explicit RedeliverSoon(TaskCore& task) noexcept : future(&task.future()) { add_ref(future); }
-  RedeliverSoon(RedeliverSoon&& other) noexcept : future(std::exchange(other.future, nullptr)) {}
+  RedeliverSoon(TaskCore& task, std::size_t hops_so_far) noexcept
+      : future(&task.future()), hops(hops_so_far) {
+    add_ref(future);
+  }
+  RedeliverSoon(RedeliverSoon&& other) noexcept
+      : future(std::exchange(other.future, nullptr)), hops(other.hops) {}
   RedeliverSoon& operator=(RedeliverSoon&&) = delete;
   ~RedeliverSoon() {
     if (future != nullptr) release(future);
   }
   void operator()() const noexcept {
     TaskCore* task = future->as_task();
-    if (task != nullptr && !task->done()) task->redeliver();
+    if (task == nullptr || task->done()) return;
+    continuation_hops = hops;
+    task->redeliver();
+    continuation_hops = 0;
   }
   FutureCore* future;
+  std::size_t hops;
 };
 
 bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
   if (done()) return false;
-  if ((flags_ & kCancelling) != 0) [[unlikely]] {
-    // The request came back round a cycle of tasks awaiting each other: a
-    // deadlock no cancellation can end (asyncio's Task.cancel recurses
-    // until RecursionError). Nothing was changed on the way; the caller's
-    // cancel() throws.
-    throw RuntimeError(
-        "eddy: cancelling a task that awaits itself through a cycle of tasks (a deadlock); "
-        "the cancellation came back to " +
-        describe_task_name(*this));
-  }
+  // The outermost request_cancel of a cancellation undoes the kWalked marks.
+  struct Walk {
+    bool outermost = cancel_depth == 0;
+    Walk() = default;
+    Walk(const Walk&) = delete;
+    Walk& operator=(const Walk&) = delete;
+    ~Walk() {
+      if (!outermost) return;
+      for (TaskCore* t : walked)
+        t->flags_ &= static_cast<std::uint8_t>(~kWalked);
+      walked.clear();
+    }
+  } walk;
+  // The request came back round a cycle of tasks awaiting each other, which
+  // no cancellation can end (asyncio's Task.cancel recurses until
+  // RecursionError): the caller's cancel() throws. The tasks of the cycle
+  // are left as they were; what the cancellation reached on other ways
+  // before (another child of a gather) stays cancelled.
+  if ((flags_ & kCancelling) != 0) [[unlikely]]
+    throw_cancel_cycle(*this);
+  // (A pass that goes on from an earlier one, RedeliverSoon, does not walk
+  // again: the first walk covered the chain, and the count of hops bounds
+  // a cycle made since.)
+  if ((flags_ & kWalked) == 0 && continuation_hops == 0) check_awaited_chain();
   CancelState& state = cancel_state();
   // Past kMaxCancelDepth the request stays pending (below) and goes on from
   // the next iteration.
@@ -166,7 +237,10 @@ bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
     } depth(*this);
     interrupted = interrupt_wait(message);
   } else {
-    loop().call_soon(RedeliverSoon(*this));
+    const std::size_t hops = continuation_hops + kMaxCancelDepth;
+    const TaskRegistry* registry = find_task_registry(loop());
+    if (registry != nullptr && hops > registry->used) throw_cancel_cycle(*this);
+    loop().call_soon(RedeliverSoon(*this, hops));
   }
   if (scope != nullptr) {  // (after: a throw above leaves the scope as it was)
     scope->fired = true;
@@ -213,8 +287,20 @@ void TaskCore::redeliver() noexcept {
   try {
     interrupted = interrupt_wait(*message);
   } catch (...) {
-    // Out of memory scheduling the wake-up: the request stays pending and is
-    // delivered when the task resumes.
+    // Out of memory scheduling the wake-up, or RuntimeError from a cycle of
+    // tasks awaiting each other (there is no cancel() to throw it from
+    // here): the request stays pending, delivered if the task ever resumes,
+    // and the exception handler hears of it.
+    try {
+      ExceptionContext context;
+      context.message = "eddy: a task's cancellation could not be passed on to what it awaits";
+      context.exception = std::current_exception();
+      context.future = describe(future());
+      context.source = future().created;
+      loop().call_exception_handler(context);
+    } catch (...) {
+      // Out of memory while describing: nothing more useful to do.
+    }
   }
   if (!interrupted) return;
   state.delegated_origin = scope;

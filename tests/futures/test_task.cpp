@@ -1210,6 +1210,82 @@ TEST_F(TaskTest, CancellingATaskInACycleOfAwaitingTasksThrowsRuntimeErrorAndChan
   EXPECT_EQ(Counted::alive(), 0);
 }
 
+// A task that awaits the future of task `next` of `all` (filled in later).
+Task<int> await_slot(std::vector<Future<int>>& all, std::size_t next) {
+  co_return co_await all[next];
+}
+// The same through a gather of that one future.
+Task<int> await_slot_gathered(std::vector<Future<int>>& all, std::size_t next) {
+  std::vector<Future<int>> one{all[next]};
+  co_return (co_await gather(std::move(one)))[0];
+}
+
+// A cycle much longer than one pass of the cancellation, and a long chain
+// that ends in a short cycle, are found by following the chain first:
+// cancel() throws, and no task of them changed.
+TEST_F(TaskTest, CancellingALongCycleOrAChainIntoACycleThrowsRuntimeError) {
+  std::vector<Future<int>> ring(1000), chain(1002);
+  for (std::size_t i = 0; i < ring.size(); ++i)
+    ring[i] = loop.create_task(await_slot(ring, (i + 1) % ring.size()));
+  for (std::size_t i = 0; i < 1000; ++i)
+    chain[i] = loop.create_task(await_slot(chain, i + 1));
+  chain[1000] = loop.create_task(await_slot(chain, 1001));
+  chain[1001] = loop.create_task(await_slot(chain, 1000));
+  loop.run_once();
+  EXPECT_THROW(ring[500].cancel(), RuntimeError);
+  EXPECT_THROW(chain[0].cancel(), RuntimeError);
+  for (int i = 0; i < 5; ++i)
+    loop.run_once();
+  EXPECT_EQ(std::count_if(ring.begin(), ring.end(), [](Future<int>& f) { return f.done(); }), 0);
+  EXPECT_EQ(std::count_if(chain.begin(), chain.end(), [](Future<int>& f) { return f.done(); }), 0);
+  loop.close();  // ends them all cancelled
+}
+
+// Two tasks awaiting one task (a diamond below a gather) are no cycle: the
+// cancellation reaches the shared task twice, as asyncio's does.
+TEST_F(TaskTest, TwoTasksAwaitingOneTaskAreNoCycle) {
+  std::vector<Future<int>> all(4);
+  all[3] = loop.create_task(after_sleep(1e9, 0));
+  all[1] = loop.create_task(await_slot(all, 3));
+  all[2] = loop.create_task(await_slot(all, 3));
+  auto both = [&]() -> Task<int> {
+    auto [a, b] = co_await gather(all[1], all[2]);
+    co_return a + b;
+  };
+  all[0] = loop.create_task(both());
+  loop.run_once();
+  EXPECT_TRUE(all[0].cancel());
+  EXPECT_THROW(loop.run_until_complete(all[0]), CancelledError);
+  for (Future<int>& f : all)
+    EXPECT_TRUE(f.cancelled());
+}
+
+// A cycle through two gathers, longer than one pass: its cancel() returns
+// (the pass cannot see the cycle), and the passes that follow stop once they
+// have gone through more tasks than the loop ever held, reporting the
+// RuntimeError to the exception handler instead of going round forever.
+TEST_F(TaskTest, ACycleThroughTwoGathersLongerThanAPassIsReportedNotSpunForever) {
+  capture_reports();
+  constexpr std::size_t kTasks = 600;
+  std::vector<Future<int>> ring(kTasks);
+  for (std::size_t i = 0; i < kTasks; ++i) {
+    const std::size_t next = (i + 1) % kTasks;
+    ring[i] =
+        loop.create_task(i % 300 == 0 ? await_slot_gathered(ring, next) : await_slot(ring, next));
+  }
+  loop.run_once();
+  EXPECT_TRUE(ring[1].cancel());
+  for (int i = 0; i < 20; ++i)
+    loop.run_once();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_NE(what_of(reports[0].exception).find("cycle"), std::string::npos);
+  const std::uint64_t before = loop.stats().callbacks_run;
+  for (int i = 0; i < 5; ++i)
+    loop.run_once();
+  EXPECT_EQ(loop.stats().callbacks_run, before);  // nothing goes round any more
+  loop.close();
+}
+
 // test_cancel_gather_2: a task cancelled with a message while it awaits a
 // gather (return_exceptions=True) ends cancelled with that message.
 TEST_F(TaskTest, ATaskCancelledWhileAwaitingASettledGatherEndsWithTheMessage) {

@@ -436,8 +436,8 @@ Future<T> wrap_future(ConcurrentFuture<T> given, Loop& loop,
   // A local, not the parameter: a parameter lives to the end of the
   // caller's full expression, which `co_await wrap_future(std::move(cf),
   // loop)` keeps across the wait, and would hold the source all along.
+  detail::LoopExtensions::check_thread(loop, "eddy::wrap_future");  // before anything changes
   ConcurrentFuture<T> concurrent = std::move(given);
-  detail::LoopExtensions::check_thread(loop, "eddy::wrap_future");
   Future<T> future = loop.create_future<T>(where);
 
   // Loop side -> concurrent side: a cancelled loop future cancels the source.

@@ -152,6 +152,8 @@ class TaskCore {
     kPendingScope = 2,     // a scope fired; not yet delivered
     kDelegated = 4,        // the current wait was interrupted for a request
     kCancelling = 8,       // request_cancel is interrupting the wait (see there)
+    kWalked = 16,          // request_cancel checked the tasks this one awaits (see there)
+    kThisWalk = 32,        // ... in the walk going on now
   };
 
   explicit TaskCore(std::coroutine_handle<> root) noexcept : resume_point_(root), root_(root) {}
@@ -290,6 +292,11 @@ class TaskCore {
   void redeliver() noexcept;
   /// The callback that goes on with a request_cancel cut short by its depth.
   struct RedeliverSoon;
+  /// The task whose future this one awaits, if it awaits a pending task.
+  TaskCore* awaited_task() const noexcept;
+  /// Follows awaited_task() from this task; throws RuntimeError if it comes
+  /// back to a task of the cancellation being passed on (a cycle).
+  void check_awaited_chain();
   /// Throws the CancelledError due at this await, if any. `awaited_throws`:
   /// the wait ended with a CancelledError that the awaiter rethrows when
   /// this returns (resumed_from).
@@ -705,9 +712,15 @@ struct ThisTask {
 /// - A request passed on down a chain of tasks awaiting each other goes on
 ///   from the next loop iteration every 256 tasks, so no chain overflows
 ///   the stack (asyncio raises RecursionError at about 1000). A request
-///   that comes back round to a task it is cancelling (tasks awaiting each
-///   other in a cycle: a deadlock no cancellation can end) makes cancel()
-///   throw RuntimeError, having changed nothing (asyncio: RecursionError).
+///   that would come back round to a task it is cancelling (tasks awaiting
+///   each other in a cycle, which no cancellation can end) makes cancel()
+///   throw RuntimeError (asyncio: RecursionError). The tasks of the cycle
+///   are left as they were; what the request reached on other ways first
+///   (another child of a gather in the cycle) stays cancelled, as in
+///   asyncio. A cycle through two gathers or more, longer than 256 tasks,
+///   is seen only as the request goes round it: cancel() returns true, and
+///   the RuntimeError goes to the exception handler once the request has
+///   passed more tasks than the loop ever held.
 /// - Loop close with tasks pending destroys their frames (destructors run
 ///   once) and leaves their futures cancelled ("the loop was closed").
 ///
