@@ -155,9 +155,15 @@ void TaskCore::check_awaited_chain() {
         walked[i]->flags_ &= static_cast<std::uint8_t>(~kThisWalk);
     }
   } unmark{start};
+  //
+  // A task that a cancellation already reached (its wait interrupted, or its
+  // request pending) ends the walk too: that cancellation walked on from it,
+  // or goes on from it by passes (RedeliverSoon), whose count of hops bounds
+  // a cycle made since. So cancelling every task of a long chain one by one
+  // (eddy::run's clean-up, a gather's or a TaskGroup's cancel) walks it once.
   for (TaskCore* t = this; t != nullptr; t = t->awaited_task()) {
     if ((t->flags_ & (kCancelling | kThisWalk)) != 0) throw_cancel_cycle(*t);
-    if ((t->flags_ & kWalked) != 0) break;
+    if ((t->flags_ & (kWalked | kDelegated | kPendingExternal | kPendingScope)) != 0) break;
     walked.push_back(t);  // first: it may allocate, and only what it holds is undone
     t->flags_ |= kWalked | kThisWalk;
   }
@@ -215,8 +221,12 @@ bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
     throw_cancel_cycle(*this);
   // (A pass that goes on from an earlier one, RedeliverSoon, does not walk
   // again: the first walk covered the chain, and the count of hops bounds
-  // a cycle made since.)
-  if ((flags_ & kWalked) == 0 && continuation_hops == 0) check_awaited_chain();
+  // a cycle made since. Nor does the task where a pass stops: a walk from
+  // there would go down the rest of the chain for every cancel() that
+  // reaches it, as eddy::run's clean-up makes one for each task.)
+  if ((flags_ & kWalked) == 0 && continuation_hops == 0 && cancel_depth < kMaxCancelDepth) {
+    check_awaited_chain();
+  }
   CancelState& state = cancel_state();
   // Past kMaxCancelDepth the request stays pending (below) and goes on from
   // the next iteration.
@@ -291,6 +301,7 @@ void TaskCore::redeliver() noexcept {
     // tasks awaiting each other (there is no cancel() to throw it from
     // here): the request stays pending, delivered if the task ever resumes,
     // and the exception handler hears of it.
+    continuation_hops = 0;  // a cancel() made by the handler starts afresh
     try {
       ExceptionContext context;
       context.message = "eddy: a task's cancellation could not be passed on to what it awaits";
