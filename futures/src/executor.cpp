@@ -426,7 +426,7 @@ struct ShutdownOperation final : Completion, InFlight {
   }
 
   void deliver() noexcept {
-    if (unlink()) LoopExtensions::remove_hold(*owner->loop_);
+    unlink(*owner->loop_);
     owner->shutdown_ = nullptr;
     if (joiner.joinable()) joiner.join();  // it has posted us: it is returning
     for (Waiter& w : waiters) {
@@ -571,7 +571,7 @@ bool LoopExecutors::loop_closing() noexcept {
   std::size_t outstanding = 0;
   while (anchor_.next != &anchor_) {
     InFlight* node = anchor_.next;
-    if (node->unlink()) LoopExtensions::remove_hold(*loop_);
+    node->unlink(*loop_);
     node->abandon(node);
     ++outstanding;
   }

@@ -142,11 +142,15 @@ TaskCore* TaskCore::awaited_task() const noexcept {
 void TaskCore::check_awaited_chain() {
   // A chain of tasks awaiting each other is passed on task by task, deeper
   // than the stack allows at once (kMaxCancelDepth); so it is followed here
-  // first, in a loop. It comes back to a task of this cancellation (one whose
-  // request_cancel is on the stack: kCancelling) only if it is a cycle. A
-  // task already walked by this cancellation ends the walk: its chain did
-  // not come back (a second way to it, as through a gather, is no cycle).
-  // A task marked in this very walk means a cycle too.
+  // first, in a loop. It is a cycle if it comes back to a task of this walk
+  // (kThisWalk) or to one whose request_cancel is on the stack (kCancelling).
+  // It ends at a task this cancellation walked already (its chain did not
+  // come back: a second way to it, as through a gather, is no cycle), or at
+  // one a cancellation already reached (its wait interrupted, or its request
+  // pending): that one walked on from it, or goes on from it by passes
+  // (RedeliverSoon), whose count of hops bounds a cycle made since. So
+  // cancelling every task of a long chain one by one (eddy::run's clean-up,
+  // a gather's or a TaskGroup's cancel) walks it once.
   const std::size_t start = walked.size();
   struct Unmark {
     std::size_t start;
@@ -155,12 +159,6 @@ void TaskCore::check_awaited_chain() {
         walked[i]->flags_ &= static_cast<std::uint8_t>(~kThisWalk);
     }
   } unmark{start};
-  //
-  // A task that a cancellation already reached (its wait interrupted, or its
-  // request pending) ends the walk too: that cancellation walked on from it,
-  // or goes on from it by passes (RedeliverSoon), whose count of hops bounds
-  // a cycle made since. So cancelling every task of a long chain one by one
-  // (eddy::run's clean-up, a gather's or a TaskGroup's cancel) walks it once.
   for (TaskCore* t = this; t != nullptr; t = t->awaited_task()) {
     if ((t->flags_ & (kCancelling | kThisWalk)) != 0) throw_cancel_cycle(*t);
     if ((t->flags_ & (kWalked | kDelegated | kPendingExternal | kPendingScope)) != 0) break;
@@ -219,19 +217,17 @@ bool TaskCore::request_cancel(CancelScope* scope, std::string message) {
   // before (another child of a gather) stays cancelled.
   if ((flags_ & kCancelling) != 0) [[unlikely]]
     throw_cancel_cycle(*this);
-  // (A pass that goes on from an earlier one, RedeliverSoon, does not walk
-  // again: the first walk covered the chain, and the count of hops bounds
-  // a cycle made since. Nor does the task where a pass stops: a walk from
-  // there would go down the rest of the chain for every cancel() that
-  // reaches it, as eddy::run's clean-up makes one for each task.)
-  if ((flags_ & kWalked) == 0 && continuation_hops == 0 && cancel_depth < kMaxCancelDepth) {
-    check_awaited_chain();
-  }
   CancelState& state = cancel_state();
   // Past kMaxCancelDepth the request stays pending (below) and goes on from
   // the next iteration.
   bool interrupted = false;
   if (cancel_depth < kMaxCancelDepth) [[likely]] {
+    // (A pass that goes on from an earlier one, RedeliverSoon, does not walk
+    // again: the first walk covered the chain, and the count of hops bounds
+    // a cycle made since. Nor does the task where a pass stops: a walk from
+    // there would go down the rest of the chain for every cancel() that
+    // reaches it, as eddy::run's clean-up makes one for each task.)
+    if ((flags_ & kWalked) == 0 && continuation_hops == 0) check_awaited_chain();
     struct Depth {
       TaskCore& task;
       explicit Depth(TaskCore& t) noexcept : task(t) {

@@ -206,12 +206,12 @@ struct InFlight {
   /// loop side (its completion is then orphaned by the port).
   void (*abandon)(InFlight* self) noexcept = nullptr;
 
-  /// Takes this node out; true if the list is now empty (the caller gives
-  /// back the loop's hold: LoopExecutors::link took it).
-  [[nodiscard]] bool unlink() noexcept {
+  /// Takes this node out of `loop`'s in-flight list; the last one out gives
+  /// back the loop's hold (LoopExecutors::link took it).
+  void unlink(Loop& loop) noexcept {
     prev->next = next;
     next->prev = prev;
-    return prev == next;  // only the anchor is left
+    if (prev == next) LoopExtensions::remove_hold(loop);  // only the anchor is left
   }
 };
 
@@ -258,8 +258,7 @@ class LoopExecutors final : public LoopExtension {
   Loop& loop() const noexcept { return *loop_; }
   CompletionPort* port() const noexcept { return port_; }
 
-  /// Adds `node` to the in-flight list (InFlight::unlink takes it out; when
-  /// that empties it, the caller calls LoopExtensions::remove_hold).
+  /// Adds `node` to the in-flight list (InFlight::unlink takes it out).
   void link(InFlight* node) noexcept {
     if (anchor_.next == &anchor_) LoopExtensions::add_hold(*loop_);
     node->prev = anchor_.prev;
@@ -387,7 +386,7 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
     try {
       ExecutorAccess::enqueue(executor, job);
     } catch (...) {
-      if (job->unlink()) LoopExtensions::remove_hold(loop);
+      job->unlink(loop);
       JobFuture<R>::of(future).job = nullptr;
       delete job;
       throw;
@@ -446,7 +445,7 @@ class LoopJob final : public Job, public Completion, public InFlight, private Ca
 
   void deliver() noexcept {
     Future<R> future = std::move(future_);
-    if (unlink()) LoopExtensions::remove_hold(*JobFuture<R>::of(future).loop);
+    unlink(*JobFuture<R>::of(future).loop);
     JobFuture<R>::of(future).job = nullptr;
     if (future.done()) return;  // cancelled (or completed) on the loop side meanwhile
     Result<R>& result = storage_.result;

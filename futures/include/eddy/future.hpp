@@ -345,52 +345,49 @@ inline void run_task_done_callbacks(FutureCore& core) noexcept {
 /// S(S&&) = default;`).
 template <class T>
 struct CopyableResult : std::is_copy_constructible<T> {};
+/// True if every one of T... is (a container's elements, a tuple's members).
 template <class... T>
-inline constexpr bool kAllCopyable = (CopyableResult<T>::value && ...);
-template <class T>
-struct CopyableElements : std::bool_constant<kAllCopyable<T>> {};
+struct AllCopyable : std::bool_constant<(CopyableResult<T>::value && ...)> {};
 template <class T, class A>
-struct CopyableResult<std::vector<T, A>> : CopyableElements<T> {};
+struct CopyableResult<std::vector<T, A>> : AllCopyable<T> {};
 template <class T, class A>
-struct CopyableResult<std::deque<T, A>> : CopyableElements<T> {};
+struct CopyableResult<std::deque<T, A>> : AllCopyable<T> {};
 template <class T, class A>
-struct CopyableResult<std::list<T, A>> : CopyableElements<T> {};
+struct CopyableResult<std::list<T, A>> : AllCopyable<T> {};
 template <class T, class A>
-struct CopyableResult<std::forward_list<T, A>> : CopyableElements<T> {};
+struct CopyableResult<std::forward_list<T, A>> : AllCopyable<T> {};
 template <class K, class V, class C, class A>
-struct CopyableResult<std::map<K, V, C, A>> : std::bool_constant<kAllCopyable<K, V>> {};
+struct CopyableResult<std::map<K, V, C, A>> : AllCopyable<K, V> {};
 template <class K, class V, class C, class A>
-struct CopyableResult<std::multimap<K, V, C, A>> : std::bool_constant<kAllCopyable<K, V>> {};
+struct CopyableResult<std::multimap<K, V, C, A>> : AllCopyable<K, V> {};
 template <class K, class C, class A>
-struct CopyableResult<std::set<K, C, A>> : CopyableElements<K> {};
+struct CopyableResult<std::set<K, C, A>> : AllCopyable<K> {};
 template <class K, class C, class A>
-struct CopyableResult<std::multiset<K, C, A>> : CopyableElements<K> {};
+struct CopyableResult<std::multiset<K, C, A>> : AllCopyable<K> {};
 template <class K, class V, class H, class E, class A>
-struct CopyableResult<std::unordered_map<K, V, H, E, A>> : std::bool_constant<kAllCopyable<K, V>> {
-};
+struct CopyableResult<std::unordered_map<K, V, H, E, A>> : AllCopyable<K, V> {};
 template <class K, class V, class H, class E, class A>
-struct CopyableResult<std::unordered_multimap<K, V, H, E, A>>
-    : std::bool_constant<kAllCopyable<K, V>> {};
+struct CopyableResult<std::unordered_multimap<K, V, H, E, A>> : AllCopyable<K, V> {};
 template <class K, class H, class E, class A>
-struct CopyableResult<std::unordered_set<K, H, E, A>> : CopyableElements<K> {};
+struct CopyableResult<std::unordered_set<K, H, E, A>> : AllCopyable<K> {};
 template <class K, class H, class E, class A>
-struct CopyableResult<std::unordered_multiset<K, H, E, A>> : CopyableElements<K> {};
+struct CopyableResult<std::unordered_multiset<K, H, E, A>> : AllCopyable<K> {};
 template <class T, class C>
-struct CopyableResult<std::queue<T, C>> : CopyableElements<C> {};
+struct CopyableResult<std::queue<T, C>> : AllCopyable<C> {};
 template <class T, class C>
-struct CopyableResult<std::stack<T, C>> : CopyableElements<C> {};
+struct CopyableResult<std::stack<T, C>> : AllCopyable<C> {};
 template <class T, class C, class L>
-struct CopyableResult<std::priority_queue<T, C, L>> : CopyableElements<C> {};
+struct CopyableResult<std::priority_queue<T, C, L>> : AllCopyable<C> {};
 template <class A, class B>
-struct CopyableResult<std::pair<A, B>> : std::bool_constant<kAllCopyable<A, B>> {};
+struct CopyableResult<std::pair<A, B>> : AllCopyable<A, B> {};
 template <class... T>
-struct CopyableResult<std::tuple<T...>> : std::bool_constant<kAllCopyable<T...>> {};
+struct CopyableResult<std::tuple<T...>> : AllCopyable<T...> {};
 template <class T>
-struct CopyableResult<std::optional<T>> : CopyableElements<T> {};
+struct CopyableResult<std::optional<T>> : AllCopyable<T> {};
 template <class... T>
-struct CopyableResult<std::variant<T...>> : std::bool_constant<kAllCopyable<T...>> {};
+struct CopyableResult<std::variant<T...>> : AllCopyable<T...> {};
 template <class T, std::size_t N>
-struct CopyableResult<std::array<T, N>> : CopyableElements<T> {};
+struct CopyableResult<std::array<T, N>> : AllCopyable<T> {};
 template <class T>
 inline constexpr bool kCopyableResult = CopyableResult<T>::value;
 

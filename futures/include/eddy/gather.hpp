@@ -62,7 +62,7 @@ class Outcome {
 
 namespace detail {
 template <class T>
-struct CopyableResult<Outcome<T>> : std::bool_constant<kAllCopyable<T>> {};
+struct CopyableResult<Outcome<T>> : AllCopyable<T> {};
 }  // namespace detail
 
 namespace detail {
