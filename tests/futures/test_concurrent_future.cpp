@@ -48,6 +48,33 @@ TEST(ConcurrentFuture, AddDoneCallbackRefusesAnEmptyCallableAndAddsNothing) {
   EXPECT_EQ(runs, 1);  // an empty callback would have failed as the future completed
 }
 
+TEST(ConcurrentFuture, AddDoneCallbackRefusesAnEmptyStoredCallback) {
+  ConcurrentFuture<int> f;
+  EXPECT_THROW(f.add_done_callback(ConcurrentFuture<int>::Callback()), std::invalid_argument);
+  f.set_result(1);  // nothing was added that could fail now
+}
+
+TEST(ConcurrentFuture, AddDoneCallbackTakesAMoveOnlyCallableAndDestroysItOnce) {
+  Counted::reset();
+  ConcurrentFuture<int> pending;
+  ConcurrentFuture<int> done;
+  done.set_result(2);
+  int sum = 0;
+  {
+    auto owned = std::make_unique<Counted>();
+    pending.add_done_callback(
+        [&sum, counted = std::move(owned)](ConcurrentFuture<int>& f) { sum += f.result(); });
+    done.add_done_callback([&sum, counted = std::make_unique<Counted>()](ConcurrentFuture<int>& f) {
+      sum += f.result();
+    });
+  }
+  EXPECT_EQ(sum, 2);               // the done future's ran at once
+  EXPECT_EQ(Counted::alive(), 1);  // ... and was destroyed; the pending one's is kept
+  pending.set_result(5);
+  EXPECT_EQ(sum, 7);
+  EXPECT_EQ(Counted::alive(), 0);
+}
+
 TEST(ConcurrentFuture, ResultBlocksUntilAnotherThreadSetsIt) {
   ConcurrentFuture<std::string> f;
   std::atomic<bool> waiting{false};

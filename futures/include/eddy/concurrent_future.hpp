@@ -63,7 +63,8 @@ template <class T>
 class ConcurrentFuture {
  public:
   using value_type = T;
-  using Callback = std::function<void(ConcurrentFuture&)>;
+  /// A stored done callback: move-only callables are accepted.
+  using Callback = detail::SmallFunction<void(ConcurrentFuture&)>;
 
   /// A new pending future.
   ConcurrentFuture() : state_(std::make_shared<State>()) {}
@@ -194,10 +195,16 @@ class ConcurrentFuture {
     set_exception(std::make_exception_ptr(std::forward<E>(error)));
   }
 
-  /// Adds `fn`, called as `fn(future)` when the future is done (see the rules).
-  void add_done_callback(Callback fn) {
+  /// Adds `fn`, called as `fn(future)` when the future is done (see the
+  /// rules). `fn` may be move-only; an empty one (a null pointer, an empty
+  /// std::function or Callback) is refused with std::invalid_argument.
+  template <class F>
+  requires std::is_invocable_v < std::decay_t<F>
+  &, ConcurrentFuture& > void add_done_callback(F&& callable) {
     check_valid("add_done_callback");
-    detail::check_callable(fn, "eddy::ConcurrentFuture::add_done_callback");
+    detail::check_callable(callable, "eddy::ConcurrentFuture::add_done_callback");
+    Callback fn(std::forward<F>(callable));
+    if (!fn) detail::throw_empty_callable("eddy::ConcurrentFuture::add_done_callback");
     {
       std::lock_guard lock(state_->mutex);
       if (state_->state != ConcurrentState::cancelled &&
