@@ -36,12 +36,92 @@ struct TaskPromise;
 /// Stands for "no value" where a void result needs an object.
 struct NoValue {};
 
+template <class A>
+concept HasMemberCoAwait = requires {
+  std::declval<A>().operator co_await();
+};
+template <class A>
+concept HasFreeCoAwait = requires {
+  operator co_await(std::declval<A>());
+};
+
+/// The awaiter that `co_await` makes of an operand of type A: what its
+/// operator co_await returns (a member, or one found by argument-dependent
+/// lookup), else the operand itself.
+template <class A>
+struct AwaiterOf {
+  using type = A;
+};
+template <HasMemberCoAwait A>
+struct AwaiterOf<A> {
+  using type = decltype(std::declval<A>().operator co_await());
+};
+template <class A>
+requires(!HasMemberCoAwait<A> && HasFreeCoAwait<A>) struct AwaiterOf<A> {
+  using type = decltype(operator co_await(std::declval<A>()));
+};
+
+/// An awaitable whose awaiter suspends any coroutine (its await_suspend
+/// takes a std::coroutine_handle<>, as std::suspend_always's does). eddy's
+/// own awaiters suspend eddy coroutines only: they tell the task what it
+/// waits on and resume it through its step. A foreign one does neither, so
+/// nothing would resume the task through the loop, and neither a cancel
+/// nor a deadline could reach it.
+template <class A>
+concept ForeignAwaitable = requires(std::remove_reference_t<typename AwaiterOf<A>::type>& awaiter,
+                                    std::coroutine_handle<> any) {
+  awaiter.await_suspend(any);
+};
+
+/// The awaiter of a `co_await` in an eddy coroutine (PromiseBase's
+/// await_transform): the operand's own awaiter, held (`Aw` an object type:
+/// what operator co_await returned) or referred to (`Aw` an lvalue
+/// reference: the operand, an awaiter itself), with its three calls passed
+/// through. A prvalue, so that g++ 12 does not copy the awaiter, as it
+/// does one that await_transform returns by reference.
+template <class Aw>
+struct CheckedAwaiter {
+  Aw awaiter;
+  decltype(auto) await_ready() noexcept(noexcept(awaiter.await_ready())) {
+    return awaiter.await_ready();
+  }
+  template <class P>
+  decltype(auto) await_suspend(std::coroutine_handle<P> at) noexcept(
+      noexcept(awaiter.await_suspend(at))) {
+    return awaiter.await_suspend(at);
+  }
+  decltype(auto) await_resume() noexcept(noexcept(awaiter.await_resume())) {
+    return awaiter.await_resume();
+  }
+};
+
 /// What every eddy coroutine's promise has: a lazy start, and a frame from
 /// eddy's block caches. It holds no pointer to its task: every eddy
 /// coroutine runs inside its task's step, so the task is TaskCore::current
 /// wherever an awaiter asks (8 bytes less in every frame).
 struct PromiseBase {
   std::suspend_always initial_suspend() noexcept { return {}; }
+
+  /// Every `co_await` in an eddy coroutine passes here: a foreign awaiter
+  /// (ForeignAwaitable) is refused at compile time, where it would hang the
+  /// task at run time. The operand's own awaiter is awaited (CheckedAwaiter).
+  template <class A>
+  auto await_transform(A&& operand) {
+    static_assert(!ForeignAwaitable<A>,
+                  "eddy: co_await of an awaiter that is not eddy's (its await_suspend takes any "
+                  "std::coroutine_handle<>): nothing would resume the task through its loop, and "
+                  "no cancel or timeout could reach it. Await a Future, a Task or an eddy "
+                  "awaitable; to wait for a callback, complete a Future from it");
+    if constexpr (HasMemberCoAwait<A>) {
+      return CheckedAwaiter<decltype(std::forward<A>(operand).operator co_await())>{
+          std::forward<A>(operand).operator co_await()};
+    } else if constexpr (HasFreeCoAwait<A>) {
+      return CheckedAwaiter<decltype(operator co_await(std::forward<A>(operand)))>{
+          operator co_await(std::forward<A>(operand))};
+    } else {
+      return CheckedAwaiter<std::remove_reference_t<A>&>{operand};
+    }
+  }
 
   // Frames come from per-thread caches of 16-byte size classes (BlockCache).
   static void* operator new(std::size_t size) {

@@ -136,13 +136,9 @@ requires(!detail::is_task_or_future<A>) && requires(A& a) {
   a.await_resume();
 }
 Task<detail::AwaitResult<A>> wait_for(A awaitable, std::optional<double> timeout) {
-  // eddy's awaiters suspend only in eddy's coroutines (they tell the task
-  // what they wait on, so that a cancel or the deadline can reach it); one
-  // that suspends any coroutine (std::suspend_always) would wait forever.
-  static_assert(
-      !requires(A & a, std::coroutine_handle<> h) { a.await_suspend(h); },
-      "eddy::wait_for: not an eddy awaitable (it suspends without telling the task, "
-      "so neither the timeout nor a cancel could reach it)");
+  static_assert(!detail::ForeignAwaitable<A&>,
+                "eddy::wait_for: not an eddy awaitable (it suspends without telling the task, "
+                "so neither the timeout nor a cancel could reach it)");
   return wait_for(detail::await_as_task(std::move(awaitable)), timeout);
 }
 

@@ -1,0 +1,12 @@
+// The same in an async generator's body.
+#include <coroutine>
+
+#include <eddy/async_generator.hpp>
+
+// expect-error: co_await of an awaiter that is not eddy's
+eddy::AsyncGenerator<int> stuck() {
+  co_await std::suspend_always{};
+  co_yield 1;
+}
+
+int main() {}
