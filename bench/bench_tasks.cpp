@@ -76,12 +76,12 @@ class BareTask {
         bool await_ready() noexcept { return false; }
         void await_suspend(std::coroutine_handle<promise_type> frame) noexcept {
           promise_type& p = frame.promise();
-          std::int64_t result = p.result;
+          std::int64_t total = p.result;
           if (p.side != nullptr) {
-            result += p.side[p.side_bytes - 1];  // zero: read, as a task's end reads its state
+            total += p.side[p.side_bytes - 1];  // zero: read, as a task's end reads its state
             eddy::detail::deallocate_block(p.side, p.side_bytes);
           }
-          p.counter->report(result);
+          p.counter->report(total);
           frame.destroy();
         }
         void await_resume() noexcept {}
