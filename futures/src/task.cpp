@@ -535,8 +535,8 @@ TaskRegistry& make_task_registry(Loop& loop) {
 }
 
 void run_task_factory(TaskRegistry& registry, TaskCore& task) {
-  std::function<void(TaskRef)> factory = registry.factory;  // it may replace itself
   try {
+    std::function<void(TaskRef)> factory = registry.factory;  // it may replace itself
     factory(TaskRef(task));
   } catch (...) {
     // As in asyncio, where the factory makes the task: a task whose factory

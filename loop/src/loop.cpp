@@ -73,7 +73,8 @@ std::string describe_exception(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    return ex.what();
+    const char* what = ex.what();
+    return what != nullptr ? what : "(what() returned a null pointer)";
   } catch (const CancelledError& cancelled) {
     return cancelled.describe();
   } catch (...) {
@@ -130,6 +131,8 @@ Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
   virtual_time_ = virtual_clock_ != nullptr;
   debug_ = options.debug_mode.has_value() ? *options.debug_mode : debug_from_environment();
 
+  // Allocated first: nothing is left to undo if this throws.
+  auto handles = std::make_unique<detail::UvHandles>();
   if (options.host_loop != nullptr) {
     uv_ = options.host_loop;
     owner_thread_.store(detail::this_thread_token(), std::memory_order_relaxed);
@@ -140,7 +143,7 @@ Loop::Loop(LoopOptions options) : clock_(std::move(options.clock)) {
     owns_uv_ = true;
   }
 
-  handles_ = new detail::UvHandles;
+  handles_ = handles.release();  // from here on, freed by the last close callback
   handles_->loop = this;
   uv_idle_init(uv_, &handles_->idle);
   uv_timer_init(uv_, &handles_->timer);
@@ -648,9 +651,15 @@ void Loop::run_ready() {
         now = next;
       }
     }
-    timers_.pop_due(now, [this](std::uint32_t slot) {
-      ready_.emplace([loop = this, slot] { loop->fire_timer(slot); });
-    });
+    try {
+      timers_.pop_due(now, [this](std::uint32_t slot) {
+        ready_.emplace([loop = this, slot] { loop->fire_timer(slot); });
+      });
+    } catch (...) {
+      // Out of memory growing the ready queue: the timers not handed out
+      // are still scheduled, and the next pass (due at once) tries again.
+      report_timers_not_queued();
+    }
   }
 
   // Run exactly the entries queued now, in place; what they schedule waits for
@@ -733,6 +742,18 @@ void Loop::report_callback_error(std::uint64_t seq) noexcept {
                stderr);
   }
   failed_timer_callback_ = {};  // a timer's callback that threw: after the report (see fire_timer)
+}
+
+void Loop::report_timers_not_queued() noexcept {
+  try {
+    ExceptionContext context;
+    context.message =
+        "eddy: due timers could not be queued (out of memory); they run on a later pass";
+    context.exception = std::current_exception();
+    call_exception_handler(context);
+  } catch (...) {
+    std::fputs("eddy: due timers could not be queued (out of memory)\n", stderr);
+  }
 }
 
 void Loop::fire_timer(std::uint32_t slot) {

@@ -1155,6 +1155,20 @@ TEST_F(LoopTest, DefaultExceptionHandlerWritesToStderrNeverStdout) {
   EXPECT_EQ(out, "");
 }
 
+TEST_F(LoopTest, DefaultExceptionHandlerReportsAnExceptionWhoseWhatIsNull) {
+  // asyncio prints "<exception str() failed>" and the rest of the report.
+  struct NoText : std::exception {
+    const char* what() const noexcept override { return nullptr; }
+  };
+  loop.call_soon([] { throw NoText(); });
+  ::testing::internal::CaptureStderr();
+  loop.run_once();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Exception in callback #"), std::string::npos) << err;
+  EXPECT_NE(err.find("exception: (what() returned a null pointer)"), std::string::npos) << err;
+  EXPECT_EQ(err.find("could not be described"), std::string::npos) << err;
+}
+
 TEST_F(LoopTest, GetAndSetExceptionHandler) {
   EXPECT_FALSE(loop.get_exception_handler());  // the default is in use
   int calls = 0;

@@ -307,7 +307,9 @@ class ConcurrentFuture {
     try {
       fn(*this);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "eddy: a ConcurrentFuture done callback threw: %s\n", e.what());
+      const char* what = e.what();
+      std::fprintf(stderr, "eddy: a ConcurrentFuture done callback threw: %s\n",
+                   what != nullptr ? what : "(what() returned a null pointer)");
     } catch (...) {
       std::fputs("eddy: a ConcurrentFuture done callback threw a non-standard exception\n", stderr);
     }

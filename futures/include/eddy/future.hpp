@@ -220,6 +220,12 @@ class CallbackRunner {
 /// Their order among themselves is registration order; asyncio schedules each
 /// separately, which is observably the same since they are scheduled together,
 /// except in debug mode, which times the entry as one callback.
+/// Before a change that makes `core` done: room in the ready queue for the
+/// call_soon of schedule_done_callbacks, so that out of memory leaves the
+/// future pending (std::bad_alloc), not done with its callbacks never run.
+inline void prepare_done_callbacks(FutureCore& core) {
+  if (core.scheduled != core.count) LoopExtensions::reserve_ready<CallbackRunner>(*core.loop);
+}
 inline void schedule_done_callbacks(FutureCore& core) {
   std::uint32_t begin = core.scheduled;
   while (begin != core.count && !core.callback(begin))
@@ -241,6 +247,7 @@ inline bool cancel_core(FutureCore& core, std::string message) {
   }
   if (core.route == CancelRoute::owner) [[unlikely]]
     return core.cancel_requested(std::move(message));
+  prepare_done_callbacks(core);
   core.exception = std::make_exception_ptr(CancelledError(std::move(message)));
   core.state = FutureState::cancelled;
   if (core.route == CancelRoute::hook) [[unlikely]]
@@ -540,12 +547,14 @@ class Future {
   requires(!std::is_void_v<U>) void set_result(U value) {
     check_pending("set_result");
     detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_result");
+    detail::prepare_done_callbacks(*shared_);
     shared_->emplace_value(std::move(value));
     finish();
   }
   void set_result() requires std::is_void_v<T> {
     check_pending("set_result");
     detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_result");
+    detail::prepare_done_callbacks(*shared_);
     finish();
   }
 
@@ -554,6 +563,7 @@ class Future {
     check_pending("set_exception");
     detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_exception");
     if (!error) throw std::invalid_argument("eddy::Future::set_exception: the exception is null");
+    detail::prepare_done_callbacks(*shared_);
     shared_->exception = std::move(error);
     finish();
   }

@@ -126,6 +126,7 @@ Future<T> ensure_future(Task<T> task, const char* by) {
 template <class T, class V>
 void complete_owned(Future<T>& future, V&& value) {
   FutureShared<T>& core = *FutureAccess::shared(future);
+  prepare_done_callbacks(core);
   if constexpr (!std::is_void_v<T>) core.emplace_value(std::forward<V>(value));
   core.route = CancelRoute::future;
   core.state = FutureState::finished;
@@ -134,6 +135,7 @@ void complete_owned(Future<T>& future, V&& value) {
 /// Fails a future whose owner sets it: finished, with `error` (also a
 /// CancelledError: a gather's future is never cancelled itself).
 inline void fail_owned(FutureCore& core, std::exception_ptr error) {
+  prepare_done_callbacks(core);
   core.exception = std::move(error);
   core.route = CancelRoute::future;
   core.state = FutureState::finished;

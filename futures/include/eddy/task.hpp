@@ -1001,9 +1001,11 @@ Future<T> Loop::start_task(Task<T>& task, Named* named, SourceLocation where) {
     task = std::move(owned);  // give it back: the caller's Task still owns it
     throw InvalidStateError("eddy::Loop::create_task: the Task already ran");
   }
-  // Everything that may throw comes before the state is made.
+  // Everything that may throw comes before the state is made, the room for
+  // the first step's call_soon too.
   detail::TaskRegistry& registry = detail::task_registry(*this);
   registry.reserve_slot();
+  ready_.ensure_room(detail::ReadyQueue::entry_bytes<detail::FirstStep>());
   using Shared = detail::TaskShared<T>;
   void* block = detail::BlockCache<sizeof(Shared)>::allocate();
   Shared* shared = ::new (block) Shared(*this, where, owned.release());  // noexcept from here

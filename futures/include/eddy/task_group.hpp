@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -41,10 +42,20 @@ namespace eddy {
 ///   failure cancelled the rest) or finished; the Task is then destroyed.
 class TaskGroup {
  public:
-  explicit TaskGroup(detail::TaskCore& parent) : parent_(&parent) { parent.push_scope(scope_); }
+  explicit TaskGroup(detail::TaskCore& parent)
+      : parent_(&parent), alive_(std::make_shared<TaskGroup*>(this)) {
+    parent.push_scope(scope_);
+  }
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
-  ~TaskGroup() { parent_->pop_scope(scope_); }
+  ~TaskGroup() {
+    // The block's exit waits for every child, so no child is left to call
+    // back, except when that wait itself failed (out of memory): the
+    // children then go on without the group, and their failures are
+    // reported as never retrieved.
+    *alive_ = nullptr;
+    parent_->pop_scope(scope_);
+  }
 
   /// Schedules `task` as a child (Loop::create_task on the parent's loop).
   template <class T>
@@ -54,9 +65,11 @@ class TaskGroup {
     if (exiting_ && pending_ == 0) {
       throw RuntimeError("eddy::TaskGroup::create_task: the group is finished");
     }
-    // Room first: nothing may throw once the child exists.
+    // Room first: nothing may throw once the child exists (room for its
+    // failure too, and for every other running child's).
     children_.reserve(children_.size() + 1);
     free_slots_.reserve(children_.size() + 1);
+    errors_.reserve(errors_.size() + pending_ + 1);
     Future<T> future = parent_->loop().create_task(std::move(task), std::move(name), where);
     detail::FutureCore& core = *detail::FutureAccess::shared(future);
     std::size_t slot = children_.size();
@@ -68,8 +81,9 @@ class TaskGroup {
       children_[slot] = TaskRef(*core.as_task());
     }
     ++pending_;
-    detail::add_core_done_callback(
-        core, [this, slot](detail::FutureCore& child) { on_child_done(slot, child); });
+    detail::add_core_done_callback(core, [group = alive_, slot](detail::FutureCore& child) {
+      if (*group != nullptr) (*group)->on_child_done(slot, child);
+    });
     return future;
   }
 
@@ -89,7 +103,7 @@ class TaskGroup {
     if (pending_ == 0 && all_done_.valid() && !all_done_.done()) all_done_.set_result();
     if (child.state == FutureState::cancelled || !child.exception) return;
     child.exception_retrieved = true;
-    errors_.push_back(child.exception);
+    errors_.push_back(child.exception);  // within the room reserved by create_task
     if (!aborting_ && !parent_cancel_requested_) {
       abort();
       parent_cancel_requested_ = true;
@@ -113,6 +127,9 @@ class TaskGroup {
   bool aborting_ = false;
   bool parent_cancel_requested_ = false;
   Future<void> all_done_;
+  /// This group while it lives, null after: what the children's done
+  /// callbacks call (see ~TaskGroup).
+  std::shared_ptr<TaskGroup*> alive_;
 };
 
 /// Runs `block(group)` (a callable returning a Task) with a TaskGroup and

@@ -113,6 +113,12 @@ struct LoopExtensions {
   /// which needs no thread or closed check: a task's own wake-up.
   template <class F>
   static void call_soon_running(Loop& running, F f);
+  /// Makes room in the ready queue for one callback of type F, so that the
+  /// next call_soon of one cannot fail for memory: for a change that must
+  /// not be left half done (a future marked done whose callbacks could not
+  /// be scheduled). Throws std::bad_alloc, changing nothing.
+  template <class F>
+  static void reserve_ready(Loop& loop);
 };
 }  // namespace detail
 
@@ -692,6 +698,9 @@ class Loop {
   void callback_failed() noexcept;
   void run_batch_timed(std::uint64_t end);
   void report_callback_error(std::uint64_t seq) noexcept;
+  /// In a pass, inside the catch: the ready queue could not take the due
+  /// timers (out of memory); they stay scheduled.
+  void report_timers_not_queued() noexcept;
   void fire_timer(std::uint32_t slot);
   std::string describe_callback(std::uint64_t seq) const;
   void report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcept;
@@ -771,6 +780,10 @@ inline void detail::LoopExtensions::check_usable(const Loop& loop, const char* m
 template <class F>
 void detail::LoopExtensions::call_soon_running(Loop& running, F f) {
   running.call_soon_checked(std::move(f));
+}
+template <class F>
+void detail::LoopExtensions::reserve_ready(Loop& loop) {
+  loop.ready_.ensure_room(ReadyQueue::entry_bytes<F>());
 }
 inline void detail::LoopExtensions::check_thread(const Loop& loop, const char* qualified_method) {
   // One compare on the hot path (the loop runs on this thread); a loop that

@@ -120,6 +120,13 @@ class ReadyQueue {
   }
   /// True if a push of `bytes` may take push_fast.
   bool fits(std::size_t bytes) const noexcept { return tail_ + bytes <= limit_; }
+  /// Grows the ring now, if need be, so that the next push of `bytes` does
+  /// not allocate (and so cannot throw): for a caller that must push after
+  /// a change it cannot undo. Throws what growing throws, changing nothing.
+  void ensure_room(std::size_t bytes) {
+    if (!fits(bytes)) [[unlikely]]
+      make_room(bytes);
+  }
 
   /// Appends a callback built from `f` in place; returns its offset.
   /// Precondition: fits(entry_bytes<F>()).

@@ -137,20 +137,29 @@ class TimerQueue {
   /// expiring together), the due entries are partitioned out, sorted and the
   /// rest re-heapified: O(n + k log k) instead of k pops of O(log n) cache
   /// misses each.
+  ///
+  /// If `sink` throws (out of memory), the timers handed out so far are off
+  /// the heap and the others still on it, unchanged: the exception leaves
+  /// the queue consistent, and the rest fire on a later pop_due.
   template <class Sink>
   void pop_due(std::int64_t now, Sink&& sink) {
     if (heap_.empty() || heap_.front().when > now) return;
     if (heap_.size() >= kBulkMinSize && due_at_least(now, heap_.size() / 8)) {
       std::size_t due = sort_due_to_front(now);
-      for (std::size_t i = 0; i < due; ++i)
-        hand_out(heap_[i].slot, sink);
+      std::size_t handed = 0;
+      try {
+        for (; handed < due; ++handed)
+          hand_out(heap_[handed].slot, sink);
+      } catch (...) {
+        drop_front_and_heapify(handed);  // the sorted rest is still a valid part of the heap
+        throw;
+      }
       drop_front_and_heapify(due);
       return;
     }
     while (!heap_.empty() && heap_.front().when <= now) {
-      std::uint32_t slot = heap_.front().slot;
+      hand_out(heap_.front().slot, sink);  // first: if the sink throws, the timer stays
       pop_top();
-      hand_out(slot, sink);
     }
   }
 
@@ -198,9 +207,9 @@ class TimerQueue {
       release(slot, SlotState::cancelled_free);
       return;
     }
+    sink(slot);  // first: if it throws, the timer is still scheduled
     states_[slot] = SlotState::ready;
     --scheduled_;
-    sink(slot);
   }
   bool due_at_least(std::int64_t now, std::size_t count);
   std::size_t sort_due_to_front(std::int64_t now) noexcept;

@@ -1,0 +1,181 @@
+// Futures and tasks when memory runs out: every allocation a call makes is
+// made to fail in turn (FailingAllocator), and the call either succeeds or
+// throws std::bad_alloc, changing nothing: no callback left unrun, no task
+// left registered that will never run, no use of freed memory.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <eddy/clock.hpp>
+#include <eddy/future.hpp>
+#include <eddy/sleep.hpp>
+#include <eddy/task.hpp>
+#include <eddy/task_group.hpp>
+
+#include "failing_allocator.hpp"
+#include "loop_test.hpp"
+
+namespace eddy {
+namespace {
+
+using testing::Counted;
+using testing::DisarmAtExit;
+using testing::FailingAllocator;
+
+/// A loop on a virtual clock that has run nothing yet (its ready queue has
+/// no buffer, so the first call_soon must allocate one).
+struct FreshLoop {
+  std::shared_ptr<VirtualClock> clock = std::make_shared<VirtualClock>();
+  Loop loop{LoopOptions().use_clock(clock).debug(false)};
+};
+
+/// Makes allocation k of `complete(future)` fail, for k = 1, 2, ... until
+/// the call no longer reaches it. Each time, the future has three done
+/// callbacks; if the call threw, the future must still be pending and
+/// complete normally afterwards; either way each callback runs once.
+void sweep_completion(const std::function<void(Future<int>&)>& complete) {
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    Future<int> future = loop.create_future<int>();
+    std::vector<int> runs(3, 0);
+    for (int& r : runs)
+      future.add_done_callback([&r] { ++r; });
+
+    bool threw = false;
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        complete(future);
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+    }
+    const bool reached = FailingAllocator::fired();
+    if (threw) {
+      EXPECT_FALSE(future.done()) << "allocation " << k << " failed: the future must stay pending";
+      complete(future);  // the same call, now with memory
+    }
+    EXPECT_TRUE(future.done());
+    loop.run_once();
+    EXPECT_EQ(runs, (std::vector<int>{1, 1, 1})) << "allocation " << k;
+    if (!future.cancelled()) (void)future.exception();  // seen: no report when it goes
+    loop.close();
+    if (!reached) {
+      EXPECT_GT(k, 1) << "the call never allocated: the sweep proved nothing";
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, SetResultThatCannotScheduleTheCallbacksLeavesTheFuturePending) {
+  sweep_completion([](Future<int>& f) { f.set_result(7); });
+}
+
+TEST(OutOfMemory, SetExceptionThatCannotScheduleTheCallbacksLeavesTheFuturePending) {
+  sweep_completion([](Future<int>& f) { f.set_exception(std::runtime_error("boom")); });
+}
+
+TEST(OutOfMemory, CancelThatCannotScheduleTheCallbacksLeavesTheFuturePending) {
+  sweep_completion([](Future<int>& f) { EXPECT_TRUE(f.cancel("no memory")); });
+}
+
+Task<int> counted_body(Counted, int* ran) {
+  ++*ran;
+  co_return 5;
+}
+
+TEST(OutOfMemory, CreateTaskThatRunsOutOfMemoryLeavesNoTaskBehind) {
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    int ran = 0;
+    Task<int> task = counted_body(Counted{}, &ran);
+    bool threw = false;
+    Future<int> future;
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        future = loop.create_task(std::move(task), "t");
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+    }
+    const bool reached = FailingAllocator::fired();
+    if (threw) {
+      EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k << ": a task was left registered";
+      task = Task<int>();  // its frame (and the argument) goes with it
+      EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+      future = loop.create_task(counted_body(Counted{}, &ran));
+    }
+    EXPECT_EQ(loop.run_until_complete(future), 5) << "allocation " << k;
+    EXPECT_EQ(ran, 1) << "allocation " << k;
+    EXPECT_TRUE(all_tasks(loop).empty());
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0);
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      return;
+    }
+  }
+}
+
+Task<int> child_after(double delay, int value) {
+  co_await sleep(delay);
+  co_return value;
+}
+
+TEST(OutOfMemory, ATaskGroupWhoseExitRunsOutOfMemoryLeavesItsChildrenSafe) {
+  // Allocation k after the block returns fails: the group's exit, waiting
+  // for a child still running, may be unable to wait. It then throws
+  // std::bad_alloc, and the child ends later without touching the group.
+  // (Allocation k may be the child's own: the group then reports its failure.)
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    bool reached = false;
+    int outcome = 0;  // 1: the group returned; 2: it threw bad_alloc; 3: the child failed
+    Future<int> child;
+    auto parent = [&]() -> Task<void> {
+      try {
+        co_await task_group([&](TaskGroup& group) -> Task<void> {
+          child = group.create_task(child_after(0.05, 1));
+          FailingAllocator::arm(k);
+          co_return;
+        });
+        outcome = 1;
+      } catch (const std::bad_alloc&) {
+        outcome = 2;
+      } catch (const TaskGroupError&) {
+        outcome = 3;  // the failing allocation was the child's own
+      }
+      reached = FailingAllocator::fired();
+      FailingAllocator::disarm();
+      co_await sleep(0.1);  // the child ends meanwhile
+    };
+    {
+      DisarmAtExit disarm;
+      loop.run_until_complete(parent());
+    }
+    EXPECT_NE(outcome, 0) << "allocation " << k;
+    EXPECT_TRUE(child.done()) << "allocation " << k;
+    if (outcome == 1) {
+      EXPECT_EQ(child.result(), 1);
+    }
+    loop.close();
+    if (!reached) return;
+  }
+}
+
+}  // namespace
+}  // namespace eddy
