@@ -226,13 +226,14 @@ class CallbackRunner {
 inline void prepare_done_callbacks(FutureCore& core) {
   if (core.scheduled != core.count) LoopExtensions::reserve_ready<CallbackRunner>(*core.loop);
 }
+/// Hands the done callbacks not yet scheduled to call_soon. If that throws
+/// (out of memory), nothing changed.
 inline void schedule_done_callbacks(FutureCore& core) {
   std::uint32_t begin = core.scheduled;
   while (begin != core.count && !core.callback(begin))
     ++begin;  // removed ones
+  if (begin != core.count) core.loop->call_soon(CallbackRunner(&core, begin, core.count));
   core.scheduled = core.count;
-  if (begin == core.count) return;
-  core.loop->call_soon(CallbackRunner(&core, begin, core.count));
 }
 
 [[noreturn]] void throw_owned_result_set(const char* method);
@@ -547,14 +548,17 @@ class Future {
   requires(!std::is_void_v<U>) void set_result(U value) {
     check_pending("set_result");
     detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_result");
-    detail::prepare_done_callbacks(*shared_);
     shared_->emplace_value(std::move(value));
-    finish();
+    try {
+      finish();
+    } catch (...) {
+      shared_->discard_value();  // still pending: the value goes
+      throw;
+    }
   }
   void set_result() requires std::is_void_v<T> {
     check_pending("set_result");
     detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_result");
-    detail::prepare_done_callbacks(*shared_);
     finish();
   }
 
@@ -563,9 +567,13 @@ class Future {
     check_pending("set_exception");
     detail::LoopExtensions::check_thread(*shared_->loop, "eddy::Future::set_exception");
     if (!error) throw std::invalid_argument("eddy::Future::set_exception: the exception is null");
-    detail::prepare_done_callbacks(*shared_);
     shared_->exception = std::move(error);
-    finish();
+    try {
+      finish();
+    } catch (...) {
+      shared_->exception = nullptr;  // still pending
+      throw;
+    }
   }
   /// Same, from an exception object: `f.set_exception(std::runtime_error("x"))`.
   /// (`nullptr` is not an exception object: it goes to the overload above.)
@@ -657,9 +665,18 @@ class Future {
     if (core(method).state == FutureState::pending) detail::throw_future_pending(method);
     if (shared_->state == FutureState::cancelled) std::rethrow_exception(shared_->exception);
   }
+  /// Marks the future finished and schedules its done callbacks; if that
+  /// fails (out of memory), the future is pending again and this throws.
+  /// (Undone after the fact rather than room made first: no cost when it
+  /// does not fail.)
   void finish() {
     shared_->state = FutureState::finished;
-    detail::schedule_done_callbacks(*shared_);
+    try {
+      detail::schedule_done_callbacks(*shared_);
+    } catch (...) {
+      shared_->state = FutureState::pending;
+      throw;
+    }
   }
 
   Shared* shared_ = nullptr;

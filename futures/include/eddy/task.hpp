@@ -1001,20 +1001,23 @@ Future<T> Loop::start_task(Task<T>& task, Named* named, SourceLocation where) {
     task = std::move(owned);  // give it back: the caller's Task still owns it
     throw InvalidStateError("eddy::Loop::create_task: the Task already ran");
   }
-  // Everything that may throw comes before the state is made, the room for
-  // the first step's call_soon too.
+  // Everything that may throw comes before the task is registered.
   detail::TaskRegistry& registry = detail::task_registry(*this);
   registry.reserve_slot();
-  ready_.ensure_room(detail::ReadyQueue::entry_bytes<detail::FirstStep>());
   using Shared = detail::TaskShared<T>;
   void* block = detail::BlockCache<sizeof(Shared)>::allocate();
-  Shared* shared = ::new (block) Shared(*this, where, owned.release());  // noexcept from here
-  frame.promise().link = &detail::root_link;
-  registry.add(*shared);  // takes the state's first reference: the registry's
+  Shared* shared = ::new (block) Shared(*this, where, owned.release());
+  try {
+    call_soon_checked(detail::FirstStep(*shared));  // the ready queue may have to grow
+  } catch (...) {
+    shared->destroy();  // and the frame with it
+    throw;
+  }
+  frame.promise().link = &detail::root_link;  // noexcept from here
+  registry.add(*shared);                      // takes the state's first reference: the registry's
   if (named != nullptr) shared->adopt_cold(std::move(*named));
   detail::add_ref(shared);
   Future<T> future = detail::FutureAccess::adopt<T>(shared);
-  call_soon_checked(detail::FirstStep(*shared));
   if (registry.factory) [[unlikely]]
     detail::run_task_factory(registry, *shared);
   return future;
