@@ -25,7 +25,7 @@ void say(const std::string& text) {
 std::string list(const std::vector<long>& values) {
   std::string text = "[";
   for (std::size_t i = 0; i < values.size(); ++i)
-    text += (i == 0 ? "" : ", ") + std::to_string(values[i]);
+    text.append(i == 0 ? "" : ", ").append(std::to_string(values[i]));
   return text + "]";
 }
 

@@ -461,16 +461,16 @@ TEST_F(TaskTest, AllTasksKeepsCreationOrderWhileEndedTasksLeaveGapsThatNewTasksF
   std::vector<Future<int>> first;
   for (int i = 0; i < 100; ++i)
     first.push_back(
-        loop.create_task(after_sleep(i % 2 == 0 ? 1.0 : 5.0, i), "a" + std::to_string(i)));
+        loop.create_task(after_sleep(i % 2 == 0 ? 1.0 : 5.0, i), std::string("a").append(std::to_string(i))));
   loop.run_until_complete(first[98]);
   std::vector<Future<int>> second;
   for (int i = 0; i < 70; ++i)
-    second.push_back(loop.create_task(after_sleep(2.0, i), "b" + std::to_string(i)));
+    second.push_back(loop.create_task(after_sleep(2.0, i), std::string("b").append(std::to_string(i))));
   std::vector<std::string> expected;
   for (int i = 1; i < 100; i += 2)
-    expected.push_back("a" + std::to_string(i));
+    expected.push_back(std::string("a").append(std::to_string(i)));
   for (int i = 0; i < 70; ++i)
-    expected.push_back("b" + std::to_string(i));
+    expected.push_back(std::string("b").append(std::to_string(i)));
   std::vector<std::string> names;
   for (const TaskRef& task : all_tasks(loop))
     names.push_back(task.name());
