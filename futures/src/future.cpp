@@ -84,7 +84,18 @@ void schedule_task_done_callbacks(FutureCore& core) noexcept {
   try {
     schedule_done_callbacks(core);
   } catch (...) {
-    report_done_callback_error(core);  // out of memory: the callbacks are lost
+    // Out of memory: the callbacks stay unscheduled (they run if another
+    // done callback is added later, with it); nobody is left to throw to.
+    try {
+      ExceptionContext context;
+      context.future = describe(core);
+      context.message = "eddy: the done callbacks of " + context.future +
+                        " could not be scheduled (out of memory)";
+      context.exception = std::current_exception();
+      context.source = core.created;
+      core.loop->call_exception_handler(context);
+    } catch (...) {
+    }
   }
 }
 

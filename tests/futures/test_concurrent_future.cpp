@@ -48,10 +48,17 @@ TEST(ConcurrentFuture, AddDoneCallbackRefusesAnEmptyCallableAndAddsNothing) {
   EXPECT_EQ(runs, 1);  // an empty callback would have failed as the future completed
 }
 
-TEST(ConcurrentFuture, AddDoneCallbackRefusesAnEmptyStoredCallback) {
+TEST(ConcurrentFuture, AddDoneCallbackCopiesAnLvalueCallback) {
   ConcurrentFuture<int> f;
-  EXPECT_THROW(f.add_done_callback(ConcurrentFuture<int>::Callback()), std::invalid_argument);
-  f.set_result(1);  // nothing was added that could fail now
+  int runs = 0;
+  ConcurrentFuture<int>::Callback count = [&runs](ConcurrentFuture<int>& done) {
+    runs += done.result();
+  };
+  f.add_done_callback(count);
+  f.add_done_callback(count);
+  EXPECT_TRUE(static_cast<bool>(count));  // copied, not moved from
+  f.set_result(2);
+  EXPECT_EQ(runs, 4);
 }
 
 TEST(ConcurrentFuture, AddDoneCallbackTakesAMoveOnlyCallableAndDestroysItOnce) {

@@ -1189,6 +1189,24 @@ TEST(FutureHandle, RunUntilCompleteOnADoneFutureOfAClosedLoopThrowsLoopClosedErr
   EXPECT_THROW(loop.run_until_complete(f), LoopClosedError);
 }
 
+TEST(FutureHandle, CompletingAFutureOfAClosedLoopThrowsLoopClosedErrorAndLeavesItDone) {
+  // asyncio: set_result and set_exception mark the future done, then the
+  // call_soon of its callbacks raises RuntimeError('Event loop is closed').
+  Loop loop;
+  Future<int> a = loop.create_future<int>();
+  Future<int> b = loop.create_future<int>();
+  a.add_done_callback([] {});
+  b.add_done_callback([] {});
+  loop.close();
+  EXPECT_THROW(a.set_result(1), LoopClosedError);
+  EXPECT_TRUE(a.done());
+  EXPECT_EQ(a.result(), 1);
+  EXPECT_THROW(b.set_exception(std::runtime_error("late")), LoopClosedError);
+  EXPECT_TRUE(b.done());
+  EXPECT_THROW(a.add_done_callback([] {}), LoopClosedError);  // a done future: nothing added
+  EXPECT_NE(b.exception(), nullptr);
+}
+
 TEST(FutureHandle, FinishingAFutureWhoseCallbacksWereAllRemovedQueuesNothing) {
   Loop loop;
   Future<int> f = loop.create_future<int>();

@@ -85,6 +85,35 @@ TEST(OutOfMemory, CancelThatCannotScheduleTheCallbacksLeavesTheFuturePending) {
   sweep_completion([](Future<int>& f) { EXPECT_TRUE(f.cancel("no memory")); });
 }
 
+TEST(OutOfMemory, AddDoneCallbackOnADoneFutureThatCannotScheduleItAddsNothing) {
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    Future<int> future = loop.create_future<int>();
+    future.set_result(1);  // no callbacks: nothing queued, the ready queue still has no buffer
+    int runs = 0;
+    bool threw = false;
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        future.add_done_callback([&runs] { ++runs; });
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+    }
+    const bool reached = FailingAllocator::fired();
+    if (threw) future.add_done_callback([&runs] { ++runs; });  // the same call, now with memory
+    loop.run_once();
+    EXPECT_EQ(runs, 1) << "allocation " << k;
+    loop.close();
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      return;
+    }
+  }
+}
+
 Task<int> counted_body(Counted, int* ran) {
   ++*ran;
   co_return 5;

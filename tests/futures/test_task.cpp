@@ -4,6 +4,7 @@
 // every path. Time runs on the fixture's VirtualClock.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,20 @@
 
 #include "loop_test.hpp"
 #include "sanitizers.hpp"
+
+// An operator co_await for a type of another library's (only a using-
+// declaration makes it visible), and a type with both a member and a free one.
+namespace co_await_lib {
+inline auto operator co_await(std::chrono::milliseconds delay) {
+  return eddy::sleep(static_cast<double>(delay.count()) / 1000.0, 42);
+}
+struct Source {
+  auto operator co_await() const& { return eddy::sleep(0, 1); }
+};
+inline auto operator co_await(Source&) {
+  return eddy::sleep(0, 2);
+}
+}  // namespace co_await_lib
 
 namespace eddy {
 namespace {
@@ -184,6 +199,25 @@ constexpr long kChainDepth = 1'000'000;
 
 TEST_F(TaskTest, AMillionDeepChainOfAwaitsCompletesWithoutStackOverflow) {
   EXPECT_EQ(loop.run_until_complete(chain(kChainDepth)), kChainDepth);
+}
+
+TEST_F(TaskTest, CoAwaitUsesTheOperatorCoAwaitTheLanguagePicks) {
+  // eddy's check of each co_await must not change which operator co_await
+  // the language finds: one visible at the co_await only (argument-
+  // dependent lookup cannot find it), and a free one that matches a
+  // non-const lvalue better than a const member.
+  auto body = [&]() -> Task<int> {
+    using co_await_lib::operator co_await;
+    using namespace std::chrono_literals;
+    const int by_using = co_await 10ms;
+    co_await_lib::Source source;
+    const int free_one = co_await source;
+    const co_await_lib::Source& as_const = source;
+    const int member = co_await as_const;
+    co_return by_using * 100 + free_one * 10 + member;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 4221);
+  EXPECT_DOUBLE_EQ(loop.time(), 0.01);
 }
 
 TEST_F(TaskTest, AwaitingAnEmptyTaskThrowsInvalidStateError) {
@@ -460,12 +494,13 @@ TEST_F(TaskTest, AllTasksKeepsCreationOrderWhileEndedTasksLeaveGapsThatNewTasksF
   // and the tasks made after reuse their places.
   std::vector<Future<int>> first;
   for (int i = 0; i < 100; ++i)
-    first.push_back(
-        loop.create_task(after_sleep(i % 2 == 0 ? 1.0 : 5.0, i), std::string("a").append(std::to_string(i))));
+    first.push_back(loop.create_task(after_sleep(i % 2 == 0 ? 1.0 : 5.0, i),
+                                     std::string("a").append(std::to_string(i))));
   loop.run_until_complete(first[98]);
   std::vector<Future<int>> second;
   for (int i = 0; i < 70; ++i)
-    second.push_back(loop.create_task(after_sleep(2.0, i), std::string("b").append(std::to_string(i))));
+    second.push_back(
+        loop.create_task(after_sleep(2.0, i), std::string("b").append(std::to_string(i))));
   std::vector<std::string> expected;
   for (int i = 1; i < 100; i += 2)
     expected.push_back(std::string("a").append(std::to_string(i)));

@@ -63,8 +63,7 @@ template <class T>
 class ConcurrentFuture {
  public:
   using value_type = T;
-  /// A stored done callback: move-only callables are accepted.
-  using Callback = detail::SmallFunction<void(ConcurrentFuture&)>;
+  using Callback = std::function<void(ConcurrentFuture&)>;
 
   /// A new pending future.
   ConcurrentFuture() : state_(std::make_shared<State>()) {}
@@ -196,15 +195,15 @@ class ConcurrentFuture {
   }
 
   /// Adds `fn`, called as `fn(future)` when the future is done (see the
-  /// rules). `fn` may be move-only; an empty one (a null pointer, an empty
-  /// std::function or Callback) is refused with std::invalid_argument.
+  /// rules). `fn` may be move-only (it is stored as one, not as a Callback);
+  /// an empty one (a null pointer or std::function) is refused with
+  /// std::invalid_argument.
   template <class F>
   requires std::is_invocable_v < std::decay_t<F>
   &, ConcurrentFuture& > void add_done_callback(F&& callable) {
     check_valid("add_done_callback");
     detail::check_callable(callable, "eddy::ConcurrentFuture::add_done_callback");
-    Callback fn(std::forward<F>(callable));
-    if (!fn) detail::throw_empty_callable("eddy::ConcurrentFuture::add_done_callback");
+    Stored fn(std::forward<F>(callable));
     {
       std::lock_guard lock(state_->mutex);
       if (state_->state != ConcurrentState::cancelled &&
@@ -221,6 +220,8 @@ class ConcurrentFuture {
   friend Future<U> wrap_future(ConcurrentFuture<U> concurrent, Loop& loop, SourceLocation where);
   friend struct detail::ConcurrentFutureAccess;
 
+  /// A done callback as kept: move-only callables too.
+  using Stored = detail::SmallFunction<void(ConcurrentFuture&)>;
   struct State;
   explicit ConcurrentFuture(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
   std::weak_ptr<State> weak() const noexcept { return state_; }
@@ -235,7 +236,7 @@ class ConcurrentFuture {
     ConcurrentState state = ConcurrentState::pending;
     std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;  // unused for void
     std::exception_ptr exception;
-    std::vector<Callback> callbacks;
+    std::vector<Stored> callbacks;
     std::stop_source interrupt{std::nostopstate};  // while running: see cancel()
     bool notified = false;  // set_running_or_notify_cancel saw the cancellation
   };
@@ -295,15 +296,15 @@ class ConcurrentFuture {
   // Called with the lock held, after the state became cancelled or finished:
   // wakes the waiters, then runs the callbacks without the lock.
   void complete(std::unique_lock<std::mutex>& lock) {
-    std::vector<Callback> callbacks = std::move(state_->callbacks);
+    std::vector<Stored> callbacks = std::move(state_->callbacks);
     state_->callbacks.clear();
     state_->done_cv.notify_all();
     lock.unlock();
-    for (Callback& fn : callbacks)
+    for (Stored& fn : callbacks)
       invoke(fn);
   }
 
-  void invoke(Callback& fn) noexcept {
+  void invoke(Stored& fn) noexcept {
     try {
       fn(*this);
     } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 #include <queue>
 #include <set>
@@ -270,6 +271,7 @@ inline DoneCallbackId callback_id_tag(const FutureCore& core) noexcept {
 /// remove_core_done_callback takes.
 template <class F>
 DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
+  const bool was_watcher = core.first_is_watcher;
   if (core.count == 0) {
     core.first.assign(std::forward<F>(fn));  // built in place: no temporary
   } else {
@@ -278,7 +280,23 @@ DoneCallbackId add_core_done_callback(FutureCore& core, F&& fn) {
     core.first_is_watcher = false;  // the callbacks' order now shows
   }
   DoneCallbackId id = ++core.count;
-  if (core.state != FutureState::pending) schedule_done_callbacks(core);
+  if (core.state != FutureState::pending) {
+    try {
+      schedule_done_callbacks(core);
+    } catch (...) {
+      // Not scheduled (out of memory, a closed loop): the callback is not
+      // added either, as asyncio's add_done_callback of a done future only
+      // schedules it.
+      --core.count;
+      if (id == 1) {
+        core.first.reset();
+      } else {
+        core.more->pop_back();
+      }
+      core.first_is_watcher = was_watcher;
+      throw;
+    }
+  }
   return id;
 }
 
@@ -316,7 +334,8 @@ DoneCallbackId add_core_watcher(FutureCore& core, A&&... args) {
 }
 
 /// schedule_done_callbacks for a task's future that ended; out of memory
-/// there is reported as a done callback's error (the callbacks are lost).
+/// there is reported to the exception handler (the callbacks stay
+/// unscheduled).
 void schedule_task_done_callbacks(FutureCore& core) noexcept;
 /// Ends pending `core`, whose outcome can no longer come (what it followed
 /// was destroyed before it completed): cancelled with a CancelledError
@@ -551,7 +570,7 @@ class Future {
     shared_->emplace_value(std::move(value));
     try {
       finish();
-    } catch (...) {
+    } catch (const std::bad_alloc&) {
       shared_->discard_value();  // still pending: the value goes
       throw;
     }
@@ -570,7 +589,7 @@ class Future {
     shared_->exception = std::move(error);
     try {
       finish();
-    } catch (...) {
+    } catch (const std::bad_alloc&) {
       shared_->exception = nullptr;  // still pending
       throw;
     }
@@ -673,10 +692,10 @@ class Future {
     shared_->state = FutureState::finished;
     try {
       detail::schedule_done_callbacks(*shared_);
-    } catch (...) {
+    } catch (const std::bad_alloc&) {
       shared_->state = FutureState::pending;
       throw;
-    }
+    }  // (a closed loop's LoopClosedError leaves it done, as asyncio does)
   }
 
   Shared* shared_ = nullptr;

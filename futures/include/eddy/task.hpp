@@ -45,9 +45,11 @@ concept HasFreeCoAwait = requires {
   operator co_await(std::declval<A>());
 };
 
-/// The awaiter that `co_await` makes of an operand of type A: what its
-/// operator co_await returns (a member, or one found by argument-dependent
-/// lookup), else the operand itself.
+/// The awaiter that `co_await` makes of an operand of type A, as far as
+/// eddy can tell: what its operator co_await returns (a member, or one
+/// found by argument-dependent lookup), else the operand itself. (An
+/// operator co_await that only a using-directive makes visible at the
+/// co_await is not seen here; the language still finds it.)
 template <class A>
 struct AwaiterOf {
   using type = A;
@@ -66,22 +68,30 @@ requires(!HasMemberCoAwait<A> && HasFreeCoAwait<A>) struct AwaiterOf<A> {
 /// own awaiters suspend eddy coroutines only: they tell the task what it
 /// waits on and resume it through its step. A foreign one does neither, so
 /// nothing would resume the task through the loop, and neither a cancel
-/// nor a deadline could reach it.
+/// nor a deadline could reach it. (std::suspend_never never suspends: it
+/// passes.)
 template <class A>
-concept ForeignAwaitable = requires(std::remove_reference_t<typename AwaiterOf<A>::type>& awaiter,
-                                    std::coroutine_handle<> any) {
+concept ForeignAwaitable =
+    !std::is_same_v<std::remove_cvref_t<typename AwaiterOf<A>::type>, std::suspend_never> &&
+    requires(std::remove_reference_t<typename AwaiterOf<A>::type> & awaiter,
+             std::coroutine_handle<> any) {
   awaiter.await_suspend(any);
 };
 
-/// The awaiter of a `co_await` in an eddy coroutine (PromiseBase's
-/// await_transform): the operand's own awaiter, held (`Aw` an object type:
-/// what operator co_await returned) or referred to (`Aw` an lvalue
-/// reference: the operand, an awaiter itself), with its three calls passed
-/// through. A prvalue, so that g++ 12 does not copy the awaiter, as it
-/// does one that await_transform returns by reference.
+/// An operand that is an awaiter itself (no operator co_await eddy can see).
+template <class A>
+concept DirectAwaiter =
+    !HasMemberCoAwait<A> && !HasFreeCoAwait<A> && requires(std::remove_reference_t<A> & awaiter) {
+  awaiter.await_ready();
+};
+
+/// The awaiter of a `co_await` of a DirectAwaiter in an eddy coroutine
+/// (PromiseBase's await_transform): refers to the operand, and passes its
+/// three calls through. A prvalue, because g++ 12 copies an awaiter that
+/// await_transform returns by reference (and refuses a non-copyable one).
 template <class Aw>
 struct CheckedAwaiter {
-  Aw awaiter;
+  Aw& awaiter;
   decltype(auto) await_ready() noexcept(noexcept(awaiter.await_ready())) {
     return awaiter.await_ready();
   }
@@ -104,22 +114,21 @@ struct PromiseBase {
 
   /// Every `co_await` in an eddy coroutine passes here: a foreign awaiter
   /// (ForeignAwaitable) is refused at compile time, where it would hang the
-  /// task at run time. The operand's own awaiter is awaited (CheckedAwaiter).
+  /// task at run time. An operand with an operator co_await is returned as
+  /// it is, so that the language picks the operator (member or free, from
+  /// the scope of the co_await) as it would without this; an awaiter itself
+  /// is awaited through a CheckedAwaiter that refers to it.
   template <class A>
-  auto await_transform(A&& operand) {
+  decltype(auto) await_transform(A&& operand) noexcept {
     static_assert(!ForeignAwaitable<A>,
                   "eddy: co_await of an awaiter that is not eddy's (its await_suspend takes any "
                   "std::coroutine_handle<>): nothing would resume the task through its loop, and "
                   "no cancel or timeout could reach it. Await a Future, a Task or an eddy "
                   "awaitable; to wait for a callback, complete a Future from it");
-    if constexpr (HasMemberCoAwait<A>) {
-      return CheckedAwaiter<decltype(std::forward<A>(operand).operator co_await())>{
-          std::forward<A>(operand).operator co_await()};
-    } else if constexpr (HasFreeCoAwait<A>) {
-      return CheckedAwaiter<decltype(operator co_await(std::forward<A>(operand)))>{
-          operator co_await(std::forward<A>(operand))};
+    if constexpr (DirectAwaiter<A>) {
+      return CheckedAwaiter<std::remove_reference_t<A>>{operand};
     } else {
-      return CheckedAwaiter<std::remove_reference_t<A>&>{operand};
+      return static_cast<A&&>(operand);
     }
   }
 
