@@ -1,4 +1,6 @@
 // The same through a type whose operator co_await gives a foreign awaiter.
+// eddy makes this check under clang++ only (see PromiseBase::await_transform).
+// compilers: clang
 #include <coroutine>
 
 #include <eddy/task.hpp>
