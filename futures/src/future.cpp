@@ -61,16 +61,21 @@ void report_unretrieved_exception(FutureCore& core) noexcept {
   }
 }
 
-void report_done_callback_error(FutureCore& core) noexcept {
+void report_future_error(FutureCore& core, const char* lead, const char* tail) noexcept {
   try {
     ExceptionContext context;
     context.future = describe(core);
-    context.message = "Exception in done callback of " + context.future;
+    context.message = tail == nullptr ? std::string(lead) : lead + context.future + tail;
     context.exception = std::current_exception();
     context.source = core.created;
     core.loop->call_exception_handler(context);
   } catch (...) {
+    // Out of memory while describing: call_exception_handler itself never throws.
   }
+}
+
+void report_done_callback_error(FutureCore& core) noexcept {
+  report_future_error(core, "Exception in done callback of ", "");
 }
 
 void release_last(FutureCore* core) noexcept {
@@ -86,16 +91,8 @@ void schedule_task_done_callbacks(FutureCore& core) noexcept {
   } catch (...) {
     // Out of memory: the callbacks stay unscheduled (they run if another
     // done callback is added later, with it); nobody is left to throw to.
-    try {
-      ExceptionContext context;
-      context.future = describe(core);
-      context.message = "eddy: the done callbacks of " + context.future +
-                        " could not be scheduled (out of memory)";
-      context.exception = std::current_exception();
-      context.source = core.created;
-      core.loop->call_exception_handler(context);
-    } catch (...) {
-    }
+    report_future_error(core, "eddy: the done callbacks of ",
+                        " could not be scheduled (out of memory)");
   }
 }
 

@@ -298,16 +298,8 @@ void TaskCore::redeliver() noexcept {
     // here): the request stays pending, delivered if the task ever resumes,
     // and the exception handler hears of it.
     continuation_hops = 0;  // a cancel() made by the handler starts afresh
-    try {
-      ExceptionContext context;
-      context.message = "eddy: a task's cancellation could not be passed on to what it awaits";
-      context.exception = std::current_exception();
-      context.future = describe(future());
-      context.source = future().created;
-      loop().call_exception_handler(context);
-    } catch (...) {
-      // Out of memory while describing: nothing more useful to do.
-    }
+    report_future_error(future(),
+                        "eddy: a task's cancellation could not be passed on to what it awaits");
   }
   if (!interrupted) return;
   state.delegated_origin = scope;

@@ -150,6 +150,11 @@ std::string describe_task_name(const TaskCore& task);
 /// Reports a failed future whose exception nobody retrieved to its loop's
 /// exception handler (called when the last reference goes away).
 void report_unretrieved_exception(FutureCore& core) noexcept;
+/// Inside a catch: tells `core`'s loop's exception handler about the
+/// exception being handled, with the future's description and creation
+/// site. The message is `lead`, or, given a `tail`, lead + the description
+/// + tail.
+void report_future_error(FutureCore& core, const char* lead, const char* tail = nullptr) noexcept;
 /// Reports an exception thrown by a done callback (call inside the catch).
 void report_done_callback_error(FutureCore& core) noexcept;
 /// Runs one done callback; an exception goes to the loop's exception handler.
@@ -217,18 +222,18 @@ class CallbackRunner {
   std::uint32_t begin_, end_;
 };
 
-/// Hands the done callbacks not yet scheduled to call_soon, as one entry.
-/// Their order among themselves is registration order; asyncio schedules each
-/// separately, which is observably the same since they are scheduled together,
-/// except in debug mode, which times the entry as one callback.
-/// Before a change that makes `core` done: room in the ready queue for the
-/// call_soon of schedule_done_callbacks, so that out of memory leaves the
-/// future pending (std::bad_alloc), not done with its callbacks never run.
+/// Before a change that makes `core` done and cannot be undone: room in the
+/// ready queue for the call_soon of schedule_done_callbacks, so that out of
+/// memory leaves the future pending (std::bad_alloc), not done with its
+/// callbacks never run. (Future::finish undoes its change instead.)
 inline void prepare_done_callbacks(FutureCore& core) {
   if (core.scheduled != core.count) LoopExtensions::reserve_ready<CallbackRunner>(*core.loop);
 }
-/// Hands the done callbacks not yet scheduled to call_soon. If that throws
-/// (out of memory), nothing changed.
+/// Hands the done callbacks not yet scheduled to call_soon, as one entry.
+/// Their order among themselves is registration order; asyncio schedules each
+/// separately, which is observably the same since they are scheduled together,
+/// except in debug mode, which times the entry as one callback. If call_soon
+/// throws (out of memory, a closed loop), nothing changed.
 inline void schedule_done_callbacks(FutureCore& core) {
   std::uint32_t begin = core.scheduled;
   while (begin != core.count && !core.callback(begin))

@@ -78,33 +78,6 @@ concept ForeignAwaitable =
   awaiter.await_suspend(any);
 };
 
-/// An operand that is an awaiter itself (no operator co_await eddy can see).
-template <class A>
-concept DirectAwaiter =
-    !HasMemberCoAwait<A> && !HasFreeCoAwait<A> && requires(std::remove_reference_t<A> & awaiter) {
-  awaiter.await_ready();
-};
-
-/// The awaiter of a `co_await` of a DirectAwaiter in an eddy coroutine
-/// (PromiseBase's await_transform): refers to the operand, and passes its
-/// three calls through. (A prvalue: g++ 12 copies an awaiter that
-/// await_transform returns by reference, and refuses a non-copyable one.)
-template <class Aw>
-struct CheckedAwaiter {
-  Aw& awaiter;
-  decltype(auto) await_ready() noexcept(noexcept(awaiter.await_ready())) {
-    return awaiter.await_ready();
-  }
-  template <class P>
-  decltype(auto) await_suspend(std::coroutine_handle<P> at) noexcept(
-      noexcept(awaiter.await_suspend(at))) {
-    return awaiter.await_suspend(at);
-  }
-  decltype(auto) await_resume() noexcept(noexcept(awaiter.await_resume())) {
-    return awaiter.await_resume();
-  }
-};
-
 /// What every eddy coroutine's promise has: a lazy start, and a frame from
 /// eddy's block caches. It holds no pointer to its task: every eddy
 /// coroutine runs inside its task's step, so the task is TaskCore::current
@@ -114,30 +87,26 @@ struct PromiseBase {
 
   /// Every `co_await` in an eddy coroutine passes here: a foreign awaiter
   /// (ForeignAwaitable) is refused at compile time, where it would hang the
-  /// task at run time. An operand with an operator co_await is returned as
-  /// it is, so that the language picks the operator (member or free, from
-  /// the scope of the co_await) as it would without this; an awaiter itself
-  /// is awaited through a CheckedAwaiter that refers to it.
+  /// task at run time. The operand is returned as it is, so the language
+  /// picks its operator co_await (member or free, from the scope of the
+  /// co_await) as it would without this.
   ///
-  /// Made under clang++ only, where it costs nothing. g++ 12 keeps the
-  /// CheckedAwaiter beside the awaiter in the frame (it would copy an
-  /// awaiter returned by reference instead), 8 bytes more in every frame
-  /// that awaits an awaiter object such as sleep(0)'s: W6's frame went from
-  /// 64 to 72 bytes (an 80-byte block) and W6 took about 1.05-1.09x the
-  /// time. CI builds eddy and its tests with both compilers.
+  /// Made under clang++ only, where it costs nothing. g++ 12 copies an
+  /// awaiter that await_transform returns by reference (and refuses a
+  /// non-copyable one); a wrapper returned by value instead sits beside the
+  /// awaiter in the frame, 8 bytes more in every frame that awaits an
+  /// awaiter object such as sleep(0)'s: W6's frame went from 64 to 72
+  /// bytes (an 80-byte block) and W6 took about 1.05-1.09x the time. CI
+  /// builds eddy and its tests with both compilers.
 #if defined(__clang__)
   template <class A>
-  decltype(auto) await_transform(A&& operand) noexcept {
+  A&& await_transform(A&& operand) noexcept {
     static_assert(!ForeignAwaitable<A>,
                   "eddy: co_await of an awaiter that is not eddy's (its await_suspend takes any "
                   "std::coroutine_handle<>): nothing would resume the task through its loop, and "
                   "no cancel or timeout could reach it. Await a Future, a Task or an eddy "
                   "awaitable; to wait for a callback, complete a Future from it");
-    if constexpr (DirectAwaiter<A>) {
-      return CheckedAwaiter<std::remove_reference_t<A>>{operand};
-    } else {
-      return static_cast<A&&>(operand);
-    }
+    return static_cast<A&&>(operand);
   }
 #endif
 

@@ -123,10 +123,7 @@ class ReadyQueue {
   /// Grows the ring now, if need be, so that the next push of `bytes` does
   /// not allocate (and so cannot throw): for a caller that must push after
   /// a change it cannot undo. Throws what growing throws, changing nothing.
-  void ensure_room(std::size_t bytes) {
-    if (!fits(bytes)) [[unlikely]]
-      make_room(bytes);
-  }
+  void ensure_room(std::size_t bytes) { (void)reserve(bytes); }
 
   /// Appends a callback built from `f` in place; returns its offset.
   /// Precondition: fits(entry_bytes<F>()).
