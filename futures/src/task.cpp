@@ -521,6 +521,42 @@ bool TaskRegistry::loop_closing() noexcept {
   return released;
 }
 
+namespace {
+/// The task that the queued callback with `table` and `captures` steps, if
+/// it steps one: a task's step, or a future's done callbacks among which
+/// one wakes a task (the first such task).
+TaskCore* task_stepped_by(const void* table, void* captures) noexcept {
+  if (table == Callback::table_of<StepTask>()) return &static_cast<StepTask*>(captures)->task();
+  if (table == Callback::table_of<FirstStep>()) return &static_cast<FirstStep*>(captures)->task();
+  if (table == Callback::table_of<CallbackRunner>()) {
+    const auto& runner = *static_cast<const CallbackRunner*>(captures);
+    for (std::uint32_t i = runner.begin(); i != runner.end(); ++i) {
+      if (const StepTask* step = runner.core().callback(i).target_if<StepTask>())
+        return &step->task();
+    }
+  }
+  return nullptr;
+}
+}  // namespace
+
+void* TaskRegistry::subject_of(const void* table, void* captures) noexcept {
+  TaskCore* task = task_stepped_by(table, captures);
+  if (task == nullptr) return nullptr;
+  FutureCore* future = &task->future();
+  add_ref(future);  // the step may end the task
+  return future;
+}
+
+void TaskRegistry::describe_subject(void* subject, ExceptionContext& context) const {
+  const FutureCore& future = *static_cast<FutureCore*>(subject);
+  context.future = describe(future);
+  context.source = future.created;
+}
+
+void TaskRegistry::release_subject(void* subject) noexcept {
+  release(static_cast<FutureCore*>(subject));
+}
+
 TaskRegistry& make_task_registry(Loop& loop) {
   return static_cast<TaskRegistry&>(LoopExtensions::set(
       loop, ExtensionSlot::tasks, std::make_unique<TaskRegistry>(), "create_task"));

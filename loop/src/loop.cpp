@@ -697,6 +697,18 @@ void Loop::end_pass() noexcept {
   update_general_pass();
 }
 
+struct Loop::Subject {
+  detail::LoopExtension* extension = nullptr;
+  void* token = nullptr;  // null: no extension knows the callback
+
+  Subject() = default;
+  Subject(const Subject&) = delete;
+  Subject& operator=(const Subject&) = delete;
+  ~Subject() {
+    if (token != nullptr) extension->release_subject(token);
+  }
+};
+
 void Loop::run_batch_timed(std::uint64_t end) {
   // Debug mode: the same pass, timing each callback.
   ready_.run_until(end, [this](detail::ReadyQueue::Entry entry) {
@@ -705,6 +717,18 @@ void Loop::run_batch_timed(std::uint64_t end) {
     // Decided per callback, before it runs, as asyncio's _run_once: after
     // set_debug(false) the rest of the pass runs untimed.
     const bool timed = debug_;
+    // Released last, after the callback is destroyed (declared first).
+    Subject subject;
+    if (timed) {
+      for (auto& ext : extensions_) {
+        if (!ext) continue;
+        subject.token = ext->subject_of(entry.table(), entry.captures());
+        if (subject.token != nullptr) {
+          subject.extension = ext.get();
+          break;
+        }
+      }
+    }
     std::int64_t start = now_ns();
     timer_ran_ = false;
     try {
@@ -715,7 +739,7 @@ void Loop::run_batch_timed(std::uint64_t end) {
     std::int64_t took = now_ns() - start;
     if (timed && took >= slow_ns_) {
       firing_timer_ = timer_ran_;
-      report_slow_callback(at, took);
+      report_slow_callback(at, took, subject);
       firing_timer_ = false;
     }
     entry.destroy();  // after the reports, as without debug mode
@@ -781,14 +805,18 @@ std::string Loop::describe_callback(std::uint64_t seq) const {
   return std::string(firing_timer_ ? "timer callback" : "callback") + " #" + std::to_string(seq);
 }
 
-void Loop::report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcept {
+void Loop::report_slow_callback(std::uint64_t seq, std::int64_t took_ns,
+                                const Subject& subject) noexcept {
   try {
     char text[96];
     std::snprintf(text, sizeof text, " took %.3f seconds (slow_callback_duration is %.3f)",
                   static_cast<double>(took_ns) * 1e-9, slow_callback_duration());
     ExceptionContext context;
     context.handle = describe_callback(seq);
-    context.message = "Executing " + context.handle + text;
+    if (subject.token != nullptr) subject.extension->describe_subject(subject.token, context);
+    // asyncio names the Task whose step the handle ran, else the handle.
+    context.message =
+        "Executing " + (context.future.empty() ? context.handle : context.future) + text;
     call_exception_handler(context);
   } catch (...) {
     // Out of memory while describing a slow callback: nothing useful to do.

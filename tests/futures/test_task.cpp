@@ -424,6 +424,113 @@ TEST_F(TaskTest, CreateTaskOfATaskThatAlreadyRanThrowsInvalidStateError) {
   EXPECT_THROW(loop.create_task(std::move(task)), InvalidStateError);
 }
 
+// ---------------------------------------------------------------- debug mode
+
+// base_events.py _run_once, in debug mode: 'Executing %s took %.3f seconds', where
+// _format_handle prints the Task whose step the handle ran (its repr after the step), else the
+// handle.
+
+TEST_F(TaskTest, ASlowFirstStepIsReportedWithTheTask) {
+  capture_reports();
+  loop.set_debug(true);
+  auto body = [&]() -> Task<int> {
+    clock->advance(std::chrono::milliseconds(200));
+    co_await sleep(0);
+    co_return 1;
+  };
+  const int line = __LINE__ + 1;
+  Future<int> f = loop.create_task(body(), "slowpoke");
+  EXPECT_EQ(loop.run_until_complete(f), 1);
+  ASSERT_EQ(reports.size(), 1u);
+  const ExceptionContext& report = reports[0];
+  EXPECT_EQ(report.future, "Task 'slowpoke' (pending)");  // as it was after the slow step
+  EXPECT_EQ(report.message.rfind("Executing Task 'slowpoke' (pending) took 0.200 seconds", 0), 0u)
+      << report.message;
+  EXPECT_EQ(report.handle.rfind("callback #", 0), 0u) << report.handle;
+  EXPECT_EQ(report.source.line, static_cast<std::uint_least32_t>(line));
+  EXPECT_FALSE(report.exception);
+}
+
+TEST_F(TaskTest, ASlowStepAfterSleepZeroIsReportedWithTheTask) {
+  capture_reports();
+  loop.set_debug(true);
+  auto body = [&]() -> Task<int> {
+    co_await sleep(0);
+    clock->advance(std::chrono::milliseconds(300));
+    co_return 2;
+  };
+  Future<int> f = loop.create_task(body(), "after-yield");
+  EXPECT_EQ(loop.run_until_complete(f), 2);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].future, "Task 'after-yield' (finished)");
+  EXPECT_EQ(reports[0].message.rfind("Executing Task 'after-yield' (finished) took 0.300", 0), 0u)
+      << reports[0].message;
+}
+
+TEST_F(TaskTest, ASlowStepWokenByAFutureIsReportedWithTheTaskItWoke) {
+  // The wake-up runs among the done callbacks of the awaited future (asyncio's
+  // Task.__wakeup, a method of the task: _format_handle prints the task).
+  capture_reports();
+  loop.set_debug(true);
+  Future<int> gate = loop.create_future<int>();
+  bool plain_ran = false;
+  gate.add_done_callback([&](Future<int>&) { plain_ran = true; });
+  auto body = [&]() -> Task<int> {
+    int v = co_await gate;
+    clock->advance(std::chrono::milliseconds(150));
+    co_return v;
+  };
+  Future<int> f = loop.create_task(body(), "woken");
+  loop.call_soon([&] { gate.set_result(5); });
+  EXPECT_EQ(loop.run_until_complete(f), 5);
+  EXPECT_TRUE(plain_ran);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].future, "Task 'woken' (finished)");
+  EXPECT_NE(reports[0].message.find("took 0.150"), std::string::npos) << reports[0].message;
+}
+
+TEST_F(TaskTest, ASlowPlainCallbackIsStillReportedByItsNumber) {
+  capture_reports();
+  loop.set_debug(true);
+  Future<int> f = loop.create_task(value_of(1));  // the task extension exists
+  loop.call_soon([&] { clock->advance(std::chrono::milliseconds(200)); });
+  EXPECT_EQ(loop.run_until_complete(f), 1);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_TRUE(reports[0].future.empty()) << reports[0].future;
+  EXPECT_EQ(reports[0].message.rfind("Executing callback #", 0), 0u) << reports[0].message;
+}
+
+TEST_F(TaskTest, ASlowLastStepOfAFailedTaskIsReportedBeforeItsUnretrievedException) {
+  // The report holds the task until it is written: the task, failed and dropped, is then
+  // reported as never retrieved (asyncio: the handle holds the task until _run_once is done
+  // with it, and the task's __del__ logs).
+  capture_reports();
+  loop.set_debug(true);
+  auto body = [&]() -> Task<int> {
+    co_await sleep(0);
+    clock->advance(std::chrono::milliseconds(200));
+    throw std::runtime_error("late and broken");
+  };
+  (void)loop.create_task(body(), "dropped");
+  loop.run_until_complete(after_sleep(1.0, 0));
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].message.rfind("Executing Task 'dropped' (finished with an exception)", 0),
+            0u)
+      << reports[0].message;
+  EXPECT_EQ(reports[1].message, "Task exception was never retrieved");
+  EXPECT_EQ(what_of(reports[1].exception), "late and broken");
+}
+
+TEST_F(TaskTest, WithoutDebugModeASlowStepIsNotReported) {
+  capture_reports();
+  auto body = [&]() -> Task<int> {
+    clock->advance(std::chrono::milliseconds(500));
+    co_return 3;
+  };
+  EXPECT_EQ(loop.run_until_complete(body()), 3);
+  EXPECT_TRUE(reports.empty());
+}
+
 // ---------------------------------------------------------------- names, current_task, all_tasks
 
 // The number after "Task-" in `name`, or 0.

@@ -203,6 +203,10 @@ class CallbackRunner {
   ~CallbackRunner() {
     if (core_ != nullptr) release(core_);
   }
+  FutureCore& core() const noexcept { return *core_; }
+  std::uint32_t begin() const noexcept { return begin_; }
+  std::uint32_t end() const noexcept { return end_; }
+
   void operator()() {
     for (std::uint32_t i = begin_; i != end_; ++i) {
       if (i == 0) {

@@ -415,6 +415,7 @@ class StepTask {
   explicit StepTask(TaskCore& task) noexcept : task_(&task) {}
   void operator()() const noexcept { task_->step(); }
   void operator()(FutureCore&) const noexcept { task_->step(); }  // as a done callback
+  TaskCore& task() const noexcept { return *task_; }
 
  protected:
   TaskCore* task_;
@@ -496,6 +497,12 @@ struct TaskRegistry : LoopExtension {
   /// Destroys the frames of tasks that can no longer run; their futures end
   /// cancelled (no callbacks run: the loop is closing).
   bool loop_closing() noexcept override;
+  /// Debug mode: a queued callback that steps a task (its first step, a
+  /// wake-up, or done callbacks among which one wakes a task) runs for that
+  /// task; the token is its future's state, with a reference.
+  void* subject_of(const void* table, void* captures) noexcept override;
+  void describe_subject(void* subject, ExceptionContext& context) const override;
+  void release_subject(void* subject) noexcept override;
 
   std::unique_ptr<std::uintptr_t[]> slots;
   std::uint32_t used = 0;                 // slots [0, used) were handed out at some point

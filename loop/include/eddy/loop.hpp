@@ -40,6 +40,7 @@ class Task;                // futures/: <eddy/task.hpp>
 class TaskRef;             // futures/: <eddy/task.hpp>
 class ThreadPoolExecutor;  // futures/: <eddy/executor.hpp>
 class Loop;
+struct ExceptionContext;
 
 namespace detail {
 struct UvHandles;
@@ -69,6 +70,25 @@ class LoopExtension {
   /// until nothing is left, so work created meanwhile is also released).
   /// Returns true if it released anything.
   virtual bool loop_closing() noexcept { return false; }
+
+  /// For debug mode's slow-callback reports, which name what a callback ran
+  /// for (futures/: the task whose step it was), as asyncio's name the Task.
+  /// Before the loop times a queued callback it asks each extension, with
+  /// the callback's table and captures; one that knows the callback returns
+  /// a token that keeps what it runs for alive (a reference), else null.
+  /// If the callback was slow the loop has describe_subject fill the
+  /// report's `future` and `source`; release_subject drops the token either
+  /// way, after the callback is destroyed.
+  virtual void* subject_of(const void* table, void* captures) noexcept {
+    (void)table;
+    (void)captures;
+    return nullptr;
+  }
+  virtual void describe_subject(void* subject, ExceptionContext& context) const {
+    (void)subject;
+    (void)context;
+  }
+  virtual void release_subject(void* subject) noexcept { (void)subject; }
 };
 
 /// One slot per layer that keeps a LoopExtension.
@@ -703,7 +723,11 @@ class Loop {
   void report_timers_not_queued() noexcept;
   void fire_timer(std::uint32_t slot);
   std::string describe_callback(std::uint64_t seq) const;
-  void report_slow_callback(std::uint64_t seq, std::int64_t took_ns) noexcept;
+  /// What a timed callback runs for, as an extension knows it (see
+  /// LoopExtension::subject_of); released when it goes.
+  struct Subject;
+  void report_slow_callback(std::uint64_t seq, std::int64_t took_ns,
+                            const Subject& subject) noexcept;
   void update_idle_and_timer() noexcept;
   void prepare_step() noexcept;
   // LoopClosedError if the loop is closed, then LoopRunningError if it, or

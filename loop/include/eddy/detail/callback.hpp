@@ -149,6 +149,20 @@ class SmallFunction<void(Args...)> {
   }
   /// The table of this callable (null when empty).
   const Ops* ops() const noexcept { return ops_; }
+  /// The table of every callable of type F: ops() == table_of<F>() says
+  /// that this one is an F, stored inline if fits_inline<F>.
+  template <class F>
+  static constexpr const Ops* table_of() noexcept {
+    return &ops_for<std::decay_t<F>>;
+  }
+  /// The callable, if it is an F stored inline (else null).
+  template <class F>
+  F* target_if() noexcept {
+    if constexpr (fits_inline<F>) {
+      if (ops_ == table_of<F>()) return std::launder(reinterpret_cast<F*>(storage_));
+    }
+    return nullptr;
+  }
   /// Moves the callable into `payload` (payload_size bytes) and leaves this empty.
   void release_into(void* payload) noexcept {
     relocate_payload(ops_, payload, storage_);

@@ -68,6 +68,10 @@ class ReadyQueue {
     }
     /// True for a cancelled entry (its calls do nothing).
     bool cancelled() const noexcept { return is_skip(ops_); }
+    /// The callback's table (Callback::table_of<F>() for a callable of type
+    /// F) and its captures, for a caller that recognises the callable.
+    const Ops* table() const noexcept { return ops_; }
+    void* captures() const noexcept { return header_ + kHeader; }
 
    private:
     friend class ReadyQueue;
