@@ -89,10 +89,13 @@ void schedule_task_done_callbacks(FutureCore& core) noexcept {
   try {
     schedule_done_callbacks(core);
   } catch (...) {
-    // Out of memory: the callbacks stay unscheduled (they run if another
-    // done callback is added later, with it); nobody is left to throw to.
-    report_future_error(core, "eddy: the done callbacks of ",
-                        " could not be scheduled (out of memory)");
+    // Out of memory queueing them, with nobody left to throw to: they run
+    // now, at the end of the task's last step, rather than never (as
+    // StepTaskSoon steps a task at once when it cannot queue the step).
+    // Only their order against callbacks queued before is lost.
+    const std::uint32_t begin = core.scheduled;
+    core.scheduled = core.count;
+    CallbackRunner(&core, begin, core.count)();
   }
 }
 
@@ -100,7 +103,15 @@ void end_orphaned(FutureCore& core, const char* message) noexcept {
   core.route = CancelRoute::future;  // an owner that routed cancel() is going away
   core.exception = std::make_exception_ptr(CancelledError(message));
   core.state = FutureState::cancelled;
-  if (!core.loop->is_closed()) schedule_task_done_callbacks(core);
+  if (core.loop->is_closed()) return;
+  try {
+    schedule_done_callbacks(core);
+  } catch (...) {
+    // Out of memory: the callbacks stay unscheduled (they run if another
+    // done callback is added later, with it). Not run here: this is called
+    // from the destructor of what the future followed.
+    report_future_error(core, "The done callbacks of ", " could not be scheduled (out of memory)");
+  }
 }
 
 void drop_done_callbacks(FutureCore& core) noexcept {

@@ -298,8 +298,7 @@ void TaskCore::redeliver() noexcept {
     // here): the request stays pending, delivered if the task ever resumes,
     // and the exception handler hears of it.
     continuation_hops = 0;  // a cancel() made by the handler starts afresh
-    report_future_error(future(),
-                        "eddy: a task's cancellation could not be passed on to what it awaits");
+    report_future_error(future(), "A task's cancellation could not be passed on to what it awaits");
   }
   if (!interrupted) return;
   state.delegated_origin = scope;

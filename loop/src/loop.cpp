@@ -772,7 +772,7 @@ void Loop::report_timers_not_queued() noexcept {
   try {
     ExceptionContext context;
     context.message =
-        "eddy: due timers could not be queued (out of memory); they run on a later pass";
+        "Due timers could not be queued (out of memory); they run on a later pass";
     context.exception = std::current_exception();
     call_exception_handler(context);
   } catch (...) {

@@ -206,5 +206,54 @@ TEST(OutOfMemory, ATaskGroupWhoseExitRunsOutOfMemoryLeavesItsChildrenSafe) {
   }
 }
 
+TEST(OutOfMemory, ATaskThatCannotQueueItsDoneCallbacksAsItEndsRunsThemAtOnce) {
+  // The ready queue must grow to take the entry of the task's done callbacks
+  // as it ends: with n callbacks queued during its last step it is full for
+  // some n. Then the callbacks run at once, before those n: whoever awaits
+  // the task (run_until_complete here) still wakes.
+  bool reached = false;
+  for (int n = 0; n < 100000 && !reached; ++n) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> order;
+    // Whichever of the two runs first disarms: nothing else may fail.
+    auto settle = [&reached] {
+      reached = reached || FailingAllocator::fired();
+      FailingAllocator::disarm();
+    };
+    auto body = [&]() -> Task<int> {
+      co_await sleep(0);
+      for (int i = 0; i < n; ++i)
+        loop.call_soon([] {});
+      loop.call_soon([&] {
+        settle();
+        order.push_back("queued in the last step");
+      });
+      FailingAllocator::arm(1);
+      co_return 9;
+    };
+    Future<int> task = loop.create_task(body());
+    task.add_done_callback([&](Future<int>&) {
+      settle();
+      order.push_back("done callback");
+    });
+    // Fails the test rather than hang it.
+    TimerHandle guard = loop.call_later(1000.0, [&loop] { loop.stop(); });
+    {
+      DisarmAtExit disarm;
+      EXPECT_EQ(loop.run_until_complete(task), 9) << n << " callbacks queued";
+    }
+    guard.cancel();
+    loop.run_once();  // what the last step queued, if the task's end came first
+    if (reached) {
+      EXPECT_EQ(order, (std::vector<std::string>{"done callback", "queued in the last step"}));
+    } else {
+      EXPECT_EQ(order, (std::vector<std::string>{"queued in the last step", "done callback"}));
+    }
+    loop.close();
+  }
+  EXPECT_TRUE(reached) << "the ready queue never had to grow as the task ended";
+}
+
 }  // namespace
 }  // namespace eddy

@@ -80,7 +80,7 @@ bool due_timers_with_failure(int n, long k) {
   if (reached) {
     EXPECT_EQ(reports.size(), 1u) << "allocation " << k;
     if (!reports.empty()) {
-      EXPECT_NE(reports[0].find("due timers could not be queued"), std::string::npos);
+      EXPECT_NE(reports[0].find("Due timers could not be queued"), std::string::npos);
     }
   }
 

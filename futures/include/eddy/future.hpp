@@ -342,14 +342,15 @@ DoneCallbackId add_core_watcher(FutureCore& core, A&&... args) {
   return add_core_done_callback(core, F(std::forward<A>(args)...));
 }
 
-/// schedule_done_callbacks for a task's future that ended; out of memory
-/// there is reported to the exception handler (the callbacks stay
-/// unscheduled).
+/// schedule_done_callbacks for a task's future that ended, at the end of
+/// its last step; out of memory there runs the callbacks at once instead.
 void schedule_task_done_callbacks(FutureCore& core) noexcept;
 /// Ends pending `core`, whose outcome can no longer come (what it followed
 /// was destroyed before it completed): cancelled with a CancelledError
 /// carrying `message`, and its done callbacks scheduled, so that whoever
 /// awaits it wakes up. On a closed loop nothing could run them: they stay.
+/// Out of memory scheduling them is reported to the exception handler (the
+/// callbacks stay unscheduled).
 void end_orphaned(FutureCore& core, const char* message) noexcept;
 /// Destroys the done callbacks of `core`, unrun: its loop is closing, and
 /// nothing can run them any more. What waits through one (a gather, a
