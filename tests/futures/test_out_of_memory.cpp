@@ -7,14 +7,19 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <eddy/clock.hpp>
+#include <eddy/concurrent_future.hpp>
 #include <eddy/future.hpp>
+#include <eddy/gather.hpp>
+#include <eddy/run_coroutine_threadsafe.hpp>
 #include <eddy/sleep.hpp>
 #include <eddy/task.hpp>
 #include <eddy/task_group.hpp>
+#include <eddy/timeout.hpp>
 
 #include "failing_allocator.hpp"
 #include "loop_test.hpp"
@@ -253,6 +258,141 @@ TEST(OutOfMemory, ATaskThatCannotQueueItsDoneCallbacksAsItEndsRunsThemAtOnce) {
     loop.close();
   }
   EXPECT_TRUE(reached) << "the ready queue never had to grow as the task ended";
+}
+
+// ------------------------------------------------------------ run_coroutine_threadsafe
+
+Task<int> counted_answer(Counted, int* ran, int* finished = nullptr) {
+  ++*ran;
+  co_await sleep(0);
+  if (finished != nullptr) ++*finished;
+  co_return 42;
+}
+
+/// Runs passes of `loop` until `done()` (at most `passes` of them).
+template <class Done>
+void run_until(Loop& loop, Done done, int passes = 100) {
+  for (int i = 0; i < passes && !done(); ++i)
+    loop.run_once();
+}
+
+TEST(OutOfMemory, RunCoroutineThreadsafeThatRunsOutOfMemoryOnTheCallingThreadSchedulesNothing) {
+  // The loop is not running: the call takes the path of another thread (the
+  // inbox of call_soon_threadsafe).
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    int ran = 0;
+    bool threw = false;
+    std::optional<ConcurrentFuture<int>> result;
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        result.emplace(run_coroutine_threadsafe(counted_answer(Counted{}, &ran), loop));
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+    }
+    const bool reached = FailingAllocator::fired();
+    if (threw) {
+      EXPECT_EQ(Counted::alive(), 0) << "allocation " << k << ": the coroutine was kept";
+      loop.run_once();
+      EXPECT_EQ(ran, 0) << "allocation " << k << ": the coroutine ran after the call threw";
+      result.emplace(run_coroutine_threadsafe(counted_answer(Counted{}, &ran), loop));
+    }
+    run_until(loop, [&] { return result->done(); });
+    ASSERT_TRUE(result->done()) << "allocation " << k;
+    EXPECT_EQ(result->result(), 42) << "allocation " << k;
+    EXPECT_EQ(ran, 1) << "allocation " << k;
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedOnTheLoopLosesNothing) {
+  // Allocation k of the loop's thread, from the callback that starts the
+  // task (armed by a callback queued before it), fails. The returned future
+  // must end: with the result, or with the failure (never pending forever,
+  // never cancelled while the coroutine goes on running), and its cancel
+  // must still reach the task.
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int ran = 0;
+    loop.call_soon([k] { FailingAllocator::arm(k); });  // runs just before the task is started
+    ConcurrentFuture<int> result = run_coroutine_threadsafe(counted_answer(Counted{}, &ran), loop);
+    bool reached = false;
+    {
+      DisarmAtExit disarm;
+      loop.run_once();
+      reached = FailingAllocator::fired();
+    }
+    run_until(loop, [&] { return result.done(); });
+    ASSERT_TRUE(result.done()) << "allocation " << k << ": the returned future stays pending";
+    if (result.cancelled()) {
+      ADD_FAILURE() << "allocation " << k << ": cancelled, where nobody cancelled it";
+    } else if (std::exception_ptr error = result.exception()) {
+      EXPECT_THROW(std::rethrow_exception(error), std::bad_alloc) << "allocation " << k;
+    } else {
+      EXPECT_EQ(result.result(), 42) << "allocation " << k;
+      EXPECT_EQ(ran, 1) << "allocation " << k;
+    }
+    EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k << ": a task runs on, unwatched";
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedStillPassesACancelOn) {
+  // As above, then the returned future is cancelled (from outside the
+  // loop's thread): a task that runs must hear of it, at its next await.
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int ran = 0;
+    int finished = 0;
+    loop.call_soon([k] { FailingAllocator::arm(k); });
+    ConcurrentFuture<int> result =
+        run_coroutine_threadsafe(counted_answer(Counted{}, &ran, &finished), loop);
+    bool reached = false;
+    {
+      DisarmAtExit disarm;
+      loop.run_once();
+      reached = FailingAllocator::fired();
+    }
+    result.cancel();  // (false if it failed already)
+    run_until(loop, [&] { return all_tasks(loop).empty() && loop.stats().ready == 0; });
+    EXPECT_TRUE(result.done()) << "allocation " << k;
+    EXPECT_EQ(finished, 0) << "allocation " << k << ": the cancel did not reach the task";
+    EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k;
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
 }
 
 }  // namespace

@@ -26,32 +26,40 @@ struct ThreadsafeLink {
   FutureCore* task = nullptr;  // the task's future while it is pending
 };
 
+/// What the task's done callback holds: the ConcurrentFuture and the link.
+/// One allocation, made before the task, so that the callback is one
+/// pointer and fits in the task's future without allocating.
+template <class T>
+struct DeliveryTarget {
+  ConcurrentFuture<T> result;
+  std::shared_ptr<ThreadsafeLink> link;
+};
+
 /// The task's done callback: copies its outcome to the ConcurrentFuture.
 /// Destroyed unrun (the loop closed with the task pending), it cancels the
 /// ConcurrentFuture, so that nobody waits forever.
 template <class T>
 class DeliverToConcurrent {
  public:
-  DeliverToConcurrent(ConcurrentFuture<T> result, std::shared_ptr<ThreadsafeLink> link)
-      : result_(std::move(result)), link_(std::move(link)) {}
+  explicit DeliverToConcurrent(std::shared_ptr<DeliveryTarget<T>> target) noexcept
+      : target_(std::move(target)) {}
   DeliverToConcurrent(DeliverToConcurrent&&) noexcept = default;
   DeliverToConcurrent& operator=(DeliverToConcurrent&&) = delete;
   ~DeliverToConcurrent() {
-    if (!link_) return;  // moved from
-    link_->task = nullptr;
-    if (!result_.done()) result_.cancel();
+    if (!target_) return;  // moved from
+    target_->link->task = nullptr;
+    if (!target_->result.done()) target_->result.cancel();
   }
   void operator()(Future<T>& done) {
     try {
-      follow_outcome(done, result_);
+      follow_outcome(done, target_->result);
     } catch (const InvalidStateError&) {
       // Cancelled from another thread meanwhile; that cancel reached the task.
     }
   }
 
  private:
-  ConcurrentFuture<T> result_;
-  std::shared_ptr<ThreadsafeLink> link_;
+  std::shared_ptr<DeliveryTarget<T>> target_;
 };
 
 /// The loop callback of run_coroutine_threadsafe: creates the task on the
@@ -72,9 +80,25 @@ class SubmitTask {
 
   void operator()() {
     if (result_.done()) return;  // cancelled before the loop got to it: never runs
-    auto link = std::make_shared<ThreadsafeLink>();
+    // Everything that may throw comes before the task exists: a failure
+    // (out of memory) fails the returned future, and no task runs unwatched.
     Future<T> future;
+    std::shared_ptr<DeliveryTarget<T>> target;
     try {
+      auto link = std::make_shared<ThreadsafeLink>();
+      target = std::make_shared<DeliveryTarget<T>>(DeliveryTarget<T>{result_, link});
+      // A cancel of the returned future, from any thread, reaches the task on
+      // the loop's thread (if it is still pending there): the task is made
+      // on this thread before the posted cancel runs. Through the loop's
+      // lifeline: the cancel may come as, or after, the loop is destroyed
+      // (a closed or destroyed loop took its tasks with it).
+      result_.add_done_callback(
+          [link, lifeline = LoopExtensions::lifeline(*loop_)](ConcurrentFuture<T>& done) {
+            if (!done.cancelled()) return;
+            post_to_loop(*lifeline, [link] {
+              if (link->task != nullptr) cancel_core(*link->task, {});
+            });
+          });
       future = loop_->create_task(std::move(task_));
     } catch (...) {
       try {
@@ -83,19 +107,17 @@ class SubmitTask {
       }
       throw;  // to the loop's exception handler too, as asyncio's callback re-raises
     }
-    link->task = FutureAccess::shared(future);
-    future.add_done_callback(DeliverToConcurrent<T>(result_, link));
-    // A cancel of the returned future, from any thread, reaches the task on
-    // the loop's thread (if it is still pending there). Through the loop's
-    // lifeline: the cancel may come as, or after, the loop is destroyed
-    // (a closed or destroyed loop took its tasks with it).
-    result_.add_done_callback(
-        [link, lifeline = LoopExtensions::lifeline(*loop_)](ConcurrentFuture<T>& done) {
-          if (!done.cancelled()) return;
-          post_to_loop(*lifeline, [link] {
-            if (link->task != nullptr) cancel_core(*link->task, {});
-          });
-        });
+    target->link->task = FutureAccess::shared(future);
+    try {
+      // The task's first done callback, one pointer: stored in place, unless
+      // a task factory added callbacks before it.
+      future.add_done_callback(DeliverToConcurrent<T>(std::move(target)));
+    } catch (...) {
+      // Nobody would hear of the task (the returned future is cancelled as
+      // the callback goes): it is cancelled too, before its first step.
+      future.cancel();
+      throw;
+    }
   }
 
  private:
