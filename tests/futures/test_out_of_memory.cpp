@@ -8,7 +8,9 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <eddy/clock.hpp>
@@ -393,6 +395,199 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedStillPassesACanc
       return;
     }
   }
+}
+
+// ------------------------------------------------------------ gather_settled
+
+Task<int> counted_fails(Counted, int* ran) {
+  ++*ran;
+  co_await sleep(0.01);
+  throw std::runtime_error("child failed");
+}
+
+/// What a report says, joined, for a failure message.
+std::string joined(const std::vector<std::string>& reports) {
+  std::string all;
+  for (const std::string& r : reports)
+    all += "[" + r + "] ";
+  return all;
+}
+
+TEST(OutOfMemory, GatherSettledThatRunsOutOfMemoryStartsNothing) {
+  // Allocation k of the call fails; its children are a future and two
+  // coroutines (which it makes tasks of). If it throws, no child task may
+  // run on, unwatched; otherwise every child's outcome arrives.
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int ran = 0;
+    bool reached = false;
+    bool threw = false;
+    auto main = [&]() -> Task<void> {
+      Future<int> f = loop.create_future<int>();
+      Task<int> a = counted_answer(Counted{}, &ran);
+      Task<int> b = counted_fails(Counted{}, &ran);
+      std::optional<Future<std::tuple<Outcome<int>, Outcome<int>, Outcome<int>>>> g;
+      {
+        DisarmAtExit disarm;
+        FailingAllocator::arm(k);
+        try {
+          g.emplace(gather_settled(f, std::move(a), std::move(b)));
+        } catch (const std::bad_alloc&) {
+          threw = true;
+        }
+        reached = FailingAllocator::fired();
+      }
+      if (threw) {
+        co_await sleep(1.0);  // a child that was started would run meanwhile
+        EXPECT_EQ(ran, 0) << "allocation " << k << ": a child ran, though gather_settled threw";
+        co_return;
+      }
+      f.set_result(1);
+      auto [x, y, z] = co_await *g;
+      EXPECT_EQ(x.value(), 1);
+      EXPECT_EQ(y.value(), 42);
+      EXPECT_FALSE(z.has_value());
+      EXPECT_EQ(ran, 2);
+    };
+    loop.run_until_complete(main());
+    EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k;
+    EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, GatherSettledOfARangeThatRunsOutOfMemoryStartsNothing) {
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int ran = 0;
+    bool reached = false;
+    bool threw = false;
+    auto main = [&]() -> Task<void> {
+      std::vector<Task<int>> tasks;
+      tasks.push_back(counted_answer(Counted{}, &ran));
+      tasks.push_back(counted_fails(Counted{}, &ran));
+      tasks.push_back(counted_answer(Counted{}, &ran));
+      std::optional<Future<std::vector<Outcome<int>>>> g;
+      {
+        DisarmAtExit disarm;
+        FailingAllocator::arm(k);
+        try {
+          g.emplace(gather_settled(std::move(tasks)));
+        } catch (const std::bad_alloc&) {
+          threw = true;
+        }
+        reached = FailingAllocator::fired();
+      }
+      if (threw) {
+        co_await sleep(1.0);
+        EXPECT_EQ(ran, 0) << "allocation " << k << ": a child ran, though gather_settled threw";
+        co_return;
+      }
+      std::vector<Outcome<int>> outcomes = co_await *g;
+      EXPECT_EQ(outcomes.size(), 3u);
+      EXPECT_EQ(ran, 3);
+    };
+    loop.run_until_complete(main());
+    EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k;
+    EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+/// gather_settled's completion: allocation k from the moment its children
+/// start completing fails. A call that throws is made again; the gather
+/// then ends with every outcome, or fails with std::bad_alloc (its result
+/// could not be made), never pending; every child's failure counts as seen.
+template <bool Range>
+void sweep_gather_settled_completion() {
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int ran = 0;
+    bool reached = false;
+    int outcome = 0;  // 1: every outcome; 2: bad_alloc
+    auto main = [&]() -> Task<void> {
+      Future<int> f1 = loop.create_future<int>();
+      Future<int> f2 = loop.create_future<int>();
+      Future<int> t = loop.create_task(counted_fails(Counted{}, &ran));
+      auto g = [&] {
+        if constexpr (Range) {
+          return gather_settled(std::vector<Future<int>>{f1, f2, t});
+        } else {
+          return gather_settled(f1, f2, t);
+        }
+      }();
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        f1.set_result(1);
+      } catch (const std::bad_alloc&) {
+        f1.set_result(1);
+      }
+      try {
+        f2.set_exception(std::runtime_error("f2"));
+      } catch (const std::bad_alloc&) {
+        f2.set_exception(std::runtime_error("f2"));
+      }
+      try {
+        auto results = co_await g;
+        (void)results;
+        outcome = 1;
+      } catch (const std::bad_alloc&) {
+        outcome = 2;
+      }
+      reached = FailingAllocator::fired();
+    };
+    {
+      DisarmAtExit disarm;
+      loop.run_until_complete(main());
+    }
+    EXPECT_NE(outcome, 0) << "allocation " << k;
+    EXPECT_EQ(ran, 1) << "allocation " << k;
+    EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k;
+    EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, GatherSettledWhoseCompletionRunsOutOfMemoryEndsAllTheSame) {
+  sweep_gather_settled_completion<false>();
+}
+
+TEST(OutOfMemory, GatherSettledOfARangeWhoseCompletionRunsOutOfMemoryEndsAllTheSame) {
+  sweep_gather_settled_completion<true>();
 }
 
 }  // namespace

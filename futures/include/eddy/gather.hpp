@@ -122,6 +122,56 @@ Future<T> ensure_future(Task<T> task, const char* by) {
   return get_running_loop().create_task(std::move(task), SourceLocation::made_by(by));
 }
 
+/// Cancels `task`, a task that a combinator made of a coroutine argument
+/// (ensure_future) and that has not had its first step: its body never
+/// runs. For a combinator that could not be set up (out of memory), so that
+/// the call changes nothing. A cancel that fails in turn leaves it to run.
+inline void cancel_made(FutureCore& task) noexcept {
+  try {
+    cancel_core(task, {});
+  } catch (...) {
+  }
+}
+template <class T>
+void cancel_made(std::vector<Future<T>>& tasks) noexcept {
+  for (Future<T>& task : tasks) {
+    if (task.valid()) cancel_made(FutureAccess::core(task));
+  }
+}
+
+/// The tasks that gather made of its coroutine arguments, until the gather
+/// is set up (keep()): if that throws, they are cancelled (cancel_made).
+template <std::size_t N>
+class MadeTasks {
+ public:
+  MadeTasks() = default;
+  MadeTasks(const MadeTasks&) = delete;
+  MadeTasks& operator=(const MadeTasks&) = delete;
+  ~MadeTasks() {
+    for (std::size_t i = 0; i < count_; ++i) {
+      if (!kept_) cancel_made(*tasks_[i]);
+      detail::release(tasks_[i]);
+    }
+  }
+  /// Passes on `future`, ensure_future's of argument type A, noting it if
+  /// ensure_future made it (A is a Task).
+  template <class A, class T>
+  Future<T> note(Future<T> future) noexcept {
+    if constexpr (!std::is_same_v<std::decay_t<A>, Future<T>>) {
+      FutureCore* task = FutureAccess::shared(future);
+      add_ref(task);
+      tasks_[count_++] = task;
+    }
+    return future;
+  }
+  void keep() noexcept { kept_ = true; }
+
+ private:
+  FutureCore* tasks_[N] = {};
+  std::size_t count_ = 0;
+  bool kept_ = false;
+};
+
 /// Completes a future whose owner sets it (no owner check, no rethrow).
 template <class T, class V>
 void complete_owned(Future<T>& future, V&& value) {
@@ -450,11 +500,13 @@ class VectorGather final
   using Item = std::conditional_t<Settled, Outcome<GatherSlot<T>>, GatherSlot<T>>;
   friend GatherState<std::vector<Item>>;  // calls the overrides directly
   /// Takes over the caller's vector of children: its handles become the
-  /// state's table of children (see children_).
+  /// state's table of children (see children_). Last, once nothing else
+  /// can throw: a constructor that throws (out of memory) leaves the vector
+  /// to the caller.
   VectorGather(Loop& loop, std::vector<Future<T>>& children)
       : GatherState<std::vector<Item>>(loop, children.size(), Settled),
-        children_(std::move(children)),
-        items_(children_.size()) {}
+        items_(children.size()),
+        children_(std::move(children)) {}
   ~VectorGather() override {
     // Each child was forgotten by now (its callback, run or destroyed unrun,
     // held the state); the handles are emptied all the same, as they hold
@@ -544,6 +596,13 @@ class VectorGather final
     }
   }
 
+  // Items that cost nothing to make empty (numbers, pointers, monostate)
+  // are stored straight into the result vector, which collect() hands over:
+  // no second vector, no copy. Others wait in optionals.
+  static constexpr bool kInPlace =
+      std::is_trivially_default_constructible_v<Item> && std::is_nothrow_move_assignable_v<Item>;
+  std::vector<std::conditional_t<kInPlace, Item, std::optional<Item>>>
+      items_;  // child i's outcome, once done
   /// The children, in argument order: the caller's vector of handles, so
   /// that a gather of many allocates no table of its own. Handles
   /// [0, unowned_) hold a bare pointer, not a reference (the state holds no
@@ -552,13 +611,6 @@ class VectorGather final
   /// rest, which were references.
   std::vector<Future<T>> children_;
   std::size_t unowned_ = 0;
-  // Items that cost nothing to make empty (numbers, pointers, monostate)
-  // are stored straight into the result vector, which collect() hands over:
-  // no second vector, no copy. Others wait in optionals.
-  static constexpr bool kInPlace =
-      std::is_trivially_default_constructible_v<Item> && std::is_nothrow_move_assignable_v<Item>;
-  std::vector<std::conditional_t<kInPlace, Item, std::optional<Item>>>
-      items_;  // child i's outcome, once done
 };
 
 /// gather over arguments: Future<std::tuple<...>>.
@@ -647,17 +699,21 @@ auto start_gather(Loop& loop, C&... children) {
 
 template <bool Settled, class... A>
 auto gather_args(A&&... args) {
+  MadeTasks<sizeof...(A)> made;
   // Braced: the tasks are scheduled in argument order (as asyncio does).
   std::tuple<Future<ResultOf<A>>...> futures{
-      ensure_future(std::forward<A>(args), "eddy::gather")...};
+      made.template note<A>(ensure_future(std::forward<A>(args), "eddy::gather"))...};
   Loop& loop = std::get<0>(futures).get_loop();
-  return std::apply(
+  auto outer = std::apply(
       [&](auto&... f) { return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, f...); },
       futures);
+  made.keep();
+  return outer;
 }
 
+/// `futures` is taken over unless this throws.
 template <bool Settled, class T>
-auto gather_range(std::vector<Future<T>> futures) {
+auto gather_range(std::vector<Future<T>>& futures) {
   using State = VectorGather<T, Settled>;
   if (futures.empty()) {
     // asyncio: done at once with an empty list, on the running loop.
@@ -673,13 +729,32 @@ auto gather_range(std::vector<Future<T>> futures) {
   return start_gather<State>(loop, futures);
 }
 
+/// The tasks of `tasks` (ensure_future). If making one throws, those made
+/// before it are cancelled (cancel_made).
 template <class T>
 std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks, const char* by) {
   std::vector<Future<T>> futures;
   futures.reserve(tasks.size());
-  for (Task<T>& task : tasks)
-    futures.push_back(ensure_future(std::move(task), by));
+  try {
+    for (Task<T>& task : tasks)
+      futures.push_back(ensure_future(std::move(task), by));
+  } catch (...) {
+    cancel_made(futures);
+    throw;
+  }
   return futures;
+}
+
+/// gather_range over the tasks schedule_all made: if the gather cannot be
+/// set up, they are cancelled (cancel_made).
+template <bool Settled, class T>
+auto gather_made(std::vector<Future<T>> tasks) {
+  try {
+    return gather_range<Settled>(tasks);
+  } catch (...) {
+    cancel_made(tasks);  // (empty if the gather took them over)
+    throw;
+  }
 }
 
 }  // namespace detail
@@ -709,11 +784,11 @@ requires(sizeof...(A) > 0) auto gather(A&&... awaitables) {
 /// reference to a child that is not done.
 template <class T>
 auto gather(std::vector<Future<T>> futures) {
-  return detail::gather_range<false>(std::move(futures));
+  return detail::gather_range<false>(futures);
 }
 template <class T>
 auto gather(std::vector<Task<T>> tasks) {
-  return detail::gather_range<false>(detail::schedule_all(std::move(tasks), "eddy::gather"));
+  return detail::gather_made<false>(detail::schedule_all(std::move(tasks), "eddy::gather"));
 }
 
 /// gather that never fails because a child did: each slot is an Outcome<T>
@@ -727,11 +802,11 @@ requires(sizeof...(A) > 0) auto gather_settled(A&&... awaitables) {
 }
 template <class T>
 auto gather_settled(std::vector<Future<T>> futures) {
-  return detail::gather_range<true>(std::move(futures));
+  return detail::gather_range<true>(futures);
 }
 template <class T>
 auto gather_settled(std::vector<Task<T>> tasks) {
-  return detail::gather_range<true>(detail::schedule_all(std::move(tasks), "eddy::gather"));
+  return detail::gather_made<true>(detail::schedule_all(std::move(tasks), "eddy::gather"));
 }
 
 }  // namespace eddy
