@@ -91,7 +91,9 @@ bool TaskCore::interrupt_wait(const std::string& message) {
     case WaitKind::future:
       return cancel_core(*reinterpret_cast<FutureCore*>(wait_data_), message);
     case WaitKind::timer: {
-      // A sleep: its timer is cut short, and the task steps at once.
+      // A sleep: its timer is cut short, and the task steps at once. Room
+      // for the step first: out of memory then leaves the sleep as it was.
+      LoopExtensions::reserve_ready<StepTask>(loop());
       Handle timer = HandleAccess::timer(loop(), static_cast<std::uint64_t>(wait_data_));
       if (!timer.cancel()) return false;
       loop().call_soon(StepTask(*this));
@@ -101,8 +103,8 @@ bool TaskCore::interrupt_wait(const std::string& message) {
       return interrupt_lock_wait(wait_data_, message);
     case WaitKind::forever:
       // Nothing to undo: the task steps at once (once: the wait is over).
+      loop().call_soon(StepTask(*this));  // first: if it throws, the wait stays
       wait_kind_ = WaitKind::none;
-      loop().call_soon(StepTask(*this));
       return true;
   }
   return false;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -588,6 +589,308 @@ TEST(OutOfMemory, GatherSettledWhoseCompletionRunsOutOfMemoryEndsAllTheSame) {
 
 TEST(OutOfMemory, GatherSettledOfARangeWhoseCompletionRunsOutOfMemoryEndsAllTheSame) {
   sweep_gather_settled_completion<true>();
+}
+
+// ------------------------------------------------------------ cancel and timeout
+
+/// Queues no-op callbacks on `loop` until its ready queue is full: the next
+/// call_soon has to allocate (and a failure there throws, queueing nothing).
+void fill_ready_queue(Loop& loop) {
+  static int anchor = 0;
+  for (int i = 0; i < 1'000'000; ++i) {
+    DisarmAtExit disarm;
+    FailingAllocator::arm(1);
+    try {
+      loop.call_soon([p = &anchor] { (void)p; });
+    } catch (const std::bad_alloc&) {
+      return;
+    }
+  }
+  ADD_FAILURE() << "the ready queue never had to grow";
+}
+
+/// Schedules far timers (in a million seconds) on `loop` until the next
+/// timer has to allocate.
+void fill_timer_queue(Loop& loop) {
+  for (int i = 0; i < 1'000'000; ++i) {
+    DisarmAtExit disarm;
+    FailingAllocator::arm(1);
+    try {
+      loop.call_later(1e6, [] {});
+    } catch (const std::bad_alloc&) {
+      return;
+    }
+  }
+  ADD_FAILURE() << "the timers never had to grow";
+}
+
+/// Cancels a task suspended in `sleep(delay)` with allocation k failing. A
+/// cancel that throws std::bad_alloc changes nothing and can be made
+/// again; either way the task ends cancelled without finishing its sleep.
+void sweep_cancel_of_a_sleeping_task(double delay) {
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int finished = 0;
+    auto sleeper = [&]() -> Task<int> {
+      co_await sleep(delay);
+      ++finished;
+      co_return 1;
+    };
+    Future<int> task = loop.create_task(sleeper());
+    loop.run_once();         // suspended in the sleep
+    fill_ready_queue(loop);  // waking it up will need memory
+    bool threw = false;
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        EXPECT_TRUE(task.cancel("stop"));
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+    }
+    const bool reached = FailingAllocator::fired();
+    if (threw) {
+      EXPECT_FALSE(task.done()) << "allocation " << k;
+      EXPECT_TRUE(task.cancel("stop")) << "allocation " << k;  // the same call, now with memory
+    }
+    run_until(
+        loop, [&] { return task.done(); }, 10);
+    EXPECT_TRUE(task.cancelled()) << "allocation " << k << ": " << joined(reports);
+    EXPECT_EQ(finished, 0) << "allocation " << k;
+    loop.close();
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, CancelOfASleepingTaskThatRunsOutOfMemoryLeavesTheSleepAsItWas) {
+  sweep_cancel_of_a_sleeping_task(10.0);
+}
+
+TEST(OutOfMemory, CancelOfATaskSleepingForeverThatRunsOutOfMemoryLeavesTheSleepAsItWas) {
+  sweep_cancel_of_a_sleeping_task(std::numeric_limits<double>::infinity());
+}
+
+/// A timeout of 1 s around a sleep of `delay`, with allocation k failing
+/// from just before the deadline on. The block must not outlive its
+/// deadline by much: the sleep never finishes, and the timeout throws
+/// TimeoutError (or the failure itself, std::bad_alloc).
+void sweep_timeout_expiry(double delay) {
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int finished = 0;
+    int outcome = 0;  // 1: returned; 2: TimeoutError; 3: bad_alloc
+    bool reached = false;
+    auto main = [&]() -> Task<void> {
+      // Due with the deadline, just before it: the expiry's call_soon finds
+      // the ready queue full.
+      loop.call_at(1.0, [&loop, k] {
+        fill_ready_queue(loop);
+        FailingAllocator::arm(k);
+      });
+      try {
+        co_await timeout(1.0, [&](Timeout&) -> Task<void> {
+          co_await sleep(delay);
+          ++finished;
+        });
+        outcome = 1;
+      } catch (const TimeoutError&) {
+        outcome = 2;
+      } catch (const std::bad_alloc&) {
+        outcome = 3;
+      }
+      reached = FailingAllocator::fired();
+      FailingAllocator::disarm();
+    };
+    {
+      DisarmAtExit disarm;
+      Future<void> done = loop.create_task(main());
+      run_until(
+          loop, [&] { return done.done(); }, 20);
+      EXPECT_TRUE(done.done()) << "allocation " << k << ": the block outlived its deadline";
+    }
+    EXPECT_EQ(finished, 0) << "allocation " << k << ": the block outlived its deadline";
+    EXPECT_NE(outcome, 1) << "allocation " << k;
+    EXPECT_LT(loop.time(), 2.0) << "allocation " << k << ": " << joined(reports);
+    loop.close();
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, ATimeoutWhoseExpiryRunsOutOfMemoryStillEndsTheBlock) {
+  sweep_timeout_expiry(10.0);
+}
+
+TEST(OutOfMemory, ATimeoutWhoseExpiryRunsOutOfMemoryStillEndsASleepForever) {
+  sweep_timeout_expiry(std::numeric_limits<double>::infinity());
+}
+
+TEST(OutOfMemory, ATimeoutThatRunsOutOfMemoryAsItStartsRunsNothing) {
+  // Allocation k of `co_await timeout(...)` fails before the block runs:
+  // the await throws std::bad_alloc, and no deadline is left behind.
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    int ran = 0;
+    int outcome = 0;  // 1: returned; 2: TimeoutError; 3: bad_alloc
+    bool reached = false;
+    auto main = [&]() -> Task<void> {
+      Task<int> block = counted_answer(Counted{}, &ran);
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        int value = co_await timeout_at(loop.time() + 1.0, std::move(block));
+        EXPECT_EQ(value, 42);
+        outcome = 1;
+      } catch (const TimeoutError&) {
+        outcome = 2;
+      } catch (const std::bad_alloc&) {
+        outcome = 3;
+      }
+      reached = FailingAllocator::fired();
+      FailingAllocator::disarm();
+      co_await sleep(5.0);  // a deadline left behind would fire meanwhile
+    };
+    loop.run_until_complete(main());
+    EXPECT_NE(outcome, 0) << "allocation " << k;
+    EXPECT_NE(outcome, 2) << "allocation " << k;
+    if (outcome == 1) EXPECT_EQ(ran, 1);
+    EXPECT_TRUE(all_tasks(loop).empty());
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, RescheduleThatRunsOutOfMemoryKeepsTheDeadline) {
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    bool threw = false;
+    bool reached = false;
+    int outcome = 0;  // 1: returned; 2: TimeoutError
+    auto main = [&]() -> Task<void> {
+      try {
+        co_await timeout(1.0, [&](Timeout& t) -> Task<void> {
+          fill_timer_queue(loop);  // the new deadline's timer needs memory
+          {
+            DisarmAtExit disarm;
+            FailingAllocator::arm(k);
+            try {
+              t.reschedule(loop.time() + 3.0);
+            } catch (const std::bad_alloc&) {
+              threw = true;
+            }
+            reached = FailingAllocator::fired();
+          }
+          if (threw) EXPECT_EQ(t.when(), 1.0) << "allocation " << k;
+          co_await sleep(2.0);
+        });
+        outcome = 1;
+      } catch (const TimeoutError&) {
+        outcome = 2;
+      }
+    };
+    loop.run_until_complete(main());
+    EXPECT_EQ(outcome, threw ? 2 : 1) << "allocation " << k;
+    EXPECT_EQ(loop.time(), threw ? 1.0 : 2.0) << "allocation " << k;
+    loop.close();
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, SleepWithAValueThatRunsOutOfMemoryThrowsAndKeepsNothing) {
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    bool reached = false;
+    int outcome = 0;  // 1: slept; 2: bad_alloc
+    auto main = [&]() -> Task<void> {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        Counted c = co_await sleep(1.0, Counted{});
+        outcome = 1;
+      } catch (const std::bad_alloc&) {
+        outcome = 2;
+      }
+      reached = FailingAllocator::fired();
+    };
+    loop.run_until_complete(main());
+    EXPECT_NE(outcome, 0) << "allocation " << k;
+    EXPECT_EQ(loop.time(), outcome == 1 ? 1.0 : 0.0) << "allocation " << k;
+    EXPECT_EQ(loop.stats().timers, 0u) << "allocation " << k;
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+// ------------------------------------------------------------ run_until_complete
+
+TEST(OutOfMemory, RunUntilCompleteThatRunsOutOfMemoryLeavesNoTaskBehind) {
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    int ran = 0;
+    Task<int> task = counted_answer(Counted{}, &ran);
+    bool threw = false;
+    int value = 0;
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        value = loop.run_until_complete(std::move(task));
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+    }
+    const bool reached = FailingAllocator::fired();
+    if (threw) {
+      EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k << ": a task was left behind";
+      value = loop.run_until_complete(counted_answer(Counted{}, &ran));
+    }
+    EXPECT_EQ(value, 42) << "allocation " << k;
+    EXPECT_EQ(ran, 1) << "allocation " << k;
+    loop.close();
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
 }
 
 }  // namespace

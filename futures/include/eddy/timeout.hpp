@@ -4,6 +4,7 @@
 #include <chrono>
 #include <coroutine>
 #include <limits>
+#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -97,7 +98,18 @@ class Timeout {
   }
 
  private:
-  void expire() { task_->request_cancel(&scope_, {}); }
+  void expire() {
+    try {
+      task_->request_cancel(&scope_, {});
+    } catch (const std::bad_alloc&) {
+      // Out of memory passing the cancellation on, which changed nothing:
+      // tried again on a later pass, as due timers that the ready queue
+      // cannot take are (the timer's own slot, just freed, takes it), and
+      // the exception handler is told.
+      timer_ = task_->loop().call_at(task_->loop().now(), [this] { expire(); });
+      throw;
+    }
+  }
 
   detail::TaskCore* task_;
   const char* timeout_message_;
