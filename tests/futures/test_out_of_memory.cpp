@@ -4,6 +4,7 @@
 // left registered that will never run, no use of freed memory.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include <eddy/clock.hpp>
 #include <eddy/concurrent_future.hpp>
+#include <eddy/executor.hpp>
 #include <eddy/future.hpp>
 #include <eddy/gather.hpp>
 #include <eddy/run_coroutine_threadsafe.hpp>
@@ -885,6 +887,114 @@ TEST(OutOfMemory, RunUntilCompleteThatRunsOutOfMemoryLeavesNoTaskBehind) {
     EXPECT_EQ(ran, 1) << "allocation " << k;
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+// ------------------------------------------------------------ run_in_executor
+
+/// run_in_executor on the loop's thread with allocation k of the call
+/// failing: if it throws, no job runs and none is left in flight; otherwise
+/// the result comes back. `on_default`: the loop's default executor, made
+/// by the call (else a pool made beforehand).
+void sweep_run_in_executor(bool on_default) {
+  Counted::reset();
+  for (long k = 1;; ++k) {
+    std::atomic<int> ran{0};
+    bool reached = false;
+    {
+      ThreadPoolExecutor pool(1);
+      FreshLoop fresh;
+      Loop& loop = fresh.loop;
+      auto job = [&ran](Counted) {
+        ++ran;
+        return 6;
+      };
+      auto main = [&]() -> Task<void> {
+        bool threw = false;
+        Future<int> result;
+        {
+          DisarmAtExit disarm;
+          FailingAllocator::arm(k);
+          try {
+            result = on_default ? loop.run_in_executor(job, Counted{})
+                                : loop.run_in_executor(pool, job, Counted{});
+          } catch (const std::bad_alloc&) {
+            threw = true;
+          }
+          reached = FailingAllocator::fired();
+        }
+        if (threw) {
+          EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+          co_await sleep(0.01);
+          result = on_default ? loop.run_in_executor(job, Counted{})
+                              : loop.run_in_executor(pool, job, Counted{});
+        }
+        EXPECT_EQ(co_await result, 6) << "allocation " << k;
+      };
+      loop.run_until_complete(main());
+      loop.run_until_complete(loop.shutdown_default_executor());
+      loop.close();
+    }
+    EXPECT_EQ(ran.load(), 1) << "allocation " << k;
+    EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
+    if (!reached) {
+      EXPECT_GT(k, 1);
+      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
+      return;
+    }
+  }
+}
+
+TEST(OutOfMemory, RunInExecutorThatRunsOutOfMemoryRunsNoJob) {
+  sweep_run_in_executor(false);
+}
+
+TEST(OutOfMemory, RunInExecutorThatRunsOutOfMemoryMakingTheDefaultExecutorRunsNoJob) {
+  sweep_run_in_executor(true);
+}
+
+// ------------------------------------------------------------ wrap_future
+
+TEST(OutOfMemory, AwaitingAConcurrentFutureThatRunsOutOfMemoryLeavesNothingHeld) {
+  // co_await of a ConcurrentFuture wraps it (wrap_future) with allocation k
+  // failing: the await throws std::bad_alloc, or it gets the result, which
+  // another thread (here: the test, with memory) sets afterwards.
+  for (long k = 1;; ++k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler(
+        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    int outcome = 0;  // 1: the value; 2: bad_alloc
+    ConcurrentFuture<std::string> source;
+    auto main = [&]() -> Task<void> {
+      FailingAllocator::arm(k);
+      try {
+        std::string value = co_await ConcurrentFuture<std::string>(source);
+        EXPECT_EQ(value, "a value too long for the small string buffer");
+        outcome = 1;
+      } catch (const std::bad_alloc&) {
+        outcome = 2;
+      }
+    };
+    Future<void> done = loop.create_task(main());
+    bool reached = false;
+    {
+      DisarmAtExit disarm;
+      loop.run_once();  // the task waits on the source, or failed to
+      reached = FailingAllocator::fired();
+    }
+    source.set_result("a value too long for the small string buffer");
+    run_until(loop, [&] { return done.done(); });
+    EXPECT_TRUE(done.done()) << "allocation " << k;
+    EXPECT_NE(outcome, 0) << "allocation " << k;
+    EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
+    loop.close();
     if (!reached) {
       EXPECT_GT(k, 1);
       RecordProperty("allocations_swept", static_cast<int>(k - 1));
