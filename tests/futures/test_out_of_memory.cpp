@@ -773,7 +773,9 @@ TEST(OutOfMemory, ATimeoutThatRunsOutOfMemoryAsItStartsRunsNothing) {
     loop.run_until_complete(main());
     EXPECT_NE(outcome, 0) << "allocation " << k;
     EXPECT_NE(outcome, 2) << "allocation " << k;
-    if (outcome == 1) EXPECT_EQ(ran, 1);
+    if (outcome == 1) {
+      EXPECT_EQ(ran, 1);
+    }
     EXPECT_TRUE(all_tasks(loop).empty());
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
@@ -806,7 +808,9 @@ TEST(OutOfMemory, RescheduleThatRunsOutOfMemoryKeepsTheDeadline) {
             }
             reached = FailingAllocator::fired();
           }
-          if (threw) EXPECT_EQ(t.when(), 1.0) << "allocation " << k;
+          if (threw) {
+            EXPECT_EQ(t.when(), 1.0) << "allocation " << k;
+          }
           co_await sleep(2.0);
         });
         outcome = 1;
