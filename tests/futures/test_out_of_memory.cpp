@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include <eddy/async_pool.hpp>
 #include <eddy/clock.hpp>
 #include <eddy/concurrent_future.hpp>
 #include <eddy/executor.hpp>
@@ -1005,6 +1006,52 @@ TEST(OutOfMemory, AwaitingAConcurrentFutureThatRunsOutOfMemoryLeavesNothingHeld)
       return;
     }
   }
+}
+
+// ------------------------------------------------------------ AsyncPool
+
+TEST(OutOfMemory, AsyncPoolSubmitThatRunsOutOfMemoryCountsNoJob) {
+  // Allocation k of submit() fails on the calling thread (the pool's loop
+  // runs on its own thread, where nothing fails): the job never runs, and
+  // the pool counts it neither pending nor waiting.
+  Counted::reset();
+  {
+    AsyncPool pool(1, 4);
+    std::atomic<int> ran{0};
+    auto job = [&ran](Counted, int i) -> Task<int> {
+      ++ran;
+      co_return i * 2;
+    };
+    for (long k = 1;; ++k) {
+      const int before = ran.load();
+      bool threw = false;
+      std::optional<ConcurrentFuture<int>> result;
+      {
+        DisarmAtExit disarm;
+        FailingAllocator::arm(k);
+        try {
+          result.emplace(pool.submit(job, Counted{}, 21));
+        } catch (const std::bad_alloc&) {
+          threw = true;
+        }
+      }
+      const bool reached = FailingAllocator::fired();
+      if (threw) {
+        EXPECT_EQ(pool.pending(), 0u) << "allocation " << k;
+        result.emplace(pool.submit(job, Counted{}, 21));  // the pool goes on (its backlog too)
+      }
+      EXPECT_EQ(result->result(), 42) << "allocation " << k;
+      EXPECT_EQ(ran.load(), before + 1) << "allocation " << k;
+      if (!reached) {
+        EXPECT_GT(k, 1);
+        RecordProperty("allocations_swept", static_cast<int>(k - 1));
+        break;
+      }
+    }
+    pool.shutdown(true);
+    EXPECT_EQ(pool.pending(), 0u);
+  }
+  EXPECT_EQ(Counted::alive(), 0);
 }
 
 }  // namespace
