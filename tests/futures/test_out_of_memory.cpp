@@ -44,12 +44,24 @@ struct FreshLoop {
   Loop loop{LoopOptions().use_clock(clock).debug(false)};
 };
 
+/// Runs `attempt(k)` for k = 1, 2, ...: each attempt makes allocation k
+/// fail (FailingAllocator) and returns whether the call reached it; the
+/// sweep ends at the first k it did not. Records how many were swept.
+template <class F>
+void sweep_allocations(F attempt) {
+  long k = 1;
+  while (attempt(k))
+    ++k;
+  EXPECT_GT(k, 1) << "the call never allocated: the sweep proved nothing";
+  ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
+}
+
 /// Makes allocation k of `complete(future)` fail, for k = 1, 2, ... until
 /// the call no longer reaches it. Each time, the future has three done
 /// callbacks; if the call threw, the future must still be pending and
 /// complete normally afterwards; either way each callback runs once.
 void sweep_completion(const std::function<void(Future<int>&)>& complete) {
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     Future<int> future = loop.create_future<int>();
@@ -77,11 +89,8 @@ void sweep_completion(const std::function<void(Future<int>&)>& complete) {
     EXPECT_EQ(runs, (std::vector<int>{1, 1, 1})) << "allocation " << k;
     if (!future.cancelled()) (void)future.exception();  // seen: no report when it goes
     loop.close();
-    if (!reached) {
-      EXPECT_GT(k, 1) << "the call never allocated: the sweep proved nothing";
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, SetResultThatCannotScheduleTheCallbacksLeavesTheFuturePending) {
@@ -97,7 +106,7 @@ TEST(OutOfMemory, CancelThatCannotScheduleTheCallbacksLeavesTheFuturePending) {
 }
 
 TEST(OutOfMemory, AddDoneCallbackOnADoneFutureThatCannotScheduleItAddsNothing) {
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     Future<int> future = loop.create_future<int>();
@@ -118,11 +127,8 @@ TEST(OutOfMemory, AddDoneCallbackOnADoneFutureThatCannotScheduleItAddsNothing) {
     loop.run_once();
     EXPECT_EQ(runs, 1) << "allocation " << k;
     loop.close();
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 Task<int> counted_body(Counted, int* ran) {
@@ -132,7 +138,7 @@ Task<int> counted_body(Counted, int* ran) {
 
 TEST(OutOfMemory, CreateTaskThatRunsOutOfMemoryLeavesNoTaskBehind) {
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     int ran = 0;
@@ -160,11 +166,8 @@ TEST(OutOfMemory, CreateTaskThatRunsOutOfMemoryLeavesNoTaskBehind) {
     EXPECT_TRUE(all_tasks(loop).empty());
     loop.close();
     EXPECT_EQ(Counted::alive(), 0);
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 Task<int> child_after(double delay, int value) {
@@ -177,7 +180,7 @@ TEST(OutOfMemory, ATaskGroupWhoseExitRunsOutOfMemoryLeavesItsChildrenSafe) {
   // for a child still running, may be unable to wait. It then throws
   // std::bad_alloc, and the child ends later without touching the group.
   // (Allocation k may be the child's own: the group then reports its failure.)
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -213,8 +216,8 @@ TEST(OutOfMemory, ATaskGroupWhoseExitRunsOutOfMemoryLeavesItsChildrenSafe) {
       EXPECT_EQ(child.result(), 1);
     }
     loop.close();
-    if (!reached) return;
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, ATaskThatCannotQueueItsDoneCallbacksAsItEndsRunsThemAtOnce) {
@@ -286,7 +289,7 @@ TEST(OutOfMemory, RunCoroutineThreadsafeThatRunsOutOfMemoryOnTheCallingThreadSch
   // The loop is not running: the call takes the path of another thread (the
   // inbox of call_soon_threadsafe).
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     int ran = 0;
@@ -309,17 +312,16 @@ TEST(OutOfMemory, RunCoroutineThreadsafeThatRunsOutOfMemoryOnTheCallingThreadSch
       result.emplace(run_coroutine_threadsafe(counted_answer(Counted{}, &ran), loop));
     }
     run_until(loop, [&] { return result->done(); });
-    ASSERT_TRUE(result->done()) << "allocation " << k;
+    if (!result->done()) {
+      ADD_FAILURE() << "allocation " << k << ": the returned future stays pending";
+      return false;
+    }
     EXPECT_EQ(result->result(), 42) << "allocation " << k;
     EXPECT_EQ(ran, 1) << "allocation " << k;
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedOnTheLoopLosesNothing) {
@@ -329,7 +331,7 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedOnTheLoopLosesNo
   // never cancelled while the coroutine goes on running), and its cancel
   // must still reach the task.
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -345,7 +347,10 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedOnTheLoopLosesNo
       reached = FailingAllocator::fired();
     }
     run_until(loop, [&] { return result.done(); });
-    ASSERT_TRUE(result.done()) << "allocation " << k << ": the returned future stays pending";
+    if (!result.done()) {
+      ADD_FAILURE() << "allocation " << k << ": the returned future stays pending";
+      return false;
+    }
     if (result.cancelled()) {
       ADD_FAILURE() << "allocation " << k << ": cancelled, where nobody cancelled it";
     } else if (std::exception_ptr error = result.exception()) {
@@ -357,19 +362,15 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedOnTheLoopLosesNo
     EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k << ": a task runs on, unwatched";
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedStillPassesACancelOn) {
   // As above, then the returned future is cancelled (from outside the
   // loop's thread): a task that runs must hear of it, at its next await.
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -393,12 +394,8 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedStillPassesACanc
     EXPECT_TRUE(all_tasks(loop).empty()) << "allocation " << k;
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 // ------------------------------------------------------------ gather_settled
@@ -422,7 +419,7 @@ TEST(OutOfMemory, GatherSettledThatRunsOutOfMemoryStartsNothing) {
   // coroutines (which it makes tasks of). If it throws, no child task may
   // run on, unwatched; otherwise every child's outcome arrives.
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -463,17 +460,13 @@ TEST(OutOfMemory, GatherSettledThatRunsOutOfMemoryStartsNothing) {
     EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, GatherSettledOfARangeThatRunsOutOfMemoryStartsNothing) {
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -512,12 +505,8 @@ TEST(OutOfMemory, GatherSettledOfARangeThatRunsOutOfMemoryStartsNothing) {
     EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 /// gather_settled's completion: allocation k from the moment its children
@@ -527,7 +516,7 @@ TEST(OutOfMemory, GatherSettledOfARangeThatRunsOutOfMemoryStartsNothing) {
 template <bool Range>
 void sweep_gather_settled_completion() {
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -578,12 +567,8 @@ void sweep_gather_settled_completion() {
     EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, GatherSettledWhoseCompletionRunsOutOfMemoryEndsAllTheSame) {
@@ -631,7 +616,7 @@ void fill_timer_queue(Loop& loop) {
 /// cancel that throws std::bad_alloc changes nothing and can be made
 /// again; either way the task ends cancelled without finishing its sleep.
 void sweep_cancel_of_a_sleeping_task(double delay) {
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -666,12 +651,8 @@ void sweep_cancel_of_a_sleeping_task(double delay) {
     EXPECT_TRUE(task.cancelled()) << "allocation " << k << ": " << joined(reports);
     EXPECT_EQ(finished, 0) << "allocation " << k;
     loop.close();
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, CancelOfASleepingTaskThatRunsOutOfMemoryLeavesTheSleepAsItWas) {
@@ -687,7 +668,7 @@ TEST(OutOfMemory, CancelOfATaskSleepingForeverThatRunsOutOfMemoryLeavesTheSleepA
 /// deadline by much: the sleep never finishes, and the timeout throws
 /// TimeoutError (or the failure itself, std::bad_alloc).
 void sweep_timeout_expiry(double delay) {
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -728,12 +709,8 @@ void sweep_timeout_expiry(double delay) {
     EXPECT_NE(outcome, 1) << "allocation " << k;
     EXPECT_LT(loop.time(), 2.0) << "allocation " << k << ": " << joined(reports);
     loop.close();
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, ATimeoutWhoseExpiryRunsOutOfMemoryStillEndsTheBlock) {
@@ -748,7 +725,7 @@ TEST(OutOfMemory, ATimeoutThatRunsOutOfMemoryAsItStartsRunsNothing) {
   // Allocation k of `co_await timeout(...)` fails before the block runs:
   // the await throws std::bad_alloc, and no deadline is left behind.
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     int ran = 0;
@@ -780,16 +757,12 @@ TEST(OutOfMemory, ATimeoutThatRunsOutOfMemoryAsItStartsRunsNothing) {
     EXPECT_TRUE(all_tasks(loop).empty());
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, RescheduleThatRunsOutOfMemoryKeepsTheDeadline) {
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     bool threw = false;
@@ -823,17 +796,13 @@ TEST(OutOfMemory, RescheduleThatRunsOutOfMemoryKeepsTheDeadline) {
     EXPECT_EQ(outcome, threw ? 2 : 1) << "allocation " << k;
     EXPECT_EQ(loop.time(), threw ? 1.0 : 2.0) << "allocation " << k;
     loop.close();
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, SleepWithAValueThatRunsOutOfMemoryThrowsAndKeepsNothing) {
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     bool reached = false;
@@ -855,19 +824,15 @@ TEST(OutOfMemory, SleepWithAValueThatRunsOutOfMemoryThrowsAndKeepsNothing) {
     EXPECT_EQ(loop.stats().timers, 0u) << "allocation " << k;
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 // ------------------------------------------------------------ run_until_complete
 
 TEST(OutOfMemory, RunUntilCompleteThatRunsOutOfMemoryLeavesNoTaskBehind) {
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     int ran = 0;
@@ -892,12 +857,8 @@ TEST(OutOfMemory, RunUntilCompleteThatRunsOutOfMemoryLeavesNoTaskBehind) {
     EXPECT_EQ(ran, 1) << "allocation " << k;
     loop.close();
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 // ------------------------------------------------------------ run_in_executor
@@ -908,7 +869,7 @@ TEST(OutOfMemory, RunUntilCompleteThatRunsOutOfMemoryLeavesNoTaskBehind) {
 /// by the call (else a pool made beforehand).
 void sweep_run_in_executor(bool on_default) {
   Counted::reset();
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     std::atomic<int> ran{0};
     bool reached = false;
     {
@@ -947,12 +908,8 @@ void sweep_run_in_executor(bool on_default) {
     }
     EXPECT_EQ(ran.load(), 1) << "allocation " << k;
     EXPECT_EQ(Counted::alive(), 0) << "allocation " << k;
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      ::testing::Test::RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 TEST(OutOfMemory, RunInExecutorThatRunsOutOfMemoryRunsNoJob) {
@@ -969,7 +926,7 @@ TEST(OutOfMemory, AwaitingAConcurrentFutureThatRunsOutOfMemoryLeavesNothingHeld)
   // co_await of a ConcurrentFuture wraps it (wrap_future) with allocation k
   // failing: the await throws std::bad_alloc, or it gets the result, which
   // another thread (here: the test, with memory) sets afterwards.
-  for (long k = 1;; ++k) {
+  sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
     std::vector<std::string> reports;
@@ -1000,12 +957,8 @@ TEST(OutOfMemory, AwaitingAConcurrentFutureThatRunsOutOfMemoryLeavesNothingHeld)
     EXPECT_NE(outcome, 0) << "allocation " << k;
     EXPECT_TRUE(reports.empty()) << "allocation " << k << ": " << joined(reports);
     loop.close();
-    if (!reached) {
-      EXPECT_GT(k, 1);
-      RecordProperty("allocations_swept", static_cast<int>(k - 1));
-      return;
-    }
-  }
+    return reached;
+  });
 }
 
 // ------------------------------------------------------------ AsyncPool
@@ -1022,7 +975,7 @@ TEST(OutOfMemory, AsyncPoolSubmitThatRunsOutOfMemoryCountsNoJob) {
       ++ran;
       co_return i * 2;
     };
-    for (long k = 1;; ++k) {
+    sweep_allocations([&](long k) {
       const int before = ran.load();
       bool threw = false;
       std::optional<ConcurrentFuture<int>> result;
@@ -1042,12 +995,8 @@ TEST(OutOfMemory, AsyncPoolSubmitThatRunsOutOfMemoryCountsNoJob) {
       }
       EXPECT_EQ(result->result(), 42) << "allocation " << k;
       EXPECT_EQ(ran.load(), before + 1) << "allocation " << k;
-      if (!reached) {
-        EXPECT_GT(k, 1);
-        RecordProperty("allocations_swept", static_cast<int>(k - 1));
-        break;
-      }
-    }
+      return reached;
+    });
     pool.shutdown(true);
     EXPECT_EQ(pool.pending(), 0u);
   }
