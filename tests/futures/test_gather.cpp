@@ -712,6 +712,52 @@ TEST_F(GatherTest, AnEmptyFutureHandleIsRejectedWithInvalidStateError) {
   EXPECT_THROW(gather(std::vector{fine, empty}), InvalidStateError);
 }
 
+// asyncio's gather makes a task of each coroutine as it goes: one that
+// raises for a bad argument later leaves the tasks it made running.
+
+Task<int> counts_a_run(int* ran) {
+  ++*ran;
+  co_return 1;
+}
+
+TEST_F(GatherTest, AGatherRejectedForAnotherLoopsFutureLeavesTheTasksItMadeRunning) {
+  Loop other{LoopOptions().use_clock(clock).debug(false)};
+  {
+    Future<int> there = other.create_future<int>();
+    int ran = 0;
+    auto main = [&]() -> Task<void> {
+      EXPECT_THROW((void)gather(counts_a_run(&ran), there), std::invalid_argument);
+      co_await sleep(0);
+    };
+    loop.run_until_complete(main());
+    EXPECT_EQ(ran, 1);
+  }
+  other.close();
+}
+
+TEST_F(GatherTest, AGatherRejectedForAnEmptyFutureLeavesTheTasksItMadeRunning) {
+  int ran = 0;
+  auto main = [&]() -> Task<void> {
+    EXPECT_THROW((void)gather_settled(counts_a_run(&ran), Future<int>()), InvalidStateError);
+    co_await sleep(0);
+  };
+  loop.run_until_complete(main());
+  EXPECT_EQ(ran, 1);
+}
+
+TEST_F(GatherTest, ARangeGatherRejectedForAnEmptyTaskLeavesTheTasksItMadeRunning) {
+  int ran = 0;
+  auto main = [&]() -> Task<void> {
+    std::vector<Task<int>> tasks;
+    tasks.push_back(counts_a_run(&ran));
+    tasks.push_back(Task<int>());
+    EXPECT_THROW((void)gather(std::move(tasks)), InvalidStateError);
+    co_await sleep(0);
+  };
+  loop.run_until_complete(main());
+  EXPECT_EQ(ran, 1);
+}
+
 TEST_F(GatherTest, SetResultOnTheGathersFutureThrowsRuntimeError) {
   Future<int> a = loop.create_future<int>();
   auto gathered = gather(a);

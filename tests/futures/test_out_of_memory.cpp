@@ -706,7 +706,7 @@ void sweep_timeout_expiry(double delay) {
       EXPECT_TRUE(done.done()) << "allocation " << k << ": the block outlived its deadline";
     }
     EXPECT_EQ(finished, 0) << "allocation " << k << ": the block outlived its deadline";
-    EXPECT_NE(outcome, 1) << "allocation " << k;
+    EXPECT_TRUE(outcome == 2 || outcome == 3) << "allocation " << k << ": outcome " << outcome;
     EXPECT_LT(loop.time(), 2.0) << "allocation " << k << ": " << joined(reports);
     loop.close();
     return reached;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <exception>
 #include <memory>
 #include <stdexcept>
@@ -69,10 +70,11 @@ struct FragileCopy {
   FragileCopy& operator=(FragileCopy&&) noexcept = default;
 };
 
-/// Counts live instances; copies and moves count as constructions.
+/// Counts live instances; copies and moves count as constructions. The
+/// counts are atomic: a Counted may be handed to an executor's thread.
 struct Counted {
-  static inline int constructed = 0;
-  static inline int destroyed = 0;
+  static inline std::atomic<int> constructed{0};
+  static inline std::atomic<int> destroyed{0};
   static void reset() { constructed = destroyed = 0; }
   static int alive() { return constructed - destroyed; }
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <exception>
 #include <limits>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -139,8 +140,16 @@ void cancel_made(std::vector<Future<T>>& tasks) noexcept {
   }
 }
 
-/// The tasks that gather made of its coroutine arguments, until the gather
-/// is set up (keep()): if that throws, they are cancelled (cancel_made).
+/// Whether ensure_future makes a task of an argument of type A (a Task).
+template <class A>
+struct MakesTask : std::false_type {};
+template <class T>
+struct MakesTask<Task<T>> : std::true_type {};
+
+/// The N tasks that gather made of its coroutine arguments, held while the
+/// gather is set up: if that runs out of memory, cancel_all() cancels them
+/// (cancel_made). Any other failure (a bad argument) leaves them to run, as
+/// asyncio's gather leaves the tasks it made before it raised.
 template <std::size_t N>
 class MadeTasks {
  public:
@@ -148,28 +157,38 @@ class MadeTasks {
   MadeTasks(const MadeTasks&) = delete;
   MadeTasks& operator=(const MadeTasks&) = delete;
   ~MadeTasks() {
-    for (std::size_t i = 0; i < count_; ++i) {
-      if (!kept_) cancel_made(*tasks_[i]);
+    for (std::size_t i = 0; i < count_; ++i)
       detail::release(tasks_[i]);
-    }
   }
   /// Passes on `future`, ensure_future's of argument type A, noting it if
-  /// ensure_future made it (A is a Task).
+  /// ensure_future made it.
   template <class A, class T>
   Future<T> note(Future<T> future) noexcept {
-    if constexpr (!std::is_same_v<std::decay_t<A>, Future<T>>) {
+    if constexpr (MakesTask<std::decay_t<A>>::value) {
       FutureCore* task = FutureAccess::shared(future);
       add_ref(task);
       tasks_[count_++] = task;
     }
     return future;
   }
-  void keep() noexcept { kept_ = true; }
+  void cancel_all() noexcept {
+    for (std::size_t i = 0; i < count_; ++i)
+      cancel_made(*tasks_[i]);
+  }
 
  private:
-  FutureCore* tasks_[N] = {};
+  FutureCore* tasks_[N];  // [0, count_) hold a reference
   std::size_t count_ = 0;
-  bool kept_ = false;
+};
+/// A gather of futures only: nothing to note.
+template <>
+class MadeTasks<0> {
+ public:
+  template <class A, class T>
+  Future<T> note(Future<T> future) noexcept {
+    return future;
+  }
+  void cancel_all() noexcept {}
 };
 
 /// Completes a future whose owner sets it (no owner check, no rethrow).
@@ -699,16 +718,19 @@ auto start_gather(Loop& loop, C&... children) {
 
 template <bool Settled, class... A>
 auto gather_args(A&&... args) {
-  MadeTasks<sizeof...(A)> made;
-  // Braced: the tasks are scheduled in argument order (as asyncio does).
-  std::tuple<Future<ResultOf<A>>...> futures{
-      made.template note<A>(ensure_future(std::forward<A>(args), "eddy::gather"))...};
-  Loop& loop = std::get<0>(futures).get_loop();
-  auto outer = std::apply(
-      [&](auto&... f) { return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, f...); },
-      futures);
-  made.keep();
-  return outer;
+  MadeTasks<(std::size_t{0} + ... + (MakesTask<std::decay_t<A>>::value ? 1 : 0))> made;
+  try {
+    // Braced: the tasks are scheduled in argument order (as asyncio does).
+    std::tuple<Future<ResultOf<A>>...> futures{
+        made.template note<A>(ensure_future(std::forward<A>(args), "eddy::gather"))...};
+    Loop& loop = std::get<0>(futures).get_loop();
+    return std::apply(
+        [&](auto&... f) { return start_gather<TupleGather<Settled, ResultOf<A>...>>(loop, f...); },
+        futures);
+  } catch (const std::bad_alloc&) {
+    made.cancel_all();  // the call changes nothing
+    throw;
+  }
 }
 
 /// `futures` is taken over unless this throws.
@@ -729,8 +751,9 @@ auto gather_range(std::vector<Future<T>>& futures) {
   return start_gather<State>(loop, futures);
 }
 
-/// The tasks of `tasks` (ensure_future). If making one throws, those made
-/// before it are cancelled (cancel_made).
+/// The tasks of `tasks` (ensure_future). If making one runs out of memory,
+/// those made before it are cancelled (cancel_made); any other failure (an
+/// empty Task) leaves them to run, as asyncio's ensure_future loop does.
 template <class T>
 std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks, const char* by) {
   std::vector<Future<T>> futures;
@@ -738,7 +761,7 @@ std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks, const char* by) 
   try {
     for (Task<T>& task : tasks)
       futures.push_back(ensure_future(std::move(task), by));
-  } catch (...) {
+  } catch (const std::bad_alloc&) {
     cancel_made(futures);
     throw;
   }
@@ -746,12 +769,12 @@ std::vector<Future<T>> schedule_all(std::vector<Task<T>> tasks, const char* by) 
 }
 
 /// gather_range over the tasks schedule_all made: if the gather cannot be
-/// set up, they are cancelled (cancel_made).
+/// set up for lack of memory, they are cancelled (cancel_made).
 template <bool Settled, class T>
 auto gather_made(std::vector<Future<T>> tasks) {
   try {
     return gather_range<Settled>(tasks);
-  } catch (...) {
+  } catch (const std::bad_alloc&) {
     cancel_made(tasks);  // (empty if the gather took them over)
     throw;
   }

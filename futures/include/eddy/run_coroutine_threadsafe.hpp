@@ -108,13 +108,19 @@ class SubmitTask {
       throw;  // to the loop's exception handler too, as asyncio's callback re-raises
     }
     target->link->task = FutureAccess::shared(future);
+    // The task's first done callback, one pointer: stored in place, unless
+    // a task factory added callbacks before it.
+    DeliverToConcurrent<T> deliver(std::move(target));
     try {
-      // The task's first done callback, one pointer: stored in place, unless
-      // a task factory added callbacks before it.
-      future.add_done_callback(DeliverToConcurrent<T>(std::move(target)));
+      future.add_done_callback(std::move(deliver));
     } catch (...) {
-      // Nobody would hear of the task (the returned future is cancelled as
-      // the callback goes): it is cancelled too, before its first step.
+      // Nobody would hear of the task: the returned future fails with the
+      // error, as when the task cannot be made, and the task is cancelled
+      // before its first step.
+      try {
+        result_.set_exception(std::current_exception());
+      } catch (...) {
+      }
       future.cancel();
       throw;
     }
