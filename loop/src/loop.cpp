@@ -771,8 +771,7 @@ void Loop::report_callback_error(std::uint64_t seq) noexcept {
 void Loop::report_timers_not_queued() noexcept {
   try {
     ExceptionContext context;
-    context.message =
-        "Due timers could not be queued (out of memory); they run on a later pass";
+    context.message = "Due timers could not be queued (out of memory); they run on a later pass";
     context.exception = std::current_exception();
     call_exception_handler(context);
   } catch (...) {
