@@ -38,10 +38,19 @@ using testing::DisarmAtExit;
 using testing::FailingAllocator;
 
 /// A loop on a virtual clock that has run nothing yet (its ready queue has
-/// no buffer, so the first call_soon must allocate one).
+/// no buffer, so the first call_soon must allocate one). Its exception
+/// handler keeps the reports' messages.
 struct FreshLoop {
+  FreshLoop() {
+    loop.set_exception_handler(
+        [this](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+  }
+  FreshLoop(const FreshLoop&) = delete;
+  FreshLoop& operator=(const FreshLoop&) = delete;
+
   std::shared_ptr<VirtualClock> clock = std::make_shared<VirtualClock>();
   Loop loop{LoopOptions().use_clock(clock).debug(false)};
+  std::vector<std::string> reports;
 };
 
 /// Runs `attempt(k)` for k = 1, 2, ...: each attempt makes allocation k
@@ -183,9 +192,6 @@ TEST(OutOfMemory, ATaskGroupWhoseExitRunsOutOfMemoryLeavesItsChildrenSafe) {
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
     bool reached = false;
     int outcome = 0;  // 1: the group returned; 2: it threw bad_alloc; 3: the child failed
     Future<int> child;
@@ -334,9 +340,6 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedOnTheLoopLosesNo
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
     int ran = 0;
     loop.call_soon([k] { FailingAllocator::arm(k); });  // runs just before the task is started
     ConcurrentFuture<int> result = run_coroutine_threadsafe(counted_answer(Counted{}, &ran), loop);
@@ -373,9 +376,6 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedStillPassesACanc
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
     int ran = 0;
     int finished = 0;
     loop.call_soon([k] { FailingAllocator::arm(k); });
@@ -422,9 +422,7 @@ TEST(OutOfMemory, GatherSettledThatRunsOutOfMemoryStartsNothing) {
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    std::vector<std::string>& reports = fresh.reports;
     int ran = 0;
     bool reached = false;
     bool threw = false;
@@ -469,9 +467,7 @@ TEST(OutOfMemory, GatherSettledOfARangeThatRunsOutOfMemoryStartsNothing) {
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    std::vector<std::string>& reports = fresh.reports;
     int ran = 0;
     bool reached = false;
     bool threw = false;
@@ -519,9 +515,7 @@ void sweep_gather_settled_completion() {
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    std::vector<std::string>& reports = fresh.reports;
     int ran = 0;
     bool reached = false;
     int outcome = 0;  // 1: every outcome; 2: bad_alloc
@@ -619,9 +613,7 @@ void sweep_cancel_of_a_sleeping_task(double delay) {
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    std::vector<std::string>& reports = fresh.reports;
     int finished = 0;
     auto sleeper = [&]() -> Task<int> {
       co_await sleep(delay);
@@ -671,9 +663,7 @@ void sweep_timeout_expiry(double delay) {
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    std::vector<std::string>& reports = fresh.reports;
     int finished = 0;
     int outcome = 0;  // 1: returned; 2: TimeoutError; 3: bad_alloc
     bool reached = false;
@@ -929,9 +919,7 @@ TEST(OutOfMemory, AwaitingAConcurrentFutureThatRunsOutOfMemoryLeavesNothingHeld)
   sweep_allocations([&](long k) {
     FreshLoop fresh;
     Loop& loop = fresh.loop;
-    std::vector<std::string> reports;
-    loop.set_exception_handler(
-        [&](Loop&, const ExceptionContext& context) { reports.push_back(context.message); });
+    std::vector<std::string>& reports = fresh.reports;
     int outcome = 0;  // 1: the value; 2: bad_alloc
     ConcurrentFuture<std::string> source;
     auto main = [&]() -> Task<void> {
