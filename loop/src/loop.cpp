@@ -717,7 +717,7 @@ void Loop::run_batch_timed(std::uint64_t end) {
     // Decided per callback, before it runs, as asyncio's _run_once: after
     // set_debug(false) the rest of the pass runs untimed.
     const bool timed = debug_;
-    // Released last, after the callback is destroyed (declared first).
+    // Released as this entry's turn ends, after entry.destroy() below.
     Subject subject;
     if (timed) {
       for (auto& ext : extensions_) {

@@ -72,7 +72,8 @@ class LoopExtension {
   virtual bool loop_closing() noexcept { return false; }
 
   /// For debug mode's slow-callback reports, which name what a callback ran
-  /// for (futures/: the task whose step it was), as asyncio's name the Task.
+  /// for (futures/: the task whose step it was), as asyncio's reports name
+  /// the Task.
   /// Before the loop times a queued callback it asks each extension, with
   /// the callback's table and captures; one that knows the callback returns
   /// a token that keeps what it runs for alive (a reference), else null.
