@@ -1,6 +1,7 @@
 // The out-of-line parts of Future<T> (see eddy/future.hpp).
 #include "eddy/future.hpp"
 
+#include <exception>
 #include <string>
 
 namespace eddy::detail {
@@ -17,7 +18,28 @@ const char* state_name(FutureState state) {
   }
   return "?";
 }
+
+// What cancelled_error gives when it cannot make its CancelledError: made
+// at start-up, so that it is there when memory is not.
+const std::exception_ptr kCancelledOutOfMemory = std::make_exception_ptr(
+    CancelledError("out of memory (the reason for the cancellation could not be kept)"));
 }  // namespace
+
+std::exception_ptr cancelled_error(const char* message) noexcept {
+  try {
+    std::exception_ptr error = std::make_exception_ptr(CancelledError(message));
+    // make_exception_ptr hands back its own failure (std::bad_alloc copying
+    // the message) rather than throw it: check what it made.
+    try {
+      std::rethrow_exception(error);
+    } catch (const CancelledError&) {
+      return error;
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+  return kCancelledOutOfMemory;
+}
 
 bool FutureCore::cancel_requested(std::string) {
   return false;  // only CancelRoute::owner futures get here, and their states override this
@@ -101,7 +123,7 @@ void schedule_task_done_callbacks(FutureCore& core) noexcept {
 
 void end_orphaned(FutureCore& core, const char* message) noexcept {
   core.route = CancelRoute::future;  // an owner that routed cancel() is going away
-  core.exception = std::make_exception_ptr(CancelledError(message));
+  core.exception = cancelled_error(message);
   core.state = FutureState::cancelled;
   if (core.loop->is_closed()) return;
   try {

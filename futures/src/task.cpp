@@ -508,10 +508,7 @@ bool TaskRegistry::loop_closing() noexcept {
     if (task.root_) std::exchange(task.root_, {}).destroy();
     FutureCore& future = task.future();
     if (future.state == FutureState::pending) {
-      try {
-        future.exception = std::make_exception_ptr(CancelledError("the loop was closed"));
-      } catch (...) {
-      }
+      future.exception = cancelled_error("the loop was closed");
       future.state = FutureState::cancelled;  // no callbacks: the loop is closing
       // They can never run: they go now, so that a gather or a shield that
       // follows the task ends too, even while someone holds its future.

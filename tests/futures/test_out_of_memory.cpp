@@ -398,6 +398,62 @@ TEST(OutOfMemory, RunCoroutineThreadsafeWhoseTaskCannotBeStartedStillPassesACanc
   });
 }
 
+// ------------------------------------------------------------ orphaned futures
+
+TEST(OutOfMemory, AGatherWhoseChildGoesAwayPendingEndsCancelledEvenOutOfMemory) {
+  // A range gather holds no reference to a pending child: one that nobody
+  // else holds goes away while the gather is set up, and the gather ends
+  // cancelled at once. Allocation k fails: the call throws std::bad_alloc,
+  // or the gather ends cancelled, with a CancelledError made beforehand if
+  // its own could not be made (it used to call std::terminate).
+  sweep_allocations([&](long k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    Future<int> kept = loop.create_future<int>();
+    std::optional<Future<std::vector<int>>> gathered;
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      try {
+        std::vector<Future<int>> futures{kept, loop.create_future<int>(), kept};
+        gathered = gather(std::move(futures));
+      } catch (const std::bad_alloc&) {
+      }
+    }
+    const bool reached = FailingAllocator::fired();
+    if (gathered) {
+      EXPECT_TRUE(gathered->cancelled()) << "allocation " << k;
+      EXPECT_THROW((void)gathered->result(), CancelledError) << "allocation " << k;
+    }
+    kept.set_result(3);
+    loop.run_once();
+    loop.close();
+    return reached;
+  });
+}
+
+TEST(OutOfMemory, ATaskLeftPendingByCloseEndsCancelledEvenOutOfMemory) {
+  // close() ends a pending task cancelled ("the loop was closed"). Out of
+  // memory for that CancelledError, the one made beforehand stands in: the
+  // future must never be cancelled without one (result() had nothing to
+  // throw).
+  sweep_allocations([&](long k) {
+    FreshLoop fresh;
+    Loop& loop = fresh.loop;
+    Future<int> task = loop.create_task(child_after(10.0, 1));
+    loop.run_once();  // it sleeps
+    {
+      DisarmAtExit disarm;
+      FailingAllocator::arm(k);
+      loop.close();
+    }
+    const bool reached = FailingAllocator::fired();
+    EXPECT_TRUE(task.cancelled()) << "allocation " << k;
+    EXPECT_THROW((void)task.result(), CancelledError) << "allocation " << k;
+    return reached;
+  });
+}
+
 // ------------------------------------------------------------ gather_settled
 
 Task<int> counted_fails(Counted, int* ran) {

@@ -345,6 +345,10 @@ DoneCallbackId add_core_watcher(FutureCore& core, A&&... args) {
 /// schedule_done_callbacks for a task's future that ended, at the end of
 /// its last step; out of memory there runs the callbacks at once instead.
 void schedule_task_done_callbacks(FutureCore& core) noexcept;
+/// A CancelledError carrying `message`, for a future that ends cancelled
+/// where nothing may throw. Out of memory, one made at start-up, whose
+/// message says so (never a null exception, which result() could not throw).
+std::exception_ptr cancelled_error(const char* message) noexcept;
 /// Ends pending `core`, whose outcome can no longer come (what it followed
 /// was destroyed before it completed): cancelled with a CancelledError
 /// carrying `message`, and its done callbacks scheduled, so that whoever
