@@ -26,19 +26,15 @@ const std::exception_ptr kCancelledOutOfMemory = std::make_exception_ptr(
 }  // namespace
 
 std::exception_ptr cancelled_error(const char* message) noexcept {
+  // Thrown rather than made with make_exception_ptr, which copies the error
+  // and hands back its own failure (std::bad_alloc) instead of throwing it.
   try {
-    std::exception_ptr error = std::make_exception_ptr(CancelledError(message));
-    // make_exception_ptr hands back its own failure (std::bad_alloc copying
-    // the message) rather than throw it: check what it made.
-    try {
-      std::rethrow_exception(error);
-    } catch (const CancelledError&) {
-      return error;
-    } catch (...) {
-    }
+    throw CancelledError(message);
+  } catch (const CancelledError&) {
+    return std::current_exception();
   } catch (...) {
+    return kCancelledOutOfMemory;  // the message could not be made
   }
-  return kCancelledOutOfMemory;
 }
 
 bool FutureCore::cancel_requested(std::string) {

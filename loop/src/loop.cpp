@@ -73,8 +73,7 @@ std::string describe_exception(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    const char* what = ex.what();
-    return what != nullptr ? what : "(what() returned a null pointer)";
+    return detail::what_of(ex);
   } catch (const CancelledError& cancelled) {
     return cancelled.describe();
   } catch (...) {

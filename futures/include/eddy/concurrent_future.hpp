@@ -308,9 +308,8 @@ class ConcurrentFuture {
     try {
       fn(*this);
     } catch (const std::exception& e) {
-      const char* what = e.what();
       std::fprintf(stderr, "eddy: a ConcurrentFuture done callback threw: %s\n",
-                   what != nullptr ? what : "(what() returned a null pointer)");
+                   detail::what_of(e));
     } catch (...) {
       std::fputs("eddy: a ConcurrentFuture done callback threw a non-standard exception\n", stderr);
     }

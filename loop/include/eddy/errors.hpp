@@ -156,6 +156,12 @@ namespace detail {
 [[noreturn]] void throw_invalid_delay(const char* method, double value);
 /// std::invalid_argument: "<qualified_method>: the callable is empty (...)".
 [[noreturn]] void throw_empty_callable(const char* qualified_method);
+/// `error.what()`, or a placeholder where it returns a null pointer, for
+/// reports that must not pass one to a string or printf.
+inline const char* what_of(const std::exception& error) noexcept {
+  const char* what = error.what();
+  return what != nullptr ? what : "(what() returned a null pointer)";
+}
 }  // namespace detail
 
 }  // namespace eddy
